@@ -1,0 +1,85 @@
+//! The federation directory and its records.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bounded::{BoundedVec, Text};
+use crate::bytes::{Digest, IdentityPublicKey, KemPublicKey, KeyId};
+use crate::codepoint::Roles;
+use crate::label::{DIRECTORY, KEM_KEY_CERTIFICATE, SignatureLabel};
+use crate::limits;
+use crate::name::{AgencyId, Endpoint, Purpose};
+use crate::signed::{Signed, SignedBody};
+use crate::time::Timestamp;
+
+/// A KEM key certified by its agency's identity key (spec/keys.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KemKeyCertificate {
+    /// The agency holding the key.
+    pub agency: AgencyId,
+    /// The key's id.
+    pub key_id: KeyId,
+    /// The X25519 public key.
+    pub public_key: KemPublicKey,
+    /// The first instant senders may seal to the key (inclusive).
+    pub not_before: Timestamp,
+    /// The first instant senders must no longer seal to it (exclusive).
+    pub not_after: Timestamp,
+}
+
+impl SignedBody for KemKeyCertificate {
+    const NAME: &'static str = "KemKeyCertificate";
+    const LABEL: SignatureLabel = KEM_KEY_CERTIFICATE;
+    const MAX_SIZE: usize = limits::MAX_KEM_CERT_SIZE;
+}
+
+/// One agency in the directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyRecord {
+    /// The agency's id.
+    pub id: AgencyId,
+    /// Its name, for people.
+    pub name: Text<{ limits::MAX_DISPLAY_NAME_LEN }>,
+    /// What it may do in the federation.
+    pub roles: Roles,
+    /// Where its node listens.
+    pub endpoint: Endpoint,
+    /// Its Ed25519 identity key.
+    pub identity_key: IdentityPublicKey,
+    /// The SHA-256 digest of its TLS certificate's SubjectPublicKeyInfo (spec/transport.md).
+    pub tls_key: Digest,
+    /// Its KEM keys, each certified by the identity key.
+    pub kem_keys: BoundedVec<Signed<KemKeyCertificate>, { limits::MAX_KEM_KEYS }>,
+}
+
+/// One registered purpose, with its legal basis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurposeRecord {
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The law or agreement that permits processing for it.
+    pub legal_basis: Text<{ limits::MAX_LEGAL_BASIS_LEN }>,
+    /// What it means, for people.
+    pub description: Text<{ limits::MAX_NOTE_LEN }>,
+}
+
+/// The federation directory, signed by the operator: who is in the
+/// federation, with which keys and roles, and which purposes exist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    /// The federation's name, for people.
+    pub federation: Text<{ limits::MAX_DISPLAY_NAME_LEN }>,
+    /// The version; every published directory has a higher serial than the last.
+    pub serial: u64,
+    /// When it was published.
+    pub issued_at: Timestamp,
+    /// The member agencies.
+    pub agencies: BoundedVec<AgencyRecord, { limits::MAX_DIRECTORY_AGENCIES }>,
+    /// The purpose registry.
+    pub purposes: BoundedVec<PurposeRecord, { limits::MAX_DIRECTORY_PURPOSES }>,
+}
+
+impl SignedBody for Directory {
+    const NAME: &'static str = "Directory";
+    const LABEL: SignatureLabel = DIRECTORY;
+    const MAX_SIZE: usize = limits::MAX_DIRECTORY_SIZE;
+}

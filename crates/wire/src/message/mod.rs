@@ -1,0 +1,15 @@
+//! The protocol's objects (spec/wire.md, "Messages").
+//!
+//! Field order is wire order: postcard encodes a struct as its fields in
+//! declaration order, with no names and no tags. Adding, removing or
+//! reordering a field changes the format and needs a new protocol version.
+
+mod directory;
+mod grant;
+mod packet;
+mod receipt;
+
+pub use directory::{AgencyRecord, Directory, KemKeyCertificate, PurposeRecord};
+pub use grant::{Direction, Grant, GrantChain, Quota, Rate, Revocation};
+pub use packet::{PacketHeader, PullRequest};
+pub use receipt::{Checkpoint, Outcome, Receipt};

@@ -1,0 +1,79 @@
+//! The packet header and the pull request.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bounded::BoundedBytes;
+use crate::bytes::{GrantId, KeyId, PacketId, RequestId};
+use crate::codepoint::{SuiteId, Version};
+use crate::label::{PACKET_HEADER, PULL_REQUEST, SignatureLabel};
+use crate::limits;
+use crate::name::{AgencyId, ContentType, DataCategory, Purpose};
+use crate::signed::SignedBody;
+use crate::time::{ChunkSize, Timestamp};
+
+/// The cleartext, authenticated header of a packet (spec/envelope.md).
+///
+/// Its digest is the HPKE `info` of the packet, and the sender signs it,
+/// so every field is bound to the ciphertext and to the sender.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketHeader {
+    /// The protocol version; [`Version::V1`].
+    pub version: Version,
+    /// The cryptographic suite the payload is sealed with.
+    pub suite: SuiteId,
+    /// The packet's id, random.
+    pub packet_id: PacketId,
+    /// The sending agency.
+    pub sender: AgencyId,
+    /// The receiving agency.
+    pub recipient: AgencyId,
+    /// The id of the recipient's KEM key the payload is sealed to.
+    pub recipient_key: KeyId,
+    /// The grant the packet is sent under (the leaf of the offered chain).
+    pub grant: GrantId,
+    /// What the data is for.
+    pub purpose: Purpose,
+    /// What kind of data it is.
+    pub category: DataCategory,
+    /// The payload's media type.
+    pub content_type: ContentType,
+    /// When the sender sealed the packet.
+    pub created_at: Timestamp,
+    /// The plaintext length in bytes.
+    pub payload_len: u64,
+    /// The plaintext size of every chunk but the last.
+    pub chunk_size: ChunkSize,
+}
+
+impl SignedBody for PacketHeader {
+    const NAME: &'static str = "PacketHeader";
+    const LABEL: SignatureLabel = PACKET_HEADER;
+    const MAX_SIZE: usize = limits::MAX_HEADER_SIZE;
+}
+
+/// A pull request: the requester asks the responder for data under a grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    /// The request's id, random.
+    pub request_id: RequestId,
+    /// The agency asking (the recipient of any answer).
+    pub requester: AgencyId,
+    /// The agency asked (the sender of any answer).
+    pub responder: AgencyId,
+    /// The grant the request is made under (the leaf of the chain sent beside it).
+    pub grant: GrantId,
+    /// What the data is for.
+    pub purpose: Purpose,
+    /// What kind of data is asked for.
+    pub category: DataCategory,
+    /// An opaque query, meaningful to the responder's data source.
+    pub query: BoundedBytes<{ limits::MAX_QUERY_LEN }>,
+    /// When the requester made the request.
+    pub created_at: Timestamp,
+}
+
+impl SignedBody for PullRequest {
+    const NAME: &'static str = "PullRequest";
+    const LABEL: SignatureLabel = PULL_REQUEST;
+    const MAX_SIZE: usize = limits::MAX_PULL_REQUEST_SIZE;
+}

@@ -1,0 +1,208 @@
+//! Signed objects that keep the exact bytes they were signed over
+//! (spec/wire.md, "Signed objects").
+//!
+//! A signed object is `varint(len(body)) ‖ body ‖ signature`: the body is
+//! the canonical encoding of the value, the signature is
+//! `Sign(T::LABEL, body)` (64 bytes). Decoding keeps `body` exactly as
+//! received, and verification (in `tally-envelope`) runs over those bytes,
+//! never over a re-encoding.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeStruct, SerializeTuple, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Signature, hex_decode_vec, hex_encode};
+use crate::codec::{self, Detail, reject};
+use crate::error::{Context, Error};
+use crate::label::SignatureLabel;
+use crate::limits::SIGNED_OVERHEAD;
+
+/// A message type that travels signed.
+pub trait SignedBody: Serialize + DeserializeOwned {
+    /// The protocol name of the type, used in errors.
+    const NAME: &'static str;
+    /// The label its signatures are made under.
+    const LABEL: SignatureLabel;
+    /// The largest encoded body, in bytes (spec/wire.md, "Limits").
+    const MAX_SIZE: usize;
+}
+
+/// A value of `T`, the exact bytes it was encoded to, and a signature over
+/// those bytes.
+///
+/// The signature is not checked here: `tally-wire` has no crypto. The value
+/// is therefore only reachable through [`unverified`](Self::unverified),
+/// whose name is the reader's duty.
+#[derive(Clone)]
+pub struct Signed<T> {
+    body: Vec<u8>,
+    value: T,
+    signature: Signature,
+}
+
+impl<T: SignedBody> Signed<T> {
+    /// Encodes `value` canonically and signs the bytes with `sign`, which
+    /// receives the label to sign under and the body.
+    pub fn sign(value: T, sign: impl FnOnce(SignatureLabel, &[u8]) -> Signature) -> Result<Self, Error> {
+        let mut body = Vec::new();
+        codec::encode(&value, &mut body);
+        check_size::<T>(body.len())?;
+        let signature = sign(T::LABEL, &body);
+        Ok(Self { body, value, signature })
+    }
+
+    /// Rebuilds a signed object from a body and a signature, decoding the body strictly.
+    pub fn from_parts(body: Vec<u8>, signature: Signature) -> Result<Self, Error> {
+        check_size::<T>(body.len())?;
+        let value = codec::decode_exact(&body, Context::Object(T::NAME))?;
+        Ok(Self { body, value, signature })
+    }
+
+    /// Decodes a standalone signed object (`varint(len) ‖ body ‖ signature`),
+    /// as stored in files; `bytes` must hold exactly one.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let limit = T::MAX_SIZE + SIGNED_OVERHEAD;
+        if bytes.len() > limit {
+            let context = Context::Object(T::NAME);
+            return Err(Error::OverLimit { context, len: bytes.len() as u64, limit });
+        }
+        codec::decode_exact(bytes, Context::Object(T::NAME))
+    }
+
+    /// The standalone encoding, as [`decode`](Self::decode) reads it.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + SIGNED_OVERHEAD);
+        codec::encode(self, &mut out);
+        out
+    }
+
+    /// The label the signature must verify under.
+    pub fn label(&self) -> SignatureLabel {
+        T::LABEL
+    }
+
+    /// The exact body bytes the signature covers.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The signature over [`body`](Self::body).
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    /// The decoded value, whose signature has not been checked by this type.
+    pub fn unverified(&self) -> &T {
+        &self.value
+    }
+}
+
+fn check_size<T: SignedBody>(len: usize) -> Result<(), Error> {
+    if len > T::MAX_SIZE {
+        let context = Context::Object(T::NAME);
+        return Err(Error::OverLimit { context, len: len as u64, limit: T::MAX_SIZE });
+    }
+    Ok(())
+}
+
+impl<T> PartialEq for Signed<T> {
+    /// Two signed objects are equal when their bytes are.
+    fn eq(&self, other: &Self) -> bool {
+        self.body == other.body && self.signature == other.signature
+    }
+}
+
+impl<T> Eq for Signed<T> {}
+
+impl<T: fmt::Debug> fmt::Debug for Signed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signed").field("value", &self.value).field("signature", &self.signature).finish()
+    }
+}
+
+impl<T: Serialize> Serialize for Signed<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            // Readable form: the value for people, and the bytes that count.
+            let mut st = s.serialize_struct("Signed", 3)?;
+            st.serialize_field("value", &self.value)?;
+            st.serialize_field("body", &hex_encode(&self.body))?;
+            st.serialize_field("signature", &self.signature)?;
+            return st.end();
+        }
+        struct Body<'a>(&'a [u8]);
+        impl Serialize for Body<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(&Body(&self.body))?;
+        t.serialize_element(&self.signature)?;
+        t.end()
+    }
+}
+
+impl<'de, T: SignedBody> Deserialize<'de> for Signed<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            // The value in the readable form is ignored: the body is what was signed.
+            #[derive(Deserialize)]
+            struct Readable {
+                body: String,
+                signature: Signature,
+            }
+            let r = Readable::deserialize(d)?;
+            let body = hex_decode_vec(&r.body, "Signed body").map_err(de::Error::custom)?;
+            return Self::from_parts(body, r.signature).map_err(de::Error::custom);
+        }
+        d.deserialize_tuple(2, SignedVisitor(PhantomData))
+    }
+}
+
+struct SignedVisitor<T>(PhantomData<T>);
+
+impl<'de, T: SignedBody> Visitor<'de> for SignedVisitor<T> {
+    type Value = Signed<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a signed {}", T::NAME)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Signed<T>, A::Error> {
+        let body: BodyBytes<'de> = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        // The body has already been read from the input without a copy; check
+        // its size before decoding or copying it.
+        let body = body.0;
+        check_size::<T>(body.len()).map_err(|e| reject(Detail::Nested(e)))?;
+        let value = codec::decode_exact(&body, Context::Object(T::NAME)).map_err(|e| reject(Detail::Nested(e)))?;
+        let signature = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+        Ok(Signed { body: body.into_owned(), value, signature })
+    }
+}
+
+/// Body bytes, borrowed from the input where the deserializer allows it.
+struct BodyBytes<'de>(Cow<'de, [u8]>);
+
+impl<'de> Deserialize<'de> for BodyBytes<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BodyBytes<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_borrowed_bytes<E: de::Error>(self, b: &'de [u8]) -> Result<BodyBytes<'de>, E> {
+                Ok(BodyBytes(Cow::Borrowed(b)))
+            }
+            fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<BodyBytes<'de>, E> {
+                Ok(BodyBytes(Cow::Owned(b.to_vec())))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}

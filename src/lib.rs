@@ -1,0 +1,20 @@
+//! Tally: purpose-bound, end-to-end encrypted data exchange between
+//! government agencies, under signed usage grants, with receipts anyone
+//! holding the federation directory can verify offline.
+//!
+//! This facade re-exports the layer crates; see `spec/` for the protocol.
+//!
+//! ```
+//! use tally::wire::{AgencyId, Purpose};
+//!
+//! let agency = AgencyId::new("tax-bureau")?;
+//! let purpose = Purpose::new("social-security.eligibility")?;
+//! assert!(Purpose::new("social-security")?.covers(&purpose));
+//! # let _ = agency;
+//! # Ok::<(), tally::wire::InvalidValue>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+/// The message types and their canonical wire encoding.
+pub use tally_wire as wire;
