@@ -49,6 +49,8 @@ mod varint;
 
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(test)]
+mod tests;
 
 pub use bounded::{BoundedBytes, BoundedVec, Text};
 pub use bytes::{Digest, EncapsulatedKey, GrantId, IdentityPublicKey, KemPublicKey, KeyId, PacketId, RequestId, Signature};

@@ -38,6 +38,12 @@ impl<R: Read> FrameReader<R> {
         Self { inner, buf: Vec::new() }
     }
 
+    /// How many bytes the body buffer holds: never more than the largest
+    /// frame body read so far.
+    pub fn buffered_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The underlying reader.
     pub fn into_inner(self) -> R {
         self.inner
