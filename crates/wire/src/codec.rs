@@ -99,13 +99,13 @@ fn map_postcard_error(e: postcard::Error, context: Context, offset: usize) -> Er
                 Some(Detail::Nested(source)) => {
                     Error::Nested { context, offset, source: Box::new(source) }
                 }
-                None => Error::Malformed { context, offset, reason: "invalid value" },
+                None => Error::Malformed { context, offset, reason: "unknown enum variant" },
             };
         }
         P::DeserializeBadVarint => "varint overflows its integer type",
         P::DeserializeBadBool => "boolean is neither 0 nor 1",
         P::DeserializeBadOption => "option tag is neither 0 nor 1",
-        P::DeserializeBadEnum => "unknown enum variant",
+        P::DeserializeBadEnum => "bad enum encoding",
         P::DeserializeBadUtf8 => "string is not valid UTF-8",
         P::DeserializeBadChar => "invalid char",
         P::DeserializeBadEncoding => "bad encoding",

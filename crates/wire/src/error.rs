@@ -116,7 +116,7 @@ pub enum Error {
         offset: usize,
     },
     /// Bytes remain after a complete item.
-    #[error("{context}: {count} trailing bytes at offset {offset}")]
+    #[error("{context}: {count} trailing byte(s) at offset {offset}")]
     TrailingBytes {
         /// What was being decoded.
         context: Context,

@@ -64,13 +64,19 @@ impl<T: SignedBody> Signed<T> {
 
     /// Decodes a standalone signed object (`varint(len) ‖ body ‖ signature`),
     /// as stored in files; `bytes` must hold exactly one.
+    ///
+    /// An error inside the body is reported with offsets relative to the
+    /// body; an error in the framing around it, relative to `bytes`.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let context = Context::Object(T::NAME);
         let limit = T::MAX_SIZE + SIGNED_OVERHEAD;
         if bytes.len() > limit {
-            let context = Context::Object(T::NAME);
             return Err(Error::OverLimit { context, len: bytes.len() as u64, limit });
         }
-        codec::decode_exact(bytes, Context::Object(T::NAME))
+        codec::decode_exact(bytes, context).map_err(|e| match e {
+            Error::Nested { source, .. } => *source,
+            other => other,
+        })
     }
 
     /// The standalone encoding, as [`decode`](Self::decode) reads it.
