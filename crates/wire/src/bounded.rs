@@ -187,11 +187,7 @@ impl<const MAX: usize> fmt::Debug for BoundedBytes<MAX> {
 
 impl<const MAX: usize> Serialize for BoundedBytes<MAX> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&hex_encode(&self.0))
-        } else {
-            s.serialize_bytes(&self.0)
-        }
+        if s.is_human_readable() { s.serialize_str(&hex_encode(&self.0)) } else { s.serialize_bytes(&self.0) }
     }
 }
 
@@ -216,11 +212,7 @@ impl<'de, const MAX: usize> Deserialize<'de> for BoundedBytes<MAX> {
             }
         }
 
-        if d.is_human_readable() {
-            d.deserialize_str(Bytes::<MAX>)
-        } else {
-            d.deserialize_bytes(Bytes::<MAX>)
-        }
+        if d.is_human_readable() { d.deserialize_str(Bytes::<MAX>) } else { d.deserialize_bytes(Bytes::<MAX>) }
     }
 }
 

@@ -143,12 +143,10 @@ pub(crate) fn hex_decode<const N: usize>(s: &str, kind: &'static str) -> Result<
 /// Decodes lowercase hex of any length.
 pub(crate) fn hex_decode_vec(s: &str, kind: &'static str) -> Result<Vec<u8>, InvalidValue> {
     let raw = s.as_bytes();
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return Err(InvalidValue::new(kind, "hex string has an odd length"));
     }
-    raw.chunks_exact(2)
-        .map(|pair| Ok((hex_digit(pair[0], kind)? << 4) | hex_digit(pair[1], kind)?))
-        .collect()
+    raw.chunks_exact(2).map(|pair| Ok((hex_digit(pair[0], kind)? << 4) | hex_digit(pair[1], kind)?)).collect()
 }
 
 fn hex_digit(c: u8, kind: &'static str) -> Result<u8, InvalidValue> {
@@ -170,10 +168,7 @@ fn serialize_fixed<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error>
     t.end()
 }
 
-fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
-    d: D,
-    kind: &'static str,
-) -> Result<[u8; N], D::Error> {
+fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(d: D, kind: &'static str) -> Result<[u8; N], D::Error> {
     struct Fixed<const N: usize>(&'static str);
 
     impl<'de, const N: usize> Visitor<'de> for Fixed<N> {
@@ -190,19 +185,13 @@ fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
             let mut out = [0u8; N];
             for (i, slot) in out.iter_mut().enumerate() {
-                *slot = seq
-                    .next_element()?
-                    .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                *slot = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
             }
             Ok(out)
         }
     }
 
-    if d.is_human_readable() {
-        d.deserialize_str(Fixed::<N>(kind))
-    } else {
-        d.deserialize_tuple(N, Fixed::<N>(kind))
-    }
+    if d.is_human_readable() { d.deserialize_str(Fixed::<N>(kind)) } else { d.deserialize_tuple(N, Fixed::<N>(kind)) }
 }
 
 #[cfg(test)]

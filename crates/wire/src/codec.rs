@@ -96,9 +96,7 @@ fn map_postcard_error(e: postcard::Error, context: Context, offset: usize) -> Er
         P::SerdeDeCustom => {
             return match take_detail() {
                 Some(Detail::Invalid(value)) => Error::InvalidValue { context, offset, value },
-                Some(Detail::Nested(source)) => {
-                    Error::Nested { context, offset, source: Box::new(source) }
-                }
+                Some(Detail::Nested(source)) => Error::Nested { context, offset, source: Box::new(source) },
                 None => Error::Malformed { context, offset, reason: "unknown enum variant" },
             };
         }

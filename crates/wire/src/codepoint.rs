@@ -241,11 +241,7 @@ impl Roles {
 impl fmt::Debug for Roles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut set = f.debug_set();
-        for (bit, name) in [
-            (Self::PRODUCER, "producer"),
-            (Self::CONSUMER, "consumer"),
-            (Self::AUDITOR, "auditor"),
-        ] {
+        for (bit, name) in [(Self::PRODUCER, "producer"), (Self::CONSUMER, "consumer"), (Self::AUDITOR, "auditor")] {
             if self.contains(bit) {
                 set.entry(&name);
             }

@@ -133,7 +133,7 @@ pub enum Error {
         /// Where the nested object ends in the enclosing item.
         offset: usize,
         /// Why the nested object failed.
-        source: Box<Error>,
+        source: Box<Self>,
     },
 }
 

@@ -237,7 +237,8 @@ impl<'a> Frame<'a> {
     /// Decodes the frame at the start of `bytes`; returns it and its length.
     /// An incomplete frame is [`Error::Truncated`].
     pub fn decode_prefix_of(bytes: &'a [u8]) -> Result<(Self, usize), Error> {
-        let prefix = FramePrefix::parse(bytes)?.ok_or(Error::Truncated { context: Context::FrameHeader, offset: bytes.len() })?;
+        let prefix = FramePrefix::parse(bytes)?
+            .ok_or(Error::Truncated { context: Context::FrameHeader, offset: bytes.len() })?;
         let body = &bytes[prefix.prefix_len..];
         if body.len() < prefix.body_len {
             return Err(Error::Truncated { context: Context::Frame(prefix.frame_type), offset: body.len() });

@@ -7,7 +7,10 @@
 
 use std::io::BufReader;
 
-use crate::{Directory, Frame, FrameReader, Grant, KemKeyCertificate, PacketHeader, PullRequest, Receipt, Revocation, Signed, SignedBody};
+use crate::{
+    Directory, Frame, FrameReader, Grant, KemKeyCertificate, PacketHeader, PullRequest, Receipt, Revocation, Signed,
+    SignedBody,
+};
 
 /// `Frame::decode`: a whole frame.
 pub fn frame(data: &[u8]) {
@@ -68,8 +71,11 @@ pub fn pull_request(data: &[u8]) {
     signed::<PullRequest>(data);
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by the name of its directory under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("frame", frame),
     ("frame_stream", frame_stream),
     ("packet_header", packet_header),

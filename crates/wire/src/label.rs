@@ -89,11 +89,8 @@ mod tests {
 
     #[test]
     fn labels_are_unique_ascii_without_nul() {
-        let all: Vec<&str> = SignatureLabel::ALL
-            .iter()
-            .map(|l| l.as_str())
-            .chain(HashLabel::ALL.iter().map(|l| l.as_str()))
-            .collect();
+        let all: Vec<&str> =
+            SignatureLabel::ALL.iter().map(|l| l.as_str()).chain(HashLabel::ALL.iter().map(|l| l.as_str())).collect();
         let unique: HashSet<&str> = all.iter().copied().collect();
         assert_eq!(unique.len(), all.len(), "duplicate label");
         for l in all {

@@ -53,14 +53,18 @@ pub mod fuzzing;
 mod tests;
 
 pub use bounded::{BoundedBytes, BoundedVec, Text};
-pub use bytes::{Digest, EncapsulatedKey, GrantId, IdentityPublicKey, KemPublicKey, KeyId, PacketId, RequestId, Signature};
+pub use bytes::{
+    Digest, EncapsulatedKey, GrantId, IdentityPublicKey, KemPublicKey, KeyId, PacketId, RequestId, Signature,
+};
 pub use codepoint::{CloseCode, FrameType, ReasonCode, RevocationReason, Roles, SuiteId, Version};
 pub use error::{Context, Error, InvalidValue};
-pub use frame::{Accept, Chunk, Close, Frame, FramePrefix, Offer, PrefixBytes, ReceiptFrame, Reject, Request, Trailer, body_limit};
+pub use frame::{
+    Accept, Chunk, Close, Frame, FramePrefix, Offer, PrefixBytes, ReceiptFrame, Reject, Request, Trailer, body_limit,
+};
 pub use label::{HashLabel, SignatureLabel};
 pub use message::{
-    AgencyRecord, Checkpoint, Direction, Directory, Grant, GrantChain, KemKeyCertificate, Outcome, PacketHeader, PullRequest,
-    PurposeRecord, Quota, Rate, Receipt, Revocation,
+    AgencyRecord, Checkpoint, Direction, Directory, Grant, GrantChain, KemKeyCertificate, Outcome, PacketHeader,
+    PullRequest, PurposeRecord, Quota, Rate, Receipt, Revocation,
 };
 pub use name::{AgencyId, ContentType, DataCategory, Endpoint, LogOrigin, Purpose};
 pub use reader::{FrameReader, ReadError};

@@ -106,7 +106,9 @@ mod tests {
 
     #[test]
     fn chunk_frame_is_the_largest() {
-        for limit in [frame::OFFER, frame::ACCEPT, frame::REJECT, frame::TRAILER, frame::RECEIPT, frame::REQUEST, frame::CLOSE] {
+        for limit in
+            [frame::OFFER, frame::ACCEPT, frame::REJECT, frame::TRAILER, frame::RECEIPT, frame::REQUEST, frame::CLOSE]
+        {
             assert!(limit <= frame::MAX);
         }
         assert!(u32::try_from(frame::MAX).is_ok(), "lengths fit the u32 varint");

@@ -167,7 +167,8 @@ fn check_dotted(s: &str) -> Result<(), &'static str> {
         if count > limits::MAX_NAME_LABELS {
             return Err("has more than 8 labels");
         }
-        check_len(label, 1, limits::MAX_NAME_LABEL_LEN).map_err(|_| "has an empty label or one longer than 32 bytes")?;
+        check_len(label, 1, limits::MAX_NAME_LABEL_LEN)
+            .map_err(|_| "has an empty label or one longer than 32 bytes")?;
         let b = label.as_bytes();
         if !b[0].is_ascii_lowercase() && !b[0].is_ascii_digit() {
             return Err("has a label that does not start with a lowercase letter or a digit");

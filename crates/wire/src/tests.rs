@@ -29,7 +29,8 @@ mod strategy {
     }
 
     fn content_type() -> impl Strategy<Value = ContentType> {
-        "[a-z0-9][a-z0-9.+-]{0,20}/[a-z0-9][a-z0-9.+-]{0,20}".prop_map(|s| ContentType::new(s).expect("matches the grammar"))
+        "[a-z0-9][a-z0-9.+-]{0,20}/[a-z0-9][a-z0-9.+-]{0,20}"
+            .prop_map(|s| ContentType::new(s).expect("matches the grammar"))
     }
 
     fn text<const MAX: usize>() -> impl Strategy<Value = Text<MAX>> {
@@ -59,7 +60,9 @@ mod strategy {
         prop::collection::vec(item, 0..=max.min(MAX)).prop_map(|v| BoundedVec::new(v).expect("within the limit"))
     }
 
-    pub(super) fn signed<T: SignedBody + std::fmt::Debug>(value: impl Strategy<Value = T>) -> impl Strategy<Value = Signed<T>> {
+    pub(super) fn signed<T: SignedBody + std::fmt::Debug>(
+        value: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Signed<T>> {
         (value, signature()).prop_map(|(v, sig)| Signed::sign(v, |_, _| sig).expect("within the size limit"))
     }
 
@@ -68,42 +71,49 @@ mod strategy {
             (any::<u8>(), any::<u16>(), b16(), agency(), agency(), b32(), b32()),
             (purpose(), category(), content_type(), timestamp(), any::<u64>(), 1024..=(1u32 << 20)),
         )
-            .prop_map(|((version, suite, id, sender, recipient, key, grant), (purpose, category, content_type, created_at, len, chunk))| {
-                PacketHeader {
-                    version: Version(version),
-                    suite: SuiteId(suite),
-                    packet_id: PacketId(id),
-                    sender,
-                    recipient,
-                    recipient_key: KeyId(key),
-                    grant: GrantId(grant),
-                    purpose,
-                    category,
-                    content_type,
-                    created_at,
-                    payload_len: len,
-                    chunk_size: ChunkSize::new(chunk).expect("in range"),
-                }
-            })
+            .prop_map(
+                |(
+                    (version, suite, id, sender, recipient, key, grant),
+                    (purpose, category, content_type, created_at, len, chunk),
+                )| {
+                    PacketHeader {
+                        version: Version(version),
+                        suite: SuiteId(suite),
+                        packet_id: PacketId(id),
+                        sender,
+                        recipient,
+                        recipient_key: KeyId(key),
+                        grant: GrantId(grant),
+                        purpose,
+                        category,
+                        content_type,
+                        created_at,
+                        payload_len: len,
+                        chunk_size: ChunkSize::new(chunk).expect("in range"),
+                    }
+                },
+            )
     }
 
     fn quota() -> impl Strategy<Value = Quota> {
-        (
-            any::<Option<u64>>(),
-            any::<Option<u64>>(),
-            any::<Option<(u32, u32)>>(),
-        )
-            .prop_map(|(max_packets, max_bytes, rate)| Quota {
+        (any::<Option<u64>>(), any::<Option<u64>>(), any::<Option<(u32, u32)>>()).prop_map(
+            |(max_packets, max_bytes, rate)| Quota {
                 max_packets,
                 max_bytes,
                 rate: rate.map(|(packets, period_secs)| Rate { packets, period_secs }),
-            })
+            },
+        )
     }
 
     pub(super) fn grant() -> impl Strategy<Value = Grant> {
         (
             (agency(), agency(), list(agency(), 4), list(purpose(), 4), list(category(), 4), timestamp(), timestamp()),
-            (quota(), any::<u64>(), any::<bool>(), prop_oneof![Just(Direction::Push), Just(Direction::Pull), Just(Direction::Both)]),
+            (
+                quota(),
+                any::<u64>(),
+                any::<bool>(),
+                prop_oneof![Just(Direction::Push), Just(Direction::Pull), Just(Direction::Both)],
+            ),
             (any::<u8>(), any::<Option<[u8; 32]>>(), text(), text(), timestamp()),
         )
             .prop_map(
@@ -168,12 +178,8 @@ mod strategy {
     }
 
     pub(super) fn kem_cert() -> impl Strategy<Value = KemKeyCertificate> {
-        (agency(), b32(), b32(), timestamp(), timestamp()).prop_map(|(agency, id, key, not_before, not_after)| KemKeyCertificate {
-            agency,
-            key_id: KeyId(id),
-            public_key: KemPublicKey(key),
-            not_before,
-            not_after,
+        (agency(), b32(), b32(), timestamp(), timestamp()).prop_map(|(agency, id, key, not_before, not_after)| {
+            KemKeyCertificate { agency, key_id: KeyId(id), public_key: KemPublicKey(key), not_before, not_after }
         })
     }
 
@@ -196,16 +202,31 @@ mod strategy {
                 tls_key: Digest(tls),
                 kem_keys,
             });
-        let purpose_record =
-            (purpose(), text(), text()).prop_map(|(purpose, legal_basis, description)| PurposeRecord { purpose, legal_basis, description });
+        let purpose_record = (purpose(), text(), text())
+            .prop_map(|(purpose, legal_basis, description)| PurposeRecord { purpose, legal_basis, description });
         (text(), any::<u64>(), timestamp(), list(record, 3), list(purpose_record, 3)).prop_map(
-            |(federation, serial, issued_at, agencies, purposes)| Directory { federation, serial, issued_at, agencies, purposes },
+            |(federation, serial, issued_at, agencies, purposes)| Directory {
+                federation,
+                serial,
+                issued_at,
+                agencies,
+                purposes,
+            },
         )
     }
 
     pub(super) fn pull_request() -> impl Strategy<Value = PullRequest> {
-        (b16(), agency(), agency(), b32(), purpose(), category(), prop::collection::vec(any::<u8>(), 0..64), timestamp()).prop_map(
-            |(id, requester, responder, grant, purpose, category, query, created_at)| PullRequest {
+        (
+            b16(),
+            agency(),
+            agency(),
+            b32(),
+            purpose(),
+            category(),
+            prop::collection::vec(any::<u8>(), 0..64),
+            timestamp(),
+        )
+            .prop_map(|(id, requester, responder, grant, purpose, category, query, created_at)| PullRequest {
                 request_id: RequestId(id),
                 requester,
                 responder,
@@ -214,17 +235,14 @@ mod strategy {
                 category,
                 query: BoundedBytes::new(query).expect("short"),
                 created_at,
-            },
-        )
+            })
     }
 
     pub(super) fn frame() -> impl Strategy<Value = Frame<'static>> {
         prop_oneof![
-            (signed(header()), b32(), list(signed(grant()), 3)).prop_map(|(header, enc, grant_chain)| Frame::Offer(Offer {
-                header,
-                encapsulated_key: EncapsulatedKey(enc),
-                grant_chain
-            })),
+            (signed(header()), b32(), list(signed(grant()), 3)).prop_map(|(header, enc, grant_chain)| Frame::Offer(
+                Offer { header, encapsulated_key: EncapsulatedKey(enc), grant_chain }
+            )),
             b16().prop_map(|id| Frame::Accept(Accept { packet_id: PacketId(id) })),
             signed(receipt()).prop_map(|receipt| Frame::Reject(Reject { receipt })),
             (any::<u64>(), prop::collection::vec(any::<u8>(), 0..2048))
@@ -235,14 +253,18 @@ mod strategy {
                 signature
             })),
             signed(receipt()).prop_map(|receipt| Frame::Receipt(ReceiptFrame { receipt })),
-            (signed(pull_request()), list(signed(grant()), 2)).prop_map(|(request, grant_chain)| Frame::Request(Request { request, grant_chain })),
+            (signed(pull_request()), list(signed(grant()), 2))
+                .prop_map(|(request, grant_chain)| Frame::Request(Request { request, grant_chain })),
             (any::<u16>(), text()).prop_map(|(code, reason)| Frame::Close(Close { code: CloseCode(code), reason })),
         ]
     }
 }
 
 /// Checks a signed object's encoding: round trip, every prefix, every extension.
-fn check_signed<T: SignedBody + std::fmt::Debug + PartialEq>(signed: &Signed<T>, extra: u8) -> Result<(), TestCaseError> {
+fn check_signed<T: SignedBody + std::fmt::Debug + PartialEq>(
+    signed: &Signed<T>,
+    extra: u8,
+) -> Result<(), TestCaseError> {
     let bytes = signed.encode();
     let back = Signed::<T>::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(back.unverified(), signed.unverified());
@@ -354,7 +376,10 @@ fn prefix_checks_run_in_order_and_early() {
     assert_eq!(FramePrefix::parse(&[1, 0x42]), Err(Error::UnknownFrameType { frame_type: FrameType(0x42) }));
     assert_eq!(FramePrefix::parse(&[1, 8]), Ok(None));
     assert_eq!(FramePrefix::parse(&[1, 8, 0x80]), Ok(None));
-    assert_eq!(FramePrefix::parse(&[1, 8, 0x80, 0x00]), Err(Error::NonCanonical { context: Context::FrameHeader, offset: 2 }));
+    assert_eq!(
+        FramePrefix::parse(&[1, 8, 0x80, 0x00]),
+        Err(Error::NonCanonical { context: Context::FrameHeader, offset: 2 })
+    );
     assert!(matches!(FramePrefix::parse(&[1, 8, 0xff, 0xff, 0xff, 0xff, 0x1f]), Err(Error::Malformed { .. })));
     // An Accept body is 16 bytes; 17 is over its limit, known from the prefix alone.
     assert_eq!(
@@ -401,7 +426,10 @@ fn reader_reports_truncation_inside_a_frame() {
     let frame = Frame::Accept(Accept { packet_id: PacketId([9; 16]) }).encode().expect("encodes");
     let mut reader = FrameReader::new(&frame[..10]);
     let err = reader.read_frame().expect_err("truncated");
-    assert!(matches!(err, ReadError::Wire(Error::Truncated { context: Context::Frame(FrameType::ACCEPT), offset: 7 })), "{err}");
+    assert!(
+        matches!(err, ReadError::Wire(Error::Truncated { context: Context::Frame(FrameType::ACCEPT), offset: 7 })),
+        "{err}"
+    );
     let mut reader = FrameReader::new(&frame[..2]);
     let err = reader.read_frame().expect_err("truncated");
     assert!(matches!(err, ReadError::Wire(Error::Truncated { context: Context::FrameHeader, offset: 2 })), "{err}");
@@ -455,7 +483,17 @@ fn nested_signed_objects_report_their_own_error() {
     bytes[pos] = b'A';
     match Frame::decode(&bytes) {
         Err(Error::Nested { context: Context::Frame(FrameType::REJECT), source, .. }) => {
-            assert!(matches!(*source, Error::InvalidValue { context: Context::Object("Receipt"), value: InvalidValue { kind: "AgencyId", .. }, .. }), "{source}");
+            assert!(
+                matches!(
+                    *source,
+                    Error::InvalidValue {
+                        context: Context::Object("Receipt"),
+                        value: InvalidValue { kind: "AgencyId", .. },
+                        ..
+                    }
+                ),
+                "{source}"
+            );
         }
         other => panic!("expected a nested error, got {other:?}"),
     }

@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(decode_u64(&[]), Err(VarintError::Incomplete));
         assert_eq!(decode_u32(&[0xff, 0xff, 0xff, 0xff, 0x10]), Err(VarintError::Overflow));
         assert_eq!(decode_u32(&[0xff, 0xff, 0xff, 0xff, 0x8f]), Err(VarintError::Overflow));
-        assert_eq!(decode_u64(&[0xff; 9].iter().copied().chain([0x02]).collect::<Vec<_>>()), Err(VarintError::Overflow));
+        assert_eq!(
+            decode_u64(&[0xff; 9].iter().copied().chain([0x02]).collect::<Vec<_>>()),
+            Err(VarintError::Overflow)
+        );
     }
 
     proptest! {

@@ -102,7 +102,11 @@ fn delegated_grant() -> Grant {
         categories: list(vec![category("income.annual")]),
         not_before: Timestamp::from_secs(T0 + 86_400),
         not_after: Timestamp::from_secs(T0 + 30 * 86_400),
-        quota: Quota { max_packets: Some(100), max_bytes: Some(1 << 30), rate: Some(Rate { packets: 10, period_secs: 3600 }) },
+        quota: Quota {
+            max_packets: Some(100),
+            max_bytes: Some(1 << 30),
+            rate: Some(Rate { packets: 10, period_secs: 3600 }),
+        },
         retention_secs: 30 * 86_400,
         erase_on_revoke: true,
         direction: Direction::Both,
@@ -168,7 +172,13 @@ fn directory() -> Directory {
         issued_at: Timestamp::from_secs(T0),
         agencies: list(vec![
             record("tax-bureau", "Tax Bureau", Roles::PRODUCER, "127.0.0.1:4433", 0xa0),
-            record("social-security", "Social Security Bureau", Roles::CONSUMER.with(Roles::PRODUCER), "[::1]:4434", 0xb0),
+            record(
+                "social-security",
+                "Social Security Bureau",
+                Roles::CONSUMER.with(Roles::PRODUCER),
+                "[::1]:4434",
+                0xb0,
+            ),
             record("audit-office", "Audit Office", Roles::AUDITOR, "audit.example:443", 0xc0),
         ]),
         purposes: list(vec![PurposeRecord {
@@ -208,21 +218,39 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
         (
             "reject",
             "A rejection: signed receipt with outcome rejected, reason GRANT_EXPIRED.",
-            Frame::Reject(Reject { receipt: sign(receipt(Outcome::Rejected { reason: ReasonCode::GRANT_EXPIRED }), 0x03) }),
+            Frame::Reject(Reject {
+                receipt: sign(receipt(Outcome::Rejected { reason: ReasonCode::GRANT_EXPIRED }), 0x03),
+            }),
         ),
         (
             "chunk-0",
             "Chunk 0 with 48 bytes of sealed data; the body is varint(index) followed by the data, no length.",
             Frame::Chunk(Chunk { index: 0, data: Cow::Owned(chunk_data.clone()) }),
         ),
-        ("chunk-300", "Chunk 300 (index varint ac 02), 48 bytes.", Frame::Chunk(Chunk { index: 300, data: Cow::Owned(chunk_data) })),
-        ("chunk-empty", "Chunk 1 with no data: valid on the wire; the envelope rejects it.", Frame::Chunk(Chunk { index: 1, data: Cow::Owned(Vec::new()) })),
+        (
+            "chunk-300",
+            "Chunk 300 (index varint ac 02), 48 bytes.",
+            Frame::Chunk(Chunk { index: 300, data: Cow::Owned(chunk_data) }),
+        ),
+        (
+            "chunk-empty",
+            "Chunk 1 with no data: valid on the wire; the envelope rejects it.",
+            Frame::Chunk(Chunk { index: 1, data: Cow::Owned(Vec::new()) }),
+        ),
         (
             "trailer",
             "A trailer: 2 chunks, content commitment, signature.",
-            Frame::Trailer(Trailer { chunk_count: 2, content_commitment: Digest([0x77; 32]), signature: Signature([0x04; 64]) }),
+            Frame::Trailer(Trailer {
+                chunk_count: 2,
+                content_commitment: Digest([0x77; 32]),
+                signature: Signature([0x04; 64]),
+            }),
         ),
-        ("receipt", "A receipt for an accepted packet.", Frame::Receipt(ReceiptFrame { receipt: sign(receipt(accepted()), 0x05) })),
+        (
+            "receipt",
+            "A receipt for an accepted packet.",
+            Frame::Receipt(ReceiptFrame { receipt: sign(receipt(accepted()), 0x05) }),
+        ),
         (
             "request",
             "A pull request with a two-grant chain (delegated leaf first, then its parent).",
@@ -231,7 +259,11 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
                 grant_chain: list(vec![sign(delegated_grant(), 0x07), sign(root_grant(), 0x08)]),
             }),
         ),
-        ("close", "A normal close with a reason.", Frame::Close(Close { code: CloseCode::NO_ERROR, reason: Text::new("done").expect("valid") })),
+        (
+            "close",
+            "A normal close with a reason.",
+            Frame::Close(Close { code: CloseCode::NO_ERROR, reason: Text::new("done").expect("valid") }),
+        ),
         (
             "close-unknown-code",
             "A close with a code this version does not name: decodes, and the code is kept.",
@@ -254,7 +286,11 @@ fn signed_vectors() -> Vec<Value> {
     vec![
         signed_vector("packet-header", "A packet header.", sign(header(), 0x01)),
         signed_vector("grant-root", "A root grant: no parent, senders empty (issuer only).", sign(root_grant(), 0x02)),
-        signed_vector("grant-delegated", "A delegated grant with a parent, explicit sender, rate quota.", sign(delegated_grant(), 0x07)),
+        signed_vector(
+            "grant-delegated",
+            "A delegated grant with a parent, explicit sender, rate quota.",
+            sign(delegated_grant(), 0x07),
+        ),
         signed_vector("revocation", "A revocation with erasure.", sign(revocation(), 0x09)),
         signed_vector("receipt-accepted", "An accepted receipt.", sign(receipt(accepted()), 0x05)),
         signed_vector(
@@ -329,7 +365,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> usize {
 fn invalid_vectors() -> Vec<Value> {
     let close = encoded(&Frame::Close(Close { code: CloseCode::NO_ERROR, reason: Text::new("done").expect("valid") }));
     let accept = encoded(&Frame::Accept(Accept { packet_id: PacketId([0x11; 16]) }));
-    let reject = encoded(&Frame::Reject(Reject { receipt: sign(receipt(Outcome::Rejected { reason: ReasonCode::GRANT_EXPIRED }), 3) }));
+    let reject = encoded(&Frame::Reject(Reject {
+        receipt: sign(receipt(Outcome::Rejected { reason: ReasonCode::GRANT_EXPIRED }), 3),
+    }));
     let grant = sign(root_grant(), 2).encode();
     let header = sign(header(), 1).encode();
 
@@ -340,12 +378,17 @@ fn invalid_vectors() -> Vec<Value> {
     let mut v = vec![
         invalid("unknown-version", "Version byte 2.", "frame", with(close.clone(), 0, 2)),
         invalid("unknown-frame-type", "Frame type 0x42.", "frame", with(close.clone(), 1, 0x42)),
-        invalid("over-limit", "An Accept frame declaring a 17-byte body (limit 16); rejected from the prefix alone.", "frame", {
-            let mut b = accept.clone();
-            b[2] = 17;
-            b.push(0);
-            b
-        }),
+        invalid(
+            "over-limit",
+            "An Accept frame declaring a 17-byte body (limit 16); rejected from the prefix alone.",
+            "frame",
+            {
+                let mut b = accept.clone();
+                b[2] = 17;
+                b.push(0);
+                b
+            },
+        ),
         invalid("length-non-canonical", "The length 6 written as 86 00.", "frame", {
             let mut b = close.clone();
             b.splice(2..3, [0x86, 0x00]);
@@ -381,19 +424,29 @@ fn invalid_vectors() -> Vec<Value> {
             b[at] = 0xff;
             b
         }),
-        invalid("nested-invalid-agency", "A Reject frame whose receipt names sender 'Tax-bureau' (uppercase).", "frame", {
-            let mut b = reject.clone();
-            let at = find(&b, b"tax-bureau");
-            b[at] = b'T';
-            b
-        }),
+        invalid(
+            "nested-invalid-agency",
+            "A Reject frame whose receipt names sender 'Tax-bureau' (uppercase).",
+            "frame",
+            {
+                let mut b = reject.clone();
+                let at = find(&b, b"tax-bureau");
+                b[at] = b'T';
+                b
+            },
+        ),
         invalid("chunk-index-overflow", "A Chunk whose index varint overflows u64.", "frame", {
             let mut b = vec![1, 4, 11];
             b.extend_from_slice(&[0xff; 10]);
             b.push(0xaa);
             b
         }),
-        invalid("chunk-index-non-canonical", "A Chunk whose index 1 is written as 81 00.", "frame", vec![1, 4, 3, 0x81, 0x00, 0xaa]),
+        invalid(
+            "chunk-index-non-canonical",
+            "A Chunk whose index 1 is written as 81 00.",
+            "frame",
+            vec![1, 4, 3, 0x81, 0x00, 0xaa],
+        ),
     ];
     // Signed objects.
     let at = |needle: &[u8], bytes: &[u8]| find(bytes, needle);
@@ -405,12 +458,17 @@ fn invalid_vectors() -> Vec<Value> {
             b[i] = 2;
             b
         }),
-        invalid("grant-unknown-direction", "direction encoded as variant 3 (push, pull, both are 0, 1, 2).", "Grant", {
-            let mut b = grant.clone();
-            let i = at(&varint(90 * 86_400), &b) + 5;
-            b[i] = 3;
-            b
-        }),
+        invalid(
+            "grant-unknown-direction",
+            "direction encoded as variant 3 (push, pull, both are 0, 1, 2).",
+            "Grant",
+            {
+                let mut b = grant.clone();
+                let i = at(&varint(90 * 86_400), &b) + 5;
+                b[i] = 3;
+                b
+            },
+        ),
         invalid("grant-bad-option", "parent's option tag encoded as 2.", "Grant", {
             let mut b = grant.clone();
             let i = at(&varint(90 * 86_400), &b) + 7;
@@ -447,7 +505,12 @@ fn invalid_vectors() -> Vec<Value> {
             b.push(0);
             b
         }),
-        invalid("signed-truncated", "A signed grant missing the last byte of its signature.", "Grant", grant[..grant.len() - 1].to_vec()),
+        invalid(
+            "signed-truncated",
+            "A signed grant missing the last byte of its signature.",
+            "Grant",
+            grant[..grant.len() - 1].to_vec(),
+        ),
     ]);
     v
 }
@@ -540,8 +603,13 @@ fn vector_files_match_the_code() {
             seed_fuzz_corpus(&content);
             continue;
         }
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}; run with TALLY_BLESS=1 to create it", path.display()));
-        assert!(on_disk == text, "{} differs from what the code generates; if the change is deliberate, run TALLY_BLESS=1", path.display());
+        let on_disk = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run with TALLY_BLESS=1 to create it", path.display()));
+        assert!(
+            on_disk == text,
+            "{} differs from what the code generates; if the change is deliberate, run TALLY_BLESS=1",
+            path.display()
+        );
     }
 }
 
