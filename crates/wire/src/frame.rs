@@ -21,7 +21,7 @@ use crate::codepoint::{CloseCode, FrameType, Version};
 use crate::error::{Context, Error};
 use crate::limits::{self, MAX_FRAME_PREFIX};
 use crate::message::{GrantChain, PacketHeader, PullRequest, Receipt};
-use crate::signed::Signed;
+use crate::signed::{Encoded, Signed};
 use crate::varint::{self, VarintError};
 
 /// One frame of an exchange stream.
@@ -45,16 +45,19 @@ pub enum Frame<'a> {
     Close(Close),
 }
 
-/// The sender's offer: the signed header, the HPKE encapsulated key, and
-/// the grant chain the packet is sent under.
+/// The sender's offer: the packet header, the HPKE encapsulated key, the
+/// grant chain the packet is sent under, and the sender's signature over
+/// the header's digest and the encapsulated key (spec/envelope.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offer {
-    /// The packet header, signed by the sender.
-    pub header: Signed<PacketHeader>,
+    /// The packet header, with its exact bytes.
+    pub header: Encoded<PacketHeader>,
     /// The HPKE encapsulated key of the payload.
     pub encapsulated_key: EncapsulatedKey,
     /// The grant chain, leaf (the header's grant) first.
     pub grant_chain: GrantChain,
+    /// `Sign("tally/v1/sig/offer", header digest ‖ encapsulated key)` by the sender.
+    pub signature: Signature,
 }
 
 /// The receiver accepts the offer of this packet.

@@ -8,8 +8,8 @@
 use std::io::BufReader;
 
 use crate::{
-    Directory, Frame, FrameReader, Grant, KemKeyCertificate, PacketHeader, PullRequest, Receipt, Revocation, Signed,
-    SignedBody,
+    Directory, Encoded, Frame, FrameReader, Grant, KemKeyCertificate, PacketHeader, PullRequest, Receipt, Revocation,
+    Signed, SignedBody,
 };
 
 /// `Frame::decode`: a whole frame.
@@ -36,9 +36,11 @@ fn signed<T: SignedBody>(data: &[u8]) {
     }
 }
 
-/// `Signed<PacketHeader>::decode`.
+/// `Encoded<PacketHeader>::decode`.
 pub fn packet_header(data: &[u8]) {
-    signed::<PacketHeader>(data);
+    if let Ok(value) = Encoded::<PacketHeader>::decode(data) {
+        assert_eq!(value.encode(), data, "encoded PacketHeader decode/encode is not the identity");
+    }
 }
 
 /// `Signed<Grant>::decode`.

@@ -68,5 +68,5 @@ pub use message::{
 };
 pub use name::{AgencyId, ContentType, DataCategory, Endpoint, LogOrigin, Purpose};
 pub use reader::{FrameReader, ReadError};
-pub use signed::{Signed, SignedBody};
+pub use signed::{Body, Encoded, Signed, SignedBody};
 pub use time::{ChunkSize, Timestamp};

@@ -77,7 +77,7 @@ pub const SIGNED_OVERHEAD: usize = 4 + 64;
 pub mod frame {
     use super::*;
 
-    /// `Offer`: signed header, encapsulated key, grant chain.
+    /// `Offer`: encoded header, encapsulated key, grant chain, signature.
     pub const OFFER: usize = MAX_HEADER_SIZE + SIGNED_OVERHEAD + 32 + MAX_GRANT_CHAIN_SIZE;
     /// `Accept`: a packet id.
     pub const ACCEPT: usize = 16;

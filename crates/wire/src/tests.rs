@@ -240,9 +240,12 @@ mod strategy {
 
     pub(super) fn frame() -> impl Strategy<Value = Frame<'static>> {
         prop_oneof![
-            (signed(header()), b32(), list(signed(grant()), 3)).prop_map(|(header, enc, grant_chain)| Frame::Offer(
-                Offer { header, encapsulated_key: EncapsulatedKey(enc), grant_chain }
-            )),
+            (header(), b32(), list(signed(grant()), 3), signature()).prop_map(
+                |(header, enc, grant_chain, signature)| {
+                    let header = Encoded::new(header).expect("within the size limit");
+                    Frame::Offer(Offer { header, encapsulated_key: EncapsulatedKey(enc), grant_chain, signature })
+                }
+            ),
             b16().prop_map(|id| Frame::Accept(Accept { packet_id: PacketId(id) })),
             signed(receipt()).prop_map(|receipt| Frame::Reject(Reject { receipt })),
             (any::<u64>(), prop::collection::vec(any::<u8>(), 0..2048))
@@ -313,9 +316,24 @@ proptest! {
         );
     }
 
-    /// Each signed object type round-trips and rejects prefixes and extensions.
+    /// An encoded header round-trips and rejects prefixes and extensions.
     #[test]
-    fn signed_headers(v in strategy::signed(strategy::header()), extra: u8) { check_signed(&v, extra)?; }
+    fn encoded_headers(v in strategy::header(), extra: u8) {
+        let encoded = Encoded::new(v).expect("within the size limit");
+        let bytes = encoded.encode();
+        let back = Encoded::<PacketHeader>::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(back.value(), encoded.value());
+        prop_assert_eq!(back.body(), encoded.body());
+        for len in 0..bytes.len() {
+            prop_assert!(Encoded::<PacketHeader>::decode(&bytes[..len]).is_err(), "prefix of {} bytes decoded", len);
+        }
+        let mut longer = bytes;
+        longer.push(extra);
+        let trailing = matches!(Encoded::<PacketHeader>::decode(&longer), Err(Error::TrailingBytes { .. }));
+        prop_assert!(trailing, "an appended byte was not reported as trailing");
+    }
+
+    /// Each signed object type round-trips and rejects prefixes and extensions.
     #[test]
     fn signed_grants(v in strategy::signed(strategy::grant()), extra: u8) { check_signed(&v, extra)?; }
     #[test]

@@ -8,7 +8,7 @@ use crate::codepoint::Roles;
 use crate::label::{DIRECTORY, KEM_KEY_CERTIFICATE, SignatureLabel};
 use crate::limits;
 use crate::name::{AgencyId, Endpoint, Purpose};
-use crate::signed::{Signed, SignedBody};
+use crate::signed::{Body, Signed, SignedBody};
 use crate::time::Timestamp;
 
 /// A KEM key certified by its agency's identity key (spec/keys.md).
@@ -26,10 +26,13 @@ pub struct KemKeyCertificate {
     pub not_after: Timestamp,
 }
 
-impl SignedBody for KemKeyCertificate {
+impl Body for KemKeyCertificate {
     const NAME: &'static str = "KemKeyCertificate";
-    const LABEL: SignatureLabel = KEM_KEY_CERTIFICATE;
     const MAX_SIZE: usize = limits::MAX_KEM_CERT_SIZE;
+}
+
+impl SignedBody for KemKeyCertificate {
+    const LABEL: SignatureLabel = KEM_KEY_CERTIFICATE;
 }
 
 /// One agency in the directory.
@@ -78,8 +81,11 @@ pub struct Directory {
     pub purposes: BoundedVec<PurposeRecord, { limits::MAX_DIRECTORY_PURPOSES }>,
 }
 
-impl SignedBody for Directory {
+impl Body for Directory {
     const NAME: &'static str = "Directory";
-    const LABEL: SignatureLabel = DIRECTORY;
     const MAX_SIZE: usize = limits::MAX_DIRECTORY_SIZE;
+}
+
+impl SignedBody for Directory {
+    const LABEL: SignatureLabel = DIRECTORY;
 }

@@ -8,7 +8,7 @@ use crate::codepoint::RevocationReason;
 use crate::label::{GRANT, REVOCATION, SignatureLabel};
 use crate::limits;
 use crate::name::{AgencyId, DataCategory, Purpose};
-use crate::signed::{Signed, SignedBody};
+use crate::signed::{Body, Signed, SignedBody};
 use crate::time::Timestamp;
 
 /// A usage grant: the data's controller (or a delegate) permits a grantee
@@ -49,10 +49,13 @@ pub struct Grant {
     pub issued_at: Timestamp,
 }
 
-impl SignedBody for Grant {
+impl Body for Grant {
     const NAME: &'static str = "Grant";
-    const LABEL: SignatureLabel = GRANT;
     const MAX_SIZE: usize = limits::MAX_GRANT_SIZE;
+}
+
+impl SignedBody for Grant {
+    const LABEL: SignatureLabel = GRANT;
 }
 
 /// A chain of signed grants, leaf first, then each parent up to the root.
@@ -107,8 +110,11 @@ pub struct Revocation {
     pub issued_at: Timestamp,
 }
 
-impl SignedBody for Revocation {
+impl Body for Revocation {
     const NAME: &'static str = "Revocation";
-    const LABEL: SignatureLabel = REVOCATION;
     const MAX_SIZE: usize = limits::MAX_REVOCATION_SIZE;
+}
+
+impl SignedBody for Revocation {
+    const LABEL: SignatureLabel = REVOCATION;
 }

@@ -5,16 +5,18 @@ use serde::{Deserialize, Serialize};
 use crate::bounded::BoundedBytes;
 use crate::bytes::{GrantId, KeyId, PacketId, RequestId};
 use crate::codepoint::{SuiteId, Version};
-use crate::label::{PACKET_HEADER, PULL_REQUEST, SignatureLabel};
+use crate::label::{PULL_REQUEST, SignatureLabel};
 use crate::limits;
 use crate::name::{AgencyId, ContentType, DataCategory, Purpose};
-use crate::signed::SignedBody;
+use crate::signed::{Body, SignedBody};
 use crate::time::{ChunkSize, Timestamp};
 
 /// The cleartext, authenticated header of a packet (spec/envelope.md).
 ///
-/// Its digest is the HPKE `info` of the packet, and the sender signs it,
-/// so every field is bound to the ciphertext and to the sender.
+/// It travels as [`Encoded`](crate::Encoded) bytes in an offer. Its digest
+/// is the HPKE `info` of the packet, and the sender's offer and trailer
+/// signatures cover that digest, so every field is bound to the
+/// ciphertext and to the sender (spec/envelope.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PacketHeader {
     /// The protocol version; [`Version::V1`].
@@ -45,9 +47,8 @@ pub struct PacketHeader {
     pub chunk_size: ChunkSize,
 }
 
-impl SignedBody for PacketHeader {
+impl Body for PacketHeader {
     const NAME: &'static str = "PacketHeader";
-    const LABEL: SignatureLabel = PACKET_HEADER;
     const MAX_SIZE: usize = limits::MAX_HEADER_SIZE;
 }
 
@@ -72,8 +73,11 @@ pub struct PullRequest {
     pub created_at: Timestamp,
 }
 
-impl SignedBody for PullRequest {
+impl Body for PullRequest {
     const NAME: &'static str = "PullRequest";
-    const LABEL: SignatureLabel = PULL_REQUEST;
     const MAX_SIZE: usize = limits::MAX_PULL_REQUEST_SIZE;
+}
+
+impl SignedBody for PullRequest {
+    const LABEL: SignatureLabel = PULL_REQUEST;
 }

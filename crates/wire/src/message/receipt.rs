@@ -7,7 +7,7 @@ use crate::codepoint::ReasonCode;
 use crate::label::{RECEIPT, SignatureLabel};
 use crate::limits;
 use crate::name::{AgencyId, LogOrigin, Purpose};
-use crate::signed::SignedBody;
+use crate::signed::{Body, SignedBody};
 use crate::time::Timestamp;
 
 /// A receipt, signed by the recipient: what it received, from whom, under
@@ -32,10 +32,13 @@ pub struct Receipt {
     pub outcome: Outcome,
 }
 
-impl SignedBody for Receipt {
+impl Body for Receipt {
     const NAME: &'static str = "Receipt";
-    const LABEL: SignatureLabel = RECEIPT;
     const MAX_SIZE: usize = limits::MAX_RECEIPT_SIZE;
+}
+
+impl SignedBody for Receipt {
+    const LABEL: SignatureLabel = RECEIPT;
 }
 
 /// What the recipient did with a packet.
