@@ -18,3 +18,6 @@
 
 /// The message types and their canonical wire encoding.
 pub use tally_wire as wire;
+
+/// Keys, HPKE, and the sealed, signed, purpose-bound packet.
+pub use tally_envelope as envelope;

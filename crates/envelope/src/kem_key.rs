@@ -1,0 +1,144 @@
+//! KEM keys (X25519) and their certificates (spec/keys.md).
+//!
+//! A recipient seals nothing with its KEM key; senders seal to it. The
+//! identity key certifies each KEM key for a validity window, so KEM keys
+//! rotate without the identity changing.
+
+use std::fmt;
+
+use ring::rand::SecureRandom;
+use tally_wire::{AgencyId, KemKeyCertificate, KemPublicKey, KeyId, Signed, Timestamp};
+use zeroize::Zeroizing;
+
+use crate::digest::kem_key_id;
+use crate::error::{Error, HpkeError};
+use crate::hpke::KemPrivateKey;
+use crate::identity::{IdentityKey, IdentityVerifier};
+
+/// An agency's X25519 KEM key. Not `Clone`; zeroized on drop; its `Debug`
+/// shows only the public key and id.
+pub struct KemKey {
+    secret: KemPrivateKey,
+    public: KemPublicKey,
+    id: KeyId,
+}
+
+impl KemKey {
+    /// A new key from the system's random number generator.
+    pub fn generate() -> Result<Self, Error> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        ring::rand::SystemRandom::new().fill(&mut *bytes).map_err(|_| HpkeError::Random)?;
+        Ok(Self::from_bytes(*bytes))
+    }
+
+    /// The key with these private bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self::from_private(KemPrivateKey::from_bytes(bytes))
+    }
+
+    pub(crate) fn from_private(secret: KemPrivateKey) -> Self {
+        let public = KemPublicKey(secret.public_key());
+        Self { id: kem_key_id(&public), secret, public }
+    }
+
+    pub(crate) fn private(&self) -> &KemPrivateKey {
+        &self.secret
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> &KemPublicKey {
+        &self.public
+    }
+
+    /// The key's id, `H("tally/v1/hash/kem-key-id", public key)`.
+    pub fn key_id(&self) -> &KeyId {
+        &self.id
+    }
+
+    /// A certificate for this key, signed by `identity`, valid from
+    /// `not_before` (inclusive) to `not_after` (exclusive).
+    pub fn certify(
+        &self,
+        identity: &IdentityKey,
+        agency: AgencyId,
+        not_before: Timestamp,
+        not_after: Timestamp,
+    ) -> Result<Signed<KemKeyCertificate>, Error> {
+        identity.sign_object(KemKeyCertificate {
+            agency,
+            key_id: self.id,
+            public_key: self.public,
+            not_before,
+            not_after,
+        })
+    }
+}
+
+impl fmt::Debug for KemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KemKey(id: {}, public: {})", self.id, self.public)
+    }
+}
+
+/// Checks a KEM key certificate: signed by `issuer` (the agency's identity
+/// key), for `agency`, with a key id that is the key's digest, and valid
+/// at `at`. Returns the certificate's contents.
+pub fn verify_kem_certificate<'a>(
+    cert: &'a Signed<KemKeyCertificate>,
+    issuer: &IdentityVerifier,
+    agency: &AgencyId,
+    at: Timestamp,
+) -> Result<&'a KemKeyCertificate, Error> {
+    let c = issuer.verify_object(cert)?;
+    if &c.agency != agency {
+        return Err(Error::CertificateMismatch("certificate names another agency"));
+    }
+    if c.key_id != kem_key_id(&c.public_key) {
+        return Err(Error::CertificateMismatch("key id is not the digest of the key"));
+    }
+    if at < c.not_before || at >= c.not_after {
+        return Err(Error::CertificateNotValid { agency: c.agency.to_string(), key_id: c.key_id });
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_checks() {
+        let identity = IdentityKey::from_seed(&[1; 32]);
+        let verifier = IdentityVerifier::new(&identity.public_key()).expect("valid");
+        let kem = KemKey::from_bytes([2; 32]);
+        let agency = AgencyId::new("tax-bureau").expect("valid");
+        let cert = kem
+            .certify(&identity, agency.clone(), Timestamp::from_secs(100), Timestamp::from_secs(200))
+            .expect("signs");
+        assert!(
+            verify_kem_certificate(&cert, &verifier, &agency, Timestamp::from_secs(100)).is_ok(),
+            "not-before is inclusive"
+        );
+        assert!(verify_kem_certificate(&cert, &verifier, &agency, Timestamp::from_secs(199)).is_ok());
+        assert!(matches!(
+            verify_kem_certificate(&cert, &verifier, &agency, Timestamp::from_secs(200)),
+            Err(Error::CertificateNotValid { .. })
+        ));
+        assert!(matches!(
+            verify_kem_certificate(&cert, &verifier, &agency, Timestamp::from_secs(99)),
+            Err(Error::CertificateNotValid { .. })
+        ));
+        let other = AgencyId::new("other").expect("valid");
+        assert!(matches!(
+            verify_kem_certificate(&cert, &verifier, &other, Timestamp::from_secs(150)),
+            Err(Error::CertificateMismatch(_))
+        ));
+        let stranger = IdentityVerifier::new(&IdentityKey::from_seed(&[3; 32]).public_key()).expect("valid");
+        assert!(matches!(
+            verify_kem_certificate(&cert, &stranger, &agency, Timestamp::from_secs(150)),
+            Err(Error::BadSignature(_))
+        ));
+        let shown = format!("{kem:?}");
+        assert!(!shown.contains(&"02".repeat(32)));
+    }
+}

@@ -1,0 +1,156 @@
+//! The recipient's side: verify the offer, open chunk by chunk, verify the trailer.
+
+use tally_wire::{Chunk, Digest, EncapsulatedKey, Offer, PacketHeader, Trailer, Version, label};
+
+use super::{
+    CommitmentKey, Layout, PacketDigests, check_trailer_shape, digests_equal, fingerprint_context, finish_commitment,
+    hpke_suite, offer_transcript, trailer_transcript,
+};
+use crate::digest::{finish, header_digest};
+use crate::error::Error;
+use crate::hpke::{self, ModeKeys, ReceiverContext};
+use crate::identity::IdentityVerifier;
+use crate::kem_key::KemKey;
+use tally_wire::limits::CHUNK_TAG_LEN as CHUNK_TAG;
+
+/// Opens one packet, chunk by chunk, in constant memory.
+///
+/// [`Opener::new`] checks the offer: version, suite, that the packet is
+/// sealed to this recipient's key, and the sender's offer signature over
+/// the header digest and the encapsulated key. Because the HPKE context is
+/// bound to that encapsulated key, every chunk that then opens was sealed
+/// by the sender. What [`open_chunk`](Self::open_chunk) returns is
+/// authentic but possibly **incomplete** (the stream may still be cut
+/// short): treat it as provisional until [`finish`](Self::finish) has
+/// verified the trailer, which proves the whole payload and its length.
+pub struct Opener {
+    ctx: ReceiverContext,
+    header: PacketHeader,
+    header_digest: Digest,
+    enc: EncapsulatedKey,
+    layout: Layout,
+    next: u64,
+    fingerprint: ring::digest::Context,
+    commitment: ring::hmac::Context,
+    commitment_key: CommitmentKey,
+    sender: IdentityVerifier,
+}
+
+/// A fully verified packet.
+#[derive(Debug)]
+pub struct Opened {
+    /// The packet header.
+    pub header: PacketHeader,
+    /// What the receipt commits to.
+    pub digests: PacketDigests,
+    /// The commitment key, for a later reveal.
+    pub commitment_key: CommitmentKey,
+}
+
+impl Opener {
+    /// Checks `offer` for `recipient`, with `sender` the identity key of the
+    /// agency the header names as sender (the caller looks it up in the
+    /// directory by `offer.header.value().sender`).
+    pub fn new(recipient: &KemKey, offer: &Offer, sender: &IdentityVerifier) -> Result<Self, Error> {
+        let header = offer.header.value();
+        if header.version != Version::V1 {
+            return Err(Error::UnsupportedVersion(header.version));
+        }
+        let suite = hpke_suite(header.suite).ok_or(Error::UnsupportedSuite(header.suite))?;
+        if &header.recipient_key != recipient.key_id() {
+            return Err(Error::WrongRecipientKey { expected: *recipient.key_id(), got: header.recipient_key });
+        }
+        let header_digest = header_digest(&offer.header);
+        let enc = offer.encapsulated_key;
+        sender
+            .verify(label::OFFER, &offer_transcript(&header_digest, &enc), &offer.signature, "offer")
+            .map_err(|_| Error::BadOfferSignature)?;
+        let ctx = hpke::setup_receiver(suite, &enc.0, recipient.private(), &header_digest.0, &ModeKeys::Base)?;
+        let mut k = [0u8; 32];
+        ctx.export(label::CONTENT_COMMITMENT.as_bytes(), &mut k)?;
+        let commitment_key = CommitmentKey::from_revealed(k);
+        Ok(Self {
+            layout: Layout::of(header),
+            header: header.clone(),
+            fingerprint: fingerprint_context(&header_digest, &enc),
+            commitment: commitment_key.hmac(),
+            commitment_key,
+            ctx,
+            header_digest,
+            enc,
+            next: 0,
+            sender: sender.clone(),
+        })
+    }
+
+    /// The packet's header.
+    pub fn header(&self) -> &PacketHeader {
+        &self.header
+    }
+
+    /// How many chunks the packet has.
+    pub fn chunk_count(&self) -> u64 {
+        self.layout.count
+    }
+
+    /// Opens the next chunk into `buf` (its previous contents are replaced)
+    /// and returns the plaintext, which is authentic but provisional until
+    /// [`finish`](Self::finish) succeeds.
+    pub fn open_chunk<'b>(&mut self, chunk: &Chunk<'_>, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
+        let index = chunk.index;
+        if index >= self.layout.count {
+            return Err(Error::TooManyChunks { index, count: self.layout.count });
+        }
+        if index != self.next {
+            return Err(Error::ChunkOutOfOrder { expected: self.next, got: index });
+        }
+        let expected = self.layout.plaintext_len(index) + CHUNK_TAG;
+        if chunk.data.len() != expected {
+            return Err(Error::ChunkLength { index, expected, got: chunk.data.len() });
+        }
+        buf.clear();
+        buf.extend_from_slice(&chunk.data);
+        let tag_start = buf.len() - CHUNK_TAG;
+        self.fingerprint.update(&buf[tag_start..]);
+        let plaintext_len = self
+            .ctx
+            .open_in_place(&self.layout.aad(index), buf)
+            .map_err(|_| Error::ChunkAuthentication { index })?
+            .len();
+        buf.truncate(plaintext_len);
+        self.commitment.update(buf);
+        self.next += 1;
+        Ok(buf)
+    }
+
+    /// Checks the trailer: every chunk received, the commitment matches the
+    /// plaintext, and the sender's signature covers the whole transcript.
+    pub fn finish(self, trailer: &Trailer) -> Result<Opened, Error> {
+        check_trailer_shape(trailer, &self.layout, self.next)?;
+        let ciphertext_fingerprint = finish(self.fingerprint);
+        let content_commitment = finish_commitment(self.commitment);
+        if !digests_equal(&content_commitment, &trailer.content_commitment) {
+            return Err(Error::CommitmentMismatch);
+        }
+        let transcript = trailer_transcript(
+            &self.header_digest,
+            &self.enc,
+            &self.layout,
+            &ciphertext_fingerprint,
+            &content_commitment,
+        );
+        self.sender
+            .verify(label::PACKET_TRAILER, &transcript, &trailer.signature, "trailer")
+            .map_err(|_| Error::BadTrailerSignature)?;
+        Ok(Opened {
+            digests: PacketDigests {
+                packet_id: self.header.packet_id,
+                header_digest: self.header_digest,
+                ciphertext_fingerprint,
+                content_commitment,
+            },
+            header: self.header,
+            commitment_key: self.commitment_key,
+        })
+    }
+}

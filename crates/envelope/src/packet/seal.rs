@@ -1,0 +1,198 @@
+//! The sender's side: seal chunk by chunk, sign the transcript.
+
+use ring::rand::SystemRandom;
+use tally_wire::{
+    Chunk, Digest, EncapsulatedKey, Encoded, GrantChain, KemKeyCertificate, Offer, PacketHeader, PacketId, Trailer,
+    Version, label,
+};
+
+use super::{
+    CommitmentKey, Layout, PacketDigests, PacketSpec, fingerprint_context, finish_commitment, hpke_suite,
+    offer_transcript, trailer_transcript,
+};
+use crate::digest::{finish, header_digest};
+use crate::error::{Error, HpkeError};
+use crate::hpke::{self, ModeKeys, SenderContext};
+use crate::identity::IdentityKey;
+
+/// Seals one packet, chunk by chunk, in constant memory.
+///
+/// Built by [`Sealer::new`], which also returns the [`Offer`]; then
+/// [`seal_chunk`](Self::seal_chunk) once per chunk, in order, each with
+/// exactly [`next_chunk_len`](Self::next_chunk_len) plaintext bytes; then
+/// [`finish`](Self::finish) for the trailer. Not `Clone`: a packet is
+/// sealed once.
+pub struct Sealer {
+    ctx: SenderContext,
+    packet_id: PacketId,
+    header_digest: Digest,
+    enc: EncapsulatedKey,
+    layout: Layout,
+    next: u64,
+    fingerprint: ring::digest::Context,
+    commitment: ring::hmac::Context,
+    commitment_key: CommitmentKey,
+}
+
+/// What the sender keeps of a sealed packet.
+#[derive(Debug)]
+pub struct Sealed {
+    /// The trailer frame to send after the last chunk.
+    pub trailer: Trailer,
+    /// What the receipt will commit to.
+    pub digests: PacketDigests,
+    /// The commitment key, for a later reveal.
+    pub commitment_key: CommitmentKey,
+}
+
+impl Sealer {
+    /// Starts sealing a packet from `sender` to the key in `recipient`
+    /// (a certificate the caller has verified), under `grant_chain`.
+    pub fn new(
+        sender: &IdentityKey,
+        recipient: &KemKeyCertificate,
+        spec: PacketSpec,
+        grant_chain: GrantChain,
+    ) -> Result<(Self, Offer), Error> {
+        let suite = hpke_suite(spec.suite).ok_or(Error::UnsupportedSuite(spec.suite))?;
+        let rng = SystemRandom::new();
+        let mut id = [0u8; 16];
+        ring::rand::SecureRandom::fill(&rng, &mut id).map_err(|_| HpkeError::Random)?;
+        let header = PacketHeader {
+            version: Version::V1,
+            suite: spec.suite,
+            packet_id: PacketId(id),
+            sender: spec.sender,
+            recipient: recipient.agency.clone(),
+            recipient_key: recipient.key_id,
+            grant: spec.grant,
+            purpose: spec.purpose,
+            category: spec.category,
+            content_type: spec.content_type,
+            created_at: spec.created_at,
+            payload_len: spec.payload_len,
+            chunk_size: spec.chunk_size,
+        };
+        let layout = Layout::of(&header);
+        let header = Encoded::new(header)?;
+        let header_digest = header_digest(&header);
+        let (enc, ctx) = hpke::setup_sender(suite, &recipient.public_key.0, &header_digest.0, &ModeKeys::Base, &rng)?;
+        Self::start(sender, ctx, header, header_digest, EncapsulatedKey(enc), layout, grant_chain)
+    }
+
+    /// [`Sealer::new`] with a fixed packet id and ephemeral key. Reusing
+    /// either breaks the construction; this exists for test vectors only.
+    #[doc(hidden)]
+    pub fn dangerous_new_deterministic(
+        sender: &IdentityKey,
+        recipient: &KemKeyCertificate,
+        spec: PacketSpec,
+        grant_chain: GrantChain,
+        packet_id: PacketId,
+        ephemeral: [u8; 32],
+    ) -> Result<(Self, Offer), Error> {
+        let suite = hpke_suite(spec.suite).ok_or(Error::UnsupportedSuite(spec.suite))?;
+        let header = PacketHeader {
+            version: Version::V1,
+            suite: spec.suite,
+            packet_id,
+            sender: spec.sender,
+            recipient: recipient.agency.clone(),
+            recipient_key: recipient.key_id,
+            grant: spec.grant,
+            purpose: spec.purpose,
+            category: spec.category,
+            content_type: spec.content_type,
+            created_at: spec.created_at,
+            payload_len: spec.payload_len,
+            chunk_size: spec.chunk_size,
+        };
+        let layout = Layout::of(&header);
+        let header = Encoded::new(header)?;
+        let header_digest = header_digest(&header);
+        let sk_e = hpke::KemPrivateKey::from_bytes(ephemeral);
+        let (enc, ctx) = hpke::dangerous_setup_sender_with_ephemeral(
+            suite,
+            &recipient.public_key.0,
+            &header_digest.0,
+            &ModeKeys::Base,
+            sk_e,
+        )?;
+        Self::start(sender, ctx, header, header_digest, EncapsulatedKey(enc), layout, grant_chain)
+    }
+
+    fn start(
+        sender: &IdentityKey,
+        ctx: SenderContext,
+        header: Encoded<PacketHeader>,
+        header_digest: Digest,
+        enc: EncapsulatedKey,
+        layout: Layout,
+        grant_chain: GrantChain,
+    ) -> Result<(Self, Offer), Error> {
+        let mut k = [0u8; 32];
+        ctx.export(label::CONTENT_COMMITMENT.as_bytes(), &mut k)?;
+        let commitment_key = CommitmentKey::from_revealed(k);
+        let signature = sender.sign(label::OFFER, &offer_transcript(&header_digest, &enc));
+        let sealer = Self {
+            packet_id: header.value().packet_id,
+            fingerprint: fingerprint_context(&header_digest, &enc),
+            commitment: commitment_key.hmac(),
+            commitment_key,
+            ctx,
+            header_digest,
+            enc,
+            layout,
+            next: 0,
+        };
+        Ok((sealer, Offer { header, encapsulated_key: enc, grant_chain, signature }))
+    }
+
+    /// The plaintext length the next chunk must have; `None` when every chunk is sealed.
+    pub fn next_chunk_len(&self) -> Option<usize> {
+        (self.next < self.layout.count).then(|| self.layout.plaintext_len(self.next))
+    }
+
+    /// Seals the plaintext in `buf` in place (appending the 16-byte tag)
+    /// and returns the chunk frame, borrowing `buf`.
+    pub fn seal_chunk<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Chunk<'b>, Error> {
+        let index = self.next;
+        let expected = self.next_chunk_len().ok_or(Error::TooManyChunks { index, count: self.layout.count })?;
+        if buf.len() != expected {
+            return Err(Error::PlaintextChunkLength { index, expected, got: buf.len() });
+        }
+        self.commitment.update(buf);
+        let tag = self.ctx.seal_in_place_separate_tag(&self.layout.aad(index), buf)?;
+        buf.extend_from_slice(&tag);
+        self.fingerprint.update(&tag);
+        self.next += 1;
+        Ok(Chunk::new(index, buf))
+    }
+
+    /// Signs the transcript and returns the trailer, once every chunk is sealed.
+    pub fn finish(self, sender: &IdentityKey) -> Result<Sealed, Error> {
+        if self.next < self.layout.count {
+            return Err(Error::MissingChunks { expected: self.layout.count, received: self.next });
+        }
+        let ciphertext_fingerprint = finish(self.fingerprint);
+        let content_commitment = finish_commitment(self.commitment);
+        let transcript = trailer_transcript(
+            &self.header_digest,
+            &self.enc,
+            &self.layout,
+            &ciphertext_fingerprint,
+            &content_commitment,
+        );
+        let signature = sender.sign(label::PACKET_TRAILER, &transcript);
+        Ok(Sealed {
+            trailer: Trailer { chunk_count: self.layout.count, content_commitment, signature },
+            digests: PacketDigests {
+                packet_id: self.packet_id,
+                header_digest: self.header_digest,
+                ciphertext_fingerprint,
+                content_commitment,
+            },
+            commitment_key: self.commitment_key,
+        })
+    }
+}
