@@ -61,9 +61,6 @@ pub enum Error {
         /// The header's key id.
         got: KeyId,
     },
-    /// The offer's signature does not verify under the sender's identity key.
-    #[error("the offer signature does not verify under the sender's identity key")]
-    BadOfferSignature,
     /// The trailer's signature does not verify under the sender's identity key.
     #[error("the trailer signature does not verify under the sender's identity key")]
     BadTrailerSignature,
@@ -190,7 +187,7 @@ impl Error {
             Self::UnsupportedVersion(_) => ReasonCode::UNSUPPORTED_VERSION,
             Self::UnsupportedSuite(_) => ReasonCode::UNSUPPORTED_SUITE,
             Self::WrongRecipientKey { .. } => ReasonCode::UNKNOWN_RECIPIENT_KEY,
-            Self::BadOfferSignature | Self::BadTrailerSignature | Self::BadSignature(_) => ReasonCode::BAD_SIGNATURE,
+            Self::BadTrailerSignature | Self::BadSignature(_) => ReasonCode::BAD_SIGNATURE,
             Self::TooManyChunks { .. }
             | Self::ChunkLength { .. }
             | Self::MissingChunks { .. }

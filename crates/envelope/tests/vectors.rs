@@ -85,12 +85,13 @@ fn generate() -> Value {
     let recipient = IdentityKey::from_seed(&RECIPIENT_SEED);
     let kem = KemKey::from_bytes(KEM_SECRET);
     let agency = AgencyId::new("social-security").expect("valid");
-    let cert = kem.certify(&recipient, agency, Timestamp::from_secs(1_790_000_000), Timestamp::from_secs(1_800_000_000)).expect("certifies");
+    let cert = kem
+        .certify(&recipient, agency, Timestamp::from_secs(1_790_000_000), Timestamp::from_secs(1_800_000_000))
+        .expect("certifies");
     let mut cases = Vec::new();
     for case in CASES {
         let plaintext = payload(case.payload_len);
         let (mut sealer, offer) = Sealer::dangerous_new_deterministic(
-            &sender,
             cert.unverified(),
             spec(case.payload_len as u64, case.chunk_size, case.suite),
             BoundedVec::empty(),
@@ -118,7 +119,6 @@ fn generate() -> Value {
             "header": hex(offer.header.body()),
             "header_digest": header_digest(&offer.header).to_hex(),
             "enc": offer.encapsulated_key.to_hex(),
-            "offer_signature": offer.signature.to_hex(),
             "chunks": chunks,
             "ciphertext_fingerprint": sealed.digests.ciphertext_fingerprint.to_hex(),
             "commitment_key": hex(sealed.commitment_key.reveal()),
@@ -151,8 +151,13 @@ fn vector_file_matches_the_code() {
         std::fs::write(path(), &text).expect("writes");
         return;
     }
-    let on_disk = std::fs::read_to_string(path()).unwrap_or_else(|e| panic!("{}: {e}; run with TALLY_BLESS=1", path().display()));
-    assert!(on_disk == text, "{} differs from what the code generates; run TALLY_BLESS=1 if the change is deliberate", path().display());
+    let on_disk =
+        std::fs::read_to_string(path()).unwrap_or_else(|e| panic!("{}: {e}; run with TALLY_BLESS=1", path().display()));
+    assert!(
+        on_disk == text,
+        "{} differs from what the code generates; run TALLY_BLESS=1 if the change is deliberate",
+        path().display()
+    );
 }
 
 #[test]
@@ -164,17 +169,27 @@ fn stored_packets_open_with_the_stored_keys() {
     let doc: Value = serde_json::from_str(&text).expect("valid JSON");
     let kem = KemKey::from_bytes(arr32(&doc["kem_secret"]));
     assert_eq!(kem.public_key().0, arr32(&doc["kem_public"]));
-    let sender = IdentityVerifier::new(&tally_wire::IdentityPublicKey(arr32(&doc["sender_public"]))).expect("valid key");
+    let sender =
+        IdentityVerifier::new(&tally_wire::IdentityPublicKey(arr32(&doc["sender_public"]))).expect("valid key");
     let cases = doc["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), CASES.len());
     for case in cases {
         let name = case["name"].as_str().expect("name");
         let mut out = Vec::new();
-        let opened = read_packet(&kem, |_| Ok(sender.clone()), &unhex(&case["stream"])[..], &mut out).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let opened = read_packet(&kem, |_| Ok(sender.clone()), &unhex(&case["stream"])[..], &mut out)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(out, unhex(&case["payload"]), "{name}: payload");
         assert_eq!(opened.digests.header_digest.to_hex(), case["header_digest"].as_str().expect("hex"), "{name}");
-        assert_eq!(opened.digests.ciphertext_fingerprint.to_hex(), case["ciphertext_fingerprint"].as_str().expect("hex"), "{name}");
-        assert_eq!(opened.digests.content_commitment.to_hex(), case["content_commitment"].as_str().expect("hex"), "{name}");
+        assert_eq!(
+            opened.digests.ciphertext_fingerprint.to_hex(),
+            case["ciphertext_fingerprint"].as_str().expect("hex"),
+            "{name}"
+        );
+        assert_eq!(
+            opened.digests.content_commitment.to_hex(),
+            case["content_commitment"].as_str().expect("hex"),
+            "{name}"
+        );
         assert_eq!(hex(opened.commitment_key.reveal()), case["commitment_key"].as_str().expect("hex"), "{name}");
     }
 }

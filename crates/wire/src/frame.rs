@@ -45,9 +45,9 @@ pub enum Frame<'a> {
     Close(Close),
 }
 
-/// The sender's offer: the packet header, the HPKE encapsulated key, the
-/// grant chain the packet is sent under, and the sender's signature over
-/// the header's digest and the encapsulated key (spec/envelope.md).
+/// The sender's offer: the packet header, the HPKE encapsulated key, and
+/// the grant chain the packet is sent under. The sender's signature over
+/// all of it comes in the trailer (spec/envelope.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offer {
     /// The packet header, with its exact bytes.
@@ -56,8 +56,6 @@ pub struct Offer {
     pub encapsulated_key: EncapsulatedKey,
     /// The grant chain, leaf (the header's grant) first.
     pub grant_chain: GrantChain,
-    /// `Sign("tally/v1/sig/offer", header digest ‖ encapsulated key)` by the sender.
-    pub signature: Signature,
 }
 
 /// The receiver accepts the offer of this packet.

@@ -50,8 +50,6 @@ macro_rules! labels {
 }
 
 labels! { SignatureLabel:
-    /// The sender's signature over a packet's header digest and encapsulated key, carried in the offer (spec/envelope.md).
-    OFFER = "tally/v1/sig/offer",
     /// The sender's signature over a packet's transcript, carried in the trailer (spec/envelope.md).
     PACKET_TRAILER = "tally/v1/sig/packet-trailer",
     /// A grant, signed by its issuer (spec/grants.md).

@@ -77,8 +77,8 @@ pub const SIGNED_OVERHEAD: usize = 4 + 64;
 pub mod frame {
     use super::*;
 
-    /// `Offer`: encoded header, encapsulated key, grant chain, signature.
-    pub const OFFER: usize = MAX_HEADER_SIZE + SIGNED_OVERHEAD + 32 + MAX_GRANT_CHAIN_SIZE;
+    /// `Offer`: encoded header (length varint at most 4 bytes), encapsulated key, grant chain.
+    pub const OFFER: usize = MAX_HEADER_SIZE + 4 + 32 + MAX_GRANT_CHAIN_SIZE;
     /// `Accept`: a packet id.
     pub const ACCEPT: usize = 16;
     /// `Reject`: a signed receipt.

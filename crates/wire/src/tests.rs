@@ -240,12 +240,10 @@ mod strategy {
 
     pub(super) fn frame() -> impl Strategy<Value = Frame<'static>> {
         prop_oneof![
-            (header(), b32(), list(signed(grant()), 3), signature()).prop_map(
-                |(header, enc, grant_chain, signature)| {
-                    let header = Encoded::new(header).expect("within the size limit");
-                    Frame::Offer(Offer { header, encapsulated_key: EncapsulatedKey(enc), grant_chain, signature })
-                }
-            ),
+            (header(), b32(), list(signed(grant()), 3)).prop_map(|(header, enc, grant_chain)| {
+                let header = Encoded::new(header).expect("within the size limit");
+                Frame::Offer(Offer { header, encapsulated_key: EncapsulatedKey(enc), grant_chain })
+            }),
             b16().prop_map(|id| Frame::Accept(Accept { packet_id: PacketId(id) })),
             signed(receipt()).prop_map(|receipt| Frame::Reject(Reject { receipt })),
             (any::<u64>(), prop::collection::vec(any::<u8>(), 0..2048))

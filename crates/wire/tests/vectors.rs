@@ -207,12 +207,11 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
     vec![
         (
             "offer",
-            "An offer: encoded header, encapsulated key, one-grant chain, signature.",
+            "An offer: encoded header, encapsulated key, one-grant chain.",
             Frame::Offer(Offer {
                 header: Encoded::new(header()).expect("small"),
                 encapsulated_key: EncapsulatedKey([0x99; 32]),
                 grant_chain: list(vec![sign(root_grant(), 0x02)]),
-                signature: Signature([0x01; 64]),
             }),
         ),
         ("accept", "The receiver accepts packet 11..11.", Frame::Accept(Accept { packet_id: PacketId([0x11; 16]) })),

@@ -3,7 +3,6 @@
 //! ```text
 //! header_digest = H("tally/v1/hash/header", header body)
 //! enc, ctx      = SetupBaseS(pkR, info = header_digest)
-//! offer sig     = Sign("tally/v1/sig/offer", header_digest ‖ enc)
 //! chunk i       = ctx.Seal(aad_i, plaintext_i)        aad_i = 0x01 for the last chunk, else 0x00
 //! k_c           = ctx.Export("tally/v1/export/content-commitment", 32)
 //! commitment    = HMAC-SHA256(k_c, plaintext)
@@ -115,14 +114,6 @@ pub(crate) fn trailer_transcript(
     t[72..80].copy_from_slice(&layout.payload_len.to_be_bytes());
     t[80..112].copy_from_slice(&fingerprint.0);
     t[112..].copy_from_slice(&commitment.0);
-    t
-}
-
-/// The 64-byte message the offer signature covers: `header_digest ‖ enc`.
-pub(crate) fn offer_transcript(header_digest: &Digest, enc: &EncapsulatedKey) -> [u8; 64] {
-    let mut t = [0u8; 64];
-    t[..32].copy_from_slice(&header_digest.0);
-    t[32..].copy_from_slice(&enc.0);
     t
 }
 

@@ -4,7 +4,7 @@ use tally_wire::{Chunk, Digest, EncapsulatedKey, Offer, PacketHeader, Trailer, V
 
 use super::{
     CommitmentKey, Layout, PacketDigests, check_trailer_shape, digests_equal, fingerprint_context, finish_commitment,
-    hpke_suite, offer_transcript, trailer_transcript,
+    hpke_suite, trailer_transcript,
 };
 use crate::digest::{finish, header_digest};
 use crate::error::Error;
@@ -15,14 +15,14 @@ use tally_wire::limits::CHUNK_TAG_LEN as CHUNK_TAG;
 
 /// Opens one packet, chunk by chunk, in constant memory.
 ///
-/// [`Opener::new`] checks the offer: version, suite, that the packet is
-/// sealed to this recipient's key, and the sender's offer signature over
-/// the header digest and the encapsulated key. Because the HPKE context is
-/// bound to that encapsulated key, every chunk that then opens was sealed
-/// by the sender. What [`open_chunk`](Self::open_chunk) returns is
-/// authentic but possibly **incomplete** (the stream may still be cut
-/// short): treat it as provisional until [`finish`](Self::finish) has
-/// verified the trailer, which proves the whole payload and its length.
+/// [`Opener::new`] checks the offer: version, suite, and that the packet
+/// is sealed to this recipient's key. Each chunk that
+/// [`open_chunk`](Self::open_chunk) returns has passed AEAD authentication
+/// under the packet's HPKE context, so it belongs to this header and this
+/// position, but it is **unverified**: who sealed it, and whether the
+/// payload is complete, are only proven when [`finish`](Self::finish)
+/// verifies the sender's signature in the trailer. Hold the plaintext
+/// aside (a temporary file) and use it only after `finish` succeeds.
 pub struct Opener {
     ctx: ReceiverContext,
     header: PacketHeader,
@@ -48,9 +48,9 @@ pub struct Opened {
 }
 
 impl Opener {
-    /// Checks `offer` for `recipient`, with `sender` the identity key of the
+    /// Checks `offer` for `recipient`. `sender` is the identity key of the
     /// agency the header names as sender (the caller looks it up in the
-    /// directory by `offer.header.value().sender`).
+    /// directory by `offer.header.value().sender`); the trailer must verify under it.
     pub fn new(recipient: &KemKey, offer: &Offer, sender: &IdentityVerifier) -> Result<Self, Error> {
         let header = offer.header.value();
         if header.version != Version::V1 {
@@ -62,9 +62,6 @@ impl Opener {
         }
         let header_digest = header_digest(&offer.header);
         let enc = offer.encapsulated_key;
-        sender
-            .verify(label::OFFER, &offer_transcript(&header_digest, &enc), &offer.signature, "offer")
-            .map_err(|_| Error::BadOfferSignature)?;
         let ctx = hpke::setup_receiver(suite, &enc.0, recipient.private(), &header_digest.0, &ModeKeys::Base)?;
         let mut k = [0u8; 32];
         ctx.export(label::CONTENT_COMMITMENT.as_bytes(), &mut k)?;
@@ -94,8 +91,7 @@ impl Opener {
     }
 
     /// Opens the next chunk into `buf` (its previous contents are replaced)
-    /// and returns the plaintext, which is authentic but provisional until
-    /// [`finish`](Self::finish) succeeds.
+    /// and returns the plaintext, unverified until [`finish`](Self::finish) succeeds.
     pub fn open_chunk<'b>(&mut self, chunk: &Chunk<'_>, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
         let index = chunk.index;
         if index >= self.layout.count {

@@ -8,7 +8,7 @@ use tally_wire::{
 
 use super::{
     CommitmentKey, Layout, PacketDigests, PacketSpec, fingerprint_context, finish_commitment, hpke_suite,
-    offer_transcript, trailer_transcript,
+    trailer_transcript,
 };
 use crate::digest::{finish, header_digest};
 use crate::error::{Error, HpkeError};
@@ -46,10 +46,10 @@ pub struct Sealed {
 }
 
 impl Sealer {
-    /// Starts sealing a packet from `sender` to the key in `recipient`
-    /// (a certificate the caller has verified), under `grant_chain`.
+    /// Starts sealing a packet to the key in `recipient` (a certificate the
+    /// caller has verified), under `grant_chain`. The sender signs at
+    /// [`finish`](Self::finish).
     pub fn new(
-        sender: &IdentityKey,
         recipient: &KemKeyCertificate,
         spec: PacketSpec,
         grant_chain: GrantChain,
@@ -77,14 +77,13 @@ impl Sealer {
         let header = Encoded::new(header)?;
         let header_digest = header_digest(&header);
         let (enc, ctx) = hpke::setup_sender(suite, &recipient.public_key.0, &header_digest.0, &ModeKeys::Base, &rng)?;
-        Self::start(sender, ctx, header, header_digest, EncapsulatedKey(enc), layout, grant_chain)
+        Self::start(ctx, header, header_digest, EncapsulatedKey(enc), layout, grant_chain)
     }
 
     /// [`Sealer::new`] with a fixed packet id and ephemeral key. Reusing
     /// either breaks the construction; this exists for test vectors only.
     #[doc(hidden)]
     pub fn dangerous_new_deterministic(
-        sender: &IdentityKey,
         recipient: &KemKeyCertificate,
         spec: PacketSpec,
         grant_chain: GrantChain,
@@ -118,11 +117,10 @@ impl Sealer {
             &ModeKeys::Base,
             sk_e,
         )?;
-        Self::start(sender, ctx, header, header_digest, EncapsulatedKey(enc), layout, grant_chain)
+        Self::start(ctx, header, header_digest, EncapsulatedKey(enc), layout, grant_chain)
     }
 
     fn start(
-        sender: &IdentityKey,
         ctx: SenderContext,
         header: Encoded<PacketHeader>,
         header_digest: Digest,
@@ -133,7 +131,6 @@ impl Sealer {
         let mut k = [0u8; 32];
         ctx.export(label::CONTENT_COMMITMENT.as_bytes(), &mut k)?;
         let commitment_key = CommitmentKey::from_revealed(k);
-        let signature = sender.sign(label::OFFER, &offer_transcript(&header_digest, &enc));
         let sealer = Self {
             packet_id: header.value().packet_id,
             fingerprint: fingerprint_context(&header_digest, &enc),
@@ -145,7 +142,7 @@ impl Sealer {
             layout,
             next: 0,
         };
-        Ok((sealer, Offer { header, encapsulated_key: enc, grant_chain, signature }))
+        Ok((sealer, Offer { header, encapsulated_key: enc, grant_chain }))
     }
 
     /// The plaintext length the next chunk must have; `None` when every chunk is sealed.

@@ -25,7 +25,7 @@ pub fn write_packet(
     mut out: impl Write,
 ) -> Result<Sealed, Error> {
     let expected = spec.payload_len;
-    let (mut sealer, offer) = Sealer::new(sender, recipient, spec, grant_chain)?;
+    let (mut sealer, offer) = Sealer::new(recipient, spec, grant_chain)?;
     out.write_all(&Frame::Offer(offer).encode()?)?;
     let mut buf = Vec::new();
     let mut read = 0u64;
@@ -54,8 +54,9 @@ pub fn write_packet(
 /// Opens a frame stream from `input` and writes the plaintext to `out`.
 ///
 /// `sender_key` is given the header and returns the identity key of its
-/// sender (from the directory). What has been written to `out` is only
-/// complete and verified when this returns `Ok`; on an error, discard it.
+/// sender (from the directory). What has been written to `out` is
+/// unverified until this returns `Ok`: write to a temporary place and
+/// discard it on an error.
 pub fn read_packet(
     recipient: &KemKey,
     sender_key: impl FnOnce(&PacketHeader) -> Result<IdentityVerifier, Error>,

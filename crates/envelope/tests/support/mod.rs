@@ -71,7 +71,6 @@ pub fn payload(len: usize) -> Vec<u8> {
 
 pub fn seal(parties: &Parties, plaintext: &[u8], chunk_size: u32, suite: SuiteId) -> Packet {
     let (mut sealer, offer) = Sealer::new(
-        &parties.sender,
         parties.recipient_cert.unverified(),
         spec(plaintext.len() as u64, chunk_size, suite),
         BoundedVec::empty(),

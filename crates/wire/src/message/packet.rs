@@ -14,9 +14,9 @@ use crate::time::{ChunkSize, Timestamp};
 /// The cleartext, authenticated header of a packet (spec/envelope.md).
 ///
 /// It travels as [`Encoded`](crate::Encoded) bytes in an offer. Its digest
-/// is the HPKE `info` of the packet, and the sender's offer and trailer
-/// signatures cover that digest, so every field is bound to the
-/// ciphertext and to the sender (spec/envelope.md).
+/// is the HPKE `info` of the packet, and the sender's trailer signature
+/// covers that digest, so every field is bound to the ciphertext and to
+/// the sender (spec/envelope.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PacketHeader {
     /// The protocol version; [`Version::V1`].
