@@ -93,7 +93,28 @@ impl Opener {
     /// Opens the next chunk into `buf` (its previous contents are replaced)
     /// and returns the plaintext, unverified until [`finish`](Self::finish) succeeds.
     pub fn open_chunk<'b>(&mut self, chunk: &Chunk<'_>, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
-        let index = chunk.index;
+        self.check_chunk(chunk.index, chunk.data.len())?;
+        buf.clear();
+        buf.extend_from_slice(&chunk.data);
+        self.open_chunk_in_place(chunk.index, buf)
+    }
+
+    /// Opens the next chunk in place: `sealed` is the chunk frame's data
+    /// (ciphertext and tag), and the plaintext returned is a prefix of it.
+    /// Unverified until [`finish`](Self::finish) succeeds.
+    pub fn open_chunk_in_place<'b>(&mut self, index: u64, sealed: &'b mut [u8]) -> Result<&'b [u8], Error> {
+        self.check_chunk(index, sealed.len())?;
+        self.fingerprint.update(&sealed[sealed.len() - CHUNK_TAG..]);
+        let plaintext = self
+            .ctx
+            .open_in_place(&self.layout.aad(index), sealed)
+            .map_err(|_| Error::ChunkAuthentication { index })?;
+        self.commitment.update(plaintext);
+        self.next += 1;
+        Ok(plaintext)
+    }
+
+    fn check_chunk(&self, index: u64, sealed_len: usize) -> Result<(), Error> {
         if index >= self.layout.count {
             return Err(Error::TooManyChunks { index, count: self.layout.count });
         }
@@ -101,22 +122,10 @@ impl Opener {
             return Err(Error::ChunkOutOfOrder { expected: self.next, got: index });
         }
         let expected = self.layout.plaintext_len(index) + CHUNK_TAG;
-        if chunk.data.len() != expected {
-            return Err(Error::ChunkLength { index, expected, got: chunk.data.len() });
+        if sealed_len != expected {
+            return Err(Error::ChunkLength { index, expected, got: sealed_len });
         }
-        buf.clear();
-        buf.extend_from_slice(&chunk.data);
-        let tag_start = buf.len() - CHUNK_TAG;
-        self.fingerprint.update(&buf[tag_start..]);
-        let plaintext_len = self
-            .ctx
-            .open_in_place(&self.layout.aad(index), buf)
-            .map_err(|_| Error::ChunkAuthentication { index })?
-            .len();
-        buf.truncate(plaintext_len);
-        self.commitment.update(buf);
-        self.next += 1;
-        Ok(buf)
+        Ok(())
     }
 
     /// Checks the trailer: every chunk received, the commitment matches the

@@ -154,16 +154,25 @@ impl Sealer {
     /// and returns the chunk frame, borrowing `buf`.
     pub fn seal_chunk<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Chunk<'b>, Error> {
         let index = self.next;
-        let expected = self.next_chunk_len().ok_or(Error::TooManyChunks { index, count: self.layout.count })?;
-        if buf.len() != expected {
-            return Err(Error::PlaintextChunkLength { index, expected, got: buf.len() });
-        }
-        self.commitment.update(buf);
-        let tag = self.ctx.seal_in_place_separate_tag(&self.layout.aad(index), buf)?;
+        let tag = self.seal_chunk_in_place(buf)?;
         buf.extend_from_slice(&tag);
+        Ok(Chunk::new(index, buf))
+    }
+
+    /// Seals the next chunk's plaintext in place and returns its 16-byte
+    /// tag; the chunk frame's data is the sealed bytes followed by the tag.
+    /// For writers that send the two without joining them (no copy).
+    pub fn seal_chunk_in_place(&mut self, plaintext: &mut [u8]) -> Result<[u8; 16], Error> {
+        let index = self.next;
+        let expected = self.next_chunk_len().ok_or(Error::TooManyChunks { index, count: self.layout.count })?;
+        if plaintext.len() != expected {
+            return Err(Error::PlaintextChunkLength { index, expected, got: plaintext.len() });
+        }
+        self.commitment.update(plaintext);
+        let tag = self.ctx.seal_in_place_separate_tag(&self.layout.aad(index), plaintext)?;
         self.fingerprint.update(&tag);
         self.next += 1;
-        Ok(Chunk::new(index, buf))
+        Ok(tag)
     }
 
     /// Signs the transcript and returns the trailer, once every chunk is sealed.
