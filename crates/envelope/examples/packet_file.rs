@@ -47,7 +47,8 @@ fn run(mode: &str, input: &str, output: &str) -> Result<(), Box<dyn std::error::
     let agency = AgencyId::new("social-security")?;
     let cert = kem.certify(&recipient, agency, Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX))?;
     let source = File::open(input).map_err(|e| format!("cannot open {input}: {e}"))?;
-    let sink = BufWriter::with_capacity(1 << 16, File::create(output).map_err(|e| format!("cannot create {output}: {e}"))?);
+    let sink =
+        BufWriter::with_capacity(1 << 16, File::create(output).map_err(|e| format!("cannot create {output}: {e}"))?);
     match mode {
         "seal" => {
             let spec = PacketSpec {
@@ -61,7 +62,8 @@ fn run(mode: &str, input: &str, output: &str) -> Result<(), Box<dyn std::error::
                 payload_len: source.metadata()?.len(),
                 chunk_size: ChunkSize::DEFAULT,
             };
-            let sealed = write_packet(&sender, cert.unverified(), spec, BoundedVec::empty(), BufReader::new(source), sink)?;
+            let sealed =
+                write_packet(&sender, cert.unverified(), spec, BoundedVec::empty(), BufReader::new(source), sink)?;
             eprintln!("sealed packet {}", sealed.digests.packet_id);
         }
         "open" => {
