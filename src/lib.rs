@@ -21,3 +21,6 @@ pub use tally_wire as wire;
 
 /// Keys, HPKE, and the sealed, signed, purpose-bound packet.
 pub use tally_envelope as envelope;
+
+/// Usage grants, delegation, revocation, quotas and the policy decision.
+pub use tally_grant as grant;

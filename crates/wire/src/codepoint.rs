@@ -157,6 +157,8 @@ codepoints! {
         CHAIN_TOO_LONG = 0x020f,
         /// The purpose is not registered in the directory.
         UNREGISTERED_PURPOSE = 0x0210,
+        /// A grant in the chain breaks its own rules (no purposes, an empty validity window, a zero quota).
+        INVALID_GRANT = 0x0211,
         /// The packet id was already used for a different packet.
         DUPLICATE_PACKET_ID = 0x0301,
         /// The receiver cannot take the packet now (e.g. storage full); the sender may retry later.

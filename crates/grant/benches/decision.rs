@@ -1,0 +1,2 @@
+//! Decision benchmarks (below).
+fn main() {}

@@ -1,0 +1,253 @@
+//! Why a flow is denied: one variant per failed check, with the values
+//! involved (spec/grants.md, "The decision").
+
+use std::fmt;
+
+use tally_wire::{AgencyId, DataCategory, Direction, GrantId, Purpose, ReasonCode, Timestamp};
+
+/// A dimension in which a delegated grant may not be wider than its parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    /// The issuer is not the parent's grantee.
+    Issuer,
+    /// A purpose not covered by the parent's.
+    Purposes,
+    /// A category not covered by the parent's.
+    Categories,
+    /// Valid before the parent's not-before.
+    NotBefore,
+    /// Valid after the parent's not-after.
+    NotAfter,
+    /// More packets than the parent allows.
+    MaxPackets,
+    /// More bytes than the parent allows.
+    MaxBytes,
+    /// A looser rate than the parent's.
+    Rate,
+    /// A longer retention than the parent's.
+    Retention,
+    /// Not obliging erasure on revocation where the parent does.
+    EraseOnRevoke,
+    /// A direction the parent does not allow.
+    Direction,
+    /// A sender the parent does not permit.
+    Senders,
+    /// The parent does not allow delegation, or the depth does not shrink.
+    DelegationDepth,
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Issuer => "issuer",
+            Self::Purposes => "purposes",
+            Self::Categories => "categories",
+            Self::NotBefore => "not_before",
+            Self::NotAfter => "not_after",
+            Self::MaxPackets => "quota.max_packets",
+            Self::MaxBytes => "quota.max_bytes",
+            Self::Rate => "quota.rate",
+            Self::Retention => "retention",
+            Self::EraseOnRevoke => "erase_on_revoke",
+            Self::Direction => "direction",
+            Self::Senders => "senders",
+            Self::DelegationDepth => "delegation_depth",
+        })
+    }
+}
+
+/// Which quota is used up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// `max_packets`.
+    Packets,
+    /// `max_bytes`.
+    Bytes,
+}
+
+/// Why a proposed flow is denied. Every variant maps to a wire reason code
+/// for the signed rejection ([`Denial::reason_code`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Denial {
+    /// No grant chain was given.
+    #[error("no grant chain")]
+    EmptyChain,
+    /// The chain's leaf is not the grant the flow names.
+    #[error("the chain's leaf is grant {got}, the flow names grant {expected}")]
+    UnknownGrant {
+        /// The grant named by the packet or request.
+        expected: GrantId,
+        /// The chain's leaf.
+        got: GrantId,
+    },
+    /// The chain is longer than the limit.
+    #[error("the chain has {depth} grants; at most {limit} are allowed")]
+    ChainTooLong {
+        /// Its length.
+        depth: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A grant's parent is not the next grant in the chain (or the root claims a parent).
+    #[error("grant {grant} does not link to the next grant in the chain")]
+    BrokenChain {
+        /// The grant whose link is wrong.
+        grant: GrantId,
+    },
+    /// A grant's issuer has no identity key in the directory.
+    #[error("grant {grant} is issued by {issuer}, which has no identity key in the directory")]
+    UnknownIssuerKey {
+        /// The grant.
+        grant: GrantId,
+        /// Its issuer.
+        issuer: AgencyId,
+    },
+    /// A grant's signature does not verify under its issuer's key.
+    #[error("grant {grant}: the signature does not verify under {issuer}'s identity key")]
+    BadSignature {
+        /// The grant.
+        grant: GrantId,
+        /// Its issuer.
+        issuer: AgencyId,
+    },
+    /// A grant breaks a rule of its own (no purposes, empty validity window, ...).
+    #[error("grant {grant} is malformed: {problem}")]
+    MalformedGrant {
+        /// The grant.
+        grant: GrantId,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A delegated grant is wider than its parent in some dimension.
+    #[error("delegated grant {grant} is wider than its parent in {dimension}")]
+    WidenedDelegation {
+        /// The delegated grant.
+        grant: GrantId,
+        /// The dimension.
+        dimension: Dimension,
+    },
+    /// A grant in the chain is revoked.
+    #[error("grant {grant} is revoked as of {at:?}")]
+    Revoked {
+        /// The revoked grant.
+        grant: GrantId,
+        /// When the revocation took effect.
+        at: Timestamp,
+    },
+    /// The flow is before a grant's not-before.
+    #[error("grant {grant} is not valid before {not_before:?} (the flow is at {at:?})")]
+    NotYetValid {
+        /// The grant.
+        grant: GrantId,
+        /// Its not-before.
+        not_before: Timestamp,
+        /// The flow's time.
+        at: Timestamp,
+    },
+    /// The flow is at or after a grant's not-after.
+    #[error("grant {grant} expired at {not_after:?} (the flow is at {at:?})")]
+    Expired {
+        /// The grant.
+        grant: GrantId,
+        /// Its not-after.
+        not_after: Timestamp,
+        /// The flow's time.
+        at: Timestamp,
+    },
+    /// The purpose is not in the directory's registry.
+    #[error("purpose {purpose} is not registered in the directory")]
+    UnregisteredPurpose {
+        /// The purpose.
+        purpose: Purpose,
+    },
+    /// The recipient is not the leaf grant's grantee.
+    #[error("the recipient {got} is not the grantee {expected}")]
+    WrongRecipient {
+        /// The grantee.
+        expected: AgencyId,
+        /// The flow's recipient.
+        got: AgencyId,
+    },
+    /// The sender may not send under the leaf grant.
+    #[error("{sender} may not send under this grant (permitted: {permitted:?})")]
+    WrongSender {
+        /// The flow's sender.
+        sender: AgencyId,
+        /// The permitted senders.
+        permitted: Vec<AgencyId>,
+    },
+    /// The grant does not allow the flow's direction.
+    #[error("the grant allows {granted:?}, not {requested:?}")]
+    DirectionNotGranted {
+        /// The flow's direction.
+        requested: Direction,
+        /// The grant's.
+        granted: Direction,
+    },
+    /// The purpose is not covered by the grant.
+    #[error("purpose {requested} is not covered by the grant's purposes {granted:?}")]
+    PurposeNotCovered {
+        /// The flow's purpose.
+        requested: Purpose,
+        /// The grant's purposes.
+        granted: Vec<Purpose>,
+    },
+    /// The data category is not covered by the grant.
+    #[error("category {requested} is not covered by the grant's categories {granted:?}")]
+    CategoryNotCovered {
+        /// The flow's category.
+        requested: DataCategory,
+        /// The grant's categories.
+        granted: Vec<DataCategory>,
+    },
+    /// A quota of a grant in the chain would be exceeded.
+    #[error("grant {grant}: {kind:?} quota exhausted ({used} used of {limit})")]
+    QuotaExhausted {
+        /// The grant.
+        grant: GrantId,
+        /// Which quota.
+        kind: QuotaKind,
+        /// Used so far.
+        used: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A grant's rate limit is reached until the window ends.
+    #[error("grant {grant}: rate limit of {packets} packets per {period_secs} s reached until {window_end:?}")]
+    RateLimited {
+        /// The grant.
+        grant: GrantId,
+        /// Packets per period.
+        packets: u32,
+        /// The period.
+        period_secs: u32,
+        /// When the current window ends.
+        window_end: Timestamp,
+    },
+}
+
+impl Denial {
+    /// The reason code of the signed rejection for this denial.
+    pub fn reason_code(&self) -> ReasonCode {
+        match self {
+            Self::EmptyChain | Self::UnknownGrant { .. } | Self::BrokenChain { .. } => ReasonCode::UNKNOWN_GRANT,
+            Self::ChainTooLong { .. } => ReasonCode::CHAIN_TOO_LONG,
+            Self::UnknownIssuerKey { .. } => ReasonCode::UNKNOWN_ISSUER_KEY,
+            Self::BadSignature { .. } => ReasonCode::BAD_GRANT_SIGNATURE,
+            Self::MalformedGrant { .. } => ReasonCode::INVALID_GRANT,
+            Self::WidenedDelegation { .. } => ReasonCode::WIDENED_DELEGATION,
+            Self::Revoked { .. } => ReasonCode::GRANT_REVOKED,
+            Self::NotYetValid { .. } => ReasonCode::GRANT_NOT_YET_VALID,
+            Self::Expired { .. } => ReasonCode::GRANT_EXPIRED,
+            Self::UnregisteredPurpose { .. } => ReasonCode::UNREGISTERED_PURPOSE,
+            Self::WrongRecipient { .. } => ReasonCode::WRONG_RECIPIENT,
+            Self::WrongSender { .. } => ReasonCode::WRONG_SENDER,
+            Self::DirectionNotGranted { .. } => ReasonCode::DIRECTION_NOT_GRANTED,
+            Self::PurposeNotCovered { .. } => ReasonCode::PURPOSE_NOT_COVERED,
+            Self::CategoryNotCovered { .. } => ReasonCode::CATEGORY_NOT_COVERED,
+            Self::QuotaExhausted { .. } => ReasonCode::QUOTA_EXHAUSTED,
+            Self::RateLimited { .. } => ReasonCode::RATE_LIMITED,
+        }
+    }
+}
