@@ -7,7 +7,8 @@ use std::path::PathBuf;
 #[test]
 fn every_fuzz_corpus_file_replays_without_panic() {
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    for (name, target) in tally::wire::fuzzing::TARGETS {
+    let targets = tally::wire::fuzzing::TARGETS.iter().chain(tally::grant::fuzzing::TARGETS);
+    for (name, target) in targets {
         let dir = corpus.join(name);
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let mut replayed = 0;

@@ -5,6 +5,20 @@ use std::fmt;
 
 use tally_wire::{AgencyId, DataCategory, Direction, GrantId, Purpose, ReasonCode, Timestamp};
 
+use crate::document::rfc3339;
+
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn direction(d: Direction) -> &'static str {
+    match d {
+        Direction::Push => "push",
+        Direction::Pull => "pull",
+        Direction::Both => "push and pull",
+    }
+}
+
 /// A dimension in which a delegated grant may not be wider than its parent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dimension {
@@ -128,7 +142,7 @@ pub enum Denial {
         dimension: Dimension,
     },
     /// A grant in the chain is revoked.
-    #[error("grant {grant} is revoked as of {at:?}")]
+    #[error("grant {grant} is revoked as of {}", rfc3339(*at))]
     Revoked {
         /// The revoked grant.
         grant: GrantId,
@@ -136,7 +150,7 @@ pub enum Denial {
         at: Timestamp,
     },
     /// The flow is before a grant's not-before.
-    #[error("grant {grant} is not valid before {not_before:?} (the flow is at {at:?})")]
+    #[error("grant {grant} is not valid before {} (the flow is at {})", rfc3339(*not_before), rfc3339(*at))]
     NotYetValid {
         /// The grant.
         grant: GrantId,
@@ -146,7 +160,7 @@ pub enum Denial {
         at: Timestamp,
     },
     /// The flow is at or after a grant's not-after.
-    #[error("grant {grant} expired at {not_after:?} (the flow is at {at:?})")]
+    #[error("grant {grant} expired at {} (the flow is at {})", rfc3339(*not_after), rfc3339(*at))]
     Expired {
         /// The grant.
         grant: GrantId,
@@ -170,7 +184,7 @@ pub enum Denial {
         got: AgencyId,
     },
     /// The sender may not send under the leaf grant.
-    #[error("{sender} may not send under this grant (permitted: {permitted:?})")]
+    #[error("{sender} may not send under this grant (permitted: {})", list(permitted))]
     WrongSender {
         /// The flow's sender.
         sender: AgencyId,
@@ -178,7 +192,7 @@ pub enum Denial {
         permitted: Vec<AgencyId>,
     },
     /// The grant does not allow the flow's direction.
-    #[error("the grant allows {granted:?}, not {requested:?}")]
+    #[error("the grant allows {}, not {}", direction(*granted), direction(*requested))]
     DirectionNotGranted {
         /// The flow's direction.
         requested: Direction,
@@ -186,7 +200,7 @@ pub enum Denial {
         granted: Direction,
     },
     /// The purpose is not covered by the grant.
-    #[error("purpose {requested} is not covered by the grant's purposes {granted:?}")]
+    #[error("purpose {requested} is not covered by the grant's purposes ({})", list(granted))]
     PurposeNotCovered {
         /// The flow's purpose.
         requested: Purpose,
@@ -194,7 +208,7 @@ pub enum Denial {
         granted: Vec<Purpose>,
     },
     /// The data category is not covered by the grant.
-    #[error("category {requested} is not covered by the grant's categories {granted:?}")]
+    #[error("category {requested} is not covered by the grant's categories ({})", list(granted))]
     CategoryNotCovered {
         /// The flow's category.
         requested: DataCategory,
@@ -202,7 +216,7 @@ pub enum Denial {
         granted: Vec<DataCategory>,
     },
     /// A quota of a grant in the chain would be exceeded.
-    #[error("grant {grant}: {kind:?} quota exhausted ({used} used of {limit})")]
+    #[error("grant {grant}: {} quota exhausted ({used} used of {limit})", match kind { QuotaKind::Packets => "packet", QuotaKind::Bytes => "byte" })]
     QuotaExhausted {
         /// The grant.
         grant: GrantId,
@@ -214,7 +228,7 @@ pub enum Denial {
         limit: u64,
     },
     /// A grant's rate limit is reached until the window ends.
-    #[error("grant {grant}: rate limit of {packets} packets per {period_secs} s reached until {window_end:?}")]
+    #[error("grant {grant}: rate limit of {packets} packets per {period_secs} s reached until {}", rfc3339(*window_end))]
     RateLimited {
         /// The grant.
         grant: GrantId,

@@ -70,6 +70,9 @@ mod document;
 mod revocation;
 mod usage;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use cache::ChainCache;
 pub use chain::{Directory, VerifiedChain, check_narrower, direction_allows, effective_senders, grant_id};
 pub use decision::{Authorization, Flow, decide, decide_verified};

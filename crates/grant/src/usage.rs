@@ -40,6 +40,11 @@ impl Usage {
         self.grants.get(grant).cloned().unwrap_or_default()
     }
 
+    /// Restores one grant's usage, as persisted by a node.
+    pub fn restore(&mut self, grant: GrantId, usage: GrantUsage) {
+        self.grants.insert(grant, usage);
+    }
+
     /// Whether a packet has been counted.
     pub fn has_counted(&self, packet: &PacketId) -> bool {
         self.counted.contains(packet)

@@ -64,7 +64,7 @@ pub use frame::{
 pub use label::{HashLabel, SignatureLabel};
 pub use message::{
     AgencyRecord, Checkpoint, Direction, Directory, Grant, GrantChain, KemKeyCertificate, Outcome, PacketHeader,
-    PullRequest, PurposeRecord, Quota, Rate, Receipt, Revocation,
+    PullRequest, PurposeRecord, Quota, Rate, Receipt, Revocation, decode_grant_chain, encode_grant_chain,
 };
 pub use name::{AgencyId, ContentType, DataCategory, Endpoint, LogOrigin, Purpose};
 pub use reader::{FrameReader, ReadError};

@@ -61,6 +61,22 @@ impl SignedBody for Grant {
 /// A chain of signed grants, leaf first, then each parent up to the root.
 pub type GrantChain = BoundedVec<Signed<Grant>, { limits::MAX_GRANT_CHAIN_DEPTH }>;
 
+/// Decodes a standalone grant chain (`list<Signed<Grant>>`, spec/wire.md), as stored in files.
+pub fn decode_grant_chain(bytes: &[u8]) -> Result<GrantChain, crate::Error> {
+    let context = crate::Context::Object("GrantChain");
+    if bytes.len() > limits::MAX_GRANT_CHAIN_SIZE {
+        return Err(crate::Error::OverLimit { context, len: bytes.len() as u64, limit: limits::MAX_GRANT_CHAIN_SIZE });
+    }
+    crate::codec::decode_exact(bytes, context)
+}
+
+/// Encodes a standalone grant chain.
+pub fn encode_grant_chain(chain: &GrantChain) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::codec::encode(chain, &mut out);
+    out
+}
+
 /// How much may flow under a grant; `None` is unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {

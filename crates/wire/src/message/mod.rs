@@ -10,6 +10,6 @@ mod packet;
 mod receipt;
 
 pub use directory::{AgencyRecord, Directory, KemKeyCertificate, PurposeRecord};
-pub use grant::{Direction, Grant, GrantChain, Quota, Rate, Revocation};
+pub use grant::{Direction, Grant, GrantChain, Quota, Rate, Revocation, decode_grant_chain, encode_grant_chain};
 pub use packet::{PacketHeader, PullRequest};
 pub use receipt::{Checkpoint, Outcome, Receipt};

@@ -1,0 +1,395 @@
+//! The decision vectors, `spec/vectors/grants/chains.json`: a federation,
+//! signed grants and revocations, and one case per outcome. The file must
+//! equal what this code generates, and every stored case must decide as it
+//! says. Regenerate with `TALLY_BLESS=1 cargo test -p tally-grant --test vectors`.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use tally_envelope::{IdentityKey, IdentityVerifier};
+use tally_grant::{Directory, Flow, GrantUsage, RevocationSet, Usage, decide, grant_id, revoke};
+use tally_wire::{
+    AgencyId, BoundedVec, Direction, GrantChain, GrantId, Purpose, Rate, Revocation, RevocationReason, Signed,
+    Timestamp,
+};
+
+use support::*;
+
+fn path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors/grants/chains.json")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+}
+
+const SEEDS: [(&str, u8); 4] = [("tax-bureau", 1), ("social-security", 2), ("municipality", 3), ("statistics", 4)];
+
+struct Case {
+    name: &'static str,
+    description: &'static str,
+    chain: Vec<Signed<tally_wire::Grant>>,
+    revocations: Vec<Signed<Revocation>>,
+    usage: Vec<(GrantId, GrantUsage)>,
+    flow: Flow,
+}
+
+fn cases(fed: &Federation) -> Vec<Case> {
+    let r = fed.sign(root());
+    let d = fed.sign(delegated(&r, "municipality"));
+    let base = |name, description, chain: Vec<Signed<tally_wire::Grant>>, flow: Flow| Case {
+        name,
+        description,
+        chain,
+        revocations: vec![],
+        usage: vec![],
+        flow,
+    };
+    let mut out = vec![
+        base(
+            "allowed-root",
+            "A root grant permits a flow for a sub-purpose and sub-category.",
+            vec![r.clone()],
+            flow(&r),
+        ),
+        base(
+            "allowed-delegated",
+            "A two-grant chain: the leaf is a delegation to the municipality.",
+            vec![d.clone(), r.clone()],
+            flow(&d),
+        ),
+        base("empty-chain", "No grants at all.", vec![], flow(&r)),
+        base(
+            "unknown-grant",
+            "The chain's leaf is not the grant the flow names.",
+            vec![r.clone()],
+            Flow { grant: GrantId([0xee; 32]), ..flow(&r) },
+        ),
+        base("broken-chain", "A delegated grant without its parent.", vec![d.clone()], flow(&d)),
+    ];
+    let mut g = root();
+    g.issuer = agency("outsider");
+    let outsider = fed.sign(g);
+    out.push(base(
+        "unknown-issuer-key",
+        "The root's issuer is not in the directory.",
+        vec![outsider.clone()],
+        flow(&outsider),
+    ));
+    let forged = fed.key("municipality").sign_object(root()).expect("signs");
+    out.push(base(
+        "bad-signature",
+        "The root claims the tax bureau as issuer but the municipality signed it.",
+        vec![forged.clone()],
+        flow(&forged),
+    ));
+    let mut g = root();
+    g.not_after = g.not_before;
+    let malformed = fed.sign(g);
+    out.push(base("malformed-grant", "An empty validity window.", vec![malformed.clone()], flow(&malformed)));
+    let mut g = delegated(&r, "municipality");
+    g.retention_secs += 1;
+    let wide = fed.sign(g);
+    out.push(base(
+        "widened-delegation",
+        "The delegation keeps data one second longer than its parent allows.",
+        vec![wide.clone(), r.clone()],
+        flow(&wide),
+    ));
+    let at = Timestamp::from_secs(T0 + 500);
+    let rev = revoke(
+        fed.key("tax-bureau"),
+        &agency("tax-bureau"),
+        grant_id(&r),
+        at,
+        RevocationReason::PURPOSE_ENDED,
+        true,
+        at,
+    )
+    .expect("signs");
+    out.push(Case {
+        revocations: vec![rev],
+        ..base(
+            "revoked",
+            "The tax bureau revoked the root; the delegated leaf falls with it.",
+            vec![d.clone(), r.clone()],
+            flow(&d),
+        )
+    });
+    out.push(base(
+        "not-yet-valid",
+        "One nanosecond before not_before.",
+        vec![r.clone()],
+        Flow { at: Timestamp::new(T0 - 1, 999_999_999).expect("valid"), ..flow(&r) },
+    ));
+    out.push(base(
+        "expired",
+        "Exactly at not_after (exclusive).",
+        vec![r.clone()],
+        Flow { at: Timestamp::from_secs(T0 + 365 * 86_400), ..flow(&r) },
+    ));
+    out.push(base(
+        "unregistered-purpose",
+        "The purpose is not in the registry.",
+        vec![r.clone()],
+        Flow { purpose: purpose("social-security.unlisted"), ..flow(&r) },
+    ));
+    out.push(base(
+        "wrong-recipient",
+        "The statistics office is not the grantee.",
+        vec![r.clone()],
+        Flow { recipient: agency("statistics"), ..flow(&r) },
+    ));
+    out.push(base(
+        "wrong-sender",
+        "The municipality is not a permitted sender.",
+        vec![r.clone()],
+        Flow { sender: agency("municipality"), ..flow(&r) },
+    ));
+    let mut g = root();
+    g.direction = Direction::Push;
+    let push = fed.sign(g);
+    out.push(base(
+        "direction-not-granted",
+        "A pull under a push-only grant.",
+        vec![push.clone()],
+        Flow { direction: Direction::Pull, ..flow(&push) },
+    ));
+    out.push(base(
+        "purpose-not-covered",
+        "social-securityx is not under social-security.",
+        vec![r.clone()],
+        Flow { purpose: purpose("social-securityx"), ..flow(&r) },
+    ));
+    out.push(base(
+        "category-not-covered",
+        "health is not under income.",
+        vec![r.clone()],
+        Flow { category: category("health"), ..flow(&r) },
+    ));
+    out.push(Case {
+        usage: vec![(grant_id(&r), GrantUsage { packets: 100, bytes: 5000, window_start: 0, window_packets: 0 })],
+        ..base("quota-exhausted", "All 100 packets of the root are used.", vec![r.clone()], flow(&r))
+    });
+    let mut g = root();
+    g.quota.rate = Some(Rate { packets: 10, period_secs: 3600 });
+    let rated = fed.sign(g);
+    let window = (T0 + 1000) / 3600 * 3600;
+    out.push(Case {
+        usage: vec![(
+            grant_id(&rated),
+            GrantUsage { packets: 10, bytes: 100, window_start: window, window_packets: 10 },
+        )],
+        ..base("rate-limited", "10 packets already in this hour's window.", vec![rated.clone()], flow(&rated))
+    });
+    out
+}
+
+fn directory(
+    seeds: &[(String, Vec<u8>)],
+    unregistered: &[Purpose],
+) -> (HashMap<String, IdentityVerifier>, Vec<Purpose>) {
+    let keys = seeds
+        .iter()
+        .map(|(name, seed)| {
+            let key = IdentityKey::from_seed(&seed[..].try_into().expect("32-byte seed"));
+            (name.clone(), IdentityVerifier::new(&key.public_key()).expect("valid"))
+        })
+        .collect();
+    (keys, unregistered.to_vec())
+}
+
+struct Stored(HashMap<String, IdentityVerifier>, Vec<Purpose>);
+
+impl Directory for Stored {
+    fn identity_key(&self, agency: &AgencyId) -> Option<IdentityVerifier> {
+        self.0.get(agency.as_str()).cloned()
+    }
+    fn purpose_registered(&self, purpose: &Purpose) -> bool {
+        !self.1.contains(purpose)
+    }
+}
+
+fn outcome(case: &Case, dir: &impl Directory) -> Value {
+    let mut revocations = RevocationSet::new();
+    for r in &case.revocations {
+        revocations.insert(r.clone(), dir).expect("valid revocation");
+    }
+    let mut usage = Usage::new();
+    for (g, u) in &case.usage {
+        usage.restore(*g, u.clone());
+    }
+    let chain: GrantChain = BoundedVec::new(case.chain.clone()).expect("small");
+    match decide(&case.flow, &chain, &revocations, dir, &usage) {
+        Ok(a) => json!({"allowed": {
+            "retention_secs": a.retention_secs,
+            "erase_on_revoke": a.erase_on_revoke,
+            "expires": a.expires.secs(),
+            "remaining_packets": a.remaining_packets,
+            "remaining_bytes": a.remaining_bytes,
+        }}),
+        Err(d) => json!({"denied": {
+            "denial": format!("{d:?}").split([' ', '{', '(']).next().unwrap_or_default(),
+            "reason_code": d.reason_code().0,
+            "message": d.to_string(),
+        }}),
+    }
+}
+
+fn flow_json(f: &Flow) -> Value {
+    json!({
+        "grant": f.grant.to_hex(),
+        "sender": f.sender.as_str(),
+        "recipient": f.recipient.as_str(),
+        "purpose": f.purpose.as_str(),
+        "category": f.category.as_str(),
+        "bytes": f.bytes,
+        "direction": f.direction,
+        "at": {"secs": f.at.secs(), "nanos": f.at.nanos()},
+    })
+}
+
+fn generate() -> Value {
+    let mut fed = Federation::new();
+    fed.unregistered.push(purpose("social-security.unlisted"));
+    let seeds: Vec<(String, Vec<u8>)> = SEEDS.iter().map(|(n, s)| ((*n).to_owned(), vec![*s; 32])).collect();
+    let (keys, unreg) = directory(&seeds, &fed.unregistered);
+    let dir = Stored(keys, unreg);
+    let cases: Vec<Value> = cases(&fed)
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "description": c.description,
+                "chain": c.chain.iter().map(|g| hex(&g.encode())).collect::<Vec<_>>(),
+                "revocations": c.revocations.iter().map(|r| hex(&r.encode())).collect::<Vec<_>>(),
+                "usage": c.usage.iter().map(|(g, u)| json!({"grant": g.to_hex(), "usage": u})).collect::<Vec<_>>(),
+                "flow": flow_json(&c.flow),
+                "expected": outcome(c, &dir),
+            })
+        })
+        .collect();
+    json!({
+        "description": "Decision cases (spec/grants.md). Identity keys are Ed25519 keys from the given seeds; 'outsider' is not in the directory. Purposes not listed in 'unregistered' are registered.",
+        "directory": SEEDS.iter().map(|(n, s)| json!({"agency": n, "seed": hex(&[*s; 32])})).collect::<Vec<_>>(),
+        "unregistered": fed.unregistered.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        "cases": cases,
+    })
+}
+
+/// Writes the cases' grants, chains and revocations as fuzz corpus seeds.
+fn seed_fuzz_corpus() {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let write = |target: &str, name: String, bytes: Vec<u8>| {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).expect("creates corpus directory");
+        std::fs::write(dir.join(name), bytes).expect("writes seed");
+    };
+    let mut fed = Federation::new();
+    fed.unregistered.push(purpose("social-security.unlisted"));
+    for c in cases(&fed) {
+        for (i, g) in c.chain.iter().enumerate() {
+            write("grant_verify", format!("vector-{}-{i}", c.name), g.encode());
+        }
+        let chain: GrantChain = BoundedVec::new(c.chain.clone()).expect("small");
+        write("chain_verify", format!("vector-{}", c.name), tally_wire::encode_grant_chain(&chain));
+        for (i, r) in c.revocations.iter().enumerate() {
+            write("revocation_verify", format!("vector-{}-{i}", c.name), r.encode());
+        }
+    }
+}
+
+#[test]
+fn vector_file_matches_the_code() {
+    let text = serde_json::to_string_pretty(&generate()).expect("serializes") + "\n";
+    if std::env::var_os("TALLY_BLESS").is_some() {
+        std::fs::create_dir_all(path().parent().expect("parent")).expect("creates");
+        std::fs::write(path(), &text).expect("writes");
+        seed_fuzz_corpus();
+        return;
+    }
+    let on_disk =
+        std::fs::read_to_string(path()).unwrap_or_else(|e| panic!("{}: {e}; run with TALLY_BLESS=1", path().display()));
+    assert!(
+        on_disk == text,
+        "{} differs from what the code generates; run TALLY_BLESS=1 if deliberate",
+        path().display()
+    );
+}
+
+#[test]
+fn stored_cases_decide_as_they_say() {
+    if std::env::var_os("TALLY_BLESS").is_some() {
+        return;
+    }
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path()).expect("readable")).expect("JSON");
+    let seeds: Vec<(String, Vec<u8>)> = doc["directory"]
+        .as_array()
+        .expect("directory")
+        .iter()
+        .map(|a| (a["agency"].as_str().expect("agency").to_owned(), unhex(a["seed"].as_str().expect("seed"))))
+        .collect();
+    let unregistered: Vec<Purpose> =
+        doc["unregistered"].as_array().expect("list").iter().map(|p| purpose(p.as_str().expect("str"))).collect();
+    let (keys, unreg) = directory(&seeds, &unregistered);
+    let dir = Stored(keys, unreg);
+    let mut denials = std::collections::BTreeSet::new();
+    for c in doc["cases"].as_array().expect("cases") {
+        let name = c["name"].as_str().expect("name");
+        let f = &c["flow"];
+        let case = Case {
+            name: "stored",
+            description: "",
+            chain: c["chain"]
+                .as_array()
+                .expect("chain")
+                .iter()
+                .map(|h| Signed::decode(&unhex(h.as_str().expect("hex"))).expect("decodes"))
+                .collect(),
+            revocations: c["revocations"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|h| Signed::decode(&unhex(h.as_str().expect("hex"))).expect("decodes"))
+                .collect(),
+            usage: c["usage"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|u| {
+                    (
+                        u["grant"].as_str().expect("hex").parse().expect("id"),
+                        serde_json::from_value(u["usage"].clone()).expect("usage"),
+                    )
+                })
+                .collect(),
+            flow: Flow {
+                grant: f["grant"].as_str().expect("hex").parse().expect("id"),
+                sender: agency(f["sender"].as_str().expect("str")),
+                recipient: agency(f["recipient"].as_str().expect("str")),
+                purpose: purpose(f["purpose"].as_str().expect("str")),
+                category: category(f["category"].as_str().expect("str")),
+                bytes: f["bytes"].as_u64().expect("u64"),
+                direction: serde_json::from_value(f["direction"].clone()).expect("direction"),
+                at: Timestamp::new(
+                    f["at"]["secs"].as_u64().expect("u64"),
+                    f["at"]["nanos"].as_u64().expect("u32") as u32,
+                )
+                .expect("valid"),
+            },
+        };
+        assert_eq!(outcome(&case, &dir), c["expected"], "{name}");
+        if let Some(d) = c["expected"]["denied"]["denial"].as_str() {
+            denials.insert(d.to_owned());
+        }
+    }
+    // One case for every denial a decodable chain can produce (ChainTooLong cannot be decoded: the wire refuses it).
+    assert_eq!(denials.len(), 18, "{denials:?}");
+}
