@@ -58,7 +58,7 @@ fn chain(depth: usize) -> (GrantChain, Keys, Vec<IdentityKey>) {
     let dir =
         Keys((0..=depth).map(|i| (agency(i), IdentityVerifier::new(&keys[i].public_key()).expect("valid"))).collect());
     let mut links: Vec<Signed<Grant>> = Vec::new();
-    for i in 0..depth {
+    for (i, key) in keys.iter().enumerate().take(depth) {
         let g = Grant {
             issuer: agency(i),
             grantee: agency(i + 1),
@@ -77,7 +77,7 @@ fn chain(depth: usize) -> (GrantChain, Keys, Vec<IdentityKey>) {
             note: Text::default(),
             issued_at: Timestamp::from_secs(0),
         };
-        links.push(keys[i].sign_object(g).expect("signs"));
+        links.push(key.sign_object(g).expect("signs"));
     }
     links.reverse();
     (BoundedVec::new(links).expect("small"), dir, keys)
