@@ -24,3 +24,6 @@ pub use tally_envelope as envelope;
 
 /// Usage grants, delegation, revocation, quotas and the policy decision.
 pub use tally_grant as grant;
+
+/// Receipts, the tamper-evident log, checkpoints and offline verification.
+pub use tally_receipt as receipt;

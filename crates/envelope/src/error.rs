@@ -129,6 +129,9 @@ pub enum Error {
         /// The key.
         key_id: KeyId,
     },
+    /// A note text with a control character (other than newline) was to be signed or verified.
+    #[error("a note text with a control character cannot be signed or verified")]
+    UnsignableNoteText,
     /// A key is malformed.
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),

@@ -79,6 +79,16 @@ impl IdentityKey {
         Signature(self.0.sign(&labeled(label, message)).to_bytes())
     }
 
+    /// Signs a C2SP signed-note text as it is, without a label (spec/receipts.md,
+    /// "Checkpoints"). Only texts without control characters other than
+    /// newline are signed: such a text has no 0x00 byte, while every
+    /// labeled message has one right after its label, so no note signature
+    /// can be taken for a labeled one or the reverse.
+    pub fn sign_note_text(&self, text: &str) -> Result<Signature, Error> {
+        check_note_text(text)?;
+        Ok(Signature(self.0.sign(text.as_bytes()).to_bytes()))
+    }
+
     /// Encodes `value` and signs its bytes under its type's label.
     pub fn sign_object<T: SignedBody>(&self, value: T) -> Result<Signed<T>, Error> {
         Ok(Signed::sign(value, |label, body| self.sign(label, body))?)
@@ -128,11 +138,26 @@ impl IdentityVerifier {
             .map_err(|_| Error::BadSignature(what))
     }
 
+    /// Verifies a signature made by [`IdentityKey::sign_note_text`].
+    pub fn verify_note_text(&self, text: &str, signature: &Signature) -> Result<(), Error> {
+        check_note_text(text)?;
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &self.bytes.0)
+            .verify(text.as_bytes(), &signature.0)
+            .map_err(|_| Error::BadSignature("note"))
+    }
+
     /// Verifies a signed object over its exact bytes and returns its value.
     pub fn verify_object<'a, T: SignedBody>(&self, signed: &'a Signed<T>) -> Result<&'a T, Error> {
         self.verify(signed.label(), signed.body(), signed.signature(), T::NAME)?;
         Ok(signed.unverified())
     }
+}
+
+fn check_note_text(text: &str) -> Result<(), Error> {
+    if text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f) {
+        return Err(Error::UnsignableNoteText);
+    }
+    Ok(())
 }
 
 /// `label ‖ 0x00 ‖ message`.

@@ -47,6 +47,21 @@ fn take_detail() -> Option<Detail> {
     DETAIL.with(|slot| slot.borrow_mut().take())
 }
 
+/// Encodes any message value canonically (spec/wire.md, "Encoding").
+pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(value, &mut out);
+    out
+}
+
+/// Decodes exactly one canonical value of `T` from `bytes`, under every
+/// decoding rule of spec/wire.md; `what` names it in errors. The caller
+/// bounds `bytes` (frames and [`Encoded`](crate::Encoded) objects do so
+/// themselves).
+pub fn from_bytes<'de, T: Deserialize<'de> + Serialize>(bytes: &'de [u8], what: &'static str) -> Result<T, Error> {
+    decode_exact(bytes, Context::Object(what))
+}
+
 /// Encodes `value` in the canonical postcard encoding.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     // postcard's only serializer errors are for types this crate never

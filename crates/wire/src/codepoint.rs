@@ -212,6 +212,18 @@ codepoints! {
     }
 }
 
+codepoints! {
+    /// Why data was destroyed.
+    DeletionReason(u16) {
+        /// The grant's retention period ended.
+        RETENTION_ENDED = 0x01,
+        /// The grant was revoked with erasure.
+        REVOKED_WITH_ERASURE = 0x02,
+        /// The operator deleted it.
+        OPERATOR = 0x03,
+    }
+}
+
 /// The roles an agency holds in the federation, as a set of bits.
 ///
 /// Unknown bits are kept (they may be roles of a later version) and
@@ -279,6 +291,7 @@ mod tests {
         check(ReasonCode::KNOWN);
         check(CloseCode::KNOWN);
         check(RevocationReason::KNOWN);
+        check(DeletionReason::KNOWN);
     }
 
     #[test]

@@ -56,15 +56,17 @@ pub use bounded::{BoundedBytes, BoundedVec, Text};
 pub use bytes::{
     Digest, EncapsulatedKey, GrantId, IdentityPublicKey, KemPublicKey, KeyId, PacketId, RequestId, Signature,
 };
-pub use codepoint::{CloseCode, FrameType, ReasonCode, RevocationReason, Roles, SuiteId, Version};
+pub use codec::{from_bytes, to_bytes};
+pub use codepoint::{CloseCode, DeletionReason, FrameType, ReasonCode, RevocationReason, Roles, SuiteId, Version};
 pub use error::{Context, Error, InvalidValue};
 pub use frame::{
     Accept, Chunk, Close, Frame, FramePrefix, Offer, PrefixBytes, ReceiptFrame, Reject, Request, Trailer, body_limit,
 };
 pub use label::{HashLabel, SignatureLabel};
 pub use message::{
-    AgencyRecord, Checkpoint, Direction, Directory, Grant, GrantChain, KemKeyCertificate, Outcome, PacketHeader,
-    PullRequest, PurposeRecord, Quota, Rate, Receipt, Revocation, decode_grant_chain, encode_grant_chain,
+    AgencyRecord, BundledReceipt, Checkpoint, DeletionRecord, Direction, Directory, Grant, GrantChain,
+    KemKeyCertificate, LogEntry, Outcome, PacketHeader, PullRequest, PurposeRecord, Quota, Rate, Receipt,
+    ReceiptBundle, Revocation, decode_grant_chain, encode_grant_chain,
 };
 pub use name::{AgencyId, ContentType, DataCategory, Endpoint, LogOrigin, Purpose};
 pub use reader::{FrameReader, ReadError};

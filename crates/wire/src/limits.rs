@@ -66,6 +66,19 @@ pub const MAX_RECEIPT_SIZE: usize = 2 * 1024;
 pub const MAX_KEM_CERT_SIZE: usize = 256;
 /// Largest encoded [`PullRequest`](crate::PullRequest) body, in bytes.
 pub const MAX_PULL_REQUEST_SIZE: usize = MAX_QUERY_LEN + 2 * 1024;
+/// Longest checkpoint note (C2SP signed note: text and signature lines), in bytes.
+pub const MAX_CHECKPOINT_NOTE_LEN: usize = 4096;
+/// Most hashes in an inclusion or consistency proof (a tree of up to 2^64 entries).
+pub const MAX_PROOF_LEN: usize = 64;
+/// Most packets one deletion record names.
+pub const MAX_DELETION_PACKETS: usize = 512;
+/// Largest encoded [`DeletionRecord`](crate::DeletionRecord) body, in bytes.
+pub const MAX_DELETION_RECORD_SIZE: usize = 9 * 1024;
+/// Largest encoded [`ReceiptBundle`](crate::ReceiptBundle) body, in bytes.
+pub const MAX_BUNDLE_SIZE: usize =
+    MAX_RECEIPT_SIZE + SIGNED_OVERHEAD + 1 + 10 + 1 + MAX_PROOF_LEN * 32 + 2 + MAX_CHECKPOINT_NOTE_LEN;
+/// Largest encoded [`LogEntry`](crate::LogEntry) body, in bytes.
+pub const MAX_LOG_ENTRY_SIZE: usize = 1 + MAX_GRANT_SIZE + SIGNED_OVERHEAD;
 /// Largest encoded [`Directory`](crate::Directory) body, in bytes.
 pub const MAX_DIRECTORY_SIZE: usize = 32 * 1024 * 1024;
 

@@ -58,6 +58,12 @@ fn limits_table_matches_the_code() {
         ("MAX_PULL_REQUEST_SIZE", MAX_PULL_REQUEST_SIZE as u64),
         ("MAX_DIRECTORY_SIZE", MAX_DIRECTORY_SIZE as u64),
         ("SIGNED_OVERHEAD", SIGNED_OVERHEAD as u64),
+        ("MAX_CHECKPOINT_NOTE_LEN", MAX_CHECKPOINT_NOTE_LEN as u64),
+        ("MAX_PROOF_LEN", MAX_PROOF_LEN as u64),
+        ("MAX_DELETION_PACKETS", MAX_DELETION_PACKETS as u64),
+        ("MAX_DELETION_RECORD_SIZE", MAX_DELETION_RECORD_SIZE as u64),
+        ("MAX_BUNDLE_SIZE", MAX_BUNDLE_SIZE as u64),
+        ("MAX_LOG_ENTRY_SIZE", MAX_LOG_ENTRY_SIZE as u64),
     ]
     .into_iter()
     .collect();

@@ -6,10 +6,12 @@
 
 mod directory;
 mod grant;
+mod log;
 mod packet;
 mod receipt;
 
 pub use directory::{AgencyRecord, Directory, KemKeyCertificate, PurposeRecord};
 pub use grant::{Direction, Grant, GrantChain, Quota, Rate, Revocation, decode_grant_chain, encode_grant_chain};
+pub use log::{BundledReceipt, DeletionRecord, LogEntry, ReceiptBundle};
 pub use packet::{PacketHeader, PullRequest};
 pub use receipt::{Checkpoint, Outcome, Receipt};

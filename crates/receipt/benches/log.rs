@@ -1,0 +1,2 @@
+//! Log benchmarks (below).
+fn main() {}

@@ -1,0 +1,67 @@
+//! Where a log lives: the [`LogStore`] abstraction, in memory and on redb
+//! (spec/receipts.md, "Storage").
+
+mod memory;
+mod redb;
+
+use std::ops::Range;
+
+use tally_wire::Digest;
+
+pub use self::memory::MemoryStore;
+pub use self::redb::RedbStore;
+use crate::merkle::NodeSource;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed (I/O, corruption, a full disk).
+    #[error("log storage: {0}")]
+    Storage(String),
+    /// The store's contents contradict its own signed checkpoint.
+    #[error("the stored log does not match its latest checkpoint: {0}")]
+    Inconsistent(String),
+    /// An index or size beyond the log.
+    #[error("entry {index} is beyond the log's {size} entries")]
+    OutOfRange {
+        /// The index asked for.
+        index: u64,
+        /// The log's size.
+        size: u64,
+    },
+    /// The store's committer is gone (the store is shutting down).
+    #[error("the log store is closed")]
+    Closed,
+}
+
+/// An append-only store of log entries, their Merkle tree's perfect nodes,
+/// and the log's signed checkpoints.
+///
+/// [`append`](Self::append) returns only once the entries are durable:
+/// after the transaction that holds them has committed. Implementations
+/// may commit many concurrent appends in one transaction (group commit).
+pub trait LogStore: Send + Sync {
+    /// How many entries the log holds.
+    fn size(&self) -> Result<u64, StoreError>;
+    /// Appends entries (their canonical bytes); returns their indices once durable.
+    fn append(&self, entries: Vec<Vec<u8>>) -> Result<Range<u64>, StoreError>;
+    /// The entry at `index`.
+    fn entry(&self, index: u64) -> Result<Vec<u8>, StoreError>;
+    /// The perfect node `(level, index)` (see [`NodeSource`]).
+    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError>;
+    /// Records a signed checkpoint of `size` entries, durably.
+    fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
+    /// Every recorded checkpoint, oldest first.
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
+}
+
+/// Reads a store's nodes for the proof algorithms.
+pub(crate) struct Nodes<'a, S: ?Sized>(pub(crate) &'a S);
+
+impl<S: LogStore + ?Sized> NodeSource for Nodes<'_, S> {
+    type Error = StoreError;
+    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
+        self.0.node(level, index)
+    }
+}

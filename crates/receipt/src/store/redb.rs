@@ -1,0 +1,205 @@
+//! The durable store on redb, with group commit.
+//!
+//! Appends from any number of threads go to one committer thread, which
+//! takes every append waiting, writes them in one write transaction and
+//! commits it (one fsync), and only then answers each caller with its
+//! indices. An append is therefore reported durable only after its
+//! transaction commits.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tally_wire::{Digest, IdentityPublicKey, LogOrigin};
+
+use super::{LogStore, Nodes, StoreError};
+use crate::merkle::{leaf_hash, node_hash, root};
+use crate::note::verify_checkpoint;
+
+const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+const NODES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("nodes");
+const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
+
+/// Most entries one transaction takes from the queue.
+const MAX_GROUP: usize = 4096;
+
+type Reply = SyncSender<Result<Range<u64>, StoreError>>;
+/// One append waiting for the committer: the entries and where to answer.
+type Request = (Vec<Vec<u8>>, Reply);
+
+/// A log in a redb database file.
+pub struct RedbStore {
+    db: Arc<Database>,
+    queue: Mutex<Option<SyncSender<Request>>>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn storage(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Storage(e.to_string())
+}
+
+impl RedbStore {
+    /// Opens (or creates) the log at `path` and checks it: the latest
+    /// stored checkpoint must be signed by `key` for `origin`, and the
+    /// stored tree must have that checkpoint's root at that size.
+    pub fn open(path: &Path, origin: &LogOrigin, key: &IdentityPublicKey) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(|e| storage(format!("{}: {e}", path.display())))?;
+        let tx = db.begin_write().map_err(storage)?;
+        tx.open_table(ENTRIES).map_err(storage)?;
+        tx.open_table(NODES).map_err(storage)?;
+        tx.open_table(CHECKPOINTS).map_err(storage)?;
+        tx.commit().map_err(storage)?;
+        let db = Arc::new(db);
+        let (queue, requests) = sync_channel(1024);
+        let worker = Arc::clone(&db);
+        let committer = std::thread::Builder::new()
+            .name("tally-log-commit".into())
+            .spawn(move || commit_loop(&worker, &requests))
+            .map_err(storage)?;
+        let store = Self { db, queue: Mutex::new(Some(queue)), committer: Mutex::new(Some(committer)) };
+        store.check(origin, key)?;
+        Ok(store)
+    }
+
+    fn check(&self, origin: &LogOrigin, key: &IdentityPublicKey) -> Result<(), StoreError> {
+        let Some((size, note)) = self.checkpoints()?.pop() else { return Ok(()) };
+        let c = verify_checkpoint(&note, origin, key).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
+        if c.size != size || size > self.size()? {
+            return Err(StoreError::Inconsistent(format!("checkpoint of {} entries, log of {}", c.size, self.size()?)));
+        }
+        let actual = root(&Nodes(self), size)?;
+        if actual != c.root {
+            return Err(StoreError::Inconsistent(format!(
+                "root at size {size} is {actual}, the checkpoint says {}",
+                c.root
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn commit_loop(db: &Database, requests: &Receiver<Request>) {
+    while let Ok(first) = requests.recv() {
+        let mut group = vec![first];
+        let mut count = group[0].0.len();
+        while count < MAX_GROUP {
+            match requests.try_recv() {
+                Ok(r) => {
+                    count += r.0.len();
+                    group.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        match write_group(db, &group) {
+            Ok(ranges) => {
+                for ((_, reply), range) in group.into_iter().zip(ranges) {
+                    let _ = reply.send(Ok(range));
+                }
+            }
+            Err(e) => {
+                for (_, reply) in group {
+                    let _ = reply.send(Err(storage(&e)));
+                }
+            }
+        }
+    }
+}
+
+/// Writes every append of the group in one transaction and commits it.
+fn write_group(db: &Database, group: &[Request]) -> Result<Vec<Range<u64>>, StoreError> {
+    let tx = db.begin_write().map_err(storage)?;
+    let mut ranges = Vec::with_capacity(group.len());
+    {
+        let mut entries = tx.open_table(ENTRIES).map_err(storage)?;
+        let mut nodes = tx.open_table(NODES).map_err(storage)?;
+        let mut size = entries.len().map_err(storage)?;
+        for (batch, _) in group {
+            let start = size;
+            for e in batch {
+                entries.insert(size, e.as_slice()).map_err(storage)?;
+                // Insert the leaf and every perfect node it completes.
+                let (mut level, mut index, mut hash) = (0u8, size, leaf_hash(e));
+                nodes.insert((level, index), hash.0.as_slice()).map_err(storage)?;
+                while index % 2 == 1 {
+                    let left: [u8; 32] = {
+                        let guard = nodes.get((level, index - 1)).map_err(storage)?;
+                        let guard = guard.ok_or_else(|| storage("a left node is missing"))?;
+                        guard.value().try_into().map_err(|_| storage("a stored node is not 32 bytes"))?
+                    };
+                    let left = Digest(left);
+                    hash = node_hash(&left, &hash);
+                    level += 1;
+                    index /= 2;
+                    nodes.insert((level, index), hash.0.as_slice()).map_err(storage)?;
+                }
+                size += 1;
+            }
+            ranges.push(start..size);
+        }
+    }
+    tx.commit().map_err(storage)?;
+    Ok(ranges)
+}
+
+impl LogStore for RedbStore {
+    fn size(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        tx.open_table(ENTRIES).map_err(storage)?.len().map_err(storage)
+    }
+
+    fn append(&self, entries: Vec<Vec<u8>>) -> Result<Range<u64>, StoreError> {
+        let queue = self.queue.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = sync_channel(1);
+        queue.send((entries, reply)).map_err(|_| StoreError::Closed)?;
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn entry(&self, index: u64) -> Result<Vec<u8>, StoreError> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        let table = tx.open_table(ENTRIES).map_err(storage)?;
+        let value = table.get(index).map_err(storage)?;
+        match value {
+            Some(v) => Ok(v.value().to_vec()),
+            None => Err(StoreError::OutOfRange { index, size: table.len().map_err(storage)? }),
+        }
+    }
+
+    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        let table = tx.open_table(NODES).map_err(storage)?;
+        let value = table.get((level, index)).map_err(storage)?.ok_or(StoreError::OutOfRange { index, size: 0 })?;
+        Ok(Digest(value.value().try_into().map_err(|_| storage("a stored node is not 32 bytes"))?))
+    }
+
+    fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(storage)?;
+        tx.open_table(CHECKPOINTS).map_err(storage)?.insert(size, note).map_err(storage)?;
+        tx.commit().map_err(storage)
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        let table = tx.open_table(CHECKPOINTS).map_err(storage)?;
+        table
+            .iter()
+            .map_err(storage)?
+            .map(|row| row.map(|(k, v)| (k.value(), v.value().to_owned())).map_err(storage))
+            .collect()
+    }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the committer after the appends it holds.
+        if let Ok(mut q) = self.queue.lock() {
+            q.take();
+        }
+        if let Some(handle) = self.committer.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+    }
+}
