@@ -54,7 +54,7 @@ fn crash_child() {
                     *n = range.end;
                     drop(n);
                     println!("durable {}", range.end);
-                    if range.end % 64 == 0 {
+                    if range.end.is_multiple_of(64) {
                         let (c, _) = log.checkpoint().expect("signs");
                         println!("checkpoint {} {}", c.size, c.root);
                     }

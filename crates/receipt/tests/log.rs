@@ -25,7 +25,7 @@ fn receipt(i: u8) -> Receipt {
         sender: agency("tax-bureau"),
         recipient: agency("social-security"),
         received_at: Timestamp::from_secs(1_800_000_000 + u64::from(i)),
-        outcome: if i % 3 == 0 {
+        outcome: if i.is_multiple_of(3) {
             Outcome::Rejected { reason: ReasonCode::QUOTA_EXHAUSTED }
         } else {
             Outcome::Accepted { ciphertext_fingerprint: Digest([4; 32]), content_commitment: Digest([5; 32]) }
