@@ -7,7 +7,10 @@ use std::path::PathBuf;
 #[test]
 fn every_fuzz_corpus_file_replays_without_panic() {
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let targets = tally::wire::fuzzing::TARGETS.iter().chain(tally::grant::fuzzing::TARGETS);
+    let targets = tally::wire::fuzzing::TARGETS
+        .iter()
+        .chain(tally::grant::fuzzing::TARGETS)
+        .chain(tally::receipt::fuzzing::TARGETS);
     for (name, target) in targets {
         let dir = corpus.join(name);
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));

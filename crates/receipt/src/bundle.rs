@@ -5,8 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use tally_envelope::{IdentityKey, IdentityVerifier};
 use tally_wire::{
-    AgencyId, BoundedVec, BundledReceipt, Checkpoint, Encoded, IdentityPublicKey, LogEntry, LogOrigin, Receipt,
-    ReceiptBundle, Signed, Text,
+    AgencyId, BoundedVec, BundledReceipt, Checkpoint, IdentityPublicKey, LogEntry, LogOrigin, Receipt, ReceiptBundle,
+    Signed, Text,
 };
 
 use crate::merkle::{leaf_hash, verify_inclusion};
@@ -32,7 +32,13 @@ pub fn bundled_entry(receipt: &BundledReceipt) -> LogEntry {
 
 /// The leaf input of a log entry: its canonical encoding.
 pub fn entry_bytes(entry: &LogEntry) -> Result<Vec<u8>, tally_wire::Error> {
-    Ok(Encoded::new(entry.clone())?.body().to_vec())
+    let bytes = tally_wire::to_bytes(entry);
+    let limit = tally_wire::limits::MAX_LOG_ENTRY_SIZE;
+    if bytes.len() > limit {
+        let context = tally_wire::Context::Object("LogEntry");
+        return Err(tally_wire::Error::OverLimit { context, len: bytes.len() as u64, limit });
+    }
+    Ok(bytes)
 }
 
 /// Why a bundle does not verify.

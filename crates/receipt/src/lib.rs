@@ -47,6 +47,9 @@ pub mod merkle;
 pub mod note;
 mod store;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use bundle::{
     BUNDLE_TEXT_HEADER, BundleError, BundleTextError, VerifiedReceipt, bundle_from_text, bundle_to_text, bundled_entry,
     entry_bytes, log_origin, sign_receipt, verify_bundle,

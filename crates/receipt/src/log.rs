@@ -11,7 +11,7 @@ use tally_wire::{
 };
 
 use crate::bundle::{bundled_entry, entry_bytes, log_origin};
-use crate::merkle::{consistency_proof, inclusion_proof, root};
+use crate::merkle::{Memo, consistency_proof, inclusion_proof, root};
 use crate::note::sign_checkpoint;
 use crate::store::{LogStore, Nodes, StoreError};
 
@@ -118,7 +118,22 @@ impl<S: LogStore> Log<S> {
         let entries: Vec<LogEntry> = bundled.iter().map(bundled_entry).collect();
         let range = self.append(&entries)?;
         let (c, note) = self.checkpoint()?;
-        bundled.into_iter().zip(range).map(|(b, index)| self.bundle_at(b, index, &c, &note)).collect()
+        let nodes = Nodes(&self.store);
+        let memo = Memo::new(&nodes);
+        let note = Text::new(note.as_str()).map_err(|e| note_error(&e))?;
+        bundled
+            .into_iter()
+            .zip(range)
+            .map(|(receipt, index)| {
+                let proof = memo.inclusion_proof(index, c.size)??;
+                Ok(ReceiptBundle {
+                    receipt,
+                    index,
+                    proof: bounded_proof(proof, index, c.size)?,
+                    checkpoint: note.clone(),
+                })
+            })
+            .collect()
     }
 
     /// The bundle of a logged receipt under a signed checkpoint that includes it.
@@ -140,16 +155,19 @@ impl<S: LogStore> Log<S> {
         note: &str,
     ) -> Result<ReceiptBundle, LogError> {
         let proof = self.inclusion_proof(index, c.size)?;
-        Ok(ReceiptBundle {
-            receipt,
-            index,
-            proof: BoundedVec::new(proof)
-                .map_err(|_| crate::merkle::ProofError::IndexOutOfRange { index, size: c.size })?,
-            checkpoint: Text::new(note).map_err(|e| tally_wire::Error::InvalidValue {
-                context: tally_wire::Context::Object("checkpoint note"),
-                offset: 0,
-                value: e,
-            })?,
-        })
+        let checkpoint = Text::new(note).map_err(|e| note_error(&e))?;
+        Ok(ReceiptBundle { receipt, index, proof: bounded_proof(proof, index, c.size)?, checkpoint })
     }
+}
+
+fn bounded_proof(proof: Vec<Digest>, index: u64, size: u64) -> Result<BoundedVec<Digest, 64>, LogError> {
+    Ok(BoundedVec::new(proof).map_err(|_| crate::merkle::ProofError::IndexOutOfRange { index, size })?)
+}
+
+fn note_error(e: &tally_wire::InvalidValue) -> LogError {
+    LogError::Wire(tally_wire::Error::InvalidValue {
+        context: tally_wire::Context::Object("checkpoint note"),
+        offset: 0,
+        value: *e,
+    })
 }

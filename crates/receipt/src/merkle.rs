@@ -33,11 +33,13 @@ pub fn leaf_hash(entry: &[u8]) -> Digest {
 
 /// `SHA-256(0x01 ‖ left ‖ right)`.
 pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
-    let mut ctx = Context::new(&SHA256);
-    ctx.update(&[0x01]);
-    ctx.update(&left.0);
-    ctx.update(&right.0);
-    finish(ctx)
+    let mut input = [0u8; 65];
+    input[0] = 0x01;
+    input[1..33].copy_from_slice(&left.0);
+    input[33..].copy_from_slice(&right.0);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&SHA256, &input).as_ref());
+    Digest(out)
 }
 
 fn finish(ctx: Context) -> Digest {
@@ -256,6 +258,60 @@ pub fn roots_from_consistency(m: u64, n: u64, seed: Option<Digest>, proof: &[Dig
         sn >>= 1;
     }
     (sn == 0).then_some((fr, sr))
+}
+
+/// A [`NodeSource`] that remembers the hashes of the non-perfect ranges it
+/// computes. Proofs for many leaves of one tree size share their
+/// right-edge ranges; with this, a batch of proofs computes each once.
+pub struct Memo<'a, S> {
+    source: &'a S,
+    ranges: std::cell::RefCell<std::collections::HashMap<(u64, u64), Digest>>,
+}
+
+impl<'a, S: NodeSource> Memo<'a, S> {
+    /// Wraps `source`.
+    pub fn new(source: &'a S) -> Self {
+        Self { source, ranges: std::cell::RefCell::default() }
+    }
+
+    /// `MTH(D[lo:hi])`, remembered.
+    fn range(&self, lo: u64, hi: u64) -> Result<Digest, S::Error> {
+        let n = hi - lo;
+        if n == 0 {
+            return Ok(empty_root());
+        }
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
+            return self.source.node(n.trailing_zeros() as u8, lo / n);
+        }
+        if let Some(d) = self.ranges.borrow().get(&(lo, hi)) {
+            return Ok(*d);
+        }
+        let k = split(n);
+        let d = node_hash(&self.range(lo, lo + k)?, &self.range(lo + k, hi)?);
+        self.ranges.borrow_mut().insert((lo, hi), d);
+        Ok(d)
+    }
+
+    /// `PATH(m, D[0:n])`, as [`inclusion_proof`].
+    pub fn inclusion_proof(&self, m: u64, n: u64) -> Result<Result<Vec<Digest>, ProofError>, S::Error> {
+        if m >= n {
+            return Ok(Err(ProofError::IndexOutOfRange { index: m, size: n }));
+        }
+        let mut proof = Vec::new();
+        let (mut lo, mut hi) = (0, n);
+        while hi - lo > 1 {
+            let k = split(hi - lo);
+            if m - lo < k {
+                proof.push(self.range(lo + k, hi)?);
+                hi = lo + k;
+            } else {
+                proof.push(self.range(lo, lo + k)?);
+                lo += k;
+            }
+        }
+        proof.reverse();
+        Ok(Ok(proof))
+    }
 }
 
 /// Perfect-node hashes of a list of leaves, in memory: for tests, vectors and the memory store.

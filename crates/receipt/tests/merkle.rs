@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use tally_receipt::merkle::{
-    Tree, consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion,
+    Memo, Tree, consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion,
 };
 use tally_wire::Digest;
 
@@ -128,8 +128,10 @@ proptest! {
         let t = tree(n);
         let r = root_of(&t, n);
         let step = (n / 97).max(1);
+        let memo = Memo::new(&t);
         for m in (0..n).step_by(step as usize) {
             let proof = inclusion_proof(&t, m, n).expect("within the tree").expect("in range");
+            prop_assert_eq!(&memo.inclusion_proof(m, n).expect("within the tree").expect("in range"), &proof, "memoised proof differs");
             let leaf = leaf_hash(&m.to_be_bytes());
             prop_assert!(verify_inclusion(&leaf, m, n, &proof, &r));
             if !proof.is_empty() {
