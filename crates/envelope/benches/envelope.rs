@@ -5,40 +5,16 @@
 //! Each measurement is the best of five samples of at least 0.3 s each.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::digest::{Context, SHA256};
 use tally_envelope::hpke::{self, Aead, ModeKeys, Suite};
 use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, Opener, PacketSpec, Sealer};
+use tally_testkit::time;
 use tally_wire::{
     AgencyId, BoundedVec, Chunk, ChunkSize, ContentType, DataCategory, GrantId, KemKeyCertificate, Purpose, SuiteId,
     Timestamp, label,
 };
-
-/// Seconds per call of `f`: the best of five samples.
-fn time(mut f: impl FnMut()) -> f64 {
-    let mut iters = 1u64;
-    loop {
-        let start = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        if start.elapsed() >= Duration::from_millis(300) {
-            break;
-        }
-        iters *= 2;
-    }
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_secs_f64() / iters as f64
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 fn gbps(bytes: usize, secs: f64) -> String {
     format!("{:6.2} GB/s", bytes as f64 / secs / 1e9)
@@ -342,7 +318,7 @@ fn small(f: &Fixture) {
 
 fn main() {
     // `cargo test --benches` runs this with --bench absent: keep that quick.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !tally_testkit::benchmarking() {
         println!("envelope benchmarks: run with `cargo bench -p tally-envelope`");
         return;
     }

@@ -178,8 +178,9 @@ mod tests {
     #[test]
     fn rfc8032_test_1() {
         // RFC 8032, section 7.1, TEST 1: the public key of the all-known seed.
-        let seed: [u8; 32] =
-            crate::unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").try_into().expect("32");
+        let seed: [u8; 32] = tally_testkit::unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+            .try_into()
+            .expect("32");
         let key = IdentityKey::from_seed(&seed);
         assert_eq!(key.public_key().to_hex(), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
     }
@@ -222,8 +223,9 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         assert!(matches!(IdentityVerifier::new(&IdentityPublicKey(identity)), Err(Error::InvalidKey(_))));
-        let order8: [u8; 32] =
-            crate::unhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a").try_into().expect("32");
+        let order8: [u8; 32] = tally_testkit::unhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+            .try_into()
+            .expect("32");
         assert!(matches!(IdentityVerifier::new(&IdentityPublicKey(order8)), Err(Error::InvalidKey(_))));
     }
 

@@ -84,8 +84,3 @@ pub(crate) fn unhex_checked(s: &str) -> Option<Vec<u8>> {
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
-
-#[cfg(test)]
-pub(crate) fn unhex(s: &str) -> Vec<u8> {
-    unhex_checked(s).expect("valid hex in a test")
-}

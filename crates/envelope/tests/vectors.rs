@@ -17,18 +17,14 @@ use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, Sealer, header_diges
 use tally_wire::{AgencyId, BoundedVec, Frame, PacketId, SuiteId, Timestamp};
 
 use support::{payload, spec};
+use tally_testkit::{blessing, check_golden, hex};
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors/envelope/packets.json")
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(v: &Value) -> Vec<u8> {
-    let s = v.as_str().expect("hex string");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+    tally_testkit::unhex(v.as_str().expect("hex string"))
 }
 
 fn arr32(v: &Value) -> [u8; 32] {
@@ -146,23 +142,12 @@ fn generate() -> Value {
 #[test]
 fn vector_file_matches_the_code() {
     let text = serde_json::to_string_pretty(&generate()).expect("serializes") + "\n";
-    if std::env::var_os("TALLY_BLESS").is_some() {
-        std::fs::create_dir_all(path().parent().expect("has a parent")).expect("creates the directory");
-        std::fs::write(path(), &text).expect("writes");
-        return;
-    }
-    let on_disk =
-        std::fs::read_to_string(path()).unwrap_or_else(|e| panic!("{}: {e}; run with TALLY_BLESS=1", path().display()));
-    assert!(
-        on_disk == text,
-        "{} differs from what the code generates; run TALLY_BLESS=1 if the change is deliberate",
-        path().display()
-    );
+    check_golden(&path(), &text);
 }
 
 #[test]
 fn stored_packets_open_with_the_stored_keys() {
-    if std::env::var_os("TALLY_BLESS").is_some() {
+    if blessing() {
         return;
     }
     let text = std::fs::read_to_string(path()).unwrap_or_else(|e| panic!("{}: {e}", path().display()));

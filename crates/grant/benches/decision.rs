@@ -4,37 +4,13 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use tally_envelope::{IdentityKey, IdentityVerifier};
 use tally_grant::{ChainCache, Directory, Flow, RevocationSet, Usage, VerifiedChain, decide, grant_id};
+use tally_testkit::time;
 use tally_wire::{
     AgencyId, BoundedVec, DataCategory, Direction, Grant, GrantChain, Purpose, Quota, Signed, Text, Timestamp, label,
 };
-
-/// Seconds per call of `f`: the best of five samples of at least 0.3 s.
-fn time(mut f: impl FnMut()) -> f64 {
-    let mut iters = 1u64;
-    loop {
-        let start = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        if start.elapsed() >= Duration::from_millis(300) {
-            break;
-        }
-        iters *= 2;
-    }
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_secs_f64() / iters as f64
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 /// A directory whose keys are parsed once, as a node's would be.
 struct Keys(HashMap<AgencyId, IdentityVerifier>);
@@ -84,7 +60,7 @@ fn chain(depth: usize) -> (GrantChain, Keys, Vec<IdentityKey>) {
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
+    if !tally_testkit::benchmarking() {
         println!("grant benchmarks: run with `cargo bench -p tally-grant`");
         return;
     }

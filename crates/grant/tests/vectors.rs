@@ -17,17 +17,10 @@ use tally_wire::{
 };
 
 use support::*;
+use tally_testkit::{blessing, check_golden, hex, unhex};
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors/grants/chains.json")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
 
 const SEEDS: [(&str, u8); 4] = [("tax-bureau", 1), ("social-security", 2), ("municipality", 3), ("statistics", 4)];
@@ -309,24 +302,15 @@ fn seed_fuzz_corpus() {
 #[test]
 fn vector_file_matches_the_code() {
     let text = serde_json::to_string_pretty(&generate()).expect("serializes") + "\n";
-    if std::env::var_os("TALLY_BLESS").is_some() {
-        std::fs::create_dir_all(path().parent().expect("parent")).expect("creates");
-        std::fs::write(path(), &text).expect("writes");
+    check_golden(&path(), &text);
+    if blessing() {
         seed_fuzz_corpus();
-        return;
     }
-    let on_disk =
-        std::fs::read_to_string(path()).unwrap_or_else(|e| panic!("{}: {e}; run with TALLY_BLESS=1", path().display()));
-    assert!(
-        on_disk == text,
-        "{} differs from what the code generates; run TALLY_BLESS=1 if deliberate",
-        path().display()
-    );
 }
 
 #[test]
 fn stored_cases_decide_as_they_say() {
-    if std::env::var_os("TALLY_BLESS").is_some() {
+    if blessing() {
         return;
     }
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path()).expect("readable")).expect("JSON");

@@ -10,31 +10,8 @@ use tally_receipt::merkle::{
     Tree, consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion,
 };
 use tally_receipt::{Log, LogStore, MemoryStore, RedbStore, entry_bytes, log_origin};
+use tally_testkit::time;
 use tally_wire::{AgencyId, Digest, Encoded, GrantId, LogEntry, Outcome, PacketId, Purpose, Receipt, Timestamp, label};
-
-/// Seconds per call of `f`: the best of five samples of at least 0.3 s.
-fn time(mut f: impl FnMut()) -> f64 {
-    let mut iters = 1u64;
-    loop {
-        let start = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        if start.elapsed() >= Duration::from_millis(300) {
-            break;
-        }
-        iters *= 2;
-    }
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_secs_f64() / iters as f64
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 fn receipt(i: u64) -> Receipt {
     Receipt {
@@ -50,7 +27,7 @@ fn receipt(i: u64) -> Receipt {
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
+    if !tally_testkit::benchmarking() {
         println!("log benchmarks: run with `cargo bench -p tally-receipt`");
         return;
     }

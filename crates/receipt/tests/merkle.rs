@@ -8,15 +8,12 @@ use tally_receipt::merkle::{
 };
 use tally_wire::Digest;
 
-fn d(v: &Value) -> Digest {
-    let s = v.as_str().expect("hex");
-    let b: Vec<u8> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect();
-    Digest(b.try_into().expect("32 bytes"))
+fn bytes(v: &Value) -> Vec<u8> {
+    tally_testkit::unhex(v.as_str().expect("hex"))
 }
 
-fn bytes(v: &Value) -> Vec<u8> {
-    let s = v.as_str().expect("hex");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+fn d(v: &Value) -> Digest {
+    Digest(bytes(v).try_into().expect("32 bytes"))
 }
 
 fn vectors() -> Value {

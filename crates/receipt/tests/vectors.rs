@@ -12,6 +12,7 @@ use tally_envelope::IdentityKey;
 use tally_receipt::{
     ForkEvidence, Log, LogStore, MemoryStore, bundle_from_text, bundle_to_text, log_origin, verify_bundle,
 };
+use tally_testkit::{blessing, check_golden, hex, unhex};
 use tally_wire::{
     AgencyId, Digest, Encoded, GrantId, IdentityPublicKey, LogEntry, Outcome, PacketId, Purpose, Receipt,
     ReceiptBundle, Timestamp,
@@ -19,14 +20,6 @@ use tally_wire::{
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors/receipts/log.json")
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
 
 const SEED: [u8; 32] = [0x21; 32];
@@ -120,29 +113,20 @@ fn generate() -> (Value, Vec<(String, Vec<u8>)>) {
 fn vector_file_matches_the_code() {
     let (doc, seeds) = generate();
     let text = serde_json::to_string_pretty(&doc).expect("serializes") + "\n";
-    if std::env::var_os("TALLY_BLESS").is_some() {
-        std::fs::create_dir_all(path().parent().expect("parent")).expect("creates");
-        std::fs::write(path(), &text).expect("writes");
+    check_golden(&path(), &text);
+    if blessing() {
         let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
         for (name, bytes) in seeds {
             let file = corpus.join(name);
             std::fs::create_dir_all(file.parent().expect("parent")).expect("creates");
             std::fs::write(file, bytes).expect("writes seed");
         }
-        return;
     }
-    let on_disk =
-        std::fs::read_to_string(path()).unwrap_or_else(|e| panic!("{}: {e}; run with TALLY_BLESS=1", path().display()));
-    assert!(
-        on_disk == text,
-        "{} differs from what the code generates; run TALLY_BLESS=1 if deliberate",
-        path().display()
-    );
 }
 
 #[test]
 fn stored_bundles_and_fork_evidence_verify() {
-    if std::env::var_os("TALLY_BLESS").is_some() {
+    if blessing() {
         return;
     }
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path()).expect("readable")).expect("JSON");

@@ -16,18 +16,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use tally_testkit::{blessing, check_golden, hex, unhex};
 use tally_wire::*;
 
 fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors/wire")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex in vector file")).collect()
 }
 
 fn agency(s: &str) -> AgencyId {
@@ -601,29 +594,18 @@ fn seed_fuzz_corpus(doc: &Value) {
 
 #[test]
 fn vector_files_match_the_code() {
-    let bless = std::env::var_os("TALLY_BLESS").is_some();
     for (file, content) in generate() {
-        let path = vectors_dir().join(file);
         let text = serde_json::to_string_pretty(&content).expect("serializes") + "\n";
-        if bless {
-            std::fs::create_dir_all(vectors_dir()).expect("create spec/vectors/wire");
-            std::fs::write(&path, &text).expect("write vector file");
+        check_golden(&vectors_dir().join(file), &text);
+        if blessing() {
             seed_fuzz_corpus(&content);
-            continue;
         }
-        let on_disk = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run with TALLY_BLESS=1 to create it", path.display()));
-        assert!(
-            on_disk == text,
-            "{} differs from what the code generates; if the change is deliberate, run TALLY_BLESS=1",
-            path.display()
-        );
     }
 }
 
 #[test]
 fn vectors_on_disk_decode_as_they_say() {
-    if std::env::var_os("TALLY_BLESS").is_some() {
+    if blessing() {
         return; // the files are being rewritten by the other test
     }
     let mut checked = 0;

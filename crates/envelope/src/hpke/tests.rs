@@ -8,8 +8,7 @@ use super::*;
 use crate::error::HpkeError;
 
 fn unhex(v: &Value) -> Vec<u8> {
-    let s = v.as_str().expect("hex string");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+    tally_testkit::unhex(v.as_str().expect("hex string"))
 }
 
 fn arr32(v: &Value) -> [u8; 32] {

@@ -58,21 +58,7 @@ impl Sealer {
         let rng = SystemRandom::new();
         let mut id = [0u8; 16];
         ring::rand::SecureRandom::fill(&rng, &mut id).map_err(|_| HpkeError::Random)?;
-        let header = PacketHeader {
-            version: Version::V1,
-            suite: spec.suite,
-            packet_id: PacketId(id),
-            sender: spec.sender,
-            recipient: recipient.agency.clone(),
-            recipient_key: recipient.key_id,
-            grant: spec.grant,
-            purpose: spec.purpose,
-            category: spec.category,
-            content_type: spec.content_type,
-            created_at: spec.created_at,
-            payload_len: spec.payload_len,
-            chunk_size: spec.chunk_size,
-        };
+        let header = header(recipient, spec, PacketId(id));
         let layout = Layout::of(&header);
         let header = Encoded::new(header)?;
         let header_digest = header_digest(&header);
@@ -91,21 +77,7 @@ impl Sealer {
         ephemeral: [u8; 32],
     ) -> Result<(Self, Offer), Error> {
         let suite = hpke_suite(spec.suite).ok_or(Error::UnsupportedSuite(spec.suite))?;
-        let header = PacketHeader {
-            version: Version::V1,
-            suite: spec.suite,
-            packet_id,
-            sender: spec.sender,
-            recipient: recipient.agency.clone(),
-            recipient_key: recipient.key_id,
-            grant: spec.grant,
-            purpose: spec.purpose,
-            category: spec.category,
-            content_type: spec.content_type,
-            created_at: spec.created_at,
-            payload_len: spec.payload_len,
-            chunk_size: spec.chunk_size,
-        };
+        let header = header(recipient, spec, packet_id);
         let layout = Layout::of(&header);
         let header = Encoded::new(header)?;
         let header_digest = header_digest(&header);
@@ -200,5 +172,24 @@ impl Sealer {
             },
             commitment_key: self.commitment_key,
         })
+    }
+}
+
+/// The header of a packet to `recipient`'s certified key.
+fn header(recipient: &KemKeyCertificate, spec: PacketSpec, packet_id: PacketId) -> PacketHeader {
+    PacketHeader {
+        version: Version::V1,
+        suite: spec.suite,
+        packet_id,
+        sender: spec.sender,
+        recipient: recipient.agency.clone(),
+        recipient_key: recipient.key_id,
+        grant: spec.grant,
+        purpose: spec.purpose,
+        category: spec.category,
+        content_type: spec.content_type,
+        created_at: spec.created_at,
+        payload_len: spec.payload_len,
+        chunk_size: spec.chunk_size,
     }
 }
