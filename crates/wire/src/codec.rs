@@ -67,6 +67,11 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     // postcard's only serializer errors are for types this crate never
     // serializes (unsized sequences, `collect_str` failures) and for a full
     // buffer, which a Vec never is.
+    // Most messages are a few hundred bytes: reserving once avoids the
+    // repeated doubling of an empty vector (measurable on hot paths).
+    if out.capacity() == 0 {
+        out.reserve(256);
+    }
     let bytes = postcard::to_extend(value, std::mem::take(out))
         .expect("every tally-wire type serializes with postcard into a Vec");
     *out = bytes;
