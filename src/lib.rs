@@ -27,3 +27,6 @@ pub use tally_grant as grant;
 
 /// Receipts, the tamper-evident log, checkpoints and offline verification.
 pub use tally_receipt as receipt;
+
+/// The exchange as sans-I/O state machines.
+pub use tally_protocol as protocol;

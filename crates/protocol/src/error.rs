@@ -1,0 +1,73 @@
+//! How an exchange can end badly (spec/protocol.md, "Errors").
+
+use tally_wire::{AgencyId, CloseCode, FrameType, ReasonCode};
+
+/// Why an exchange ended without its normal outcome. Each variant has the
+/// close code sent to the peer ([`ExchangeError::close_code`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExchangeError {
+    /// A frame arrived that this stage of the exchange does not allow.
+    #[error("unexpected {got} frame while {stage}")]
+    UnexpectedFrame {
+        /// The frame's type.
+        got: FrameType,
+        /// What the exchange was doing.
+        stage: &'static str,
+    },
+    /// The header names a sender other than the authenticated peer.
+    #[error("the header names {header} as sender, but the peer is {peer}")]
+    SenderMismatch {
+        /// The header's sender.
+        header: AgencyId,
+        /// The authenticated peer.
+        peer: AgencyId,
+    },
+    /// The packet id is known for a different packet.
+    #[error("packet id reused for a different packet")]
+    PacketIdReused,
+    /// The peer stalled past the deadline.
+    #[error("the peer sent nothing for too long")]
+    Timeout,
+    /// The peer closed the exchange.
+    #[error("the peer closed the exchange: {code}: {reason}")]
+    ClosedByPeer {
+        /// Its code.
+        code: CloseCode,
+        /// Its reason.
+        reason: String,
+    },
+    /// The peer's receipt does not verify or does not match the packet.
+    #[error("the receipt does not verify: {0}")]
+    BadReceipt(&'static str),
+    /// The host could not store the packet; no receipt was issued.
+    #[error("the host could not store the packet")]
+    StoreFailed,
+    /// The packet was refused with a signed rejection.
+    #[error("rejected: {0}")]
+    Rejected(ReasonCode),
+    /// A resent offer was accepted as new: the recipient never stored it, so it must be sealed and sent anew.
+    #[error("the recipient had not stored the resent packet; seal and send it again")]
+    NotYetReceipted,
+    /// The local side misused the API (a host response at the wrong time).
+    #[error("host response out of turn: {0}")]
+    HostOutOfTurn(&'static str),
+    /// The envelope failed locally (sealing).
+    #[error("envelope: {0}")]
+    Envelope(String),
+}
+
+impl ExchangeError {
+    /// The close code sent to the peer.
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            Self::UnexpectedFrame { .. } => CloseCode::UNEXPECTED_FRAME,
+            Self::SenderMismatch { .. } => CloseCode::SENDER_MISMATCH,
+            Self::PacketIdReused => CloseCode::PACKET_ID_REUSED,
+            Self::Timeout => CloseCode::TIMEOUT,
+            Self::BadReceipt(_) => CloseCode::VERIFICATION_FAILED,
+            Self::ClosedByPeer { .. } | Self::Rejected(_) | Self::NotYetReceipted => CloseCode::NO_ERROR,
+            Self::StoreFailed | Self::HostOutOfTurn(_) | Self::Envelope(_) => CloseCode::INTERNAL_ERROR,
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The receiving side of a push exchange (spec/protocol.md, "Push").
+//!
+//! ```text
+//! peer  ── Offer ──▶            host ◀─ Decide ──
+//!        ◀─ Accept ──           (or Reject with a signed rejection, or the
+//!                                earlier receipt of a resent packet)
+//! peer  ── Chunk* ──▶           host ◀─ Store (unverified plaintext) ──
+//! peer  ── Trailer ──▶          host ◀─ Commit (verified: store durably, sign) ──
+//!        ◀─ Receipt ──          only after the host answered Stored
+//! ```
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tally_envelope::{IdentityVerifier, KemKey, Opener, header_digest};
+use tally_wire::{
+    Accept, AgencyId, Close, Digest, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode, Receipt,
+    ReceiptFrame, Reject, Signed, Text, Timestamp,
+};
+
+use crate::Config;
+use crate::error::ExchangeError;
+
+/// What the receiver asks its host. Answer each with [`Receiver::handle_host`].
+#[derive(Debug)]
+pub enum ReceiverRequest {
+    /// Decide an offer: a receipt already issued for this packet id (a
+    /// resend), or the policy decision and the keys to open it with.
+    Decide {
+        /// The packet's header.
+        header: PacketHeader,
+        /// Its digest.
+        header_digest: Digest,
+        /// The grant chain offered with it.
+        grant_chain: GrantChain,
+    },
+    /// Keep this plaintext aside: it is unverified until `Commit`.
+    Store {
+        /// The next chunk's plaintext.
+        plaintext: Vec<u8>,
+    },
+    /// The packet verified: store it durably, then sign and log this receipt.
+    Commit {
+        /// The receipt to sign.
+        receipt: Receipt,
+    },
+    /// Drop whatever `Store` kept for this exchange.
+    Discard,
+    /// Sign and log this rejection receipt.
+    Reject {
+        /// The rejection to sign.
+        receipt: Receipt,
+    },
+}
+
+/// The host's answers.
+pub enum ReceiverResponse {
+    /// This packet id was receipted before: the receipt (a resend gets it again).
+    AlreadyReceipted(Signed<Receipt>),
+    /// The policy allows the packet: open it with this key, verify it under this sender key.
+    Accept {
+        /// The recipient's KEM key the header names.
+        kem_key: Arc<KemKey>,
+        /// The identity key of the header's sender.
+        sender_key: IdentityVerifier,
+    },
+    /// The policy refuses the packet.
+    Deny(ReasonCode),
+    /// Stored durably; the signed receipt.
+    Stored(Signed<Receipt>),
+    /// Storing failed: no receipt may be issued.
+    StoreFailed,
+    /// The signed rejection receipt.
+    Rejected(Signed<Receipt>),
+}
+
+/// How an exchange ended for the receiver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiverOutcome {
+    /// The packet was stored and receipted.
+    Received(Signed<Receipt>),
+    /// The packet was refused with a signed rejection.
+    Rejected(Signed<Receipt>),
+    /// A resent packet got its earlier receipt again; nothing was delivered twice.
+    Resent(Signed<Receipt>),
+}
+
+enum Stage {
+    AwaitingOffer,
+    Deciding { offer: Box<Offer>, digest: Digest },
+    Receiving { opener: Box<Opener>, buf: Vec<u8> },
+    Committing,
+    Rejecting,
+    Done,
+}
+
+impl Stage {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::AwaitingOffer => "awaiting the offer",
+            Self::Deciding { .. } => "deciding the offer",
+            Self::Receiving { .. } => "receiving chunks",
+            Self::Committing => "storing the packet",
+            Self::Rejecting => "signing a rejection",
+            Self::Done => "done",
+        }
+    }
+}
+
+/// The receiving side of one push exchange, with no I/O: feed it frames,
+/// host answers and time; take frames, host requests and deadlines out.
+pub struct Receiver {
+    peer: AgencyId,
+    config: Config,
+    stage: Stage,
+    header: Option<(PacketHeader, Digest)>,
+    transmit: VecDeque<Frame<'static>>,
+    requests: VecDeque<ReceiverRequest>,
+    deadline: Option<Timestamp>,
+    outcome: Option<Result<ReceiverOutcome, ExchangeError>>,
+}
+
+impl Receiver {
+    /// A receiver for a stream from `peer`, the agency the transport authenticated.
+    pub fn new(peer: AgencyId, config: Config, now: Timestamp) -> Self {
+        Self {
+            deadline: config.deadline_after(now),
+            peer,
+            config,
+            stage: Stage::AwaitingOffer,
+            header: None,
+            transmit: VecDeque::new(),
+            requests: VecDeque::new(),
+            outcome: None,
+        }
+    }
+
+    /// A frame from the peer.
+    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp) {
+        if matches!(self.stage, Stage::Done) {
+            return;
+        }
+        self.deadline = self.config.deadline_after(now);
+        if let Frame::Close(close) = &frame {
+            let error = ExchangeError::ClosedByPeer { code: close.code, reason: close.reason.to_string() };
+            self.finish_quietly(Err(error));
+            return;
+        }
+        let stage = std::mem::replace(&mut self.stage, Stage::Done);
+        self.stage = match (stage, frame) {
+            (Stage::AwaitingOffer, Frame::Offer(offer)) => self.on_offer(offer),
+            (Stage::Receiving { mut opener, mut buf }, Frame::Chunk(chunk)) => {
+                match opener.open_chunk(&chunk, &mut buf) {
+                    Ok(plaintext) => {
+                        self.requests.push_back(ReceiverRequest::Store { plaintext: plaintext.to_vec() });
+                        Stage::Receiving { opener, buf }
+                    }
+                    Err(e) => self.reject_after_receiving(e.reason_code(), now),
+                }
+            }
+            (Stage::Receiving { opener, .. }, Frame::Trailer(trailer)) => match opener.finish(&trailer) {
+                Ok(opened) => {
+                    let receipt = self.receipt(
+                        now,
+                        Outcome::Accepted {
+                            ciphertext_fingerprint: opened.digests.ciphertext_fingerprint,
+                            content_commitment: opened.digests.content_commitment,
+                        },
+                    );
+                    self.requests.push_back(ReceiverRequest::Commit { receipt });
+                    Stage::Committing
+                }
+                Err(e) => self.reject_after_receiving(e.reason_code(), now),
+            },
+            // Chunks and the trailer already in flight when the packet was refused are dropped.
+            (Stage::Rejecting, Frame::Chunk(_) | Frame::Trailer(_)) => Stage::Rejecting,
+            (stage, frame) => {
+                let error = ExchangeError::UnexpectedFrame { got: frame.frame_type(), stage: stage.name() };
+                self.stage = stage;
+                self.fail(error);
+                return;
+            }
+        };
+    }
+
+    fn on_offer(&mut self, offer: Offer) -> Stage {
+        let header = offer.header.value().clone();
+        if header.sender != self.peer {
+            self.fail(ExchangeError::SenderMismatch { header: header.sender.clone(), peer: self.peer.clone() });
+            return Stage::Done;
+        }
+        let digest = header_digest(&offer.header);
+        self.header = Some((header.clone(), digest));
+        self.requests.push_back(ReceiverRequest::Decide {
+            header,
+            header_digest: digest,
+            grant_chain: offer.grant_chain.clone(),
+        });
+        // The host, not the peer, is awaited now.
+        self.deadline = None;
+        Stage::Deciding { offer: Box::new(offer), digest }
+    }
+
+    /// The host's answer to the oldest request that needs one.
+    pub fn handle_host(&mut self, response: ReceiverResponse, now: Timestamp) {
+        let stage = std::mem::replace(&mut self.stage, Stage::Done);
+        self.stage = match (stage, response) {
+            (Stage::Deciding { digest, .. }, ReceiverResponse::AlreadyReceipted(receipt)) => {
+                if receipt.unverified().header_digest != digest {
+                    self.fail(ExchangeError::PacketIdReused);
+                    return;
+                }
+                self.transmit.push_back(Frame::Receipt(ReceiptFrame { receipt: receipt.clone() }));
+                self.outcome = Some(Ok(ReceiverOutcome::Resent(receipt)));
+                Stage::Done
+            }
+            (Stage::Deciding { .. }, ReceiverResponse::Deny(reason)) => {
+                let receipt = self.receipt(now, Outcome::Rejected { reason });
+                self.requests.push_back(ReceiverRequest::Reject { receipt });
+                Stage::Rejecting
+            }
+            (Stage::Deciding { offer, .. }, ReceiverResponse::Accept { kem_key, sender_key }) => {
+                match Opener::new(&kem_key, &offer, &sender_key) {
+                    Ok(opener) => {
+                        let packet_id = offer.header.value().packet_id;
+                        self.transmit.push_back(Frame::Accept(Accept { packet_id }));
+                        self.deadline = self.config.deadline_after(now);
+                        Stage::Receiving { opener: Box::new(opener), buf: Vec::new() }
+                    }
+                    Err(e) => {
+                        let receipt = self.receipt(now, Outcome::Rejected { reason: e.reason_code() });
+                        self.requests.push_back(ReceiverRequest::Reject { receipt });
+                        Stage::Rejecting
+                    }
+                }
+            }
+            (Stage::Committing, ReceiverResponse::Stored(receipt)) => {
+                self.transmit.push_back(Frame::Receipt(ReceiptFrame { receipt: receipt.clone() }));
+                self.outcome = Some(Ok(ReceiverOutcome::Received(receipt)));
+                Stage::Done
+            }
+            (Stage::Committing, ReceiverResponse::StoreFailed) => {
+                self.fail(ExchangeError::StoreFailed);
+                return;
+            }
+            (Stage::Rejecting, ReceiverResponse::Rejected(receipt)) => {
+                self.transmit.push_back(Frame::Reject(Reject { receipt: receipt.clone() }));
+                self.outcome = Some(Ok(ReceiverOutcome::Rejected(receipt)));
+                Stage::Done
+            }
+            (stage, _) => {
+                let name = stage.name();
+                self.stage = stage;
+                self.fail(ExchangeError::HostOutOfTurn(name));
+                return;
+            }
+        };
+    }
+
+    /// The time is now `now`: a peer that stalled past its deadline ends the exchange.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.fail(ExchangeError::Timeout);
+        }
+    }
+
+    /// The next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Frame<'static>> {
+        self.transmit.pop_front()
+    }
+
+    /// The next request for the host.
+    pub fn poll_request(&mut self) -> Option<ReceiverRequest> {
+        self.requests.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due, if the peer is awaited.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.deadline
+    }
+
+    /// The outcome, once the exchange has ended (take it once).
+    pub fn poll_outcome(&mut self) -> Option<Result<ReceiverOutcome, ExchangeError>> {
+        if self.transmit.is_empty() && self.requests.is_empty() { self.outcome.take() } else { None }
+    }
+
+    /// Whether the exchange has ended (frames and requests may still be queued).
+    pub fn is_done(&self) -> bool {
+        matches!(self.stage, Stage::Done)
+    }
+
+    fn receipt(&self, now: Timestamp, outcome: Outcome) -> Receipt {
+        let (h, digest) = self.header.as_ref().expect("a receipt is only made after an offer");
+        Receipt {
+            packet_id: h.packet_id,
+            header_digest: *digest,
+            grant: h.grant,
+            purpose: h.purpose.clone(),
+            sender: h.sender.clone(),
+            recipient: h.recipient.clone(),
+            received_at: now,
+            outcome,
+        }
+    }
+
+    fn reject_after_receiving(&mut self, reason: ReasonCode, now: Timestamp) -> Stage {
+        self.requests.push_back(ReceiverRequest::Discard);
+        let receipt = self.receipt(now, Outcome::Rejected { reason });
+        self.requests.push_back(ReceiverRequest::Reject { receipt });
+        self.deadline = None;
+        Stage::Rejecting
+    }
+
+    /// Ends the exchange with an error, closing the stream with its code.
+    fn fail(&mut self, error: ExchangeError) {
+        let reason = Text::new(truncate(&error.to_string())).unwrap_or_default();
+        self.transmit.push_back(Frame::Close(Close { code: error.close_code(), reason }));
+        self.finish_quietly(Err(error));
+    }
+
+    fn finish_quietly(&mut self, outcome: Result<ReceiverOutcome, ExchangeError>) {
+        if matches!(self.stage, Stage::Receiving { .. }) {
+            self.requests.push_back(ReceiverRequest::Discard);
+        }
+        self.stage = Stage::Done;
+        self.deadline = None;
+        self.outcome.get_or_insert(outcome);
+    }
+}
+
+/// A close reason fits the wire's limit; it is for people, so cut it at a char boundary.
+pub(crate) fn truncate(s: &str) -> &str {
+    let max = tally_wire::limits::MAX_CLOSE_REASON_LEN;
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver").field("peer", &self.peer).field("stage", &self.stage.name()).finish()
+    }
+}

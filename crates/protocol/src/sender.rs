@@ -1,0 +1,352 @@
+//! The sending side of a push exchange (spec/protocol.md, "Push").
+//!
+//! ```text
+//! ── Offer ──▶
+//! ◀─ Accept ──            (or Reject: a signed rejection, verified and logged)
+//! ── Chunk* ──▶           host ◀─ NextChunk (plaintext, as fast as the transport takes it)
+//! ── Trailer ──▶
+//! ◀─ Receipt ──           verified against what was sealed; host ◀─ Log
+//! ```
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tally_envelope::{IdentityKey, IdentityVerifier, PacketDigests, Sealer};
+use tally_wire::{Chunk, Close, Frame, Offer, Outcome, PacketHeader, Receipt, Signed, Text, Timestamp};
+
+use crate::Config;
+use crate::error::ExchangeError;
+use crate::receiver::truncate;
+
+/// What the sender asks its host. Answer with [`Sender::handle_host`].
+#[derive(Debug)]
+pub enum SenderRequest {
+    /// The next `len` bytes of the payload.
+    NextChunk {
+        /// How many bytes.
+        len: usize,
+    },
+    /// Log this verified receipt (accepted or rejected), then answer `Logged`.
+    Log {
+        /// The recipient's receipt.
+        receipt: Box<Signed<Receipt>>,
+    },
+}
+
+/// The host's answers.
+#[derive(Debug)]
+pub enum SenderResponse {
+    /// The next chunk's plaintext, exactly as long as asked.
+    Chunk(Vec<u8>),
+    /// The receipt is in the sender's log.
+    Logged,
+}
+
+/// How an exchange ended for the sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SenderOutcome {
+    /// The recipient stored the packet; its receipt is logged.
+    Delivered(Signed<Receipt>),
+    /// The recipient refused it; its signed rejection is logged.
+    Refused(Signed<Receipt>),
+}
+
+enum Stage {
+    Offering { sealer: Box<Sealer> },
+    Resending,
+    Streaming { sealer: Box<Sealer>, index: u64 },
+    AwaitingReceipt { digests: PacketDigests },
+    Logging { receipt: Box<Signed<Receipt>>, delivered: bool },
+    Done,
+}
+
+impl Stage {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Offering { .. } => "awaiting the recipient's decision",
+            Self::Resending => "awaiting the receipt of a resent offer",
+            Self::Streaming { .. } => "sending chunks",
+            Self::AwaitingReceipt { .. } => "awaiting the receipt",
+            Self::Logging { .. } => "logging the receipt",
+            Self::Done => "done",
+        }
+    }
+}
+
+/// The sending side of one push exchange, with no I/O.
+pub struct Sender {
+    identity: Arc<IdentityKey>,
+    recipient_key: IdentityVerifier,
+    header: PacketHeader,
+    header_digest: tally_wire::Digest,
+    config: Config,
+    stage: Stage,
+    transmit: VecDeque<Frame<'static>>,
+    requests: VecDeque<SenderRequest>,
+    deadline: Option<Timestamp>,
+    outcome: Option<Result<SenderOutcome, ExchangeError>>,
+}
+
+impl Sender {
+    /// Starts an exchange: `sealer` and `offer` come from [`Sealer::new`];
+    /// `identity` signs the trailer; `recipient_key` is the recipient's
+    /// identity key from the directory, which its receipt must verify under.
+    pub fn new(
+        sealer: Sealer,
+        offer: Offer,
+        identity: Arc<IdentityKey>,
+        recipient_key: IdentityVerifier,
+        config: Config,
+        now: Timestamp,
+    ) -> Self {
+        let header = offer.header.value().clone();
+        let header_digest = tally_envelope::header_digest(&offer.header);
+        let mut transmit = VecDeque::new();
+        transmit.push_back(Frame::Offer(offer));
+        Self {
+            identity,
+            recipient_key,
+            header,
+            header_digest,
+            deadline: config.deadline_after(now),
+            config,
+            stage: Stage::Offering { sealer: Box::new(sealer) },
+            transmit,
+            requests: VecDeque::new(),
+            outcome: None,
+        }
+    }
+
+    /// Offers again a packet whose exchange was cut off (spec/protocol.md,
+    /// "Idempotent resend"): if the recipient had stored it, it answers
+    /// with the same receipt, which is verified against the header and
+    /// logged. If it had not, the packet must be sealed and sent anew
+    /// (the sealing state is not kept), and the exchange ends with
+    /// [`ExchangeError::NotYetReceipted`].
+    pub fn resend(
+        offer: Offer,
+        identity: Arc<IdentityKey>,
+        recipient_key: IdentityVerifier,
+        config: Config,
+        now: Timestamp,
+    ) -> Self {
+        let header = offer.header.value().clone();
+        let header_digest = tally_envelope::header_digest(&offer.header);
+        let mut transmit = VecDeque::new();
+        transmit.push_back(Frame::Offer(offer));
+        Self {
+            identity,
+            recipient_key,
+            header,
+            header_digest,
+            deadline: config.deadline_after(now),
+            config,
+            stage: Stage::Resending,
+            transmit,
+            requests: VecDeque::new(),
+            outcome: None,
+        }
+    }
+
+    /// A frame from the recipient.
+    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp) {
+        if matches!(self.stage, Stage::Done) {
+            return;
+        }
+        self.deadline = self.config.deadline_after(now);
+        let stage = std::mem::replace(&mut self.stage, Stage::Done);
+        self.stage = match (stage, frame) {
+            (Stage::Offering { sealer }, Frame::Accept(accept)) if accept.packet_id == self.header.packet_id => {
+                self.ask_for_chunk(&sealer);
+                Stage::Streaming { sealer, index: 0 }
+            }
+            (Stage::Resending, Frame::Receipt(frame)) => match self.check_resent_receipt(&frame.receipt) {
+                Ok(()) => {
+                    self.requests.push_back(SenderRequest::Log { receipt: Box::new(frame.receipt.clone()) });
+                    self.deadline = None;
+                    Stage::Logging { receipt: Box::new(frame.receipt), delivered: true }
+                }
+                Err(e) => return self.fail(e),
+            },
+            (Stage::Resending, Frame::Accept(_)) => return self.fail(ExchangeError::NotYetReceipted),
+            (
+                Stage::Offering { .. } | Stage::Resending | Stage::Streaming { .. } | Stage::AwaitingReceipt { .. },
+                Frame::Reject(reject),
+            ) => match self.check_rejection(&reject.receipt) {
+                Ok(()) => {
+                    self.requests.push_back(SenderRequest::Log { receipt: Box::new(reject.receipt.clone()) });
+                    self.deadline = None;
+                    Stage::Logging { receipt: Box::new(reject.receipt), delivered: false }
+                }
+                Err(e) => return self.fail(e),
+            },
+            (Stage::AwaitingReceipt { digests }, Frame::Receipt(frame)) => {
+                match self.check_acceptance(&frame.receipt, &digests) {
+                    Ok(()) => {
+                        self.requests.push_back(SenderRequest::Log { receipt: Box::new(frame.receipt.clone()) });
+                        self.deadline = None;
+                        Stage::Logging { receipt: Box::new(frame.receipt), delivered: true }
+                    }
+                    Err(e) => return self.fail(e),
+                }
+            }
+            (_, Frame::Close(close)) => {
+                self.finish(Err(ExchangeError::ClosedByPeer { code: close.code, reason: close.reason.to_string() }));
+                Stage::Done
+            }
+            (stage, frame) => {
+                let error = ExchangeError::UnexpectedFrame { got: frame.frame_type(), stage: stage.name() };
+                self.stage = stage;
+                return self.fail(error);
+            }
+        };
+    }
+
+    /// The host's answer to the oldest request.
+    pub fn handle_host(&mut self, response: SenderResponse, now: Timestamp) {
+        let stage = std::mem::replace(&mut self.stage, Stage::Done);
+        self.stage = match (stage, response) {
+            (Stage::Streaming { mut sealer, index }, SenderResponse::Chunk(mut buf)) => {
+                let tag = match sealer.seal_chunk_in_place(&mut buf) {
+                    Ok(tag) => tag,
+                    Err(e) => return self.fail(ExchangeError::Envelope(e.to_string())),
+                };
+                buf.extend_from_slice(&tag);
+                self.transmit.push_back(Frame::Chunk(Chunk { index, data: Cow::Owned(buf) }));
+                if sealer.next_chunk_len().is_some() {
+                    self.ask_for_chunk(&sealer);
+                    Stage::Streaming { sealer, index: index + 1 }
+                } else {
+                    match sealer.finish(&self.identity) {
+                        Ok(sealed) => {
+                            self.transmit.push_back(Frame::Trailer(sealed.trailer));
+                            self.deadline = self.config.deadline_after(now);
+                            Stage::AwaitingReceipt { digests: sealed.digests }
+                        }
+                        Err(e) => return self.fail(ExchangeError::Envelope(e.to_string())),
+                    }
+                }
+            }
+            // A chunk the host read before the recipient refused the packet is not sent.
+            (stage @ (Stage::Logging { .. } | Stage::Done), SenderResponse::Chunk(_)) => stage,
+            (Stage::Logging { receipt, delivered }, SenderResponse::Logged) => {
+                self.finish(Ok(if delivered {
+                    SenderOutcome::Delivered(*receipt)
+                } else {
+                    SenderOutcome::Refused(*receipt)
+                }));
+                Stage::Done
+            }
+            (stage, _) => {
+                let name = stage.name();
+                self.stage = stage;
+                return self.fail(ExchangeError::HostOutOfTurn(name));
+            }
+        };
+    }
+
+    /// The time is now `now`: a recipient that stalled past its deadline ends the exchange.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.fail(ExchangeError::Timeout);
+        }
+    }
+
+    /// The next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Frame<'static>> {
+        self.transmit.pop_front()
+    }
+
+    /// The next request for the host.
+    pub fn poll_request(&mut self) -> Option<SenderRequest> {
+        self.requests.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.deadline
+    }
+
+    /// The outcome, once the exchange has ended and everything queued is taken.
+    pub fn poll_outcome(&mut self) -> Option<Result<SenderOutcome, ExchangeError>> {
+        if self.transmit.is_empty() && self.requests.is_empty() { self.outcome.take() } else { None }
+    }
+
+    /// Whether the exchange has ended.
+    pub fn is_done(&self) -> bool {
+        matches!(self.stage, Stage::Done)
+    }
+
+    fn ask_for_chunk(&mut self, sealer: &Sealer) {
+        if let Some(len) = sealer.next_chunk_len() {
+            self.requests.push_back(SenderRequest::NextChunk { len });
+        }
+    }
+
+    /// A receipt must be the recipient's, over its exact bytes, for this
+    /// packet (header digest, packet id, agencies, grant, purpose).
+    fn check_receipt_is_ours<'r>(&self, receipt: &'r Signed<Receipt>) -> Result<&'r Receipt, ExchangeError> {
+        let r = self.recipient_key.verify_object(receipt).map_err(|_| ExchangeError::BadReceipt("signature"))?;
+        let h = &self.header;
+        let ours = r.packet_id == h.packet_id
+            && r.header_digest == self.header_digest
+            && r.recipient == h.recipient
+            && r.sender == h.sender
+            && r.grant == h.grant
+            && r.purpose == h.purpose;
+        if !ours {
+            return Err(ExchangeError::BadReceipt("the receipt is for another packet"));
+        }
+        Ok(r)
+    }
+
+    /// A rejection, in a reject frame.
+    fn check_rejection(&self, receipt: &Signed<Receipt>) -> Result<(), ExchangeError> {
+        match self.check_receipt_is_ours(receipt)?.outcome {
+            Outcome::Rejected { .. } => Ok(()),
+            Outcome::Accepted { .. } => Err(ExchangeError::BadReceipt("an acceptance in a reject frame")),
+        }
+    }
+
+    /// An acceptance, which must commit to exactly what was sealed.
+    fn check_acceptance(&self, receipt: &Signed<Receipt>, sealed: &PacketDigests) -> Result<(), ExchangeError> {
+        match self.check_receipt_is_ours(receipt)?.outcome {
+            Outcome::Accepted { ciphertext_fingerprint, content_commitment }
+                if ciphertext_fingerprint == sealed.ciphertext_fingerprint
+                    && content_commitment == sealed.content_commitment =>
+            {
+                Ok(())
+            }
+            Outcome::Accepted { .. } => Err(ExchangeError::BadReceipt("digests differ from what was sealed")),
+            Outcome::Rejected { .. } => Err(ExchangeError::BadReceipt("a rejection in a receipt frame")),
+        }
+    }
+
+    /// A resent packet's receipt: an acceptance for exactly this header
+    /// (what was sealed the first time is bound by the header digest).
+    fn check_resent_receipt(&self, receipt: &Signed<Receipt>) -> Result<(), ExchangeError> {
+        match self.check_receipt_is_ours(receipt)?.outcome {
+            Outcome::Accepted { .. } => Ok(()),
+            Outcome::Rejected { .. } => Err(ExchangeError::BadReceipt("a rejection in a receipt frame")),
+        }
+    }
+
+    fn fail(&mut self, error: ExchangeError) {
+        let reason = Text::new(truncate(&error.to_string())).unwrap_or_default();
+        self.transmit.push_back(Frame::Close(Close { code: error.close_code(), reason }));
+        self.finish(Err(error));
+    }
+
+    fn finish(&mut self, outcome: Result<SenderOutcome, ExchangeError>) {
+        self.stage = Stage::Done;
+        self.deadline = None;
+        self.outcome.get_or_insert(outcome);
+    }
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").field("packet", &self.header.packet_id).field("stage", &self.stage.name()).finish()
+    }
+}
