@@ -12,6 +12,17 @@ pub fn digest(label: HashLabel, parts: &[&[u8]]) -> Digest {
     finish(ctx)
 }
 
+/// Plain SHA-256 of the concatenated parts, without a label: only for
+/// constructions whose hash input another specification fixes (RFC 9162
+/// Merkle trees, C2SP note key ids). Tally's own hashes use [`digest`].
+pub fn sha256(parts: &[&[u8]]) -> Digest {
+    let mut ctx = Context::new(&SHA256);
+    for p in parts {
+        ctx.update(p);
+    }
+    finish(ctx)
+}
+
 /// A SHA-256 context that has absorbed `label ‖ 0x00`.
 pub(crate) fn labeled_context(label: HashLabel) -> Context {
     let mut ctx = Context::new(&SHA256);

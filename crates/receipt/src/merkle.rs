@@ -13,39 +13,22 @@
 //! O(log n) stored hashes (O(log² n) for ranges that are not perfect).
 //! Verification needs no tree.
 
-use ring::digest::{Context, SHA256};
+use tally_envelope::sha256;
 use tally_wire::Digest;
 
 /// The hash of the empty tree, `SHA-256()`.
 pub fn empty_root() -> Digest {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&SHA256, b"").as_ref());
-    Digest(out)
+    sha256(&[])
 }
 
 /// `SHA-256(0x00 ‖ entry)`.
 pub fn leaf_hash(entry: &[u8]) -> Digest {
-    let mut ctx = Context::new(&SHA256);
-    ctx.update(&[0x00]);
-    ctx.update(entry);
-    finish(ctx)
+    sha256(&[&[0x00], entry])
 }
 
 /// `SHA-256(0x01 ‖ left ‖ right)`.
 pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
-    let mut input = [0u8; 65];
-    input[0] = 0x01;
-    input[1..33].copy_from_slice(&left.0);
-    input[33..].copy_from_slice(&right.0);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&SHA256, &input).as_ref());
-    Digest(out)
-}
-
-fn finish(ctx: Context) -> Digest {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    Digest(out)
+    sha256(&[&[0x01], &left.0, &right.0])
 }
 
 /// Where proofs read hashes from: the hash of the perfect subtree of

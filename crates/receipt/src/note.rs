@@ -69,12 +69,8 @@ impl NoteKey {
 
     /// `SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key)[0..4]`.
     pub fn key_id(&self) -> [u8; 4] {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        ctx.update(self.name.as_bytes());
-        ctx.update(b"\n\x01");
-        ctx.update(&self.key.0);
-        let d = ctx.finish();
-        [d.as_ref()[0], d.as_ref()[1], d.as_ref()[2], d.as_ref()[3]]
+        let d = tally_envelope::sha256(&[self.name.as_bytes(), b"\n\x01", &self.key.0]);
+        [d.0[0], d.0[1], d.0[2], d.0[3]]
     }
 
     /// The C2SP verifier key string, `name+keyid+base64(0x01 ‖ key)`.
