@@ -116,17 +116,16 @@ fn tree(n: u64) -> Tree {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
-    /// In a tree of random size, every index's inclusion proof verifies, and
-    /// a change to any one hash of a proof makes it fail.
+    /// In a tree of random size, every index's inclusion proof verifies (and
+    /// equals the memoised one), and a change to any one hash of it fails.
     #[test]
-    fn inclusion_proofs_verify_and_alterations_fail(n in 1u64..3000, pick: prop::sample::Index, byte in 0usize..32) {
+    fn inclusion_proofs_verify_and_alterations_fail(n in 1u64..2000, pick: prop::sample::Index, byte in 0usize..32) {
         let t = tree(n);
         let r = root_of(&t, n);
-        let step = (n / 97).max(1);
         let memo = Memo::new(&t);
-        for m in (0..n).step_by(step as usize) {
+        for m in 0..n {
             let proof = inclusion_proof(&t, m, n).expect("within the tree").expect("in range");
             prop_assert_eq!(&memo.inclusion_proof(m, n).expect("within the tree").expect("in range"), &proof, "memoised proof differs");
             let leaf = leaf_hash(&m.to_be_bytes());
