@@ -100,22 +100,7 @@ impl Sender {
         config: Config,
         now: Timestamp,
     ) -> Self {
-        let header = offer.header.value().clone();
-        let header_digest = tally_envelope::header_digest(&offer.header);
-        let mut transmit = VecDeque::new();
-        transmit.push_back(Frame::Offer(offer));
-        Self {
-            identity,
-            recipient_key,
-            header,
-            header_digest,
-            deadline: config.deadline_after(now),
-            config,
-            stage: Stage::Offering { sealer: Box::new(sealer) },
-            transmit,
-            requests: VecDeque::new(),
-            outcome: None,
-        }
+        Self::offering(offer, Stage::Offering { sealer: Box::new(sealer) }, identity, recipient_key, config, now)
     }
 
     /// Offers again a packet whose exchange was cut off (spec/protocol.md,
@@ -131,10 +116,20 @@ impl Sender {
         config: Config,
         now: Timestamp,
     ) -> Self {
+        Self::offering(offer, Stage::Resending, identity, recipient_key, config, now)
+    }
+
+    /// A sender whose first frame is `offer`, in `stage`.
+    fn offering(
+        offer: Offer,
+        stage: Stage,
+        identity: Arc<IdentityKey>,
+        recipient_key: IdentityVerifier,
+        config: Config,
+        now: Timestamp,
+    ) -> Self {
         let header = offer.header.value().clone();
         let header_digest = tally_envelope::header_digest(&offer.header);
-        let mut transmit = VecDeque::new();
-        transmit.push_back(Frame::Offer(offer));
         Self {
             identity,
             recipient_key,
@@ -142,8 +137,8 @@ impl Sender {
             header_digest,
             deadline: config.deadline_after(now),
             config,
-            stage: Stage::Resending,
-            transmit,
+            stage,
+            transmit: VecDeque::from([Frame::Offer(offer)]),
             requests: VecDeque::new(),
             outcome: None,
         }
