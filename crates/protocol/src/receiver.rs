@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use tally_envelope::{IdentityVerifier, KemKey, Opener, header_digest};
 use tally_wire::{
-    Accept, AgencyId, Close, Digest, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode, Receipt,
-    ReceiptFrame, Reject, Signed, Text, Timestamp,
+    Accept, AgencyId, Digest, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode, Receipt, ReceiptFrame,
+    Reject, Signed, Timestamp,
 };
 
 use crate::Config;
@@ -313,8 +313,7 @@ impl Receiver {
 
     /// Ends the exchange with an error, closing the stream with its code.
     fn fail(&mut self, error: ExchangeError) {
-        let reason = Text::new(truncate(&error.to_string())).unwrap_or_default();
-        self.transmit.push_back(Frame::Close(Close { code: error.close_code(), reason }));
+        self.transmit.push_back(error.close_frame());
         self.finish_quietly(Err(error));
     }
 
@@ -326,19 +325,6 @@ impl Receiver {
         self.deadline = None;
         self.outcome.get_or_insert(outcome);
     }
-}
-
-/// A close reason fits the wire's limit; it is for people, so cut it at a char boundary.
-pub(crate) fn truncate(s: &str) -> &str {
-    let max = tally_wire::limits::MAX_CLOSE_REASON_LEN;
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 impl std::fmt::Debug for Receiver {

@@ -13,11 +13,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tally_envelope::{IdentityKey, IdentityVerifier, PacketDigests, Sealer};
-use tally_wire::{Chunk, Close, Frame, Offer, Outcome, PacketHeader, Receipt, Signed, Text, Timestamp};
+use tally_wire::{Chunk, Frame, Offer, Outcome, PacketHeader, Receipt, Signed, Timestamp};
 
 use crate::Config;
 use crate::error::ExchangeError;
-use crate::receiver::truncate;
 
 /// What the sender asks its host. Answer with [`Sender::handle_host`].
 #[derive(Debug)]
@@ -328,8 +327,7 @@ impl Sender {
     }
 
     fn fail(&mut self, error: ExchangeError) {
-        let reason = Text::new(truncate(&error.to_string())).unwrap_or_default();
-        self.transmit.push_back(Frame::Close(Close { code: error.close_code(), reason }));
+        self.transmit.push_back(error.close_frame());
         self.finish(Err(error));
     }
 
