@@ -1,7 +1,7 @@
 //! Labeled digests: `H(label, m) = SHA-256(label ‖ 0x00 ‖ m)` (spec/README.md).
 
 use ring::digest::{Context, SHA256};
-use tally_wire::{Digest, Encoded, HashLabel, KemPublicKey, KeyId, PacketHeader, label};
+use tally_wire::{Digest, Encoded, HashLabel, KemPublicKey, KeyId, PacketHeader, PullRequest, Signed, label};
 
 /// `H(label, part_1 ‖ … ‖ part_n)`.
 pub fn digest(label: HashLabel, parts: &[&[u8]]) -> Digest {
@@ -40,6 +40,12 @@ pub(crate) fn finish(ctx: Context) -> Digest {
 /// A packet header's digest, `H("tally/v1/hash/header", header body)`: the HPKE `info`.
 pub fn header_digest(header: &Encoded<PacketHeader>) -> Digest {
     digest(label::HEADER_DIGEST, &[header.body()])
+}
+
+/// A pull request's digest, `H("tally/v1/hash/pull-request", request body)`:
+/// the `header_digest` of a receipt refusing the request (spec/protocol.md, "Pull").
+pub fn request_digest(request: &Signed<PullRequest>) -> Digest {
+    digest(label::PULL_REQUEST_DIGEST, &[request.body()])
 }
 
 /// A KEM key's id, `H("tally/v1/hash/kem-key-id", public key)`.

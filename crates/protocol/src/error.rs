@@ -23,6 +23,9 @@ pub enum ExchangeError {
         /// The authenticated peer.
         peer: AgencyId,
     },
+    /// A pull answer's offer, or a pull request, that does not match what was asked or whom.
+    #[error("not what was requested: the offer or request does not match the pull request or the responder")]
+    NotRequested,
     /// The packet id is known for a different packet.
     #[error("packet id reused for a different packet")]
     PacketIdReused,
@@ -61,7 +64,7 @@ impl ExchangeError {
     /// The close code sent to the peer.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            Self::UnexpectedFrame { .. } => CloseCode::UNEXPECTED_FRAME,
+            Self::UnexpectedFrame { .. } | Self::NotRequested => CloseCode::UNEXPECTED_FRAME,
             Self::SenderMismatch { .. } => CloseCode::SENDER_MISMATCH,
             Self::PacketIdReused => CloseCode::PACKET_ID_REUSED,
             Self::Timeout => CloseCode::TIMEOUT,

@@ -25,6 +25,8 @@
 
 mod error;
 mod receiver;
+mod requester;
+mod responder;
 mod sender;
 
 use std::time::Duration;
@@ -33,6 +35,8 @@ use tally_wire::Timestamp;
 
 pub use error::ExchangeError;
 pub use receiver::{Receiver, ReceiverOutcome, ReceiverRequest, ReceiverResponse};
+pub use requester::{Requester, RequesterOutcome};
+pub use responder::{Responder, ResponderOutcome, ResponderRequest, ResponderResponse};
 pub use sender::{Sender, SenderOutcome, SenderRequest, SenderResponse};
 
 /// Limits of an exchange.

@@ -75,6 +75,8 @@ labels! { HashLabel:
     KEM_KEY_ID = "tally/v1/hash/kem-key-id",
     /// The ciphertext fingerprint of a packet (spec/envelope.md).
     CIPHERTEXT_FINGERPRINT = "tally/v1/hash/ciphertext",
+    /// The digest of a pull request, which a receipt refusing it names (spec/protocol.md, "Pull").
+    PULL_REQUEST_DIGEST = "tally/v1/hash/pull-request",
     /// The HPKE export context of the content-commitment key.
     CONTENT_COMMITMENT = "tally/v1/export/content-commitment",
 }
