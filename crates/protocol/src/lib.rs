@@ -31,7 +31,7 @@ mod sender;
 
 use std::time::Duration;
 
-use tally_wire::Timestamp;
+use tally_wire::{Frame, Timestamp};
 
 pub use error::ExchangeError;
 pub use receiver::{Receiver, ReceiverOutcome, ReceiverRequest, ReceiverResponse};
@@ -56,4 +56,69 @@ impl Config {
     fn deadline_after(&self, now: Timestamp) -> Option<Timestamp> {
         now.checked_add(self.idle_timeout)
     }
+}
+
+/// What the four sides of an exchange have in common, so that one driver
+/// (a transport, a test) can run any of them. Each method is the
+/// inherent method of the same name.
+pub trait Exchange {
+    /// What the side asks its host.
+    type Request;
+    /// The host's answers.
+    type Response;
+    /// How the exchange ends when it ends well.
+    type Outcome;
+
+    /// A frame from the peer.
+    fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp);
+    /// The host's answer to the oldest request that needs one.
+    fn handle_host(&mut self, response: Self::Response, now: Timestamp);
+    /// The time is now `now`.
+    fn handle_timeout(&mut self, now: Timestamp);
+    /// The next frame to send.
+    fn poll_transmit(&mut self) -> Option<Frame<'static>>;
+    /// The next request for the host.
+    fn poll_request(&mut self) -> Option<Self::Request>;
+    /// When `handle_timeout` is next due.
+    fn poll_timeout(&self) -> Option<Timestamp>;
+    /// The outcome, once the exchange has ended and everything queued is taken.
+    fn poll_outcome(&mut self) -> Option<Result<Self::Outcome, ExchangeError>>;
+}
+
+macro_rules! exchange {
+    ($($side:ty => $request:ty, $response:ty, $outcome:ty;)*) => {$(
+        impl Exchange for $side {
+            type Request = $request;
+            type Response = $response;
+            type Outcome = $outcome;
+            fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp) {
+                <$side>::handle_frame(self, frame, now)
+            }
+            fn handle_host(&mut self, response: $response, now: Timestamp) {
+                <$side>::handle_host(self, response, now)
+            }
+            fn handle_timeout(&mut self, now: Timestamp) {
+                <$side>::handle_timeout(self, now)
+            }
+            fn poll_transmit(&mut self) -> Option<Frame<'static>> {
+                <$side>::poll_transmit(self)
+            }
+            fn poll_request(&mut self) -> Option<$request> {
+                <$side>::poll_request(self)
+            }
+            fn poll_timeout(&self) -> Option<Timestamp> {
+                <$side>::poll_timeout(self)
+            }
+            fn poll_outcome(&mut self) -> Option<Result<$outcome, ExchangeError>> {
+                <$side>::poll_outcome(self)
+            }
+        }
+    )*};
+}
+
+exchange! {
+    Sender => SenderRequest, SenderResponse, SenderOutcome;
+    Receiver => ReceiverRequest, ReceiverResponse, ReceiverOutcome;
+    Requester => ReceiverRequest, ReceiverResponse, RequesterOutcome;
+    Responder => ResponderRequest, ResponderResponse, ResponderOutcome;
 }

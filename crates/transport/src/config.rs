@@ -1,0 +1,50 @@
+//! Limits and window sizes (spec/transport.md, "Limits").
+
+use std::time::Duration;
+
+/// The transport's limits. The defaults are those of spec/transport.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// Each exchange's limits (how long a silent peer is awaited).
+    pub exchange: tally_protocol::Config,
+    /// How many exchanges (bidirectional streams) a peer may have open on one connection at once.
+    pub max_concurrent_exchanges: u32,
+    /// How many bytes a peer may send on one stream ahead of what the
+    /// receiving node has read: the most one exchange buffers.
+    pub stream_window: u32,
+    /// How many bytes a peer may send on a connection ahead of what was
+    /// read, over all its streams: the most one connection buffers.
+    pub connection_window: u32,
+    /// A connection with no traffic for this long is closed.
+    pub connection_idle_timeout: Duration,
+    /// How often an idle connection is kept alive with a ping.
+    pub keep_alive: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            exchange: tally_protocol::Config::default(),
+            max_concurrent_exchanges: 1024,
+            stream_window: 4 << 20,
+            connection_window: 16 << 20,
+            connection_idle_timeout: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+impl TransportConfig {
+    /// The quinn transport parameters of these limits.
+    pub(crate) fn quinn(&self) -> quinn::TransportConfig {
+        let mut t = quinn::TransportConfig::default();
+        t.max_concurrent_bidi_streams(self.max_concurrent_exchanges.into())
+            .max_concurrent_uni_streams(0u32.into())
+            .stream_receive_window(self.stream_window.into())
+            .receive_window(self.connection_window.into())
+            .send_window(u64::from(self.connection_window))
+            .keep_alive_interval(Some(self.keep_alive))
+            .max_idle_timeout(quinn::IdleTimeout::try_from(self.connection_idle_timeout).ok());
+        t
+    }
+}

@@ -1,0 +1,229 @@
+//! Runs one side of an exchange (a `tally-protocol` state machine) on one
+//! QUIC bidirectional stream.
+//!
+//! A reader task decodes the peer's frames (prefix checked before the
+//! body is read, one frame buffered) into a channel of two; the driver
+//! writes the machine's frames, serves its host requests and waits for a
+//! frame or its deadline. Every write waits for QUIC flow control, and a
+//! write the peer does not take within the idle timeout ends the
+//! exchange: a stalled peer costs one frame of memory, not a payload.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use quinn::{RecvStream, SendStream};
+use tally_protocol::Exchange;
+use tally_wire::limits::MAX_FRAME_PREFIX;
+use tally_wire::{Close, CloseCode, Frame, FramePrefix, Text, Timestamp};
+use tokio::io::{AsyncReadExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::TransportError;
+
+/// The time as the protocol sees it.
+pub(crate) fn now() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now())
+}
+
+/// How the peer's side of the stream failed.
+#[derive(Debug)]
+enum ReadFailure {
+    Wire(tally_wire::Error),
+    Stream(String),
+    Truncated,
+}
+
+/// One exchange's stream: our half to write, the peer's frames to read.
+pub(crate) struct Stream {
+    send: SendStream,
+    frames: mpsc::Receiver<Result<Frame<'static>, ReadFailure>>,
+    /// A read failure found while draining arrived frames, reported by the next wait.
+    pending: Option<ReadFailure>,
+    reader: JoinHandle<()>,
+    out: Vec<u8>,
+    write_timeout: Duration,
+}
+
+/// Serves one side's host requests.
+pub(crate) trait Serve<M: Exchange>: Send {
+    /// Answers `request`; `None` for requests that need no answer.
+    fn serve(&mut self, request: M::Request) -> impl Future<Output = Result<Option<M::Response>, TransportError>> + Send;
+}
+
+impl Stream {
+    /// Starts reading `recv` in the background.
+    pub(crate) fn new(send: SendStream, recv: RecvStream, write_timeout: Duration) -> Self {
+        let (tx, frames) = mpsc::channel(2);
+        let reader = tokio::spawn(read_frames(recv, tx));
+        Self { send, frames, pending: None, reader, out: Vec::new(), write_timeout }
+    }
+
+    /// The next frame from the peer, waiting at most until `deadline`
+    /// (`Ok(None)`: the deadline passed).
+    pub(crate) async fn next_frame(
+        &mut self,
+        deadline: Option<Timestamp>,
+    ) -> Result<Option<Frame<'static>>, TransportError> {
+        let received = if let Some(failure) = self.pending.take() {
+            Some(Err(failure))
+        } else {
+            match deadline {
+            Some(d) => {
+                let wait = d.since_epoch().saturating_sub(now().since_epoch());
+                match tokio::time::timeout(wait, self.frames.recv()).await {
+                    Ok(r) => r,
+                    Err(_) => return Ok(None),
+                }
+            }
+            None => self.frames.recv().await,
+            }
+        };
+        match received {
+            Some(Ok(frame)) => Ok(Some(frame)),
+            Some(Err(ReadFailure::Wire(e))) => {
+                let code = e.close_code();
+                self.close(code, &e.to_string()).await;
+                Err(TransportError::Frame { code, source: e })
+            }
+            Some(Err(ReadFailure::Stream(e))) => Err(TransportError::Stream(e)),
+            Some(Err(ReadFailure::Truncated)) | None => Err(TransportError::Truncated),
+        }
+    }
+
+    /// A frame that has already arrived, without waiting.
+    fn try_frame(&mut self) -> Option<Frame<'static>> {
+        if self.pending.is_some() {
+            return None;
+        }
+        match self.frames.try_recv().ok()? {
+            Ok(frame) => Some(frame),
+            Err(failure) => {
+                self.pending = Some(failure);
+                None
+            }
+        }
+    }
+
+    /// Writes one frame, waiting for flow control at most the write timeout.
+    pub(crate) async fn write(&mut self, frame: &Frame<'_>) -> Result<(), TransportError> {
+        self.out.clear();
+        frame.encode_into(&mut self.out).map_err(|e| TransportError::Stream(format!("encoding a frame: {e}")))?;
+        match tokio::time::timeout(self.write_timeout, self.send.write_all(&self.out)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(TransportError::Stream(e.to_string())),
+            Err(_) => {
+                let _ = self.send.reset(quinn::VarInt::from_u32(u32::from(CloseCode::TIMEOUT.0)));
+                Err(TransportError::Stalled(self.write_timeout))
+            }
+        }
+    }
+
+    /// Sends a Close frame (best effort) and ends our half.
+    pub(crate) async fn close(&mut self, code: CloseCode, reason: &str) {
+        let mut end = reason.len().min(tally_wire::limits::MAX_CLOSE_REASON_LEN);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let reason = Text::new(&reason[..end]).unwrap_or_default();
+        let _ = self.write(&Frame::Close(Close { code, reason })).await;
+        let _ = self.send.finish();
+    }
+
+    /// Ends our half cleanly after the last frame.
+    fn finish(&mut self) {
+        let _ = self.send.finish();
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+async fn read_frames(recv: RecvStream, tx: mpsc::Sender<Result<Frame<'static>, ReadFailure>>) {
+    let mut recv = BufReader::with_capacity(64 * 1024, recv);
+    let mut body = Vec::new();
+    loop {
+        let result = read_frame(&mut recv, &mut body).await;
+        let end = !matches!(result, Ok(Some(_)));
+        let item = match result {
+            Ok(Some(frame)) => Ok(frame),
+            Ok(None) => Err(ReadFailure::Truncated),
+            Err(e) => Err(e),
+        };
+        if tx.send(item).await.is_err() || end {
+            return;
+        }
+    }
+}
+
+/// Reads one frame: the prefix byte by byte (checked as it arrives), then
+/// exactly the body. `Ok(None)`: the stream ended between frames.
+async fn read_frame(
+    recv: &mut BufReader<RecvStream>,
+    body: &mut Vec<u8>,
+) -> Result<Option<Frame<'static>>, ReadFailure> {
+    let mut prefix = [0u8; MAX_FRAME_PREFIX];
+    let mut have = 0;
+    let parsed = loop {
+        match recv.read_u8().await {
+            Ok(b) => prefix[have] = b,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return if have == 0 { Ok(None) } else { Err(ReadFailure::Truncated) };
+            }
+            Err(e) => return Err(ReadFailure::Stream(e.to_string())),
+        }
+        have += 1;
+        if let Some(p) = FramePrefix::parse(&prefix[..have]).map_err(ReadFailure::Wire)? {
+            break p;
+        }
+    };
+    body.resize(parsed.body_len, 0);
+    recv.read_exact(body).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => ReadFailure::Truncated,
+        _ => ReadFailure::Stream(e.to_string()),
+    })?;
+    let frame = Frame::decode_body(parsed.frame_type, body).map_err(ReadFailure::Wire)?;
+    Ok(Some(frame.into_owned()))
+}
+
+/// Runs `machine` on `stream` until it has an outcome, serving its host
+/// requests with `serve`.
+pub(crate) async fn drive<M, S>(machine: &mut M, stream: &mut Stream, serve: &mut S) -> Result<M::Outcome, TransportError>
+where
+    M: Exchange + Send,
+    M::Request: Send,
+    S: Serve<M>,
+{
+    loop {
+        while let Some(frame) = machine.poll_transmit() {
+            stream.write(&frame).await?;
+        }
+        if let Some(request) = machine.poll_request() {
+            // Frames that arrived meanwhile (a rejection while chunks are
+            // being read and sent) are handled before more work is done.
+            while let Some(frame) = stream.try_frame() {
+                machine.handle_frame(frame, now());
+            }
+            match serve.serve(request).await {
+                Ok(Some(response)) => machine.handle_host(response, now()),
+                Ok(None) => {}
+                Err(e) => {
+                    stream.close(CloseCode::INTERNAL_ERROR, &e.to_string()).await;
+                    return Err(e);
+                }
+            }
+            continue;
+        }
+        if let Some(outcome) = machine.poll_outcome() {
+            stream.finish();
+            return outcome.map_err(TransportError::from);
+        }
+        match stream.next_frame(machine.poll_timeout()).await? {
+            Some(frame) => machine.handle_frame(frame, now()),
+            None => machine.handle_timeout(now()),
+        }
+    }
+}

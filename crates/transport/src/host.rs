@@ -1,0 +1,98 @@
+//! What a node supplies to the transport: policy, durable storage, the
+//! log, and the data it serves to pull requests.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use tally_envelope::{IdentityVerifier, KemKey, PacketSpec};
+use tally_wire::{AgencyId, Digest, Direction, GrantChain, PacketHeader, PullRequest, ReasonCode, Receipt, Signed};
+use tokio::io::AsyncRead;
+
+/// An offer the host is asked to decide.
+#[derive(Debug)]
+pub struct OfferContext<'a> {
+    /// The authenticated peer (already checked to be the header's sender).
+    pub peer: &'a AgencyId,
+    /// The packet header.
+    pub header: &'a PacketHeader,
+    /// Its digest.
+    pub header_digest: Digest,
+    /// The grant chain offered with it.
+    pub grant_chain: &'a GrantChain,
+    /// [`Direction::Push`] for an offer the peer started, [`Direction::Pull`] for an answer to this node's request.
+    pub direction: Direction,
+}
+
+/// The host's decision on an offer.
+pub enum OfferDecision<I> {
+    /// This packet id was receipted before: its receipt (the resend gets it again).
+    AlreadyReceipted(Signed<Receipt>),
+    /// Accept: open with this KEM key, verify under this sender key, store into this inbox.
+    Accept {
+        /// The recipient KEM key the header names.
+        kem_key: Arc<KemKey>,
+        /// The sender's identity key, from the directory.
+        sender_key: IdentityVerifier,
+        /// Where the plaintext goes.
+        inbox: I,
+    },
+    /// Refuse, for this reason (a signed rejection is sent).
+    Deny(ReasonCode),
+}
+
+/// A packet to send: what to seal, under which grant chain, from which source.
+pub struct Outgoing {
+    /// The packet's description (its recipient is implied by the exchange).
+    pub spec: PacketSpec,
+    /// The grant chain to offer with it.
+    pub grant_chain: GrantChain,
+    /// The plaintext, read only as fast as the peer takes it.
+    pub payload: Box<dyn AsyncRead + Send + Unpin>,
+}
+
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outgoing").field("spec", &self.spec).finish_non_exhaustive()
+    }
+}
+
+/// The node behind an endpoint. Every method may do I/O; none may
+/// block the runtime (use `spawn_blocking` for synchronous storage).
+pub trait Host: Send + Sync + 'static {
+    /// Where one incoming packet's plaintext is kept until it is committed.
+    type Inbox: Inbox;
+
+    /// Decides an offer: an earlier receipt for its packet id, or the
+    /// policy decision (grants) and the keys, or a denial.
+    fn decide_offer(&self, offer: OfferContext<'_>) -> impl Future<Output = OfferDecision<Self::Inbox>> + Send;
+
+    /// Signs and logs a rejection receipt this node issues.
+    fn sign_rejection(&self, receipt: Receipt) -> impl Future<Output = io::Result<Signed<Receipt>>> + Send;
+
+    /// Logs a receipt or rejection a peer signed (verified by the transport) before the exchange reports it.
+    fn log_receipt(&self, receipt: &Signed<Receipt>) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Decides a pull request from `peer` (signature and policy, with the
+    /// peer as recipient) and returns the packets that answer it.
+    fn answer_request(
+        &self,
+        peer: &AgencyId,
+        request: &Signed<PullRequest>,
+        grant_chain: &GrantChain,
+    ) -> impl Future<Output = Result<Vec<Outgoing>, ReasonCode>> + Send;
+}
+
+/// Provisional storage of one incoming packet: the plaintext written here
+/// is unverified until [`Inbox::commit`].
+pub trait Inbox: Send + 'static {
+    /// Appends the next chunk's plaintext.
+    fn write(&mut self, plaintext: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// The packet verified: make it durable, then sign and log `receipt`.
+    /// An error means nothing was stored and no receipt may be sent.
+    fn commit(self, receipt: Receipt) -> impl Future<Output = io::Result<Signed<Receipt>>> + Send;
+
+    /// Drops whatever was written.
+    fn discard(self) -> impl Future<Output = ()> + Send;
+}

@@ -1,0 +1,262 @@
+//! The TLS profile (spec/transport.md, "TLS"): TLS 1.3 only, on ring,
+//! ALPN `tally/1`, no 0-RTT, no resumption, and raw public keys (RFC 7250)
+//! on both sides, each pinned by the federation directory: a peer is
+//! agency A exactly when SHA-256 of its SubjectPublicKeyInfo is A's
+//! `tls_key`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, verify_tls13_signature_with_raw_key};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error as TlsError, PeerIncompatible, SignatureScheme};
+use tally_wire::{AgencyId, Digest};
+use zeroize::Zeroizing;
+
+use crate::error::TransportError;
+use crate::roster::Roster;
+
+/// The ALPN protocol id of Tally version 1.
+pub const ALPN: &[u8] = b"tally/1";
+
+/// A node's TLS key: an Ed25519 key pair, presented as a raw public key.
+///
+/// Separate from the agency's identity key (which signs receipts and
+/// grants): the directory lists the digest of this key's
+/// SubjectPublicKeyInfo as the agency's `tls_key`. The PKCS#8 document is
+/// wiped on drop and never printed.
+pub struct TlsKey {
+    pkcs8: Zeroizing<Vec<u8>>,
+    spki: Vec<u8>,
+}
+
+impl TlsKey {
+    /// A new random key.
+    pub fn generate() -> Result<Self, TransportError> {
+        let rng = ring::rand::SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| TransportError::TlsKey("no randomness".into()))?;
+        Self::from_pkcs8(doc.as_ref())
+    }
+
+    /// A key from its PKCS#8 v1 or v2 document (Ed25519, or ECDSA P-256, as rustls on ring loads them).
+    pub fn from_pkcs8(der: &[u8]) -> Result<Self, TransportError> {
+        let pkcs8 = Zeroizing::new(der.to_vec());
+        let signing = provider()
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec())))
+            .map_err(|e| TransportError::TlsKey(format!("not a usable PKCS#8 key: {e}")))?;
+        let spki = signing
+            .public_key()
+            .ok_or_else(|| TransportError::TlsKey("the key has no SubjectPublicKeyInfo".into()))?
+            .to_vec();
+        // Cross-check an Ed25519 key against ring's own parse, which also checks the public half.
+        if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+            && !spki.ends_with(pair.public_key().as_ref())
+        {
+            return Err(TransportError::TlsKey("inconsistent PKCS#8 key".into()));
+        }
+        Ok(Self { pkcs8, spki })
+    }
+
+    /// The PKCS#8 document, to store in a key file (keep it secret).
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The DER SubjectPublicKeyInfo presented in the handshake.
+    pub fn spki(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// `SHA-256(SubjectPublicKeyInfo)`: the directory's `tls_key` for this node.
+    pub fn spki_digest(&self) -> Digest {
+        tally_envelope::sha256(&[&self.spki])
+    }
+
+    fn certified_key(&self) -> Result<Arc<CertifiedKey>, TransportError> {
+        let signing = provider()
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pkcs8.to_vec())))
+            .map_err(|e| TransportError::TlsKey(e.to_string()))?;
+        Ok(Arc::new(CertifiedKey::new(vec![CertificateDer::from(self.spki.clone())], signing)))
+    }
+}
+
+impl fmt::Debug for TlsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsKey").field("spki_digest", &self.spki_digest()).finish_non_exhaustive()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The TLS 1.3 client configuration: our raw public key, the server's pinned by the directory.
+pub(crate) fn client_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::ClientConfig, TransportError> {
+    let verifier = Arc::new(PinnedPeer::new(roster));
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TransportError::tls)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_cert_resolver(Arc::new(rustls::client::AlwaysResolvesClientRawPublicKeys::new(
+            key.certified_key()?,
+        )));
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.enable_early_data = false;
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
+}
+
+/// The TLS 1.3 server configuration: client authentication required, by a key the directory lists.
+pub(crate) fn server_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::ServerConfig, TransportError> {
+    let verifier = Arc::new(PinnedPeer::new(roster));
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TransportError::tls)?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::new(rustls::server::AlwaysResolvesServerRawPublicKeys::new(key.certified_key()?)));
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.max_early_data_size = 0;
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    Ok(config)
+}
+
+/// The agency a handshake authenticated: the digest of the peer's raw
+/// public key, looked up in the roster.
+pub(crate) fn authenticated_agency(connection: &quinn::Connection, roster: &Roster) -> Option<AgencyId> {
+    let identity = connection.peer_identity()?;
+    let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    let [spki] = certs.as_slice() else { return None };
+    roster.agency_by_tls_key(&tally_envelope::sha256(&[spki.as_ref()]))
+}
+
+/// Both verifiers: the presented raw public key must be one the roster pins.
+struct PinnedPeer {
+    roster: Arc<Roster>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinnedPeer {
+    fn new(roster: Arc<Roster>) -> Self {
+        Self { roster, algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms }
+    }
+
+    fn verify_signature(
+        &self,
+        message: &[u8],
+        key: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        let spki = SubjectPublicKeyInfoDer::from(key.as_ref());
+        verify_tls13_signature_with_raw_key(message, &spki, dss, &self.algorithms)
+    }
+}
+
+fn unknown_key() -> TlsError {
+    TlsError::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
+}
+
+impl fmt::Debug for PinnedPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PinnedPeer").field("directory_serial", &self.roster.serial()).finish()
+    }
+}
+
+impl ServerCertVerifier for PinnedPeer {
+    /// The server must hold the TLS key of the agency named as server name.
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        let ServerName::DnsName(name) = server_name else { return Err(unknown_key()) };
+        let agency = AgencyId::new(name.as_ref()).map_err(|_| unknown_key())?;
+        let record = self.roster.record(&agency).ok_or_else(unknown_key)?;
+        if !intermediates.is_empty() || record.tls_key != tally_envelope::sha256(&[end_entity.as_ref()]) {
+            return Err(unknown_key());
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        Err(TlsError::PeerIncompatible(PeerIncompatible::Tls12NotOffered))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.verify_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        true
+    }
+}
+
+impl ClientCertVerifier for PinnedPeer {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    /// The client must hold the TLS key of some agency in the roster.
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, TlsError> {
+        let known = self.roster.agency_by_tls_key(&tally_envelope::sha256(&[end_entity.as_ref()])).is_some();
+        if !intermediates.is_empty() || !known {
+            return Err(unknown_key());
+        }
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        Err(TlsError::PeerIncompatible(PeerIncompatible::Tls12NotOffered))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.verify_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        true
+    }
+}
