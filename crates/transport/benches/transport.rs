@@ -1,1 +1,3 @@
+//! Transport benchmark (to come in the next commit).
+
 fn main() {}

@@ -15,6 +15,8 @@ pub struct TransportConfig {
     /// How many bytes a peer may send on a connection ahead of what was
     /// read, over all its streams: the most one connection buffers.
     pub connection_window: u32,
+    /// How long a connection attempt (QUIC and TLS handshake) may take.
+    pub connect_timeout: Duration,
     /// A connection with no traffic for this long is closed.
     pub connection_idle_timeout: Duration,
     /// How often an idle connection is kept alive with a ping.
@@ -28,6 +30,7 @@ impl Default for TransportConfig {
             max_concurrent_exchanges: 1024,
             stream_window: 4 << 20,
             connection_window: 16 << 20,
+            connect_timeout: Duration::from_secs(10),
             connection_idle_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(15),
         }

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use quinn::{RecvStream, SendStream};
 use tally_protocol::Exchange;
 use tally_wire::limits::MAX_FRAME_PREFIX;
-use tally_wire::{Close, CloseCode, Frame, FramePrefix, Text, Timestamp};
+use tally_wire::{AgencyId, Close, CloseCode, Frame, FramePrefix, Text, Timestamp};
 use tokio::io::{AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -30,12 +30,14 @@ pub(crate) fn now() -> Timestamp {
 #[derive(Debug)]
 enum ReadFailure {
     Wire(tally_wire::Error),
-    Stream(String),
+    Stream(TransportError),
     Truncated,
 }
 
 /// One exchange's stream: our half to write, the peer's frames to read.
 pub(crate) struct Stream {
+    connection: quinn::Connection,
+    peer: AgencyId,
     send: SendStream,
     frames: mpsc::Receiver<Result<Frame<'static>, ReadFailure>>,
     /// A read failure found while draining arrived frames, reported by the next wait.
@@ -48,15 +50,23 @@ pub(crate) struct Stream {
 /// Serves one side's host requests.
 pub(crate) trait Serve<M: Exchange>: Send {
     /// Answers `request`; `None` for requests that need no answer.
-    fn serve(&mut self, request: M::Request) -> impl Future<Output = Result<Option<M::Response>, TransportError>> + Send;
+    fn serve(
+        &mut self,
+        request: M::Request,
+    ) -> impl Future<Output = Result<Option<M::Response>, TransportError>> + Send;
 }
 
 impl Stream {
     /// Starts reading `recv` in the background.
-    pub(crate) fn new(send: SendStream, recv: RecvStream, write_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        connection: quinn::Connection,
+        peer: AgencyId,
+        (send, recv): (SendStream, RecvStream),
+        write_timeout: Duration,
+    ) -> Self {
         let (tx, frames) = mpsc::channel(2);
         let reader = tokio::spawn(read_frames(recv, tx));
-        Self { send, frames, pending: None, reader, out: Vec::new(), write_timeout }
+        Self { connection, peer, send, frames, pending: None, reader, out: Vec::new(), write_timeout }
     }
 
     /// The next frame from the peer, waiting at most until `deadline`
@@ -69,14 +79,14 @@ impl Stream {
             Some(Err(failure))
         } else {
             match deadline {
-            Some(d) => {
-                let wait = d.since_epoch().saturating_sub(now().since_epoch());
-                match tokio::time::timeout(wait, self.frames.recv()).await {
-                    Ok(r) => r,
-                    Err(_) => return Ok(None),
+                Some(d) => {
+                    let wait = d.since_epoch().saturating_sub(now().since_epoch());
+                    match tokio::time::timeout(wait, self.frames.recv()).await {
+                        Ok(r) => r,
+                        Err(_) => return Ok(None),
+                    }
                 }
-            }
-            None => self.frames.recv().await,
+                None => self.frames.recv().await,
             }
         };
         match received {
@@ -86,8 +96,8 @@ impl Stream {
                 self.close(code, &e.to_string()).await;
                 Err(TransportError::Frame { code, source: e })
             }
-            Some(Err(ReadFailure::Stream(e))) => Err(TransportError::Stream(e)),
-            Some(Err(ReadFailure::Truncated)) | None => Err(TransportError::Truncated),
+            Some(Err(ReadFailure::Stream(e))) => Err(self.stream_error(e)),
+            Some(Err(ReadFailure::Truncated)) | None => Err(self.stream_error(TransportError::Truncated)),
         }
     }
 
@@ -111,12 +121,28 @@ impl Stream {
         frame.encode_into(&mut self.out).map_err(|e| TransportError::Stream(format!("encoding a frame: {e}")))?;
         match tokio::time::timeout(self.write_timeout, self.send.write_all(&self.out)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(TransportError::Stream(e.to_string())),
+            Ok(Err(e)) => Err(self.stream_error(TransportError::Stream(e.to_string()))),
             Err(_) => {
                 let _ = self.send.reset(quinn::VarInt::from_u32(u32::from(CloseCode::TIMEOUT.0)));
                 Err(TransportError::Stalled(self.write_timeout))
             }
         }
+    }
+
+    /// A stream failure, reported as the connection's failure if the
+    /// connection is what ended (with the reason QUIC or TLS gave).
+    fn stream_error(&self, e: impl Into<TransportError>) -> TransportError {
+        match self.connection.close_reason() {
+            Some(reason) => TransportError::connection(&self.peer, reason),
+            None => e.into(),
+        }
+    }
+
+    /// Waits (at most the write timeout) until the peer has acknowledged
+    /// everything written, so that closing the connection loses nothing.
+    pub(crate) async fn flushed(&mut self) {
+        let _ = self.send.finish();
+        let _ = tokio::time::timeout(self.write_timeout, self.send.stopped()).await;
     }
 
     /// Sends a Close frame (best effort) and ends our half.
@@ -173,7 +199,7 @@ async fn read_frame(
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return if have == 0 { Ok(None) } else { Err(ReadFailure::Truncated) };
             }
-            Err(e) => return Err(ReadFailure::Stream(e.to_string())),
+            Err(e) => return Err(ReadFailure::Stream(TransportError::Stream(e.to_string()))),
         }
         have += 1;
         if let Some(p) = FramePrefix::parse(&prefix[..have]).map_err(ReadFailure::Wire)? {
@@ -183,7 +209,7 @@ async fn read_frame(
     body.resize(parsed.body_len, 0);
     recv.read_exact(body).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => ReadFailure::Truncated,
-        _ => ReadFailure::Stream(e.to_string()),
+        _ => ReadFailure::Stream(TransportError::Stream(e.to_string())),
     })?;
     let frame = Frame::decode_body(parsed.frame_type, body).map_err(ReadFailure::Wire)?;
     Ok(Some(frame.into_owned()))
@@ -191,7 +217,11 @@ async fn read_frame(
 
 /// Runs `machine` on `stream` until it has an outcome, serving its host
 /// requests with `serve`.
-pub(crate) async fn drive<M, S>(machine: &mut M, stream: &mut Stream, serve: &mut S) -> Result<M::Outcome, TransportError>
+pub(crate) async fn drive<M, S>(
+    machine: &mut M,
+    stream: &mut Stream,
+    serve: &mut S,
+) -> Result<M::Outcome, TransportError>
 where
     M: Exchange + Send,
     M::Request: Send,

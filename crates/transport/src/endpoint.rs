@@ -90,21 +90,18 @@ impl<H: Host> Endpoint<H> {
         host: Arc<H>,
         config: TransportConfig,
     ) -> Result<Self, TransportError> {
-        let quic_server = quinn::crypto::rustls::QuicServerConfig::try_from(tls::server_config(
-            &local.tls_key,
-            Arc::clone(&roster),
-        )?)
-        .map_err(|e| TransportError::Config(e.to_string()))?;
+        let quic_server =
+            quinn::crypto::rustls::QuicServerConfig::try_from(tls::server_config(&local.tls_key, Arc::clone(&roster))?)
+                .map_err(|e| TransportError::Config(e.to_string()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
         server.transport_config(Arc::new(config.quinn()));
-        let quic_client = quinn::crypto::rustls::QuicClientConfig::try_from(tls::client_config(
-            &local.tls_key,
-            Arc::clone(&roster),
-        )?)
-        .map_err(|e| TransportError::Config(e.to_string()))?;
+        let quic_client =
+            quinn::crypto::rustls::QuicClientConfig::try_from(tls::client_config(&local.tls_key, Arc::clone(&roster))?)
+                .map_err(|e| TransportError::Config(e.to_string()))?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic_client));
         client.transport_config(Arc::new(config.quinn()));
-        let mut quinn = quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })?;
+        let mut quinn =
+            quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })?;
         quinn.set_default_client_config(client);
         let inner = Arc::new(Inner {
             local: local.id,
@@ -143,11 +140,8 @@ impl<H: Host> Endpoint<H> {
         }
         let record = self.inner.roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
         let endpoint = record.endpoint.to_string();
-        let resolve_error = |reason: String| TransportError::Resolve {
-            agency: agency.clone(),
-            endpoint: endpoint.clone(),
-            reason,
-        };
+        let resolve_error =
+            |reason: String| TransportError::Resolve { agency: agency.clone(), endpoint: endpoint.clone(), reason };
         let addr = tokio::net::lookup_host(endpoint.as_str())
             .await
             .map_err(|e| resolve_error(e.to_string()))?
@@ -155,7 +149,10 @@ impl<H: Host> Endpoint<H> {
             .ok_or_else(|| resolve_error("no address".into()))?;
         let connecting =
             self.inner.quinn.connect(addr, agency.as_str()).map_err(|e| TransportError::connection(agency, e))?;
-        let connection = connecting.await.map_err(|e| TransportError::connection(agency, e))?;
+        let connection = tokio::time::timeout(self.inner.config.connect_timeout, connecting)
+            .await
+            .map_err(|_| TransportError::connection(agency, "no handshake within the connect timeout"))?
+            .map_err(|e| TransportError::connection(agency, e))?;
         connections.insert(agency.clone(), connection.clone());
         Ok(connection)
     }
@@ -176,8 +173,9 @@ impl<H: Host> Endpoint<H> {
         mut payload: impl AsyncRead + Unpin + Send,
     ) -> Result<SenderOutcome, TransportError> {
         let recipient_key = self.identity_key(&packet.to)?;
+        let packet_to = packet.to.clone();
         let _guard = self.inner.start_exchange()?;
-        let (send, recv) = self.open(&packet.to).await?;
+        let (connection, streams) = self.open(&packet.to).await?;
         let mut sender = Sender::new(
             packet.sealer,
             packet.offer,
@@ -186,7 +184,8 @@ impl<H: Host> Endpoint<H> {
             self.inner.config.exchange,
             now(),
         );
-        let mut stream = Stream::new(send, recv, self.inner.config.exchange.idle_timeout);
+        let timeout = self.inner.config.exchange.idle_timeout;
+        let mut stream = Stream::new(connection, packet_to, streams, timeout);
         let mut serve = SendServe { payload: &mut payload, host: &*self.inner.host };
         drive(&mut sender, &mut stream, &mut serve).await
     }
@@ -199,15 +198,10 @@ impl<H: Host> Endpoint<H> {
     pub async fn resend(&self, to: &AgencyId, offer: Offer) -> Result<SenderOutcome, TransportError> {
         let recipient_key = self.identity_key(to)?;
         let _guard = self.inner.start_exchange()?;
-        let (send, recv) = self.open(to).await?;
-        let mut sender = Sender::resend(
-            offer,
-            Arc::clone(&self.inner.identity),
-            recipient_key,
-            self.inner.config.exchange,
-            now(),
-        );
-        let mut stream = Stream::new(send, recv, self.inner.config.exchange.idle_timeout);
+        let (connection, streams) = self.open(to).await?;
+        let mut sender =
+            Sender::resend(offer, Arc::clone(&self.inner.identity), recipient_key, self.inner.config.exchange, now());
+        let mut stream = Stream::new(connection, to.clone(), streams, self.inner.config.exchange.idle_timeout);
         let mut serve = SendServe { payload: &mut tokio::io::empty(), host: &*self.inner.host };
         drive(&mut sender, &mut stream, &mut serve).await
     }
@@ -223,9 +217,9 @@ impl<H: Host> Endpoint<H> {
     ) -> Result<RequesterOutcome, TransportError> {
         let responder_key = self.identity_key(to)?;
         let _guard = self.inner.start_exchange()?;
-        let (send, recv) = self.open(to).await?;
+        let (connection, streams) = self.open(to).await?;
         let mut requester = Requester::new(request, grant_chain, responder_key, self.inner.config.exchange, now());
-        let mut stream = Stream::new(send, recv, self.inner.config.exchange.idle_timeout);
+        let mut stream = Stream::new(connection, to.clone(), streams, self.inner.config.exchange.idle_timeout);
         let mut serve = ReceiveServe::new(&*self.inner.host, to.clone(), tally_wire::Direction::Pull);
         let outcome = drive(&mut requester, &mut stream, &mut serve).await?;
         if let RequesterOutcome::Refused(refusal) = &outcome {
@@ -264,15 +258,19 @@ impl<H: Host> Endpoint<H> {
         IdentityVerifier::new(&record.identity_key).map_err(TransportError::Envelope)
     }
 
-    async fn open(&self, to: &AgencyId) -> Result<(quinn::SendStream, quinn::RecvStream), TransportError> {
+    async fn open(
+        &self,
+        to: &AgencyId,
+    ) -> Result<(quinn::Connection, (quinn::SendStream, quinn::RecvStream)), TransportError> {
         let connection = self.connect(to).await?;
         match connection.open_bi().await {
-            Ok(streams) => Ok(streams),
+            Ok(streams) => Ok((connection, streams)),
             // A cached connection that died since: one fresh attempt.
             Err(_) => {
                 self.inner.connections.lock().await.remove(to);
                 let connection = self.connect(to).await?;
-                connection.open_bi().await.map_err(|e| TransportError::connection(to, e))
+                let streams = connection.open_bi().await.map_err(|e| TransportError::connection(to, e))?;
+                Ok((connection, streams))
             }
         }
     }
@@ -348,14 +346,14 @@ async fn serve_connection<H: Host>(inner: Arc<Inner<H>>, incoming: quinn::Incomi
         connection.close(close_code(CloseCode::SENDER_MISMATCH), b"unknown TLS key");
         return;
     };
-    while let Ok((send, recv)) = connection.accept_bi().await {
-        tokio::spawn(serve_exchange(Arc::clone(&inner), peer.clone(), send, recv));
+    while let Ok(streams) = connection.accept_bi().await {
+        let stream = Stream::new(connection.clone(), peer.clone(), streams, inner.config.exchange.idle_timeout);
+        tokio::spawn(serve_exchange(Arc::clone(&inner), peer.clone(), stream));
     }
 }
 
 /// One exchange a peer opened: its first frame says push (an offer) or pull (a request).
-async fn serve_exchange<H: Host>(inner: Arc<Inner<H>>, peer: AgencyId, send: quinn::SendStream, recv: quinn::RecvStream) {
-    let mut stream = Stream::new(send, recv, inner.config.exchange.idle_timeout);
+async fn serve_exchange<H: Host>(inner: Arc<Inner<H>>, peer: AgencyId, mut stream: Stream) {
     let Ok(_guard) = inner.start_exchange() else {
         stream.close(CloseCode::SHUTTING_DOWN, "shutting down").await;
         return;
@@ -374,12 +372,14 @@ async fn serve_exchange<H: Host>(inner: Arc<Inner<H>>, peer: AgencyId, send: qui
             receiver.handle_frame(frame, now());
             let mut serve = ReceiveServe::new(&*inner.host, peer, tally_wire::Direction::Push);
             let _: Result<ReceiverOutcome, _> = drive(&mut receiver, &mut stream, &mut serve).await;
+            stream.flushed().await;
         }
         Frame::Request(_) => {
             let mut responder = Responder::new(inner.local.clone(), peer.clone(), config, now());
             responder.handle_frame(frame, now());
             let mut serve = RespondServe::new(&inner, peer);
             let _: Result<ResponderOutcome, _> = drive(&mut responder, &mut stream, &mut serve).await;
+            stream.flushed().await;
         }
         other => {
             let reason = format!("an exchange starts with an offer or a request, not {}", other.frame_type());

@@ -25,6 +25,7 @@ pub struct OfferContext<'a> {
 }
 
 /// The host's decision on an offer.
+#[allow(clippy::large_enum_variant, reason = "one per offer: a box would only add an allocation")]
 pub enum OfferDecision<I> {
     /// This packet id was receipted before: its receipt (the resend gets it again).
     AlreadyReceipted(Signed<Receipt>),

@@ -19,7 +19,10 @@ use crate::error::TransportError;
 use crate::host::{Host, Inbox, OfferContext, OfferDecision, Outgoing};
 
 /// Reads exactly `len` bytes of plaintext; a source that ends early is an error.
-async fn read_chunk(payload: &mut (impl AsyncRead + Unpin + Send + ?Sized), len: usize) -> Result<Vec<u8>, TransportError> {
+async fn read_chunk(
+    payload: &mut (impl AsyncRead + Unpin + Send + ?Sized),
+    len: usize,
+) -> Result<Vec<u8>, TransportError> {
     // Room for the AEAD tag the sealer appends in place.
     let mut buf = Vec::with_capacity(len + 16);
     buf.resize(len, 0);
@@ -186,7 +189,8 @@ impl<H: Host> Serve<Responder> for RespondServe<'_, H> {
             }
             ResponderRequest::NextPacket => self.next_sender()?,
             ResponderRequest::Packet(SenderRequest::NextChunk { len }) => {
-                let payload = self.current.as_mut().ok_or_else(|| TransportError::Host(io::Error::other("no payload")))?;
+                let payload =
+                    self.current.as_mut().ok_or_else(|| TransportError::Host(io::Error::other("no payload")))?;
                 ResponderResponse::Packet(SenderResponse::Chunk(read_chunk(payload, len).await?))
             }
             ResponderRequest::Packet(SenderRequest::Log { receipt }) => {

@@ -1,0 +1,288 @@
+//! A federation of test nodes on 127.0.0.1: real keys, a real directory,
+//! real QUIC endpoints. The host keeps packets and receipts in memory
+//! (this file is a test host, not a node: the node's durable host is
+//! `tally-node`); its policy is a switch the tests set.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, PacketSpec, sha256};
+use tally_transport::{
+    Endpoint, Host, Inbox, LocalAgency, OfferContext, OfferDecision, Outgoing, Roster, TlsKey, TransportConfig,
+};
+use tally_wire::{
+    AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Digest, Directory, Endpoint as Addr,
+    GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
+};
+
+pub fn agency(s: &str) -> AgencyId {
+    AgencyId::new(s).expect("valid")
+}
+
+/// What the test host decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Allow,
+    Deny(ReasonCode),
+}
+
+#[derive(Default)]
+pub struct State {
+    /// Committed packets: plaintext and receipt.
+    pub stored: HashMap<PacketId, (Vec<u8>, Signed<Receipt>)>,
+    /// Receipts this node signed or received, in order.
+    pub log: Vec<Signed<Receipt>>,
+    pub decisions: usize,
+    pub discards: usize,
+    /// Payloads served to pull requests.
+    pub pull_answer: Vec<Vec<u8>>,
+}
+
+pub struct TestHost {
+    pub agency: AgencyId,
+    pub identity: Arc<IdentityKey>,
+    pub kem: Arc<KemKey>,
+    pub policy: Mutex<Policy>,
+    pub state: Mutex<State>,
+    pub directory: Mutex<Option<Arc<Roster>>>,
+    /// Number of `Inbox::write` calls that hang forever from now on (a stalled consumer), if set.
+    pub stall_writes: std::sync::atomic::AtomicBool,
+    /// Number of `log_receipt` calls to make fail (a crash before logging).
+    pub fail_logs: AtomicUsize,
+}
+
+impl TestHost {
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("not poisoned")
+    }
+
+    fn sender_key(&self, peer: &AgencyId) -> Option<IdentityVerifier> {
+        let roster = self.directory.lock().expect("not poisoned").clone()?;
+        IdentityVerifier::new(&roster.record(peer)?.identity_key).ok()
+    }
+}
+
+pub struct MemoryInbox {
+    host: Arc<TestHost>,
+    data: Vec<u8>,
+}
+
+impl Inbox for MemoryInbox {
+    async fn write(&mut self, plaintext: &[u8]) -> io::Result<()> {
+        if self.host.stall_writes.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.data.extend_from_slice(plaintext);
+        Ok(())
+    }
+
+    async fn commit(self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+        let signed = self.host.identity.sign_object(receipt).map_err(io::Error::other)?;
+        let mut state = self.host.state();
+        state.stored.insert(signed.unverified().packet_id, (self.data, signed.clone()));
+        state.log.push(signed.clone());
+        Ok(signed)
+    }
+
+    async fn discard(self) {
+        self.host.state().discards += 1;
+    }
+}
+
+/// The host trait on an `Arc` so that inboxes can reach it.
+pub struct Shared(pub Arc<TestHost>);
+
+impl Host for Shared {
+    type Inbox = MemoryInbox;
+
+    async fn decide_offer(&self, offer: OfferContext<'_>) -> OfferDecision<MemoryInbox> {
+        let host = &self.0;
+        let known = host.state().stored.get(&offer.header.packet_id).map(|(_, r)| r.clone());
+        host.state().decisions += 1;
+        if let Some(receipt) = known {
+            return OfferDecision::AlreadyReceipted(receipt);
+        }
+        if let Policy::Deny(reason) = *host.policy.lock().expect("not poisoned") {
+            return OfferDecision::Deny(reason);
+        }
+        let Some(sender_key) = host.sender_key(offer.peer) else {
+            return OfferDecision::Deny(ReasonCode::UNKNOWN_ISSUER_KEY);
+        };
+        OfferDecision::Accept {
+            kem_key: Arc::clone(&host.kem),
+            sender_key,
+            inbox: MemoryInbox { host: Arc::clone(host), data: Vec::new() },
+        }
+    }
+
+    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+        let signed = self.0.identity.sign_object(receipt).map_err(io::Error::other)?;
+        self.0.state().log.push(signed.clone());
+        Ok(signed)
+    }
+
+    async fn log_receipt(&self, receipt: &Signed<Receipt>) -> io::Result<()> {
+        if self.0.fail_logs.load(Ordering::SeqCst) > 0 {
+            self.0.fail_logs.fetch_sub(1, Ordering::SeqCst);
+            return Err(io::Error::other("the log is unavailable (test)"));
+        }
+        self.0.state().log.push(receipt.clone());
+        Ok(())
+    }
+
+    async fn answer_request(
+        &self,
+        peer: &AgencyId,
+        request: &Signed<PullRequest>,
+        _grant_chain: &GrantChain,
+    ) -> Result<Vec<Outgoing>, ReasonCode> {
+        let key = self.0.sender_key(peer).ok_or(ReasonCode::UNKNOWN_ISSUER_KEY)?;
+        let r = key.verify_object(request).map_err(|_| ReasonCode::BAD_SIGNATURE)?;
+        if let Policy::Deny(reason) = *self.0.policy.lock().expect("not poisoned") {
+            return Err(reason);
+        }
+        let answer = self.0.state().pull_answer.clone();
+        Ok(answer
+            .into_iter()
+            .map(|payload| Outgoing {
+                spec: spec(&self.0.agency, &r.purpose, &r.category, r.grant, payload.len()),
+                grant_chain: BoundedVec::empty(),
+                payload: Box::new(io::Cursor::new(payload)),
+            })
+            .collect())
+    }
+}
+
+pub fn spec(sender: &AgencyId, purpose: &Purpose, category: &DataCategory, grant: GrantId, len: usize) -> PacketSpec {
+    PacketSpec {
+        suite: SuiteId::X25519_SHA256_AES256GCM,
+        sender: sender.clone(),
+        grant,
+        purpose: purpose.clone(),
+        category: category.clone(),
+        content_type: ContentType::new("application/octet-stream").expect("valid"),
+        created_at: Timestamp::from_system_time(SystemTime::now()),
+        payload_len: len as u64,
+        chunk_size: ChunkSize::DEFAULT,
+    }
+}
+
+pub fn purpose() -> Purpose {
+    Purpose::new("social-security.eligibility").expect("valid")
+}
+
+pub fn category() -> DataCategory {
+    DataCategory::new("income.annual").expect("valid")
+}
+
+/// A push spec from `sender` under the test grant.
+pub fn push_spec(sender: &AgencyId, len: usize) -> PacketSpec {
+    spec(sender, &purpose(), &category(), GrantId([7; 32]), len)
+}
+
+pub struct Node {
+    pub id: AgencyId,
+    pub host: Arc<TestHost>,
+    pub endpoint: Endpoint<Shared>,
+    pub tls_digest: Digest,
+}
+
+/// Agency keys and the directory record built from them.
+pub struct Member {
+    pub id: AgencyId,
+    pub identity: Arc<IdentityKey>,
+    pub kem: Arc<KemKey>,
+    pub tls: TlsKey,
+}
+
+impl Member {
+    pub fn new(id: &str) -> Self {
+        Self {
+            id: agency(id),
+            identity: Arc::new(IdentityKey::generate().expect("random")),
+            kem: Arc::new(KemKey::generate().expect("random")),
+            tls: TlsKey::generate().expect("random"),
+        }
+    }
+
+    pub fn record(&self, endpoint: &str) -> AgencyRecord {
+        let cert = self
+            .kem
+            .certify(&self.identity, self.id.clone(), Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX / 2))
+            .expect("certifies");
+        AgencyRecord {
+            id: self.id.clone(),
+            name: Text::new(self.id.as_str()).expect("short"),
+            roles: Roles(Roles::PRODUCER.0 | Roles::CONSUMER.0),
+            endpoint: Addr::new(endpoint).expect("valid"),
+            identity_key: self.identity.public_key(),
+            tls_key: self.tls.spki_digest(),
+            kem_keys: BoundedVec::new(vec![cert]).expect("one"),
+        }
+    }
+}
+
+pub fn directory(serial: u64, records: Vec<AgencyRecord>) -> Directory {
+    Directory {
+        federation: Text::new("test federation").expect("short"),
+        serial,
+        issued_at: Timestamp::from_secs(0),
+        agencies: BoundedVec::new(records).expect("few"),
+        purposes: BoundedVec::empty(),
+    }
+}
+
+/// Binds a node for `member` on 127.0.0.1 (an ephemeral port) with `roster`.
+pub fn bind(member: Member, roster: &Arc<Roster>, config: TransportConfig) -> Node {
+    let host = Arc::new(TestHost {
+        agency: member.id.clone(),
+        identity: Arc::clone(&member.identity),
+        kem: Arc::clone(&member.kem),
+        policy: Mutex::new(Policy::Allow),
+        state: Mutex::new(State::default()),
+        directory: Mutex::new(Some(Arc::clone(roster))),
+        stall_writes: false.into(),
+        fail_logs: AtomicUsize::new(0),
+    });
+    let tls_digest = member.tls.spki_digest();
+    let local = LocalAgency { id: member.id.clone(), identity: member.identity, tls_key: member.tls };
+    let endpoint = Endpoint::bind(
+        "127.0.0.1:0".parse().expect("address"),
+        local,
+        Arc::clone(roster),
+        Arc::new(Shared(Arc::clone(&host))),
+        config,
+    )
+    .expect("binds");
+    Node { id: member.id, host, endpoint, tls_digest }
+}
+
+/// Two agencies, tax-bureau (A) and social-security (B), that know each other.
+pub fn pair(config: TransportConfig) -> (Node, Node, Arc<Roster>) {
+    let (a, b) = (Member::new("tax-bureau"), Member::new("social-security"));
+    let placeholder = directory(1, vec![a.record("127.0.0.1:9"), b.record("127.0.0.1:9")]);
+    let roster = Arc::new(Roster::new(&placeholder));
+    let (ra, rb) = (a.record("127.0.0.1:9"), b.record("127.0.0.1:9"));
+    let a = bind(a, &roster, config);
+    let b = bind(b, &roster, config);
+    let at = |r: AgencyRecord, n: &Node| AgencyRecord {
+        endpoint: Addr::new(n.endpoint.local_addr().expect("bound").to_string()).expect("valid"),
+        ..r
+    };
+    assert!(roster.update(&directory(2, vec![at(ra, &a), at(rb, &b)])));
+    (a, b, roster)
+}
+
+/// A deterministic payload of `len` bytes.
+pub fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1]).collect()
+}
+
+pub fn digest_of(bytes: &[u8]) -> Digest {
+    sha256(&[bytes])
+}
