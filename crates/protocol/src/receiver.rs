@@ -88,7 +88,7 @@ pub enum ReceiverOutcome {
 enum Stage {
     AwaitingOffer,
     Deciding { offer: Box<Offer>, digest: Digest },
-    Receiving { opener: Box<Opener>, buf: Vec<u8> },
+    Receiving { opener: Box<Opener> },
     Committing,
     Rejecting,
     Done,
@@ -149,11 +149,14 @@ impl Receiver {
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         self.stage = match (stage, frame) {
             (Stage::AwaitingOffer, Frame::Offer(offer)) => self.on_offer(offer),
-            (Stage::Receiving { mut opener, mut buf }, Frame::Chunk(chunk)) => {
-                match opener.open_chunk(&chunk, &mut buf) {
-                    Ok(plaintext) => {
-                        self.requests.push_back(ReceiverRequest::Store { plaintext: plaintext.to_vec() });
-                        Stage::Receiving { opener, buf }
+            (Stage::Receiving { mut opener }, Frame::Chunk(chunk)) => {
+                // Opened in place: an owned chunk's buffer becomes the plaintext handed to the host.
+                let mut data = chunk.data.into_owned();
+                match opener.open_chunk_in_place(chunk.index, &mut data).map(<[u8]>::len) {
+                    Ok(len) => {
+                        data.truncate(len);
+                        self.requests.push_back(ReceiverRequest::Store { plaintext: data });
+                        Stage::Receiving { opener }
                     }
                     Err(e) => self.reject_after_receiving(e.reason_code(), now),
                 }
@@ -225,7 +228,7 @@ impl Receiver {
                         let packet_id = offer.header.value().packet_id;
                         self.transmit.push_back(Frame::Accept(Accept { packet_id }));
                         self.deadline = self.config.deadline_after(now);
-                        Stage::Receiving { opener: Box::new(opener), buf: Vec::new() }
+                        Stage::Receiving { opener: Box::new(opener) }
                     }
                     Err(e) => {
                         let receipt = self.receipt(now, Outcome::Rejected { reason: e.reason_code() });

@@ -1,3 +1,550 @@
-//! Transport benchmark (to come in the next commit).
+//! Transport benchmark over QUIC on 127.0.0.1: Tally against a raw quinn
+//! stream with the same TLS profile, measured in the same run and reported
+//! as ratios (these machines are shared and noisy). Run with
+//! `cargo bench -p tally-transport`.
+//!
+//! Two processes: this one is the tax bureau (the sender); it re-executes
+//! itself as the social-security bureau (the receiver), which runs a Tally
+//! endpoint and, beside it, a raw quinn server with the same keys and TLS
+//! configuration. The receiver's host keeps packets of up to 1 MiB and
+//! their receipts in memory and counts the bytes of larger ones (the
+//! transport is measured here, not a disk; tally-node measures storage).
+//!
+//! 1. Bulk: one large payload (1 GiB) pushed through Tally, against the same
+//!    bytes written on one raw quinn stream. Peak RSS of both processes.
+//! 2. Small: 1 KiB exchanges with receipts, 64 in flight, against raw quinn
+//!    1 KiB request/response on fresh streams, 64 in flight; beside them the
+//!    CPU floor of the exchange's cryptography, measured in this run.
 
-fn main() {}
+use std::collections::HashMap;
+use std::io::{self, BufRead, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, Opener, PacketSpec, Sealer};
+use tally_protocol::SenderOutcome;
+use tally_testkit::{benchmarking, time};
+use tally_transport::{
+    Endpoint, Host, Inbox, LocalAgency, OfferContext, OfferDecision, Outgoing, Roster, TlsKey, TransportConfig,
+};
+use tally_wire::{
+    AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Directory, Endpoint as Addr, GrantChain,
+    GrantId, Outcome, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
+};
+use tokio::io::{AsyncRead, ReadBuf};
+
+const CHILD: &str = "TALLY_BENCH_RECEIVER_DIR";
+
+fn agency(s: &str) -> AgencyId {
+    AgencyId::new(s).expect("valid")
+}
+
+fn tax_identity() -> IdentityKey {
+    IdentityKey::from_seed(&[1; 32])
+}
+
+fn social_identity() -> IdentityKey {
+    IdentityKey::from_seed(&[2; 32])
+}
+
+fn social_kem() -> KemKey {
+    KemKey::from_bytes([3; 32])
+}
+
+fn record(id: &str, identity: &IdentityKey, tls: &TlsKey, kem: Option<&KemKey>, endpoint: &str) -> AgencyRecord {
+    let kem_keys = kem
+        .map(|k| {
+            vec![
+                k.certify(identity, agency(id), Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX / 2))
+                    .expect("certifies"),
+            ]
+        })
+        .unwrap_or_default();
+    AgencyRecord {
+        id: agency(id),
+        name: Text::new(id).expect("short"),
+        roles: Roles(Roles::PRODUCER.0 | Roles::CONSUMER.0),
+        endpoint: Addr::new(endpoint).expect("valid"),
+        identity_key: identity.public_key(),
+        tls_key: tls.spki_digest(),
+        kem_keys: BoundedVec::new(kem_keys).expect("few"),
+    }
+}
+
+fn directory(serial: u64, agencies: Vec<AgencyRecord>) -> Directory {
+    Directory {
+        federation: Text::new("bench").expect("short"),
+        serial,
+        issued_at: Timestamp::from_secs(0),
+        agencies: BoundedVec::new(agencies).expect("few"),
+        purposes: BoundedVec::empty(),
+    }
+}
+
+fn spec(len: u64) -> PacketSpec {
+    PacketSpec {
+        suite: SuiteId::X25519_SHA256_AES256GCM,
+        sender: agency("tax-bureau"),
+        grant: GrantId([7; 32]),
+        purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: DataCategory::new("income.annual").expect("valid"),
+        content_type: ContentType::new("application/octet-stream").expect("valid"),
+        created_at: Timestamp::from_system_time(SystemTime::now()),
+        payload_len: len,
+        chunk_size: ChunkSize::DEFAULT,
+    }
+}
+
+/// Peak resident set size of this process, in KiB (VmHWM).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `len` zero bytes, produced as read (nothing buffered).
+struct Zeros(u64);
+
+impl AsyncRead for Zeros {
+    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let n = (buf.remaining() as u64).min(self.0) as usize;
+        buf.initialize_unfilled_to(n).fill(0);
+        buf.advance(n);
+        self.0 -= n as u64;
+        Poll::Ready(Ok(()))
+    }
+}
+
+// ---------------------------------------------------------------- hosts
+
+/// Stored packets: the plaintext kept (up to 1 MiB) and the receipt.
+type Store = HashMap<PacketId, (Vec<u8>, Signed<Receipt>)>;
+
+/// The receiver's host: packets of up to 1 MiB and all receipts in memory.
+struct MemoryHost {
+    identity: IdentityKey,
+    sender_key: IdentityVerifier,
+    kem: Arc<KemKey>,
+    receipts: Mutex<Store>,
+}
+
+struct MemoryInbox {
+    host: Arc<MemoryHost>,
+    kept: Vec<u8>,
+    bytes: u64,
+}
+
+impl Inbox for MemoryInbox {
+    async fn write(&mut self, plaintext: &[u8]) -> io::Result<()> {
+        self.bytes += plaintext.len() as u64;
+        if self.bytes <= 1 << 20 {
+            self.kept.extend_from_slice(plaintext);
+        }
+        Ok(())
+    }
+
+    async fn commit(self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+        let signed = self.host.identity.sign_object(receipt).map_err(io::Error::other)?;
+        let id = signed.unverified().packet_id;
+        self.host.receipts.lock().expect("not poisoned").insert(id, (self.kept, signed.clone()));
+        Ok(signed)
+    }
+
+    async fn discard(self) {}
+}
+
+struct Receiving(Arc<MemoryHost>);
+
+impl Host for Receiving {
+    type Inbox = MemoryInbox;
+
+    async fn decide_offer(&self, offer: OfferContext<'_>) -> OfferDecision<MemoryInbox> {
+        if let Some((_, r)) = self.0.receipts.lock().expect("not poisoned").get(&offer.header.packet_id) {
+            return OfferDecision::AlreadyReceipted(r.clone());
+        }
+        OfferDecision::Accept {
+            kem_key: Arc::clone(&self.0.kem),
+            sender_key: self.0.sender_key.clone(),
+            inbox: MemoryInbox { host: Arc::clone(&self.0), kept: Vec::new(), bytes: 0 },
+        }
+    }
+
+    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+        self.0.identity.sign_object(receipt).map_err(io::Error::other)
+    }
+
+    async fn log_receipt(&self, _receipt: &Signed<Receipt>) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn answer_request(
+        &self,
+        _peer: &AgencyId,
+        _request: &Signed<PullRequest>,
+        _grant_chain: &GrantChain,
+    ) -> Result<Vec<Outgoing>, ReasonCode> {
+        Err(ReasonCode::DIRECTION_NOT_GRANTED)
+    }
+}
+
+/// The sender's host: logs receipts in memory.
+struct Sending(Mutex<Vec<Signed<Receipt>>>);
+
+impl Host for Sending {
+    type Inbox = MemoryInbox;
+
+    async fn decide_offer(&self, _offer: OfferContext<'_>) -> OfferDecision<MemoryInbox> {
+        OfferDecision::Deny(ReasonCode::DIRECTION_NOT_GRANTED)
+    }
+
+    async fn sign_rejection(&self, _receipt: Receipt) -> io::Result<Signed<Receipt>> {
+        Err(io::Error::other("the bench sender signs nothing"))
+    }
+
+    async fn log_receipt(&self, receipt: &Signed<Receipt>) -> io::Result<()> {
+        self.0.lock().expect("not poisoned").push(receipt.clone());
+        Ok(())
+    }
+
+    async fn answer_request(
+        &self,
+        _peer: &AgencyId,
+        _request: &Signed<PullRequest>,
+        _grant_chain: &GrantChain,
+    ) -> Result<Vec<Outgoing>, ReasonCode> {
+        Err(ReasonCode::DIRECTION_NOT_GRANTED)
+    }
+}
+
+// ---------------------------------------------------------------- receiver process
+
+fn read_key(dir: &Path, name: &str) -> TlsKey {
+    TlsKey::from_pkcs8(&std::fs::read(dir.join(name)).expect("key file")).expect("key")
+}
+
+fn receiver_roster(dir: &Path) -> Arc<Roster> {
+    let (tax_tls, social_tls) = (read_key(dir, "tax.tls"), read_key(dir, "social.tls"));
+    let kem = social_kem();
+    Arc::new(Roster::new(&directory(
+        1,
+        vec![
+            record("tax-bureau", &tax_identity(), &tax_tls, None, "127.0.0.1:9"),
+            record("social-security", &social_identity(), &social_tls, Some(&kem), "127.0.0.1:9"),
+        ],
+    )))
+}
+
+async fn receiver(dir: PathBuf) {
+    let roster = receiver_roster(&dir);
+    let host = Arc::new(MemoryHost {
+        identity: social_identity(),
+        sender_key: IdentityVerifier::new(&tax_identity().public_key()).expect("valid"),
+        kem: Arc::new(social_kem()),
+        receipts: Mutex::new(HashMap::new()),
+    });
+    let local = LocalAgency {
+        id: agency("social-security"),
+        identity: Arc::new(social_identity()),
+        tls_key: read_key(&dir, "social.tls"),
+    };
+    let config = TransportConfig::default();
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let tally = Endpoint::bind(any, local, Arc::clone(&roster), Arc::new(Receiving(host)), config).expect("binds");
+    // The baseline: plain quinn, same key, same TLS profile, same windows.
+    let tls = tally_transport::tls_server_config(&read_key(&dir, "social.tls"), roster).expect("tls");
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(
+        quinn::crypto::rustls::QuicServerConfig::try_from(tls).expect("quic tls"),
+    ));
+    server.transport_config(Arc::new(config.quinn()));
+    let raw = quinn::Endpoint::server(server, any).expect("binds");
+    println!("tally {}", tally.local_addr().expect("bound"));
+    println!("raw {}", raw.local_addr().expect("bound"));
+    tokio::spawn(async move {
+        while let Some(incoming) = raw.accept().await {
+            tokio::spawn(async move {
+                let Ok(connection) = incoming.await else { return };
+                while let Ok((mut send, mut recv)) = connection.accept_bi().await {
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 256 * 1024];
+                        let mut total = 0usize;
+                        while let Ok(Some(n)) = recv.read(&mut buf).await {
+                            total += n;
+                        }
+                        let _ = send.write_all(&buf[..total.min(1024)]).await;
+                        let _ = send.finish();
+                        let _ = send.stopped().await;
+                    });
+                }
+            });
+        }
+    });
+    // Each line from the parent asks for the peak RSS so far; the end of stdin ends the process.
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        while io::stdin().lock().read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            println!("rss {}", peak_rss_kib());
+            line.clear();
+        }
+    })
+    .await
+    .expect("joins");
+}
+
+// ---------------------------------------------------------------- sender process
+
+struct Bench {
+    tally: Endpoint<Sending>,
+    raw: quinn::Connection,
+    to: AgencyId,
+}
+
+impl Bench {
+    async fn tally_push(&self, len: u64) -> f64 {
+        let packet = self.tally.seal(&self.to, spec(len), BoundedVec::empty()).expect("seals");
+        let start = Instant::now();
+        let outcome = self.tally.send(packet, Zeros(len)).await.expect("exchange");
+        let elapsed = start.elapsed().as_secs_f64();
+        match outcome {
+            SenderOutcome::Delivered(r) => assert!(matches!(r.unverified().outcome, Outcome::Accepted { .. })),
+            SenderOutcome::Refused(r) => panic!("refused: {r:?}"),
+        }
+        elapsed
+    }
+
+    async fn raw_push(&self, len: u64) -> f64 {
+        let buf = vec![0u8; 1 << 20];
+        let start = Instant::now();
+        let (mut send, mut recv) = self.raw.open_bi().await.expect("stream");
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            send.write_all(&buf[..n]).await.expect("writes");
+            left -= n as u64;
+        }
+        send.finish().expect("finishes");
+        recv.read_to_end(1024).await.expect("ack");
+        start.elapsed().as_secs_f64()
+    }
+
+    async fn tally_small(&self, count: usize, in_flight: usize) -> f64 {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..in_flight)
+            .map(|w| {
+                let (endpoint, to) = (self.tally.clone(), self.to.clone());
+                tokio::spawn(async move {
+                    let data = [w as u8; 1024];
+                    for _ in 0..count / in_flight {
+                        let packet = endpoint.seal(&to, spec(1024), BoundedVec::empty()).expect("seals");
+                        let outcome = endpoint.send(packet, &data[..]).await.expect("exchange");
+                        assert!(matches!(outcome, SenderOutcome::Delivered(_)));
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("joins");
+        }
+        start.elapsed().as_secs_f64()
+    }
+
+    async fn raw_small(&self, count: usize, in_flight: usize) -> f64 {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..in_flight)
+            .map(|_| {
+                let connection = self.raw.clone();
+                tokio::spawn(async move {
+                    let data = [0u8; 1024];
+                    for _ in 0..count / in_flight {
+                        let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+                        send.write_all(&data).await.expect("writes");
+                        send.finish().expect("finishes");
+                        let response = quinn::RecvStream::read_to_end(&mut recv, 1024).await.expect("response");
+                        assert_eq!(response.len(), 1024);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("joins");
+        }
+        start.elapsed().as_secs_f64()
+    }
+}
+
+/// Seconds of CPU one 1 KiB exchange's cryptography takes, on one core:
+/// seal and sign (sender), open and verify (receiver), sign the receipt
+/// (receiver), verify it (sender).
+fn crypto_floor() -> (f64, [(&'static str, f64); 4]) {
+    let (tax, social) = (tax_identity(), social_identity());
+    let kem = social_kem();
+    let cert = kem
+        .certify(&social, agency("social-security"), Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX / 2))
+        .expect("certifies")
+        .unverified()
+        .clone();
+    let tax_key = IdentityVerifier::new(&tax.public_key()).expect("valid");
+    let social_key = IdentityVerifier::new(&social.public_key()).expect("valid");
+    let data = [7u8; 1024];
+    let seal = || {
+        let (mut sealer, offer) = Sealer::new(&cert, spec(1024), BoundedVec::empty()).expect("seals");
+        let mut buf = data.to_vec();
+        let tag = sealer.seal_chunk_in_place(&mut buf).expect("seals");
+        buf.extend_from_slice(&tag);
+        let sealed = sealer.finish(&tax).expect("signs");
+        (offer, buf, sealed)
+    };
+    let (offer, chunk, sealed) = seal();
+    let open = || {
+        let mut opener = Opener::new(&kem, &offer, &tax_key).expect("opens");
+        let mut out = Vec::new();
+        let c = tally_wire::Chunk { index: 0, data: std::borrow::Cow::Borrowed(&chunk[..]) };
+        opener.open_chunk(&c, &mut out).expect("opens");
+        opener.finish(&sealed.trailer).expect("verifies")
+    };
+    let receipt = Receipt {
+        packet_id: offer.header.value().packet_id,
+        header_digest: tally_envelope::header_digest(&offer.header),
+        grant: GrantId([7; 32]),
+        purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        sender: agency("tax-bureau"),
+        recipient: agency("social-security"),
+        received_at: Timestamp::from_secs(1),
+        outcome: Outcome::Accepted {
+            ciphertext_fingerprint: sealed.digests.ciphertext_fingerprint,
+            content_commitment: sealed.digests.content_commitment,
+        },
+    };
+    let signed = social.sign_object(receipt.clone()).expect("signs");
+    let parts = [
+        ("seal + sign", time(|| drop(std::hint::black_box(seal())))),
+        ("open + verify", time(|| drop(std::hint::black_box(open())))),
+        ("sign receipt", time(|| drop(std::hint::black_box(social.sign_object(receipt.clone()).expect("signs"))))),
+        ("verify receipt", time(|| _ = std::hint::black_box(social_key.verify_object(&signed).expect("verifies")))),
+    ];
+    (parts.iter().map(|(_, s)| s).sum(), parts)
+}
+
+async fn sender() {
+    let full = benchmarking();
+    let dir = std::env::temp_dir().join(format!("tally-transport-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (tax_tls, social_tls) = (TlsKey::generate().expect("random"), TlsKey::generate().expect("random"));
+    std::fs::write(dir.join("tax.tls"), tax_tls.pkcs8()).expect("writes");
+    std::fs::write(dir.join("social.tls"), social_tls.pkcs8()).expect("writes");
+
+    let mut child = Command::new(std::env::current_exe().expect("self"))
+        .env(CHILD, &dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starts the receiver");
+    let mut lines = io::BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut next_addr = |what: &str| -> String {
+        let line = lines.next().expect("a line").expect("reads");
+        line.strip_prefix(what).expect("the receiver's address").trim().to_string()
+    };
+    let (tally_addr, raw_addr) = (next_addr("tally "), next_addr("raw "));
+
+    let kem = social_kem();
+    let roster = Arc::new(Roster::new(&directory(
+        1,
+        vec![
+            record("tax-bureau", &tax_identity(), &tax_tls, None, "127.0.0.1:9"),
+            record("social-security", &social_identity(), &social_tls, Some(&kem), &tally_addr),
+        ],
+    )));
+    let raw_tls = tally_transport::tls_client_config(&tax_tls, Arc::clone(&roster)).expect("tls");
+    let local = LocalAgency { id: agency("tax-bureau"), identity: Arc::new(tax_identity()), tls_key: tax_tls };
+    let config = TransportConfig::default();
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let tally = Endpoint::bind(any, local, roster, Arc::new(Sending(Mutex::new(Vec::new()))), config).expect("binds");
+    let mut raw_endpoint = quinn::Endpoint::client(any).expect("binds");
+    let mut raw_client = quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(raw_tls).expect("quic tls"),
+    ));
+    raw_client.transport_config(Arc::new(config.quinn()));
+    raw_endpoint.set_default_client_config(raw_client);
+    let raw = raw_endpoint
+        .connect(raw_addr.parse().expect("address"), "social-security")
+        .expect("connects")
+        .await
+        .expect("handshake");
+    let bench = Bench { tally, raw, to: agency("social-security") };
+
+    let bulk: u64 = if full { 1 << 30 } else { 16 << 20 };
+    let rounds = if full { 3 } else { 1 };
+    let (mut best_raw, mut best_tally) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..rounds {
+        best_raw = best_raw.min(bench.raw_push(bulk).await);
+        best_tally = best_tally.min(bench.tally_push(bulk).await);
+    }
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut child_rss = move || -> u64 {
+        writeln!(stdin, "rss").expect("asks");
+        let line = lines.next().expect("a line").expect("reads");
+        line.strip_prefix("rss ").and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    };
+    let (sender_bulk_rss, receiver_bulk_rss) = (peak_rss_kib(), child_rss());
+    let gbps = |s: f64| bulk as f64 / s / 1e9;
+    println!("bulk push, {} MiB, best of {rounds}:", bulk >> 20);
+    println!("  raw quinn stream   {:6.3} GB/s", gbps(best_raw));
+    println!(
+        "  tally push         {:6.3} GB/s   ratio {:.2} (target >= 0.70)",
+        gbps(best_tally),
+        best_raw / best_tally
+    );
+    println!(
+        "  peak RSS after the bulk runs: sender {} MiB, receiver {} MiB (target < 64 MiB each)",
+        sender_bulk_rss / 1024,
+        receiver_bulk_rss / 1024
+    );
+
+    let (count, in_flight) = (if full { 20_000 } else { 640 }, 64);
+    let raw_secs = bench.raw_small(count, in_flight).await;
+    let tally_secs = bench.tally_small(count, in_flight).await;
+    let (floor, parts) = crypto_floor();
+    let rate = |s: f64| count as f64 / s;
+    println!("1 KiB exchanges, {count} with {in_flight} in flight:");
+    println!("  raw quinn request/response  {:8.0}/s", rate(raw_secs));
+    println!(
+        "  tally, receipted            {:8.0}/s   ratio {:.2} to raw (target >= 5000/s)",
+        rate(tally_secs),
+        raw_secs / tally_secs
+    );
+    println!(
+        "  crypto CPU floor: {:.0} us per exchange = {:.0}/s on 2 cores; tally reaches {:.2} of it",
+        floor * 1e6,
+        2.0 / floor,
+        rate(tally_secs) * floor / 2.0
+    );
+    for (name, secs) in parts {
+        println!("    {name:<16} {:6.1} us", secs * 1e6);
+    }
+
+    bench.tally.shutdown(std::time::Duration::from_secs(5)).await;
+    println!(
+        "peak RSS at the end (the receiver holds every 1 KiB packet in memory): sender {} MiB, receiver {} MiB",
+        peak_rss_kib() / 1024,
+        child_rss() / 1024
+    );
+    drop(child_rss);
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    io::stdout().flush().expect("flushes");
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    match std::env::var_os(CHILD) {
+        Some(dir) => runtime.block_on(receiver(PathBuf::from(dir))),
+        None => runtime.block_on(sender()),
+    }
+}

@@ -39,7 +39,7 @@ impl Default for TransportConfig {
 
 impl TransportConfig {
     /// The quinn transport parameters of these limits.
-    pub(crate) fn quinn(&self) -> quinn::TransportConfig {
+    pub fn quinn(&self) -> quinn::TransportConfig {
         let mut t = quinn::TransportConfig::default();
         t.max_concurrent_bidi_streams(self.max_concurrent_exchanges.into())
             .max_concurrent_uni_streams(0u32.into())

@@ -37,4 +37,4 @@ pub use endpoint::{Endpoint, LocalAgency, Packet};
 pub use error::TransportError;
 pub use host::{Host, Inbox, OfferContext, OfferDecision, Outgoing};
 pub use roster::Roster;
-pub use tls::{ALPN, TlsKey};
+pub use tls::{ALPN, TlsKey, client_config as tls_client_config, server_config as tls_server_config};

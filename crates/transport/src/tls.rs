@@ -100,8 +100,11 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The TLS 1.3 client configuration: our raw public key, the server's pinned by the directory.
-pub(crate) fn client_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::ClientConfig, TransportError> {
+/// The TLS 1.3 client configuration of the profile: this node's raw
+/// public key, the server's pinned by the directory (the server name is
+/// the agency id). Public for tools that need plain QUIC with Tally's
+/// authentication, such as the transport benchmark's baseline.
+pub fn client_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::ClientConfig, TransportError> {
     let verifier = Arc::new(PinnedPeer::new(roster));
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -117,8 +120,9 @@ pub(crate) fn client_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls:
     Ok(config)
 }
 
-/// The TLS 1.3 server configuration: client authentication required, by a key the directory lists.
-pub(crate) fn server_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::ServerConfig, TransportError> {
+/// The TLS 1.3 server configuration of the profile: client
+/// authentication required, by a key the directory lists.
+pub fn server_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::ServerConfig, TransportError> {
     let verifier = Arc::new(PinnedPeer::new(roster));
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
