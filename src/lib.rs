@@ -30,3 +30,6 @@ pub use tally_receipt as receipt;
 
 /// The exchange as sans-I/O state machines.
 pub use tally_protocol as protocol;
+
+/// Exchanges over QUIC with TLS 1.3, authenticated against the federation directory.
+pub use tally_transport as transport;
