@@ -80,3 +80,51 @@ impl Index {
         Self { serial: directory.serial, by_id, by_tls_key }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tally_wire::{BoundedVec, Endpoint, IdentityPublicKey, Roles, Text, Timestamp};
+
+    use super::*;
+
+    fn record(id: &str, tls: u8) -> AgencyRecord {
+        AgencyRecord {
+            id: AgencyId::new(id).expect("valid"),
+            name: Text::new(id).expect("short"),
+            roles: Roles::PRODUCER,
+            endpoint: Endpoint::new("127.0.0.1:4433").expect("valid"),
+            identity_key: IdentityPublicKey([9; 32]),
+            tls_key: Digest([tls; 32]),
+            kem_keys: BoundedVec::empty(),
+        }
+    }
+
+    fn directory(serial: u64, agencies: Vec<AgencyRecord>) -> Directory {
+        Directory {
+            federation: Text::new("f").expect("short"),
+            serial,
+            issued_at: Timestamp::from_secs(0),
+            agencies: BoundedVec::new(agencies).expect("few"),
+            purposes: BoundedVec::empty(),
+        }
+    }
+
+    #[test]
+    fn a_tls_key_listed_twice_authenticates_neither_agency() {
+        let roster = Roster::new(&directory(1, vec![record("a", 1), record("b", 1), record("c", 2)]));
+        assert_eq!(roster.agency_by_tls_key(&Digest([1; 32])), None);
+        assert_eq!(roster.agency_by_tls_key(&Digest([2; 32])), Some(AgencyId::new("c").expect("valid")));
+        assert!(roster.record(&AgencyId::new("a").expect("valid")).is_some(), "still listed, just not by that key");
+    }
+
+    #[test]
+    fn only_a_newer_directory_replaces_the_records() {
+        let roster = Roster::new(&directory(5, vec![record("a", 1)]));
+        assert!(!roster.update(&directory(5, vec![record("a", 3)])), "same serial");
+        assert!(!roster.update(&directory(4, vec![record("a", 3)])), "older serial");
+        assert_eq!(roster.agency_by_tls_key(&Digest([1; 32])), Some(AgencyId::new("a").expect("valid")));
+        assert!(roster.update(&directory(6, vec![record("a", 3)])));
+        assert_eq!(roster.agency_by_tls_key(&Digest([1; 32])), None, "the old key no longer authenticates");
+        assert_eq!(roster.serial(), 6);
+    }
+}

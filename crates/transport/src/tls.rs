@@ -268,3 +268,27 @@ impl ClientCertVerifier for PinnedPeer {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_round_trips_through_pkcs8_with_the_same_pin() {
+        let key = TlsKey::generate().expect("random");
+        let again = TlsKey::from_pkcs8(key.pkcs8()).expect("loads");
+        assert_eq!(again.spki_digest(), key.spki_digest());
+        assert_eq!(key.spki_digest(), tally_envelope::sha256(&[key.spki()]), "the pin is SHA-256 of the SPKI DER");
+        assert_ne!(TlsKey::generate().expect("random").spki_digest(), key.spki_digest());
+    }
+
+    #[test]
+    fn garbage_is_not_a_key_and_the_key_never_prints() {
+        assert!(matches!(TlsKey::from_pkcs8(b"not a key"), Err(TransportError::TlsKey(_))));
+        let key = TlsKey::generate().expect("random");
+        let shown = format!("{key:?}");
+        assert!(shown.contains("spki_digest"));
+        let secret_hex: String = key.pkcs8()[16..32].iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!shown.contains(&secret_hex), "Debug shows no private key bytes");
+    }
+}
