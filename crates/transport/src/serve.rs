@@ -132,8 +132,10 @@ impl<H: Host> Drop for ReceiveServe<'_, H> {
     fn drop(&mut self) {
         // An exchange cut off mid-packet: the inbox's plaintext is dropped
         // with it (unverified, never committed).
-        if let Some(inbox) = self.inbox.take() {
-            tokio::spawn(inbox.discard());
+        if let Some(inbox) = self.inbox.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(inbox.discard());
         }
     }
 }
