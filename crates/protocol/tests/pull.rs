@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use proptest::prelude::*;
+
 use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, PacketSpec, Sealer, request_digest};
 use tally_protocol::{
     Config, ExchangeError, ReceiverOutcome, ReceiverRequest, ReceiverResponse, Requester, RequesterOutcome, Responder,
@@ -81,6 +83,8 @@ struct Pull {
     responder_logged: Vec<Signed<Receipt>>,
     now: Timestamp,
     deliver_to_requester: bool,
+    /// Every frame the responder sent, for the property test's pool.
+    from_responder: Vec<Frame<'static>>,
 }
 
 impl Pull {
@@ -110,6 +114,7 @@ impl Pull {
             responder_logged: Vec::new(),
             now,
             deliver_to_requester: true,
+            from_responder: Vec::new(),
         }
     }
 
@@ -210,6 +215,7 @@ impl Pull {
             {
                 progress = true;
                 let bytes = frame.encode().expect("encodes");
+                self.from_responder.push(frame);
                 self.requester.handle_frame(Frame::decode(&bytes).expect("decodes"), self.now);
             }
             while let Some(request) = self.requester.poll_request() {
@@ -369,4 +375,51 @@ fn frames_out_of_order_end_a_pull() {
     assert!(matches!(responder.poll_request(), Some(ResponderRequest::Decide { .. })));
     responder.handle_frame(req(), p.now);
     assert!(matches!(responder.poll_transmit(), Some(Frame::Close(c)) if c.code == CloseCode::UNEXPECTED_FRAME));
+}
+
+/// Frames a responder may send: those of a served pull (offers, chunks,
+/// trailers, the end), a refusal, and some that are never right.
+fn frame_pool() -> Vec<Frame<'static>> {
+    let mut served = Pull::new(vec![vec![1; 3000], vec![2; 10]], None);
+    served.drive();
+    let mut refused = Pull::new(Vec::new(), Some(ReasonCode::GRANT_EXPIRED));
+    refused.drive();
+    let mut pool = served.from_responder;
+    pool.extend(refused.from_responder);
+    pool.push(Frame::Accept(tally_wire::Accept { packet_id: tally_wire::PacketId([1; 16]) }));
+    pool.push(Frame::Close(tally_wire::Close { code: CloseCode::INTERNAL_ERROR, reason: Default::default() }));
+    pool
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Fed any sequence of a responder's frames, a requester never panics,
+    /// never sends a receipt for a packet its host did not store, and
+    /// always ends (at the latest at its deadline).
+    #[test]
+    fn requester_survives_any_frame_sequence(picks in prop::collection::vec(any::<prop::sample::Index>(), 0..16)) {
+        let pool = frame_pool();
+        let mut p = Pull::new(Vec::new(), None);
+        let _request = p.requester.poll_transmit();
+        let mut receipts_sent = 0;
+        for pick in picks {
+            p.requester.handle_frame(pool[pick.index(pool.len())].clone(), p.now);
+            while let Some(request) = p.requester.poll_request() {
+                if let Some(response) = p.answer_requester(request) {
+                    p.requester.handle_host(response, p.now);
+                }
+            }
+            while let Some(frame) = p.requester.poll_transmit() {
+                if matches!(frame, Frame::Receipt(_)) {
+                    receipts_sent += 1;
+                }
+            }
+        }
+        prop_assert!(receipts_sent <= p.stored.len(), "a receipt without storage");
+        p.requester.handle_timeout(Timestamp::from_secs(T0 + 3600));
+        while p.requester.poll_transmit().is_some() {}
+        while p.requester.poll_request().is_some() {}
+        prop_assert!(p.requester.is_done(), "the exchange ends by its deadline");
+    }
 }
