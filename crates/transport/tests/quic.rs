@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use common::{Member, Policy, agency, bind, category, digest_of, directory, pair, payload, purpose, push_spec};
+use common::{
+    Member, Policy, agency, bind, category, digest_of, directory, eventually, pair, payload, purpose, push_spec,
+};
 use tally_envelope::IdentityVerifier;
 use tally_protocol::{ExchangeError, ReceiverOutcome, RequesterOutcome, SenderOutcome};
 use tally_transport::{TransportConfig, TransportError};
@@ -213,13 +215,12 @@ async fn a_connection_killed_mid_transfer_then_resent_delivers_exactly_once() {
     let endpoint = a.endpoint.clone();
     let source = Hangs { data: io::Cursor::new(data.clone()), limit: 300_000 };
     let task = tokio::spawn(async move { endpoint.send(packet, source).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("the receiver has plaintext", || b.host.state().written >= 64 * 1024).await;
     // Kill the connection mid-transfer, and the sending task with it.
     a.endpoint.connect(&b.id).await.expect("connected").close(0u32.into(), b"killed");
     task.abort();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually("the partial plaintext is discarded", || b.host.state().discards == 1).await;
     assert!(b.host.state().stored.is_empty());
-    assert_eq!(b.host.state().discards, 1, "the partial plaintext was discarded");
     // The resend finds nothing stored: the payload is sealed and sent anew.
     let resent = a.endpoint.resend(&b.id, offer).await;
     assert!(matches!(resent, Err(TransportError::Exchange(ExchangeError::NotYetReceipted))), "{resent:?}");
@@ -302,9 +303,8 @@ async fn shutdown_finishes_exchanges_in_flight_and_refuses_new_ones() {
     let packet = a.endpoint.seal(&b.id, push_spec(&a.id, data.len()), BoundedVec::empty()).expect("seals");
     let endpoint = a.endpoint.clone();
     let sending = tokio::spawn(async move { endpoint.send(packet, &data[..]).await });
-    while b.endpoint.exchanges_in_flight() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the exchange is in flight", || b.endpoint.exchanges_in_flight() > 0 || b.host.state().written > 0)
+        .await;
     b.endpoint.shutdown(Duration::from_secs(20)).await;
     delivered(sending.await.expect("joins"));
     let packet = a.endpoint.seal(&b.id, push_spec(&a.id, 10), BoundedVec::empty()).expect("seals");

@@ -39,6 +39,8 @@ pub struct State {
     pub log: Vec<Signed<Receipt>>,
     pub decisions: usize,
     pub discards: usize,
+    /// Plaintext bytes written to inboxes, committed or not.
+    pub written: u64,
     /// Payloads served to pull requests.
     pub pull_answer: Vec<Vec<u8>>,
 }
@@ -78,6 +80,7 @@ impl Inbox for MemoryInbox {
             std::future::pending::<()>().await;
         }
         self.data.extend_from_slice(plaintext);
+        self.host.state().written += plaintext.len() as u64;
         Ok(())
     }
 
@@ -285,4 +288,13 @@ pub fn payload(len: usize) -> Vec<u8> {
 
 pub fn digest_of(bytes: &[u8]) -> Digest {
     sha256(&[bytes])
+}
+
+/// Waits (up to 20 s) until `condition` holds; panics with `what` if it never does.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
