@@ -1,6 +1,6 @@
 //! How an exchange can end badly (spec/protocol.md, "Errors").
 
-use tally_wire::{AgencyId, Close, CloseCode, Frame, FrameType, ReasonCode, Text};
+use tally_wire::{AgencyId, Close, CloseCode, Frame, FrameType, ReasonCode};
 
 /// Why an exchange ended without its normal outcome. Each variant has the
 /// close code sent to the peer ([`ExchangeError::close_code`]).
@@ -79,12 +79,6 @@ impl ExchangeError {
     /// The `Close` frame that ends the exchange with this error: its code,
     /// and its message as the reason, cut to the wire's limit.
     pub fn close_frame(&self) -> Frame<'static> {
-        let message = self.to_string();
-        let mut end = message.len().min(tally_wire::limits::MAX_CLOSE_REASON_LEN);
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        let reason = Text::new(&message[..end]).unwrap_or_default();
-        Frame::Close(Close { code: self.close_code(), reason })
+        Frame::Close(Close::new(self.close_code(), &self.to_string()))
     }
 }

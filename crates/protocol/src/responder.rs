@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use tally_envelope::request_digest;
 use tally_wire::{
     AgencyId, Close, CloseCode, Frame, GrantChain, Outcome, PacketId, PullRequest, ReasonCode, Receipt, Reject,
-    Request, Signed, Text, Timestamp,
+    Request, Signed, Timestamp,
 };
 
 use crate::Config;
@@ -175,8 +175,7 @@ impl Responder {
             }
             (Stage::AwaitingPacket, ResponderResponse::Send(sender)) => return self.pump(sender),
             (Stage::AwaitingPacket, ResponderResponse::End) => {
-                let reason = Text::new("end of answer").unwrap_or_default();
-                self.transmit.push_back(Frame::Close(Close { code: CloseCode::NO_ERROR, reason }));
+                self.transmit.push_back(Frame::Close(Close::new(CloseCode::NO_ERROR, "end of answer")));
                 let sent = std::mem::take(&mut self.sent);
                 self.finish(Ok(ResponderOutcome::Served(sent)));
                 Stage::Done

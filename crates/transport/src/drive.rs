@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use quinn::{RecvStream, SendStream};
 use tally_protocol::Exchange;
 use tally_wire::limits::MAX_FRAME_PREFIX;
-use tally_wire::{AgencyId, Close, CloseCode, Frame, FramePrefix, Text, Timestamp};
+use tally_wire::{AgencyId, Close, CloseCode, Frame, FramePrefix, Timestamp};
 use tokio::io::{AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -147,12 +147,7 @@ impl Stream {
 
     /// Sends a Close frame (best effort) and ends our half.
     pub(crate) async fn close(&mut self, code: CloseCode, reason: &str) {
-        let mut end = reason.len().min(tally_wire::limits::MAX_CLOSE_REASON_LEN);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let reason = Text::new(&reason[..end]).unwrap_or_default();
-        let _ = self.write(&Frame::Close(Close { code, reason })).await;
+        let _ = self.write(&Frame::Close(Close::new(code, reason))).await;
         let _ = self.send.finish();
     }
 

@@ -254,8 +254,7 @@ impl<H: Host> Endpoint<H> {
     }
 
     fn identity_key(&self, agency: &AgencyId) -> Result<IdentityVerifier, TransportError> {
-        let record = self.inner.roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
-        IdentityVerifier::new(&record.identity_key).map_err(TransportError::Envelope)
+        identity_key(&self.inner.roster, agency)
     }
 
     async fn open(
@@ -313,6 +312,12 @@ impl<H> Drop for InFlight<'_, H> {
 
 fn close_code(code: CloseCode) -> quinn::VarInt {
     quinn::VarInt::from_u32(u32::from(code.0))
+}
+
+/// The identity key the directory lists for `agency`.
+pub(crate) fn identity_key(roster: &Roster, agency: &AgencyId) -> Result<IdentityVerifier, TransportError> {
+    let record = roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
+    Ok(IdentityVerifier::new(&record.identity_key)?)
 }
 
 /// The newest KEM key certificate of `agency` valid now, verified under its identity key.

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
-use tally_envelope::{IdentityVerifier, Sealer};
+use tally_envelope::Sealer;
 use tally_protocol::{
     Receiver, ReceiverRequest, ReceiverResponse, Requester, Responder, ResponderRequest, ResponderResponse, Sender,
     SenderRequest, SenderResponse,
@@ -14,7 +14,7 @@ use tally_wire::{AgencyId, Direction};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::drive::{Serve, now};
-use crate::endpoint::{Inner, kem_certificate};
+use crate::endpoint::{Inner, identity_key, kem_certificate};
 use crate::error::TransportError;
 use crate::host::{Host, Inbox, OfferContext, OfferDecision, Outgoing};
 
@@ -156,9 +156,7 @@ impl<'a, H: Host> RespondServe<'a, H> {
     fn next_sender(&mut self) -> Result<ResponderResponse, TransportError> {
         let Some(outgoing) = self.queue.pop_front() else { return Ok(ResponderResponse::End) };
         let cert = kem_certificate(&self.inner.roster, &self.peer)?;
-        let record =
-            self.inner.roster.record(&self.peer).ok_or_else(|| TransportError::UnknownAgency(self.peer.clone()))?;
-        let requester_key = IdentityVerifier::new(&record.identity_key)?;
+        let requester_key = identity_key(&self.inner.roster, &self.peer)?;
         let (sealer, offer) = Sealer::new(&cert, outgoing.spec, outgoing.grant_chain)?;
         self.current = Some(outgoing.payload);
         let sender = Sender::new(

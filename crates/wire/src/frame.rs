@@ -117,6 +117,18 @@ pub struct Close {
     pub reason: Text<{ limits::MAX_CLOSE_REASON_LEN }>,
 }
 
+impl Close {
+    /// A close with `reason` cut to the wire's limit at a character
+    /// boundary (a reason `Text` refuses is sent empty: it is only for people).
+    pub fn new(code: CloseCode, reason: &str) -> Self {
+        let mut end = reason.len().min(limits::MAX_CLOSE_REASON_LEN);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self { code, reason: Text::new(&reason[..end]).unwrap_or_default() }
+    }
+}
+
 /// A parsed frame prefix: version, type and body length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FramePrefix {
