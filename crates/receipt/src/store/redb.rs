@@ -47,12 +47,18 @@ impl RedbStore {
     /// stored tree must have that checkpoint's root at that size.
     pub fn open(path: &Path, origin: &LogOrigin, key: &IdentityPublicKey) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(|e| storage(format!("{}: {e}", path.display())))?;
+        Self::with_database(Arc::new(db), origin, key)
+    }
+
+    /// The log in the tables `entries`, `nodes` and `checkpoints` of an
+    /// open database, which the caller may use for tables of its own
+    /// (a node keeps its whole state in one file). Checked as by [`open`](Self::open).
+    pub fn with_database(db: Arc<Database>, origin: &LogOrigin, key: &IdentityPublicKey) -> Result<Self, StoreError> {
         let tx = db.begin_write().map_err(storage)?;
         tx.open_table(ENTRIES).map_err(storage)?;
         tx.open_table(NODES).map_err(storage)?;
         tx.open_table(CHECKPOINTS).map_err(storage)?;
         tx.commit().map_err(storage)?;
-        let db = Arc::new(db);
         let (queue, requests) = sync_channel(1024);
         let worker = Arc::clone(&db);
         let committer = std::thread::Builder::new()

@@ -1,0 +1,201 @@
+//! An agency's node directory: keys, configuration and the export file
+//! the federation operator receives (`tally init`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tally_envelope::{IdentityKey, KemKey, read_identity_key, read_kem_key, write_identity_key, write_kem_key};
+use tally_transport::TlsKey;
+use tally_wire::{AgencyId, Digest, Endpoint, IdentityPublicKey, KemKeyCertificate, Signed, Timestamp};
+use zeroize::Zeroizing;
+
+use crate::config::{CONFIG_FILE, NodeConfig};
+use crate::files::{read, read_toml, write_atomic, write_secret};
+use crate::{NodeError, hex};
+
+/// How long a KEM key made by `tally init` is certified for.
+pub const KEM_KEY_VALIDITY: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
+
+const IDENTITY_FILE: &str = "keys/identity.key";
+const KEM_FILE: &str = "keys/kem.key";
+const TLS_FILE: &str = "keys/tls.pk8";
+const STORAGE_FILE: &str = "keys/storage.key";
+
+/// The file an agency hands to the federation operator: its public keys and endpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyExport {
+    /// Always `"tally-agency/1"`.
+    pub format: String,
+    /// The agency's id.
+    pub id: AgencyId,
+    /// Its display name.
+    pub name: String,
+    /// Where peers reach its node (`host:port`).
+    pub endpoint: Endpoint,
+    /// Its Ed25519 identity public key.
+    pub identity_key: IdentityPublicKey,
+    /// SHA-256 of its TLS raw public key (SPKI DER).
+    pub tls_key: Digest,
+    /// Its KEM key certificates, each the hex of a signed certificate's encoding.
+    pub kem_certificates: Vec<String>,
+}
+
+/// The format line of an export file.
+pub const EXPORT_FORMAT: &str = "tally-agency/1";
+
+impl AgencyExport {
+    /// Reads an export file.
+    pub fn load(path: &Path) -> Result<Self, NodeError> {
+        let export: Self = read_toml(path)?;
+        if export.format != EXPORT_FORMAT {
+            return Err(NodeError::Malformed {
+                path: path.to_owned(),
+                message: format!("format is `{}`, expected `{EXPORT_FORMAT}`", export.format),
+            });
+        }
+        Ok(export)
+    }
+
+    /// The KEM certificates, decoded (their signatures are checked when the directory is loaded).
+    pub fn certificates(&self, path: &Path) -> Result<Vec<Signed<KemKeyCertificate>>, NodeError> {
+        self.kem_certificates
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let bytes = hex::decode(h).ok_or_else(|| malformed(path, format!("kem_certificates[{i}] is not hex")))?;
+                Signed::decode(&bytes).map_err(|e| malformed(path, format!("kem_certificates[{i}]: {e}")))
+            })
+            .collect()
+    }
+}
+
+fn malformed(path: &Path, message: String) -> NodeError {
+    NodeError::Malformed { path: path.to_owned(), message }
+}
+
+/// What `tally init` needs.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// The agency's id.
+    pub agency: AgencyId,
+    /// Its display name.
+    pub name: String,
+    /// The address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// The endpoint peers dial (defaults to the listen address).
+    pub endpoint: Option<Endpoint>,
+    /// The operator's public key, if known.
+    pub operator_key: Option<IdentityPublicKey>,
+    /// Where the directory file will be.
+    pub directory: PathBuf,
+}
+
+/// Creates a node directory at `dir`: keys (mode 0600), `tally.toml` and
+/// `<agency>.agency.toml`, the export for the operator. Returns the export's path.
+pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeError> {
+    if dir.join(CONFIG_FILE).exists() {
+        return Err(NodeError::Usage(format!(
+            "{} already holds a node (its {CONFIG_FILE} exists); choose another --dir",
+            dir.display()
+        )));
+    }
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).map_err(NodeError::file(&keys))?;
+    let key_error = |path: PathBuf| move |source| NodeError::Key { path, source };
+    let identity = IdentityKey::generate().map_err(key_error(dir.join(IDENTITY_FILE)))?;
+    write_identity_key(&dir.join(IDENTITY_FILE), &options.agency, &identity)
+        .map_err(key_error(dir.join(IDENTITY_FILE)))?;
+    let kem = KemKey::generate().map_err(key_error(dir.join(KEM_FILE)))?;
+    write_kem_key(&dir.join(KEM_FILE), &options.agency, &kem).map_err(key_error(dir.join(KEM_FILE)))?;
+    let tls = TlsKey::generate().map_err(|e| NodeError::Usage(e.to_string()))?;
+    write_secret(&dir.join(TLS_FILE), &tls.pkcs8())?;
+    let mut storage = Zeroizing::new([0u8; 32]);
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut *storage)
+        .map_err(|_| NodeError::Usage("the system random generator failed".into()))?;
+    write_secret(&dir.join(STORAGE_FILE), &*storage)?;
+
+    let config = NodeConfig {
+        agency: options.agency.clone(),
+        listen: options.listen,
+        directory: options.directory.clone(),
+        operator_key: options.operator_key,
+        metrics: None,
+        sweep_interval: Duration::from_secs(10),
+        clock_offset_secs: 0,
+        pull_sources: Vec::new(),
+    };
+    write_atomic(&dir.join(CONFIG_FILE), config.render().as_bytes())?;
+
+    let now = Timestamp::from_system_time(SystemTime::now());
+    let until = now.checked_add(KEM_KEY_VALIDITY).unwrap_or(now);
+    let cert = kem.certify(&identity, options.agency.clone(), now, until).map_err(key_error(dir.join(KEM_FILE)))?;
+    let endpoint = match &options.endpoint {
+        Some(e) => e.clone(),
+        None => Endpoint::new(options.listen.to_string()).map_err(|e| NodeError::Usage(format!("endpoint: {e}")))?,
+    };
+    let export = AgencyExport {
+        format: EXPORT_FORMAT.into(),
+        id: options.agency.clone(),
+        name: options.name.clone(),
+        endpoint,
+        identity_key: identity.public_key(),
+        tls_key: tls.spki_digest(),
+        kem_certificates: vec![hex::encode(&cert.encode())],
+    };
+    let path = dir.join(format!("{}.agency.toml", options.agency));
+    let text = format!(
+        "# Tally agency export (tally init): hand this file to the federation operator\n# (tally federation add-agency). It holds public keys only.\n{}",
+        toml::to_string(&export).map_err(|e| NodeError::Usage(e.to_string()))?
+    );
+    write_atomic(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+/// An agency's secret keys, loaded from its node directory.
+pub struct AgencyKeys {
+    /// The agency.
+    pub agency: AgencyId,
+    /// Its identity key.
+    pub identity: Arc<IdentityKey>,
+    /// Its KEM key.
+    pub kem: Arc<KemKey>,
+    /// Its TLS key.
+    pub tls: TlsKey,
+    /// The key that wraps the per-grant data keys of stored payloads.
+    pub storage: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for AgencyKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgencyKeys").field("agency", &self.agency).finish_non_exhaustive()
+    }
+}
+
+impl AgencyKeys {
+    /// Loads the keys of the node directory `dir`, checking they belong to `agency`.
+    pub fn load(dir: &Path, agency: &AgencyId) -> Result<Self, NodeError> {
+        let key_error = |path: PathBuf| move |source| NodeError::Key { path, source };
+        let (owner, identity) = read_identity_key(&dir.join(IDENTITY_FILE)).map_err(key_error(dir.join(IDENTITY_FILE)))?;
+        let (kem_owner, kem) = read_kem_key(&dir.join(KEM_FILE)).map_err(key_error(dir.join(KEM_FILE)))?;
+        for (who, file) in [(&owner, IDENTITY_FILE), (&kem_owner, KEM_FILE)] {
+            if who != agency {
+                return Err(NodeError::Usage(format!(
+                    "{} belongs to `{who}`, but this node is `{agency}`",
+                    dir.join(file).display()
+                )));
+            }
+        }
+        let tls_der = Zeroizing::new(read(&dir.join(TLS_FILE))?);
+        let tls = TlsKey::from_pkcs8(&tls_der).map_err(|e| malformed(&dir.join(TLS_FILE), e.to_string()))?;
+        let storage_bytes = Zeroizing::new(read(&dir.join(STORAGE_FILE))?);
+        if storage_bytes.len() != 32 {
+            return Err(malformed(&dir.join(STORAGE_FILE), "a storage key is 32 bytes".into()));
+        }
+        let mut storage = Zeroizing::new([0u8; 32]);
+        storage.copy_from_slice(&storage_bytes);
+        Ok(Self { agency: agency.clone(), identity: Arc::new(identity), kem: Arc::new(kem), tls, storage })
+    }
+}

@@ -1,0 +1,1 @@
+//! Audit (placeholder while the node is built).

@@ -1,0 +1,141 @@
+//! The node's configuration file, `tally.toml` (written commented by `tally init`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tally_wire::{AgencyId, DataCategory, IdentityPublicKey};
+
+use crate::NodeError;
+use crate::files::read_toml;
+
+/// The configuration file's name inside a node directory.
+pub const CONFIG_FILE: &str = "tally.toml";
+
+/// A node's configuration. Relative paths are relative to the node directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This agency's id in the directory.
+    pub agency: AgencyId,
+    /// The UDP address the QUIC listener binds.
+    pub listen: SocketAddr,
+    /// The signed federation directory.
+    pub directory: PathBuf,
+    /// The federation operator's public key (hex), which must sign the directory.
+    pub operator_key: Option<IdentityPublicKey>,
+    /// The health and metrics HTTP endpoint (localhost only); none if absent.
+    #[serde(default)]
+    pub metrics: Option<SocketAddr>,
+    /// How often the retention sweeper runs, e.g. `"10s"`.
+    #[serde(default = "default_sweep", with = "humantime_serde_str")]
+    pub sweep_interval: Duration,
+    /// Added to the system clock for every policy and retention decision (tests and drills only).
+    #[serde(default)]
+    pub clock_offset_secs: i64,
+    /// What the node serves to pull requests.
+    #[serde(default, rename = "pull")]
+    pub pull_sources: Vec<PullSource>,
+}
+
+/// A source of data for pull requests of one data category.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullSource {
+    /// The data category it serves.
+    pub category: DataCategory,
+    /// A directory whose files are served: the query names one file, or is empty for all of them.
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
+    /// A command run with the query on its standard input; its standard output is the one packet served.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+}
+
+fn default_sweep() -> Duration {
+    Duration::from_secs(10)
+}
+
+mod humantime_serde_str {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("{e}; write a duration such as \"10s\" or \"5min\"")))
+    }
+}
+
+impl NodeConfig {
+    /// Reads `tally.toml` from the node directory `dir`.
+    pub fn load(dir: &Path) -> Result<Self, NodeError> {
+        let path = dir.join(CONFIG_FILE);
+        let config: Self = read_toml(&path)?;
+        for source in &config.pull_sources {
+            if source.directory.is_some() == source.command.is_some() {
+                return Err(NodeError::Malformed {
+                    path,
+                    message: format!(
+                        "pull source for `{}`: give exactly one of `directory` or `command`",
+                        source.category
+                    ),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// The commented file `tally init` writes.
+    pub(crate) fn render(&self) -> String {
+        let operator = match &self.operator_key {
+            Some(k) => format!("operator_key = \"{}\"", k.to_hex()),
+            None => "# operator_key = \"…64 hex digits from `tally federation init`…\"   (required to serve)".into(),
+        };
+        format!(
+            r#"# Tally node configuration (written by `tally init`; see the README's configuration reference).
+# Relative paths are relative to this file's directory.
+
+# This agency's id in the federation directory.
+agency = "{agency}"
+
+# The UDP address the QUIC listener binds; the directory's endpoint for this agency must reach it.
+listen = "{listen}"
+
+# The signed federation directory (from the operator's `tally federation publish`).
+# The node refuses a directory with a lower serial than the newest it has seen,
+# and picks up a newer file at this path while it runs.
+directory = "{directory}"
+
+# The federation operator's public key: the directory must be signed by it.
+{operator}
+
+# Health and Prometheus metrics over HTTP on this localhost address (GET /health, GET /metrics).
+# metrics = "127.0.0.1:9464"
+
+# How often received data past its retention is destroyed (crypto-shredding).
+sweep_interval = "10s"
+
+# What this node serves to pull requests, per data category: the files of a directory
+# (the query names one file, or is empty for all), or a command that reads the query
+# on its standard input and writes the answer on its standard output.
+# [[pull]]
+# category = "income.annual"
+# directory = "served/income"
+#
+# [[pull]]
+# category = "income.monthly"
+# command = ["/usr/local/bin/lookup-income", "--json"]
+"#,
+            agency = self.agency,
+            listen = self.listen,
+            directory = self.directory.display(),
+        )
+    }
+}

@@ -1,0 +1,81 @@
+//! The node's errors: each says what failed, where, and what to do.
+
+use std::path::{Path, PathBuf};
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A configuration or document file is malformed (the message has the line).
+    #[error("{}: {message}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, where, and what to write instead.
+        message: String,
+    },
+    /// A key file could not be used.
+    #[error("{}: {source}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        source: tally_envelope::Error,
+    },
+    /// The directory's signature, serial or content is not acceptable.
+    #[error("directory {}: {reason}", path.display())]
+    Directory {
+        /// The directory file.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The directory does not list this agency.
+    #[error("agency `{0}` is not in the federation directory; ask the operator to add it (tally federation add-agency) and publish a new directory")]
+    UnknownAgency(String),
+    /// The node's database failed.
+    #[error("database: {0}")]
+    Database(String),
+    /// The policy refused a flow this node was asked to start.
+    #[error("{0}")]
+    Refused(String),
+    /// An argument is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// The transport failed.
+    #[error(transparent)]
+    Transport(#[from] tally_transport::TransportError),
+    /// The log failed.
+    #[error("log: {0}")]
+    Log(#[from] tally_receipt::LogError),
+    /// The node is not running, or its control socket is not reachable.
+    #[error("cannot reach the node at {}: {source}; start it with `tally serve --dir {}`", socket.display(), dir.display())]
+    NotRunning {
+        /// The control socket.
+        socket: PathBuf,
+        /// The node's directory.
+        dir: PathBuf,
+        /// The connection error.
+        source: std::io::Error,
+    },
+}
+
+impl NodeError {
+    /// A file error at `path`.
+    pub fn file(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::File { path: path.to_owned(), source }
+    }
+
+    /// A database error.
+    pub(crate) fn db(e: impl std::fmt::Display) -> Self {
+        Self::Database(e.to_string())
+    }
+}

@@ -1,0 +1,229 @@
+//! The federation operator's tools: the root key, the agency and purpose
+//! registers, and publishing the signed directory (`tally federation`).
+//!
+//! The operator's directory holds `operator.key` (the root identity key,
+//! mode 0600), `operator.pub` (its public key, hex, for agencies'
+//! configurations) and `federation.toml` (the registers and the last
+//! serial). `publish` signs the registers as a [`Directory`] with the next
+//! serial.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use tally_envelope::{IdentityKey, read_identity_key, write_identity_key};
+use tally_wire::{
+    AgencyId, AgencyRecord, BoundedVec, Digest, Directory, Endpoint, IdentityPublicKey, Purpose, PurposeRecord,
+    Roles, Signed, Text, Timestamp,
+};
+
+use crate::agency::AgencyExport;
+use crate::files::{read_toml, write_atomic};
+use crate::{NodeError, hex};
+
+const STATE_FILE: &str = "federation.toml";
+const KEY_FILE: &str = "operator.key";
+const PUBLIC_FILE: &str = "operator.pub";
+
+/// The operator's registers, as kept in `federation.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Federation {
+    /// The federation's display name.
+    pub name: String,
+    /// The serial of the last published directory (0 before the first).
+    pub serial: u64,
+    /// Member agencies.
+    #[serde(default, rename = "agency")]
+    pub agencies: Vec<Member>,
+    /// Registered purposes.
+    #[serde(default, rename = "purpose")]
+    pub purposes: Vec<PurposeEntry>,
+}
+
+/// An agency in the register.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Its id.
+    pub id: AgencyId,
+    /// Its display name.
+    pub name: String,
+    /// `producer`, `consumer`, `auditor`.
+    pub roles: Vec<String>,
+    /// Its node's endpoint.
+    pub endpoint: Endpoint,
+    /// Its identity key.
+    pub identity_key: IdentityPublicKey,
+    /// SHA-256 of its TLS public key.
+    pub tls_key: Digest,
+    /// Its KEM key certificates (hex of each signed encoding).
+    pub kem_certificates: Vec<String>,
+}
+
+/// A purpose in the register.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeEntry {
+    /// The hierarchical name.
+    pub name: Purpose,
+    /// The legal basis.
+    pub legal_basis: String,
+    /// What it is for, in words.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Parses a comma-separated role list (`producer,consumer`).
+pub fn parse_roles(list: &[String]) -> Result<Roles, NodeError> {
+    list.iter().try_fold(Roles(0), |roles, r| {
+        let role = match r.as_str() {
+            "producer" => Roles::PRODUCER,
+            "consumer" => Roles::CONSUMER,
+            "auditor" => Roles::AUDITOR,
+            other => {
+                return Err(NodeError::Usage(format!(
+                    "unknown role `{other}`: roles are producer, consumer and auditor"
+                )));
+            }
+        };
+        Ok(roles.with(role))
+    })
+}
+
+fn text<const N: usize>(what: &str, s: &str) -> Result<Text<N>, NodeError> {
+    Text::new(s).map_err(|e| NodeError::Usage(format!("{what}: {e}")))
+}
+
+impl Federation {
+    /// Creates the operator's directory: root key, public key file, empty registers.
+    /// Returns the operator's public key.
+    pub fn init(dir: &Path, name: &str) -> Result<IdentityPublicKey, NodeError> {
+        if dir.join(STATE_FILE).exists() {
+            return Err(NodeError::Usage(format!("{} already holds a federation", dir.display())));
+        }
+        std::fs::create_dir_all(dir).map_err(NodeError::file(dir))?;
+        let key = IdentityKey::generate().map_err(|source| NodeError::Key { path: dir.join(KEY_FILE), source })?;
+        let operator = AgencyId::new("operator").map_err(|e| NodeError::Usage(e.to_string()))?;
+        write_identity_key(&dir.join(KEY_FILE), &operator, &key)
+            .map_err(|source| NodeError::Key { path: dir.join(KEY_FILE), source })?;
+        write_atomic(&dir.join(PUBLIC_FILE), format!("{}\n", key.public_key().to_hex()).as_bytes())?;
+        let federation = Self { name: name.to_owned(), serial: 0, agencies: Vec::new(), purposes: Vec::new() };
+        federation.save(dir)?;
+        Ok(key.public_key())
+    }
+
+    /// Reads the registers.
+    pub fn load(dir: &Path) -> Result<Self, NodeError> {
+        read_toml(&dir.join(STATE_FILE))
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), NodeError> {
+        let text = format!(
+            "# Tally federation registers (tally federation); `publish` signs them as the directory.\n{}",
+            toml::to_string(self).map_err(|e| NodeError::Usage(e.to_string()))?
+        );
+        write_atomic(&dir.join(STATE_FILE), text.as_bytes())
+    }
+
+    /// Adds (or replaces) an agency from its export file, with `roles`.
+    pub fn add_agency(dir: &Path, export: &Path, roles: &[String]) -> Result<AgencyId, NodeError> {
+        let mut federation = Self::load(dir)?;
+        let e = AgencyExport::load(export)?;
+        parse_roles(roles)?;
+        e.certificates(export)?;
+        let member = Member {
+            id: e.id.clone(),
+            name: e.name,
+            roles: roles.to_vec(),
+            endpoint: e.endpoint,
+            identity_key: e.identity_key,
+            tls_key: e.tls_key,
+            kem_certificates: e.kem_certificates,
+        };
+        federation.agencies.retain(|m| m.id != member.id);
+        federation.agencies.push(member);
+        federation.save(dir)?;
+        Ok(e.id)
+    }
+
+    /// Registers (or replaces) a purpose.
+    pub fn add_purpose(dir: &Path, name: &Purpose, legal_basis: &str, description: &str) -> Result<(), NodeError> {
+        let mut federation = Self::load(dir)?;
+        text::<{ tally_wire::limits::MAX_LEGAL_BASIS_LEN }>("legal basis", legal_basis)?;
+        text::<{ tally_wire::limits::MAX_NOTE_LEN }>("description", description)?;
+        federation.purposes.retain(|p| &p.name != name);
+        federation.purposes.push(PurposeEntry {
+            name: name.clone(),
+            legal_basis: legal_basis.to_owned(),
+            description: description.to_owned(),
+        });
+        federation.save(dir)
+    }
+
+    /// Signs the registers as the directory with the next serial and writes it to `out`.
+    pub fn publish(dir: &Path, out: &Path) -> Result<u64, NodeError> {
+        let mut federation = Self::load(dir)?;
+        let (_, key) = read_identity_key(&dir.join(KEY_FILE))
+            .map_err(|source| NodeError::Key { path: dir.join(KEY_FILE), source })?;
+        let state = dir.join(STATE_FILE);
+        let agencies = federation
+            .agencies
+            .iter()
+            .map(|m| {
+                let certs = m
+                    .kem_certificates
+                    .iter()
+                    .map(|h| {
+                        let bytes = hex::decode(h).ok_or_else(|| NodeError::Malformed {
+                            path: state.clone(),
+                            message: format!("agency `{}`: a KEM certificate is not hex", m.id),
+                        })?;
+                        Signed::decode(&bytes).map_err(|e| NodeError::Malformed {
+                            path: state.clone(),
+                            message: format!("agency `{}`: KEM certificate: {e}", m.id),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(AgencyRecord {
+                    id: m.id.clone(),
+                    name: text("agency name", &m.name)?,
+                    roles: parse_roles(&m.roles)?,
+                    endpoint: m.endpoint.clone(),
+                    identity_key: m.identity_key,
+                    tls_key: m.tls_key,
+                    kem_keys: BoundedVec::new(certs)
+                        .map_err(|e| NodeError::Usage(format!("agency `{}`: {e}", m.id)))?,
+                })
+            })
+            .collect::<Result<Vec<_>, NodeError>>()?;
+        let purposes = federation
+            .purposes
+            .iter()
+            .map(|p| {
+                Ok(PurposeRecord {
+                    purpose: p.name.clone(),
+                    legal_basis: text("legal basis", &p.legal_basis)?,
+                    description: text("description", &p.description)?,
+                })
+            })
+            .collect::<Result<Vec<_>, NodeError>>()?;
+        federation.serial += 1;
+        let directory = Directory {
+            federation: text("federation name", &federation.name)?,
+            serial: federation.serial,
+            issued_at: Timestamp::from_system_time(SystemTime::now()),
+            agencies: BoundedVec::new(agencies).map_err(|e| NodeError::Usage(e.to_string()))?,
+            purposes: BoundedVec::new(purposes).map_err(|e| NodeError::Usage(e.to_string()))?,
+        };
+        let signed = key.sign_object(directory).map_err(|source| NodeError::Key { path: dir.join(KEY_FILE), source })?;
+        write_atomic(out, &signed.encode())?;
+        federation.save(dir)?;
+        Ok(federation.serial)
+    }
+
+    /// The operator's public key file.
+    pub fn public_key_path(dir: &Path) -> PathBuf {
+        dir.join(PUBLIC_FILE)
+    }
+}

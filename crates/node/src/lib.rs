@@ -1,0 +1,66 @@
+//! `tally-node`: the Tally peer node and the `tally` command.
+//!
+//! A node is one agency's presence in a federation: its keys, the signed
+//! federation directory, a QUIC endpoint (`tally-transport`), and its
+//! state in one redb database beside a directory of payload blobs:
+//!
+//! - every offer and pull request is decided by the grant policy
+//!   (`tally-grant`) against the directory, the grants and revocations the
+//!   node holds, and the usage so far;
+//! - a payload is encrypted under its grant's data key, written, fsynced,
+//!   renamed into place and recorded before its receipt is signed, and the
+//!   receipt is in the log (`tally-receipt`) before anyone hears of it;
+//! - when retention ends, or a grant is revoked with erasure, the data key
+//!   is destroyed and a deletion record enters the log;
+//! - an auditor matches two agencies' exported logs ([`audit`]).
+//!
+//! The operator side (root key, registers, publishing the directory) is
+//! [`Federation`]; an agency's node directory is made by [`init_agency`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tally_node::NodeError> {
+//! use std::sync::Arc;
+//! use tally_node::{Node, SendOptions};
+//!
+//! let node = Node::start(std::path::Path::new("/var/lib/tally/tax-bureau")).await?;
+//! let options = SendOptions {
+//!     to: tally_wire::AgencyId::new("social-security").expect("valid"),
+//!     grant: "9f…".parse().expect("a grant id"),
+//!     purpose: tally_wire::Purpose::new("social-security.eligibility").expect("valid"),
+//!     category: tally_wire::DataCategory::new("income.annual").expect("valid"),
+//!     content_type: tally_wire::ContentType::new("application/json").expect("valid"),
+//! };
+//! let outcome = node.send_file(&options, "income.json".as_ref(), Arc::default()).await?;
+//! println!("{outcome:?}");
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod agency;
+pub mod audit;
+mod config;
+pub mod control;
+mod directory;
+mod error;
+mod federation;
+mod files;
+mod hex;
+mod host;
+mod metrics;
+mod node;
+mod pull;
+mod serve;
+mod state;
+mod store;
+mod vault;
+
+pub use agency::{AgencyExport, AgencyKeys, EXPORT_FORMAT, InitOptions, KEM_KEY_VALIDITY, init_agency};
+pub use config::{CONFIG_FILE, NodeConfig, PullSource};
+pub use directory::VerifiedDirectory;
+pub use error::NodeError;
+pub use federation::{Federation, Member, PurposeEntry, parse_roles};
+pub use host::{NodeHost, NodeInbox};
+pub use node::{InboxEntry, LOG_EXPORT_FORMAT, LogExport, Node, ReceiptEntry, SendOptions, outcome_text};
+pub use serve::serve;
+pub use store::{InboxRecord, OutboxRecord};

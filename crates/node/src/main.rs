@@ -1,0 +1,2 @@
+//! The `tally` command.
+fn main() {}

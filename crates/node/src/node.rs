@@ -1,0 +1,481 @@
+//! A running node: its QUIC endpoint and the operations agencies use.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use serde::Serialize;
+use tally_envelope::PacketSpec;
+use tally_grant::{Flow, GrantDocument, issue_grant};
+use tally_protocol::{RequesterOutcome, SenderOutcome};
+use tally_receipt::{LogStore, bundle_to_text};
+use tally_transport::{Endpoint, LocalAgency, TransportConfig};
+use tally_wire::{
+    AgencyId, BoundedBytes, BundledReceipt, ChunkSize, ContentType, DataCategory, Direction, Grant, GrantId,
+    LogEntry, Outcome, PacketId, PullRequest, Purpose, Receipt, RequestId, Revocation, RevocationReason, Signed,
+    SuiteId,
+};
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::host::NodeHost;
+use crate::state::NodeState;
+use crate::store::{OUTBOX, OutboxRecord, encode};
+use crate::{NodeError, hex};
+
+/// A node: the agency's keys, directory, storage and log, and its QUIC endpoint.
+pub struct Node {
+    state: Arc<NodeState>,
+    endpoint: Endpoint<NodeHost>,
+}
+
+/// What to send.
+#[derive(Clone, Debug)]
+pub struct SendOptions {
+    /// The recipient.
+    pub to: AgencyId,
+    /// The grant (the leaf of a chain this node holds).
+    pub grant: GrantId,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The data category.
+    pub category: DataCategory,
+    /// The payload's media type.
+    pub content_type: ContentType,
+}
+
+/// A received packet, as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct InboxEntry {
+    /// Its id.
+    pub packet: PacketId,
+    /// Who sent it.
+    pub sender: AgencyId,
+    /// Under which grant.
+    pub grant: GrantId,
+    /// For what.
+    pub purpose: Purpose,
+    /// What kind of data.
+    pub category: DataCategory,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// When it was receipted (RFC 3339).
+    pub received_at: String,
+    /// When its data was destroyed (RFC 3339), if it was.
+    pub erased_at: Option<String>,
+}
+
+/// A receipt in the log, as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReceiptEntry {
+    /// Its index in the log.
+    pub index: u64,
+    /// `issued` (this node received the packet) or `received` (this node sent it).
+    pub side: &'static str,
+    /// The packet (or pull request) id.
+    pub packet: PacketId,
+    /// The sender.
+    pub sender: AgencyId,
+    /// The recipient.
+    pub recipient: AgencyId,
+    /// The grant.
+    pub grant: GrantId,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// `accepted` or `rejected: REASON`.
+    pub outcome: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// A log exported for an auditor: every entry and a checkpoint over them.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct LogExport {
+    /// Always `"tally-log-export/1"`.
+    pub format: String,
+    /// The agency whose log it is.
+    pub agency: AgencyId,
+    /// The signed checkpoint note covering exactly these entries.
+    pub checkpoint: String,
+    /// Each entry's encoding, hex.
+    pub entries: Vec<String>,
+}
+
+/// The format line of a log export.
+pub const LOG_EXPORT_FORMAT: &str = "tally-log-export/1";
+
+/// Describes an outcome in one line.
+pub fn outcome_text(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Accepted { .. } => "accepted".into(),
+        Outcome::Rejected { reason } => format!("rejected: {reason}"),
+    }
+}
+
+impl Node {
+    /// Opens the node in `dir` and starts its QUIC listener. Must run inside a tokio runtime.
+    pub async fn start(dir: &Path) -> Result<Self, NodeError> {
+        let dir = dir.to_owned();
+        let state = tokio::task::spawn_blocking(move || NodeState::open(&dir))
+            .await
+            .map_err(|e| NodeError::Database(e.to_string()))??;
+        let local = LocalAgency {
+            id: state.agency.clone(),
+            identity: Arc::clone(&state.identity),
+            tls_key: tally_transport::TlsKey::from_pkcs8(state.keys.tls.pkcs8())?,
+        };
+        let endpoint = Endpoint::bind(
+            state.config.listen,
+            local,
+            Arc::clone(&state.roster),
+            Arc::new(NodeHost(Arc::clone(&state))),
+            TransportConfig::default(),
+        )?;
+        tracing::info!(agency = %state.agency, listen = %state.config.listen, serial = state.directory().serial(), "node started");
+        Ok(Self { state, endpoint })
+    }
+
+    /// This agency.
+    pub fn agency(&self) -> &AgencyId {
+        &self.state.agency
+    }
+
+    /// The node's directory.
+    pub fn dir(&self) -> &Path {
+        &self.state.dir
+    }
+
+    /// The address the QUIC listener is bound to.
+    pub fn local_addr(&self) -> Result<std::net::SocketAddr, NodeError> {
+        Ok(self.endpoint.local_addr()?)
+    }
+
+    /// The policy's clock (the system clock plus the configured offset).
+    pub fn now(&self) -> tally_wire::Timestamp {
+        self.state.now()
+    }
+
+    /// Sends `len` bytes read from `payload` to `options.to`, after checking
+    /// this node's own grants; `progress` counts plaintext bytes read.
+    /// Returns the verified receipt or signed rejection, already logged.
+    pub async fn send(
+        &self,
+        options: &SendOptions,
+        payload: impl AsyncRead + Unpin + Send,
+        len: u64,
+        source: Option<PathBuf>,
+        progress: Arc<AtomicU64>,
+    ) -> Result<SenderOutcome, NodeError> {
+        let state = &self.state;
+        let chain = state.store.grant_chain(&options.grant)?.ok_or_else(|| {
+            NodeError::Refused(format!(
+                "grant {} is not known to this node; issue it (tally grant issue) or import it (tally grant import)",
+                options.grant
+            ))
+        })?;
+        let now = state.now();
+        let flow = Flow {
+            grant: options.grant,
+            sender: state.agency.clone(),
+            recipient: options.to.clone(),
+            purpose: options.purpose.clone(),
+            category: options.category.clone(),
+            bytes: len,
+            direction: Direction::Push,
+            at: now,
+        };
+        state.decide(&flow, &chain).map_err(|d| NodeError::Refused(format!("this node's policy refuses the send: {d}")))?;
+        let spec = PacketSpec {
+            suite: SuiteId::X25519_SHA256_AES256GCM,
+            sender: state.agency.clone(),
+            grant: options.grant,
+            purpose: options.purpose.clone(),
+            category: options.category.clone(),
+            content_type: options.content_type.clone(),
+            created_at: now,
+            payload_len: len,
+            chunk_size: ChunkSize::DEFAULT,
+        };
+        let packet = self.endpoint.seal(&options.to, spec, chain)?;
+        let id = packet.offer().header.value().packet_id;
+        let record = OutboxRecord {
+            to: options.to.clone(),
+            offer: packet.offer().clone(),
+            source: source.map(|p| p.display().to_string()),
+        };
+        state.store.write(|tx| {
+            tx.open_table(OUTBOX)?.insert(id.0, encode(&record).as_slice())?;
+            Ok(())
+        })?;
+        let outcome = self.endpoint.send(packet, Counting { inner: payload, count: progress }).await?;
+        state.metrics.sent_bytes.fetch_add(len, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    /// Sends a file.
+    pub async fn send_file(
+        &self,
+        options: &SendOptions,
+        path: &Path,
+        progress: Arc<AtomicU64>,
+    ) -> Result<SenderOutcome, NodeError> {
+        let file = tokio::fs::File::open(path).await.map_err(NodeError::file(path))?;
+        let len = file.metadata().await.map_err(NodeError::file(path))?.len();
+        self.send(options, file, len, Some(path.to_owned()), progress).await
+    }
+
+    /// Offers again the sends a crash or a lost connection left without a
+    /// receipt. Returns, per packet, the outcome or why it could not be resent.
+    pub async fn resume_sends(&self) -> Result<Vec<(PacketId, Result<SenderOutcome, NodeError>)>, NodeError> {
+        let mut results = Vec::new();
+        for (id, record) in self.state.store.outbox()? {
+            let outcome = self.endpoint.resend(&record.to, record.offer.clone()).await.map_err(NodeError::from);
+            if let Err(NodeError::Transport(tally_transport::TransportError::Exchange(
+                tally_protocol::ExchangeError::NotYetReceipted,
+            ))) = &outcome
+            {
+                // The recipient never stored it: seal it anew from its file, once.
+                self.state.store.write(|tx| {
+                    tx.open_table(OUTBOX)?.remove(id.0)?;
+                    Ok(())
+                })?;
+                if let Some(path) = &record.source {
+                    let h = record.offer.header.value();
+                    let options = SendOptions {
+                        to: record.to.clone(),
+                        grant: h.grant,
+                        purpose: h.purpose.clone(),
+                        category: h.category.clone(),
+                        content_type: h.content_type.clone(),
+                    };
+                    let fresh = self.send_file(&options, Path::new(path), Arc::default()).await;
+                    results.push((id, fresh));
+                    continue;
+                }
+                results.push((id, Err(NodeError::Refused("read from standard input: send it again".into()))));
+                continue;
+            }
+            results.push((id, outcome));
+        }
+        Ok(results)
+    }
+
+    /// Sends a pull request and receives the answer into the inbox.
+    pub async fn request(
+        &self,
+        to: &AgencyId,
+        grant: GrantId,
+        purpose: Purpose,
+        category: DataCategory,
+        query: &[u8],
+    ) -> Result<RequesterOutcome, NodeError> {
+        let state = &self.state;
+        let chain = state.store.grant_chain(&grant)?.ok_or_else(|| {
+            NodeError::Refused(format!("grant {grant} is not known to this node; import it first (tally grant import)"))
+        })?;
+        let mut id = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
+            .map_err(|_| NodeError::Usage("the system random generator failed".into()))?;
+        let request = PullRequest {
+            request_id: RequestId(id),
+            requester: state.agency.clone(),
+            responder: to.clone(),
+            grant,
+            purpose,
+            category,
+            query: BoundedBytes::new(query.to_vec()).map_err(|e| NodeError::Usage(format!("query: {e}")))?,
+            created_at: state.now(),
+        };
+        let signed = state.identity.sign_object(request).map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
+        Ok(self.endpoint.request(to, signed, chain).await?)
+    }
+
+    /// Issues a grant from a document, keeps and logs it. Returns its id and the signed grant.
+    pub fn issue_grant(&self, document: &GrantDocument) -> Result<(GrantId, Signed<Grant>), NodeError> {
+        let state = &self.state;
+        let signed = issue_grant(&state.identity, &state.agency, document, state.now())
+            .map_err(|e| NodeError::Usage(format!("grant: {e}")))?;
+        let mut chain = vec![signed.clone()];
+        if let Some(parent) = &signed.unverified().parent {
+            let parents = state.store.grant_chain(parent)?.ok_or_else(|| {
+                NodeError::Refused(format!("parent grant {parent} is not known to this node; import it first"))
+            })?;
+            chain.extend(parents.into_inner());
+        }
+        let chain = tally_wire::BoundedVec::new(chain).map_err(|e| NodeError::Usage(format!("grant chain: {e}")))?;
+        let id = state.keep_grant(chain, true)?;
+        Ok((id, signed))
+    }
+
+    /// Keeps a grant chain another agency issued (verified against the directory) and logs it.
+    pub fn import_grant(&self, chain: tally_wire::GrantChain) -> Result<GrantId, NodeError> {
+        self.state.keep_grant(chain, false)
+    }
+
+    /// The grant chain of `grant`, if this node holds it.
+    pub fn grant_chain(&self, grant: &GrantId) -> Result<Option<tally_wire::GrantChain>, NodeError> {
+        self.state.store.grant_chain(grant)
+    }
+
+    /// Every grant chain this node holds.
+    pub fn grants(&self) -> Result<Vec<(GrantId, tally_wire::GrantChain)>, NodeError> {
+        self.state.store.grants()
+    }
+
+    /// Revokes a grant this node issued, now; logs the revocation and returns it for the grantee.
+    pub fn revoke(&self, grant: GrantId, reason: RevocationReason, erase: bool) -> Result<Signed<Revocation>, NodeError> {
+        let state = &self.state;
+        let now = state.now();
+        let r = tally_grant::revoke(&state.identity, &state.agency, grant, now, reason, erase, now)
+            .map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
+        state.keep_revocation(r.clone())?;
+        Ok(r)
+    }
+
+    /// Keeps a revocation another agency issued (verified), logs it, and erases if it obliges erasure.
+    pub fn import_revocation(&self, revocation: Signed<Revocation>) -> Result<bool, NodeError> {
+        self.state.keep_revocation(revocation)
+    }
+
+    /// Received packets.
+    pub fn inbox(&self) -> Result<Vec<InboxEntry>, NodeError> {
+        Ok(self
+            .state
+            .store
+            .inbox_all()?
+            .into_iter()
+            .map(|(packet, r)| InboxEntry {
+                packet,
+                sender: r.sender,
+                grant: r.grant,
+                purpose: r.purpose,
+                category: r.category,
+                size: r.size,
+                received_at: tally_grant::rfc3339(r.receipt.unverified().received_at),
+                erased_at: r.erased_at.map(tally_grant::rfc3339),
+            })
+            .collect())
+    }
+
+    /// Writes a received packet's plaintext to `out`.
+    pub fn export_packet(&self, packet: &PacketId, out: impl std::io::Write) -> Result<u64, NodeError> {
+        let state = &self.state;
+        let record = state
+            .store
+            .inbox(packet)?
+            .ok_or_else(|| NodeError::Usage(format!("no packet {packet} in the inbox (see tally inbox list)")))?;
+        if let Some(at) = record.erased_at {
+            return Err(NodeError::Refused(format!(
+                "packet {packet} was erased at {} (retention ended or grant revoked)",
+                tally_grant::rfc3339(at)
+            )));
+        }
+        let key = state
+            .vault
+            .key(record.grant, record.epoch)?
+            .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
+        let path = state.blob_path(packet);
+        let blob = std::fs::File::open(&path).map_err(NodeError::file(&path))?;
+        crate::vault::open_blob(&key, packet, &record.grant, std::io::BufReader::new(blob), out)
+    }
+
+    /// Every receipt in the log.
+    pub fn receipts(&self) -> Result<Vec<ReceiptEntry>, NodeError> {
+        let entry = |index, side, r: &Receipt| ReceiptEntry {
+            index,
+            side,
+            packet: r.packet_id,
+            sender: r.sender.clone(),
+            recipient: r.recipient.clone(),
+            grant: r.grant,
+            purpose: r.purpose.clone(),
+            outcome: outcome_text(&r.outcome),
+            at: tally_grant::rfc3339(r.received_at),
+        };
+        Ok(self
+            .state
+            .log_entries()?
+            .into_iter()
+            .filter_map(|(i, e)| match e {
+                LogEntry::ReceiptIssued(r) => Some(entry(i, "issued", r.unverified())),
+                LogEntry::ReceiptReceived(r) => Some(entry(i, "received", r.unverified())),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The receipt bundle (receipt, inclusion proof, fresh checkpoint) of a
+    /// packet this node received, as the text form `tally verify` reads.
+    pub fn receipt_bundle(&self, packet: &PacketId) -> Result<String, NodeError> {
+        let log = &self.state.log;
+        let (index, receipt) = self
+            .state
+            .log_entries()?
+            .into_iter()
+            .find_map(|(i, e)| match e {
+                LogEntry::ReceiptIssued(r) if r.unverified().packet_id == *packet => Some((i, r)),
+                _ => None,
+            })
+            .ok_or_else(|| NodeError::Usage(format!("no receipt this node issued for {packet} (see tally receipts list)")))?;
+        let (checkpoint, note) = log.checkpoint()?;
+        let bundle = log.bundle(BundledReceipt::Signed(receipt), index, &checkpoint, &note)?;
+        bundle_to_text(&bundle).map_err(|e| NodeError::Database(e.to_string()))
+    }
+
+    /// Signs a checkpoint of the log as it is now; returns the signed note.
+    pub fn checkpoint(&self) -> Result<String, NodeError> {
+        Ok(self.state.log.checkpoint()?.1)
+    }
+
+    /// The whole log and a fresh checkpoint over it, for an auditor.
+    pub fn export_log(&self) -> Result<LogExport, NodeError> {
+        let log = &self.state.log;
+        let (checkpoint, note) = log.checkpoint()?;
+        let entries = (0..checkpoint.size)
+            .map(|i| log.store().entry(i).map(|e| hex::encode(&e)).map_err(|e| NodeError::Database(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        Ok(LogExport { format: LOG_EXPORT_FORMAT.into(), agency: self.state.agency.clone(), checkpoint: note, entries })
+    }
+
+    /// Destroys what is past its retention now; returns how many packets were erased.
+    pub fn sweep(&self) -> Result<usize, NodeError> {
+        self.state.sweep()
+    }
+
+    /// Loads the directory file again; true if a newer one was taken.
+    pub fn reload_directory(&self) -> Result<bool, NodeError> {
+        self.state.reload_directory()
+    }
+
+    /// The metrics, in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::render(&self.state)
+    }
+
+    pub(crate) fn state(&self) -> &Arc<NodeState> {
+        &self.state
+    }
+
+    /// Stops: no new exchanges, those in flight finish for up to `deadline`.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.endpoint.shutdown(deadline).await;
+    }
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        poll
+    }
+}
