@@ -65,7 +65,8 @@ impl AgencyExport {
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                let bytes = hex::decode(h).ok_or_else(|| malformed(path, format!("kem_certificates[{i}] is not hex")))?;
+                let bytes =
+                    hex::decode(h).ok_or_else(|| malformed(path, format!("kem_certificates[{i}] is not hex")))?;
                 Signed::decode(&bytes).map_err(|e| malformed(path, format!("kem_certificates[{i}]: {e}")))
             })
             .collect()
@@ -111,7 +112,7 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
     let kem = KemKey::generate().map_err(key_error(dir.join(KEM_FILE)))?;
     write_kem_key(&dir.join(KEM_FILE), &options.agency, &kem).map_err(key_error(dir.join(KEM_FILE)))?;
     let tls = TlsKey::generate().map_err(|e| NodeError::Usage(e.to_string()))?;
-    write_secret(&dir.join(TLS_FILE), &tls.pkcs8())?;
+    write_secret(&dir.join(TLS_FILE), tls.pkcs8())?;
     let mut storage = Zeroizing::new([0u8; 32]);
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut *storage)
         .map_err(|_| NodeError::Usage("the system random generator failed".into()))?;
@@ -178,7 +179,8 @@ impl AgencyKeys {
     /// Loads the keys of the node directory `dir`, checking they belong to `agency`.
     pub fn load(dir: &Path, agency: &AgencyId) -> Result<Self, NodeError> {
         let key_error = |path: PathBuf| move |source| NodeError::Key { path, source };
-        let (owner, identity) = read_identity_key(&dir.join(IDENTITY_FILE)).map_err(key_error(dir.join(IDENTITY_FILE)))?;
+        let (owner, identity) =
+            read_identity_key(&dir.join(IDENTITY_FILE)).map_err(key_error(dir.join(IDENTITY_FILE)))?;
         let (kem_owner, kem) = read_kem_key(&dir.join(KEM_FILE)).map_err(key_error(dir.join(KEM_FILE)))?;
         for (who, file) in [(&owner, IDENTITY_FILE), (&kem_owner, KEM_FILE)] {
             if who != agency {

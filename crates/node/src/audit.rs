@@ -23,9 +23,9 @@ use std::fmt::Write;
 use serde::Serialize;
 use tally_envelope::IdentityVerifier;
 use tally_grant::{Flow, RevocationSet, Usage, decide, grant_id};
+use tally_receipt::log_origin;
 use tally_receipt::merkle::{NodeSource, leaf_hash, node_hash, root};
 use tally_receipt::note::verify_checkpoint;
-use tally_receipt::log_origin;
 use tally_wire::{
     AgencyId, BoundedVec, Digest, Direction, Grant, GrantId, LogEntry, Outcome, PacketId, Purpose, Receipt, Signed,
 };
@@ -180,11 +180,17 @@ pub fn audit(directory: &VerifiedDirectory, exports: &[LogExport], earlier: &[St
         for note in earlier {
             let Ok(c) = verify_checkpoint(note, &origin, &record.identity_key) else { continue };
             if c.size > size {
-                finding(FindingKind::Fork, format!("an earlier checkpoint covers {} entries, the log now has {size}", c.size));
+                finding(
+                    FindingKind::Fork,
+                    format!("an earlier checkpoint covers {} entries, the log now has {size}", c.size),
+                );
             } else if root(&levels, c.size).ok() != Some(c.root) {
                 finding(
                     FindingKind::Fork,
-                    format!("an earlier signed checkpoint at size {} has root {}, the log's prefix does not", c.size, c.root),
+                    format!(
+                        "an earlier signed checkpoint at size {} has root {}, the log's prefix does not",
+                        c.size, c.root
+                    ),
                 );
             }
         }
@@ -262,7 +268,10 @@ fn match_receipts(
                 None => findings.push(Finding {
                     kind: FindingKind::MissingAtSender,
                     agency: body.sender.clone(),
-                    detail: format!("{}'s receipt for {packet} ({}) is not in {}'s log", body.recipient, body.purpose, body.sender),
+                    detail: format!(
+                        "{}'s receipt for {packet} ({}) is not in {}'s log",
+                        body.recipient, body.purpose, body.sender
+                    ),
                 }),
                 Some(twin) if twin.encode() != r.encode() => findings.push(finding(
                     FindingKind::ReceiptsDiffer,
@@ -274,7 +283,10 @@ fn match_receipts(
         if matches!(body.outcome, Outcome::Accepted { .. })
             && let Err(why) = grant_covers(directory, &grants, &revocations, body)
         {
-            findings.push(finding(FindingKind::NoValidGrant, format!("{packet} from {} ({}): {why}", body.sender, body.purpose)));
+            findings.push(finding(
+                FindingKind::NoValidGrant,
+                format!("{packet} from {} ({}): {why}", body.sender, body.purpose),
+            ));
         }
     }
     let mut keys: Vec<_> = received.keys().cloned().collect();
@@ -283,20 +295,32 @@ fn match_receipts(
         let r = &received[&(agency.clone(), packet)];
         let recipient = &r.unverified().recipient;
         if !verifies(r) {
-            findings.push(Finding { kind: FindingKind::BadSignature, agency, detail: format!("receipt for {packet} does not verify") });
+            findings.push(Finding {
+                kind: FindingKind::BadSignature,
+                agency,
+                detail: format!("receipt for {packet} does not verify"),
+            });
             continue;
         }
         if audited.contains(&recipient) && !issued.contains_key(&(recipient.clone(), packet)) {
             findings.push(Finding {
                 kind: FindingKind::MissingAtRecipient,
                 agency: recipient.clone(),
-                detail: format!("{agency} holds {recipient}'s receipt for {packet}, but it is not in {recipient}'s log"),
+                detail: format!(
+                    "{agency} holds {recipient}'s receipt for {packet}, but it is not in {recipient}'s log"
+                ),
             });
         }
     }
     let flows = flows
         .into_iter()
-        .map(|((sender, recipient, purpose), (accepted, rejected))| FlowSummary { sender, recipient, purpose, accepted, rejected })
+        .map(|((sender, recipient, purpose), (accepted, rejected))| FlowSummary {
+            sender,
+            recipient,
+            purpose,
+            accepted,
+            rejected,
+        })
         .collect();
     (flows, deletions)
 }
@@ -345,7 +369,13 @@ pub fn render_text(report: &AuditReport) -> String {
     let _ = writeln!(out, "Audit against directory serial {}", report.directory_serial);
     for l in &report.logs {
         let state = if l.verified { "matches its signed checkpoint" } else { "DOES NOT match its signed checkpoint" };
-        let _ = writeln!(out, "  log of {:<20} {:>6} entries, root {}…, {state}", l.agency, l.size, &l.root.to_hex()[..16]);
+        let _ = writeln!(
+            out,
+            "  log of {:<20} {:>6} entries, root {}…, {state}",
+            l.agency.as_str(),
+            l.size,
+            &l.root.to_hex()[..16]
+        );
     }
     let _ = writeln!(out, "Flows:");
     for f in &report.flows {
@@ -359,11 +389,13 @@ pub fn render_text(report: &AuditReport) -> String {
         let _ = writeln!(out, "Deletion records in {agency}'s log: {n}");
     }
     if report.findings.is_empty() {
-        let _ = writeln!(out, "Findings: none. Every receipt is in both logs and every accepted flow had a valid grant.");
+        let _ =
+            writeln!(out, "Findings: none. Every receipt is in both logs and every accepted flow had a valid grant.");
     } else {
         let _ = writeln!(out, "Findings ({}):", report.findings.len());
         for f in &report.findings {
-            let kind = serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let kind =
+                serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             let _ = writeln!(out, "  [{kind}] {}: {}", f.agency, f.detail);
         }
     }
@@ -405,7 +437,11 @@ pub fn render_html(report: &AuditReport) -> String {
     for (n, f) in report.flows.iter().enumerate() {
         let pos = |a: &AgencyId| agencies.iter().position(|b| *b == a).map_or(0.0, |i| column(i) + box_w / 2.0);
         let (x1, x2, y) = (pos(&f.sender), pos(&f.recipient), 110.0 + 70.0 * n as f64);
-        let color = if report.findings.iter().any(|g| g.kind == FindingKind::NoValidGrant && g.detail.contains(f.purpose.as_str())) {
+        let color = if report
+            .findings
+            .iter()
+            .any(|g| g.kind == FindingKind::NoValidGrant && g.detail.contains(f.purpose.as_str()))
+        {
             "#b22"
         } else {
             "#333"
@@ -423,12 +459,20 @@ pub fn render_html(report: &AuditReport) -> String {
     svg.push_str("</svg>");
     let mut findings = String::new();
     if report.findings.is_empty() {
-        findings.push_str("<p class=ok>No findings: every receipt is in both logs and every accepted flow had a valid grant.</p>");
+        findings.push_str(
+            "<p class=ok>No findings: every receipt is in both logs and every accepted flow had a valid grant.</p>",
+        );
     } else {
         findings.push_str("<table><tr><th>Kind</th><th>Agency</th><th>Detail</th></tr>");
         for f in &report.findings {
-            let kind = serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let _ = write!(findings, "<tr class=bad><td>{kind}</td><td>{}</td><td>{}</td></tr>", escape(f.agency.as_str()), escape(&f.detail));
+            let kind =
+                serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let _ = write!(
+                findings,
+                "<tr class=bad><td>{kind}</td><td>{}</td><td>{}</td></tr>",
+                escape(f.agency.as_str()),
+                escape(&f.detail)
+            );
         }
         findings.push_str("</table>");
     }

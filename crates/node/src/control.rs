@@ -36,7 +36,14 @@ pub enum ControlRequest {
     /// The node's agency, address, directory serial and log size.
     Status,
     /// Send a file (absolute path).
-    Send { to: AgencyId, grant: GrantId, purpose: Purpose, category: DataCategory, content_type: ContentType, path: PathBuf },
+    Send {
+        to: AgencyId,
+        grant: GrantId,
+        purpose: Purpose,
+        category: DataCategory,
+        content_type: ContentType,
+        path: PathBuf,
+    },
     /// Pull from a peer.
     Request { to: AgencyId, grant: GrantId, purpose: Purpose, category: DataCategory, query: String },
     /// Issue a grant from a TOML document; the answer has the grant file's hex.
@@ -105,7 +112,11 @@ pub fn sender_outcome_json(outcome: &SenderOutcome) -> Value {
     }
 }
 
-fn decode_hex<T>(what: &str, text: &str, f: impl FnOnce(&[u8]) -> Result<T, tally_wire::Error>) -> Result<T, NodeError> {
+fn decode_hex<T>(
+    what: &str,
+    text: &str,
+    f: impl FnOnce(&[u8]) -> Result<T, tally_wire::Error>,
+) -> Result<T, NodeError> {
     let bytes = hex::decode(text.trim()).ok_or_else(|| NodeError::Usage(format!("{what}: not hex")))?;
     f(&bytes).map_err(|e| NodeError::Usage(format!("{what}: {e}")))
 }
@@ -141,9 +152,11 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
             }
         }
         ControlRequest::GrantIssue { document } => {
-            let doc = GrantDocument::from_toml(&document).map_err(|e| NodeError::Usage(format!("grant document: {e}")))?;
+            let doc =
+                GrantDocument::from_toml(&document).map_err(|e| NodeError::Usage(format!("grant document: {e}")))?;
             let (id, _) = node.issue_grant(&doc)?;
-            let chain = node.grant_chain(&id)?.ok_or_else(|| NodeError::Database("the issued grant is missing".into()))?;
+            let chain =
+                node.grant_chain(&id)?.ok_or_else(|| NodeError::Database("the issued grant is missing".into()))?;
             json!({"grant": id, "file": hex::encode(&tally_wire::encode_grant_chain(&chain))})
         }
         ControlRequest::GrantImport { chain } => {
@@ -257,18 +270,26 @@ async fn serve_one(node: &Node, stream: UnixStream) -> std::io::Result<()> {
 
 /// Sends `request` to the node in `dir` and returns its answer; `progress`
 /// is called with (bytes, total) while a send runs.
-pub async fn call(dir: &Path, request: &ControlRequest, mut progress: impl FnMut(u64, u64)) -> Result<Value, NodeError> {
+pub async fn call(
+    dir: &Path,
+    request: &ControlRequest,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Value, NodeError> {
     let socket = dir.join(SOCKET_FILE);
-    let stream = UnixStream::connect(&socket)
-        .await
-        .map_err(|source| NodeError::NotRunning { socket: socket.clone(), dir: dir.to_owned(), source })?;
+    let stream = UnixStream::connect(&socket).await.map_err(|source| NodeError::NotRunning {
+        socket: socket.clone(),
+        dir: dir.to_owned(),
+        source,
+    })?;
     let (read, mut write) = stream.into_split();
     let line = serde_json::to_string(request).map_err(|e| NodeError::Usage(e.to_string()))?;
     write.write_all(format!("{line}\n").as_bytes()).await.map_err(NodeError::file(&socket))?;
     let mut lines = BufReader::new(read).lines();
     while let Some(line) = lines.next_line().await.map_err(NodeError::file(&socket))? {
-        let value: Value = serde_json::from_str(&line)
-            .map_err(|e| NodeError::Malformed { path: socket.clone(), message: format!("bad answer from the node: {e}") })?;
+        let value: Value = serde_json::from_str(&line).map_err(|e| NodeError::Malformed {
+            path: socket.clone(),
+            message: format!("bad answer from the node: {e}"),
+        })?;
         if let Some(v) = value.get("ok") {
             return Ok(v.clone());
         }

@@ -39,7 +39,9 @@ pub enum NodeError {
         reason: String,
     },
     /// The directory does not list this agency.
-    #[error("agency `{0}` is not in the federation directory; ask the operator to add it (tally federation add-agency) and publish a new directory")]
+    #[error(
+        "agency `{0}` is not in the federation directory; ask the operator to add it (tally federation add-agency) and publish a new directory"
+    )]
     UnknownAgency(String),
     /// The node's database failed.
     #[error("database: {0}")]

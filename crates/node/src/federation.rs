@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use tally_envelope::{IdentityKey, read_identity_key, write_identity_key};
 use tally_wire::{
-    AgencyId, AgencyRecord, BoundedVec, Digest, Directory, Endpoint, IdentityPublicKey, Purpose, PurposeRecord,
-    Roles, Signed, Text, Timestamp,
+    AgencyId, AgencyRecord, BoundedVec, Digest, Directory, Endpoint, IdentityPublicKey, Purpose, PurposeRecord, Roles,
+    Signed, Text, Timestamp,
 };
 
 use crate::agency::AgencyExport;
@@ -216,7 +216,8 @@ impl Federation {
             agencies: BoundedVec::new(agencies).map_err(|e| NodeError::Usage(e.to_string()))?,
             purposes: BoundedVec::new(purposes).map_err(|e| NodeError::Usage(e.to_string()))?,
         };
-        let signed = key.sign_object(directory).map_err(|source| NodeError::Key { path: dir.join(KEY_FILE), source })?;
+        let signed =
+            key.sign_object(directory).map_err(|source| NodeError::Key { path: dir.join(KEY_FILE), source })?;
         write_atomic(out, &signed.encode())?;
         federation.save(dir)?;
         Ok(federation.serial)

@@ -1,7 +1,7 @@
 //! Lowercase hex, for the byte strings in TOML and JSON files.
 
 /// Encodes bytes as lowercase hex.
-pub(crate) fn encode(bytes: &[u8]) -> String {
+pub fn encode(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
         let _ = write!(s, "{b:02x}");
@@ -10,9 +10,9 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 }
 
 /// Decodes hex (either case); `None` if it is not hex.
-pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
+pub fn decode(text: &str) -> Option<Vec<u8>> {
     let text = text.as_bytes();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     text.chunks(2)

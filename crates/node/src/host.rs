@@ -167,8 +167,10 @@ impl Host for NodeHost {
     async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
         let state = Arc::clone(&self.0);
         blocking(move || {
-            let signed =
-                state.identity.sign_object(receipt).map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
+            let signed = state
+                .identity
+                .sign_object(receipt)
+                .map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
             state.log.append(&[LogEntry::ReceiptIssued(signed.clone())])?;
             Ok(signed)
         })

@@ -45,7 +45,7 @@ mod directory;
 mod error;
 mod federation;
 mod files;
-mod hex;
+pub mod hex;
 mod host;
 mod metrics;
 mod node;

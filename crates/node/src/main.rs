@@ -427,7 +427,10 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failure(format!("cannot start: {e}"), 1))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(format!("cannot start: {e}"), 1))
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Failure> {
@@ -451,7 +454,11 @@ fn print_json(value: &Value) {
 }
 
 fn operator_key(text: &str) -> Result<IdentityPublicKey, Failure> {
-    let text = if Path::new(text).is_file() { String::from_utf8_lossy(&read_file(Path::new(text))?).into_owned() } else { text.to_owned() };
+    let text = if Path::new(text).is_file() {
+        String::from_utf8_lossy(&read_file(Path::new(text))?).into_owned()
+    } else {
+        text.to_owned()
+    };
     text.trim().parse().map_err(|e| usage(format!("--operator-key: {e}; give the hex key or the operator.pub file")))
 }
 
@@ -462,16 +469,17 @@ fn load_directory(trust: &Trust) -> Result<VerifiedDirectory, Failure> {
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Init { agency, dir, name, listen, endpoint, operator_key, directory } => {
-            let endpoint = endpoint
-                .map(tally_wire::Endpoint::new)
-                .transpose()
-                .map_err(|e| usage(format!("--endpoint: {e}")))?;
+            let endpoint =
+                endpoint.map(tally_wire::Endpoint::new).transpose().map_err(|e| usage(format!("--endpoint: {e}")))?;
             let name = name.unwrap_or_else(|| agency.to_string());
             let export = init_agency(&dir, &InitOptions { agency, name, listen, endpoint, operator_key, directory })?;
             println!("Created the node directory {}.", dir.display());
             println!("Hand {} to the federation operator (tally federation add-agency).", export.display());
             if operator_key.is_none() {
-                println!("Then set operator_key in {} before `tally serve`.", dir.join(tally_node::CONFIG_FILE).display());
+                println!(
+                    "Then set operator_key in {} before `tally serve`.",
+                    dir.join(tally_node::CONFIG_FILE).display()
+                );
             }
             Ok(())
         }
@@ -504,12 +512,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 return Ok(());
             }
             if v["result"] == "refused" {
-                return Err(Failure(format!("{to} refused the request: {}", v["receipt"]["outcome"].as_str().unwrap_or("?")), 3));
+                return Err(Failure(
+                    format!("{to} refused the request: {}", v["receipt"]["outcome"].as_str().unwrap_or("?")),
+                    3,
+                ));
             }
             let packets = v["packets"].as_array().cloned().unwrap_or_default();
             println!("{to} answered with {} packet(s):", packets.len());
             for p in packets {
-                println!("  {}  {}  ({})", p["packet"].as_str().unwrap_or("?"), p["outcome"].as_str().unwrap_or("?"), p["purpose"].as_str().unwrap_or("?"));
+                println!(
+                    "  {}  {}  ({})",
+                    p["packet"].as_str().unwrap_or("?"),
+                    p["outcome"].as_str().unwrap_or("?"),
+                    p["purpose"].as_str().unwrap_or("?")
+                );
             }
             Ok(())
         }
@@ -566,8 +582,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Verify { bundle, trust, output } => {
             let directory = load_directory(&trust)?;
-            let text = String::from_utf8(read_file(&bundle)?).map_err(|_| Failure(format!("{}: not UTF-8 text", bundle.display()), 1))?;
-            let parsed = tally_receipt::bundle_from_text(&text).map_err(|e| Failure(format!("{}: {e}", bundle.display()), 1))?;
+            let text = String::from_utf8(read_file(&bundle)?)
+                .map_err(|_| Failure(format!("{}: not UTF-8 text", bundle.display()), 1))?;
+            let parsed =
+                tally_receipt::bundle_from_text(&text).map_err(|e| Failure(format!("{}: {e}", bundle.display()), 1))?;
             let verified = tally_receipt::verify_bundle(&parsed, |a| directory.agency(a).map(|r| r.identity_key))
                 .map_err(|e| Failure(format!("{}: does not verify: {e}", bundle.display()), 4))?;
             let r = &verified.receipt;
@@ -580,8 +598,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 println!(
                     "Verified: {} received packet {} from {} for {} ({}) at {}, entry {} of its log of {} (checkpoint signed by {}).",
-                    r.recipient, r.packet_id, r.sender, r.purpose, tally_node::outcome_text(&r.outcome),
-                    tally_grant::rfc3339(r.received_at), parsed.index, verified.checkpoint.size, r.recipient
+                    r.recipient,
+                    r.packet_id,
+                    r.sender,
+                    r.purpose,
+                    tally_node::outcome_text(&r.outcome),
+                    tally_grant::rfc3339(r.received_at),
+                    parsed.index,
+                    verified.checkpoint.size,
+                    r.recipient
                 );
             }
             Ok(())
@@ -595,30 +620,45 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let v = control(&node.dir, ControlRequest::LogExport)?;
             let text = serde_json::to_string_pretty(&v).map_err(|e| Failure(e.to_string(), 1))?;
             write_file(&out, text.as_bytes())?;
-            println!("Wrote {} log entries and a signed checkpoint to {}.", v["entries"].as_array().map_or(0, Vec::len), out.display());
+            println!(
+                "Wrote {} log entries and a signed checkpoint to {}.",
+                v["entries"].as_array().map_or(0, Vec::len),
+                out.display()
+            );
             Ok(())
         }
         Command::Audit { logs, earlier, trust, format, out } => {
             let directory = load_directory(&trust)?;
             let exports = logs
                 .iter()
-                .map(|p| serde_json::from_slice::<LogExport>(&read_file(p)?).map_err(|e| Failure(format!("{}: not a log export: {e}", p.display()), 1)))
+                .map(|p| {
+                    serde_json::from_slice::<LogExport>(&read_file(p)?)
+                        .map_err(|e| Failure(format!("{}: not a log export: {e}", p.display()), 1))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let earlier = earlier
                 .iter()
-                .map(|p| String::from_utf8(read_file(p)?).map_err(|_| Failure(format!("{}: not UTF-8", p.display()), 1)))
+                .map(|p| {
+                    String::from_utf8(read_file(p)?).map_err(|_| Failure(format!("{}: not UTF-8", p.display()), 1))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let report = audit::audit(&directory, &exports, &earlier);
             let text = match format {
                 ReportFormat::Text => audit::render_text(&report),
-                ReportFormat::Json => serde_json::to_string_pretty(&report).map_err(|e| Failure(e.to_string(), 1))? + "\n",
+                ReportFormat::Json => {
+                    serde_json::to_string_pretty(&report).map_err(|e| Failure(e.to_string(), 1))? + "\n"
+                }
                 ReportFormat::Html => audit::render_html(&report),
             };
             match out {
                 Some(path) => write_file(&path, text.as_bytes())?,
                 None => print!("{text}"),
             }
-            if report.findings.is_empty() { Ok(()) } else { Err(Failure(format!("the audit found {} problem(s)", report.findings.len()), 5)) }
+            if report.findings.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure(format!("the audit found {} problem(s)", report.findings.len()), 5))
+            }
         }
     }
 }
@@ -689,13 +729,18 @@ fn grant(command: GrantCommand) -> Result<(), Failure> {
             let v = control(&args.node.dir, ControlRequest::GrantIssue { document })?;
             let bytes = hex_decode(v["file"].as_str().unwrap_or_default())?;
             write_file(&args.out, &bytes)?;
-            println!("Issued grant {}; hand {} to the grantee (tally grant import).", v["grant"].as_str().unwrap_or("?"), args.out.display());
+            println!(
+                "Issued grant {}; hand {} to the grantee (tally grant import).",
+                v["grant"].as_str().unwrap_or("?"),
+                args.out.display()
+            );
         }
         GrantCommand::Show { node, file, output } => {
             let config = NodeConfig::load(&node.dir)?;
             let key = config.operator_key.ok_or_else(|| usage("operator_key is not set in tally.toml"))?;
             let directory = VerifiedDirectory::load(&node.dir.join(&config.directory), &key)?;
-            let chain = tally_wire::decode_grant_chain(&read_file(&file)?).map_err(|e| Failure(format!("{}: not a grant file: {e}", file.display()), 1))?;
+            let chain = tally_wire::decode_grant_chain(&read_file(&file)?)
+                .map_err(|e| Failure(format!("{}: not a grant file: {e}", file.display()), 1))?;
             let verdict = match VerifiedChain::verify(&chain, &directory) {
                 Ok(_) => "verified: every signature and link checks against the directory".to_owned(),
                 Err(d) => format!("DOES NOT VERIFY: {d}"),
@@ -703,14 +748,17 @@ fn grant(command: GrantCommand) -> Result<(), Failure> {
             let leaf = chain.first().ok_or_else(|| Failure(format!("{}: an empty grant chain", file.display()), 1))?;
             let doc = GrantDocument::from_grant(leaf.unverified());
             if output.json {
-                print_json(&serde_json::json!({"grant": tally_grant::grant_id(leaf), "chain_depth": chain.len(), "verdict": verdict, "document": doc}));
+                print_json(
+                    &serde_json::json!({"grant": tally_grant::grant_id(leaf), "chain_depth": chain.len(), "verdict": verdict, "document": doc}),
+                );
             } else {
                 println!("# grant {} ({} in chain) — {verdict}", tally_grant::grant_id(leaf), chain.len());
                 print!("{}", toml::to_string(&doc).map_err(|e| Failure(e.to_string(), 1))?);
             }
         }
         GrantCommand::Import { node, file } => {
-            let v = control(&node.dir, ControlRequest::GrantImport { chain: hex_encode(&read_file(&file)?) })?;
+            let v =
+                control(&node.dir, ControlRequest::GrantImport { chain: tally_node::hex::encode(&read_file(&file)?) })?;
             println!("Kept grant {}.", v["grant"].as_str().unwrap_or("?"));
         }
         GrantCommand::List { node, output } => {
@@ -736,23 +784,18 @@ fn grant(command: GrantCommand) -> Result<(), Failure> {
             println!("Revoked grant {grant}; hand {} to the grantee (tally grant import-revocation).", out.display());
         }
         GrantCommand::ImportRevocation { node, file } => {
-            control(&node.dir, ControlRequest::RevocationImport { revocation: hex_encode(&read_file(&file)?) })?;
+            control(
+                &node.dir,
+                ControlRequest::RevocationImport { revocation: tally_node::hex::encode(&read_file(&file)?) },
+            )?;
             println!("Kept the revocation.");
         }
     }
     Ok(())
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hex_decode(text: &str) -> Result<Vec<u8>, Failure> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| text.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| Failure("the node answered with malformed hex".into(), 1))
+    tally_node::hex::decode(text).ok_or_else(|| Failure("the node answered with malformed hex".into(), 1))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -829,13 +872,17 @@ fn send(
     }
     let outcome = r["outcome"].as_str().unwrap_or("?");
     Err(Failure(
-        format!("{to} refused {}: {outcome}; its signed rejection is in the log. Check the grant (tally grant list) and the purpose and category against it.", r["packet"].as_str().unwrap_or("?")),
+        format!(
+            "{to} refused {}: {outcome}; its signed rejection is in the log. Check the grant (tally grant list) and the purpose and category against it.",
+            r["packet"].as_str().unwrap_or("?")
+        ),
         3,
     ))
 }
 
 fn serve(dir: &Path, format: LogFormat) -> Result<(), Failure> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),

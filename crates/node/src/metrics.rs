@@ -17,10 +17,22 @@ pub(crate) fn render(state: &NodeState) -> String {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
     };
     counter("tally_packets_received_total", "Packets received and receipted.", m.received.load(Ordering::Relaxed));
-    counter("tally_bytes_received_total", "Plaintext bytes received and receipted.", m.received_bytes.load(Ordering::Relaxed));
-    counter("tally_packets_sent_total", "Packets sent and receipted or refused by the peer.", m.sent.load(Ordering::Relaxed));
+    counter(
+        "tally_bytes_received_total",
+        "Plaintext bytes received and receipted.",
+        m.received_bytes.load(Ordering::Relaxed),
+    );
+    counter(
+        "tally_packets_sent_total",
+        "Packets sent and receipted or refused by the peer.",
+        m.sent.load(Ordering::Relaxed),
+    );
     counter("tally_bytes_sent_total", "Plaintext bytes sent.", m.sent_bytes.load(Ordering::Relaxed));
-    counter("tally_packets_erased_total", "Packets erased by destroying their data key.", m.erased.load(Ordering::Relaxed));
+    counter(
+        "tally_packets_erased_total",
+        "Packets erased by destroying their data key.",
+        m.erased.load(Ordering::Relaxed),
+    );
     let _ = writeln!(out, "# HELP tally_rejections_total Offers and requests this node refused, by reason.");
     let _ = writeln!(out, "# TYPE tally_rejections_total counter");
     if let Ok(r) = m.rejections.lock() {
@@ -29,7 +41,10 @@ pub(crate) fn render(state: &NodeState) -> String {
         }
     }
     let size = state.log.size().unwrap_or(0);
-    let _ = writeln!(out, "# HELP tally_log_entries Entries in the node's log.\n# TYPE tally_log_entries gauge\ntally_log_entries {size}");
+    let _ = writeln!(
+        out,
+        "# HELP tally_log_entries Entries in the node's log.\n# TYPE tally_log_entries gauge\ntally_log_entries {size}"
+    );
     out
 }
 
@@ -40,9 +55,9 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<NodeState>) {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let mut request = [0u8; 1024];
-            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut request)).await {
-                Ok(Ok(n)) => n,
-                _ => return,
+            let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut request)).await
+            else {
+                return;
             };
             let line = String::from_utf8_lossy(&request[..n]);
             let (status, body) = if line.starts_with("GET /metrics ") {

@@ -14,9 +14,8 @@ use tally_protocol::{RequesterOutcome, SenderOutcome};
 use tally_receipt::{LogStore, bundle_to_text};
 use tally_transport::{Endpoint, LocalAgency, TransportConfig};
 use tally_wire::{
-    AgencyId, BoundedBytes, BundledReceipt, ChunkSize, ContentType, DataCategory, Direction, Grant, GrantId,
-    LogEntry, Outcome, PacketId, PullRequest, Purpose, Receipt, RequestId, Revocation, RevocationReason, Signed,
-    SuiteId,
+    AgencyId, BoundedBytes, BundledReceipt, ChunkSize, ContentType, DataCategory, Direction, Grant, GrantId, LogEntry,
+    Outcome, PacketId, PullRequest, Purpose, Receipt, RequestId, Revocation, RevocationReason, Signed, SuiteId,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -186,7 +185,9 @@ impl Node {
             direction: Direction::Push,
             at: now,
         };
-        state.decide(&flow, &chain).map_err(|d| NodeError::Refused(format!("this node's policy refuses the send: {d}")))?;
+        state
+            .decide(&flow, &chain)
+            .map_err(|d| NodeError::Refused(format!("this node's policy refuses the send: {d}")))?;
         let spec = PacketSpec {
             suite: SuiteId::X25519_SHA256_AES256GCM,
             sender: state.agency.clone(),
@@ -288,7 +289,8 @@ impl Node {
             query: BoundedBytes::new(query.to_vec()).map_err(|e| NodeError::Usage(format!("query: {e}")))?,
             created_at: state.now(),
         };
-        let signed = state.identity.sign_object(request).map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
+        let signed =
+            state.identity.sign_object(request).map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
         Ok(self.endpoint.request(to, signed, chain).await?)
     }
 
@@ -325,7 +327,12 @@ impl Node {
     }
 
     /// Revokes a grant this node issued, now; logs the revocation and returns it for the grantee.
-    pub fn revoke(&self, grant: GrantId, reason: RevocationReason, erase: bool) -> Result<Signed<Revocation>, NodeError> {
+    pub fn revoke(
+        &self,
+        grant: GrantId,
+        reason: RevocationReason,
+        erase: bool,
+    ) -> Result<Signed<Revocation>, NodeError> {
         let state = &self.state;
         let now = state.now();
         let r = tally_grant::revoke(&state.identity, &state.agency, grant, now, reason, erase, now)
@@ -418,7 +425,9 @@ impl Node {
                 LogEntry::ReceiptIssued(r) if r.unverified().packet_id == *packet => Some((i, r)),
                 _ => None,
             })
-            .ok_or_else(|| NodeError::Usage(format!("no receipt this node issued for {packet} (see tally receipts list)")))?;
+            .ok_or_else(|| {
+                NodeError::Usage(format!("no receipt this node issued for {packet} (see tally receipts list)"))
+            })?;
         let (checkpoint, note) = log.checkpoint()?;
         let bundle = log.bundle(BundledReceipt::Signed(receipt), index, &checkpoint, &note)?;
         bundle_to_text(&bundle).map_err(|e| NodeError::Database(e.to_string()))

@@ -30,7 +30,9 @@ pub async fn serve(dir: &Path, stop: impl Future<Output = ()>, ready: impl FnOnc
             Some(tokio::spawn(crate::metrics::serve(listener, Arc::clone(node.state()))))
         }
         Some(addr) => {
-            return Err(NodeError::Usage(format!("metrics address {addr} is not a loopback address; metrics stay on localhost")));
+            return Err(NodeError::Usage(format!(
+                "metrics address {addr} is not a loopback address; metrics stay on localhost"
+            )));
         }
         None => None,
     };

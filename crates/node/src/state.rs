@@ -85,11 +85,15 @@ impl NodeState {
         })?;
         let keys = AgencyKeys::load(dir, &config.agency)?;
         let directory = VerifiedDirectory::load(&dir.join(&config.directory), &operator)?;
-        let record = directory.agency(&config.agency).ok_or_else(|| NodeError::UnknownAgency(config.agency.to_string()))?;
+        let record =
+            directory.agency(&config.agency).ok_or_else(|| NodeError::UnknownAgency(config.agency.to_string()))?;
         if record.identity_key != keys.identity.public_key() || record.tls_key != keys.tls.spki_digest() {
             return Err(NodeError::Directory {
                 path: dir.join(&config.directory),
-                reason: format!("its keys for `{}` are not this node's keys (was the agency re-initialised?)", config.agency),
+                reason: format!(
+                    "its keys for `{}` are not this node's keys (was the agency re-initialised?)",
+                    config.agency
+                ),
             });
         }
         let data = dir.join("data");
@@ -101,13 +105,18 @@ impl NodeState {
             let _ = std::fs::remove_file(entry.path());
         }
         let db_path = data.join("tally.redb");
-        let db = Arc::new(Database::create(&db_path).map_err(|e| NodeError::Database(format!("{}: {e}", db_path.display())))?);
+        let db = Arc::new(
+            Database::create(&db_path).map_err(|e| NodeError::Database(format!("{}: {e}", db_path.display())))?,
+        );
         let store = Store::new(Arc::clone(&db))?;
         let seen = store.meta("directory_serial")?.unwrap_or(0);
         if directory.serial() < seen {
             return Err(NodeError::Directory {
                 path: dir.join(&config.directory),
-                reason: format!("serial {} is older than serial {seen}, which this node has already used", directory.serial()),
+                reason: format!(
+                    "serial {} is older than serial {seen}, which this node has already used",
+                    directory.serial()
+                ),
             });
         }
         store.set_meta("directory_serial", directory.serial())?;
@@ -234,7 +243,8 @@ impl NodeState {
         chain: &GrantChain,
         auth: &Authorization,
     ) -> Result<Signed<Receipt>, NodeError> {
-        let signed = self.identity.sign_object(receipt).map_err(|source| NodeError::Key { path: self.dir.clone(), source })?;
+        let signed =
+            self.identity.sign_object(receipt).map_err(|source| NodeError::Key { path: self.dir.clone(), source })?;
         let packet = signed.unverified().packet_id;
         let record = InboxRecord {
             sender: record.sender,
@@ -284,7 +294,8 @@ impl NodeState {
     /// Keeps a grant chain (verified against the directory) and logs it as issued or received.
     pub(crate) fn keep_grant(&self, chain: GrantChain, issued: bool) -> Result<GrantId, NodeError> {
         let directory = self.directory();
-        VerifiedChain::verify(&chain, &*directory).map_err(|d| NodeError::Refused(format!("the grant does not verify: {d}")))?;
+        VerifiedChain::verify(&chain, &*directory)
+            .map_err(|d| NodeError::Refused(format!("the grant does not verify: {d}")))?;
         let leaf = chain.first().ok_or_else(|| NodeError::Usage("an empty grant chain".into()))?;
         let id = grant_id(leaf);
         let new = self.new_grants(&chain)?;

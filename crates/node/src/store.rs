@@ -156,7 +156,10 @@ impl Store {
     }
 
     /// Writes in one transaction.
-    pub(crate) fn write(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>) -> Result<(), NodeError> {
+    pub(crate) fn write(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
+    ) -> Result<(), NodeError> {
         let tx = self.db.begin_write().map_err(NodeError::db)?;
         f(&tx).map_err(NodeError::db)?;
         tx.commit().map_err(NodeError::db)

@@ -71,7 +71,12 @@ impl Vault {
 
     /// The key new packets under `grant` are stored with at `now`: the
     /// newest epoch's while it takes packets, else a new one.
-    pub(crate) fn key_for(&self, grant: GrantId, retention_secs: u64, now: Timestamp) -> Result<std::sync::Arc<DataKey>, NodeError> {
+    pub(crate) fn key_for(
+        &self,
+        grant: GrantId,
+        retention_secs: u64,
+        now: Timestamp,
+    ) -> Result<std::sync::Arc<DataKey>, NodeError> {
         let intake = Duration::from_secs((retention_secs / 8).max(1));
         let mut open = self.open.lock().map_err(|_| NodeError::Database("vault lock poisoned".into()))?;
         let tx = self.store.db.begin_write().map_err(NodeError::db)?;
