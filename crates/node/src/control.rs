@@ -70,6 +70,8 @@ pub enum ControlRequest {
     LogExport,
     /// Run the retention sweeper now.
     Sweep,
+    /// Offer again the sends left without a receipt.
+    Resume,
     /// Load the directory file again.
     ReloadDirectory,
 }
@@ -203,6 +205,18 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
         ControlRequest::Checkpoint => json!({"checkpoint": node.checkpoint()?}),
         ControlRequest::LogExport => to_json(&node.export_log()?),
         ControlRequest::Sweep => json!({"erased": node.sweep()?}),
+        ControlRequest::Resume => {
+            let results: Vec<Value> = node
+                .resume_sends()
+                .await?
+                .iter()
+                .map(|(packet, r)| match r {
+                    Ok(outcome) => json!({"packet": packet, "outcome": sender_outcome_json(outcome)}),
+                    Err(e) => json!({"packet": packet, "error": e.to_string()}),
+                })
+                .collect();
+            json!(results)
+        }
         ControlRequest::ReloadDirectory => json!({"updated": node.reload_directory()?}),
     })
 }

@@ -82,6 +82,18 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Offer again the sends a crash or a lost connection left without a receipt.
+    Resume {
+        #[command(flatten)]
+        node: NodeDir,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Destroy received data past its retention now (the node also does this periodically).
+    Sweep {
+        #[command(flatten)]
+        node: NodeDir,
+    },
     /// Grants: issue, delegate, show, import, list, revoke.
     #[command(subcommand)]
     Grant(GrantCommand),
@@ -502,6 +514,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Grant(g) => grant(g),
+        Command::Resume { node, output } => {
+            let v = control(&node.dir, ControlRequest::Resume)?;
+            if output.json {
+                print_json(&v);
+                return Ok(());
+            }
+            let results = v.as_array().cloned().unwrap_or_default();
+            println!("{} unfinished send(s)", results.len());
+            for r in results {
+                match r["error"].as_str() {
+                    Some(e) => println!("  {}: {e}", r["packet"].as_str().unwrap_or("?")),
+                    None => println!(
+                        "  {}: {}",
+                        r["packet"].as_str().unwrap_or("?"),
+                        r["outcome"]["result"].as_str().unwrap_or("?")
+                    ),
+                }
+            }
+            Ok(())
+        }
+        Command::Sweep { node } => {
+            let v = control(&node.dir, ControlRequest::Sweep)?;
+            println!("{} packet(s) erased", v["erased"]);
+            Ok(())
+        }
         Command::Send { node, to, grant, purpose, category, content_type, file, output } => {
             send(&node.dir, to, grant, purpose, category, content_type, &file, output.json)
         }

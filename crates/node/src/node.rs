@@ -28,6 +28,21 @@ use crate::{NodeError, hex};
 pub struct Node {
     state: Arc<NodeState>,
     endpoint: Endpoint<NodeHost>,
+    /// Sends running now: a resume leaves them alone.
+    sending: std::sync::Mutex<std::collections::HashSet<PacketId>>,
+    /// One resume at a time.
+    resuming: tokio::sync::Mutex<()>,
+}
+
+/// Removes a packet from the running sends when its send ends, however it ends.
+struct Sending<'a>(&'a std::sync::Mutex<std::collections::HashSet<PacketId>>, PacketId);
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.remove(&self.1);
+        }
+    }
 }
 
 /// What to send.
@@ -133,7 +148,7 @@ impl Node {
             TransportConfig::default(),
         )?;
         tracing::info!(agency = %state.agency, listen = %state.config.listen, serial = state.directory().serial(), "node started");
-        Ok(Self { state, endpoint })
+        Ok(Self { state, endpoint, sending: Default::default(), resuming: tokio::sync::Mutex::new(()) })
     }
 
     /// This agency.
@@ -206,6 +221,8 @@ impl Node {
             offer: packet.offer().clone(),
             source: source.map(|p| p.display().to_string()),
         };
+        self.sending.lock().map_err(|_| NodeError::Database("lock poisoned".into()))?.insert(id);
+        let _running = Sending(&self.sending, id);
         state.store.write(|tx| {
             tx.open_table(OUTBOX)?.insert(id.0, encode(&record).as_slice())?;
             Ok(())
@@ -230,8 +247,12 @@ impl Node {
     /// Offers again the sends a crash or a lost connection left without a
     /// receipt. Returns, per packet, the outcome or why it could not be resent.
     pub async fn resume_sends(&self) -> Result<Vec<(PacketId, Result<SenderOutcome, NodeError>)>, NodeError> {
+        let _one = self.resuming.lock().await;
         let mut results = Vec::new();
         for (id, record) in self.state.store.outbox()? {
+            if self.sending.lock().map_err(|_| NodeError::Database("lock poisoned".into()))?.contains(&id) {
+                continue;
+            }
             let outcome = self.endpoint.resend(&record.to, record.offer.clone()).await.map_err(NodeError::from);
             if let Err(NodeError::Transport(tally_transport::TransportError::Exchange(
                 tally_protocol::ExchangeError::NotYetReceipted,

@@ -1,0 +1,375 @@
+//! The `tally` command end to end: three real nodes (two agencies and an
+//! auditor) as separate processes on 127.0.0.1, driven only through the
+//! CLI; and the messages of the errors a user can cause.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TALLY: &str = env!("CARGO_BIN_EXE_tally");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(TALLY).args(args).output().expect("the tally binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; returns its standard output.
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "tally {args:?} failed: {}{}", text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Runs a command that must fail with `code`; returns its standard output and error.
+fn fails(args: &[&str], code: i32) -> String {
+    let out = run(args);
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "tally {args:?}: {all}");
+    all
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
+}
+
+/// A `tally serve` process, killed when dropped.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Served {
+    let log = std::fs::File::create(dir.join("serve.log")).expect("log file");
+    let child = Command::new(TALLY)
+        .args(["serve", "--dir", path(dir)])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("tally serve starts");
+    let served = Served(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !run(&["status", "--dir", path(dir)]).status.success() {
+        let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "the node in {} did not start: {log}", dir.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    served
+}
+
+/// Waits up to 20 s for `condition`.
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A federation made with the CLI: operator, agencies, purposes, directory.
+struct Federation {
+    root: tempfile::TempDir,
+    key: String,
+}
+
+impl Federation {
+    fn new(agencies: &[(&str, &str)]) -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let op = root.path().join("operator");
+        ok(&["federation", "init", "--dir", path(&op), "--name", "Test federation"]);
+        let key = std::fs::read_to_string(op.join("operator.pub")).expect("operator.pub").trim().to_owned();
+        for (agency, roles) in agencies {
+            let dir = root.path().join(agency);
+            let addr = UdpSocket::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").to_string();
+            ok(&["init", "--agency", agency, "--dir", path(&dir), "--listen", &addr, "--operator-key", &key]);
+            let export = dir.join(format!("{agency}.agency.toml"));
+            ok(&["federation", "add-agency", "--dir", path(&op), path(&export), "--roles", roles]);
+        }
+        ok(&[
+            "federation",
+            "add-purpose",
+            "--dir",
+            path(&op),
+            "social-security.eligibility",
+            "--legal-basis",
+            "SSA s. 12",
+        ]);
+        ok(&["federation", "add-purpose", "--dir", path(&op), "tax.audit", "--legal-basis", "TAA s. 4"]);
+        let directory = root.path().join("directory.tally");
+        let published = ok(&["federation", "publish", "--dir", path(&op), "--out", path(&directory)]);
+        assert!(published.contains("serial 1"), "{published}");
+        for (agency, _) in agencies {
+            std::fs::copy(&directory, root.path().join(agency).join("directory.tally")).expect("copies");
+        }
+        Self { root, key }
+    }
+
+    fn dir(&self, agency: &str) -> PathBuf {
+        self.root.path().join(agency)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    fn append_config(&self, agency: &str, text: &str) {
+        let config = self.dir(agency).join("tally.toml");
+        let old = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(&config, old.replace("sweep_interval = \"10s\"", "sweep_interval = \"500ms\"") + text)
+            .expect("writes");
+    }
+}
+
+fn grant_id(stdout: &str) -> String {
+    stdout.split_whitespace().nth(2).expect("`Issued grant ID;`").trim_end_matches(';').to_owned()
+}
+
+fn packet_id(stdout: &str) -> String {
+    stdout.split_whitespace().nth(1).expect("`Delivered ID to`").to_owned()
+}
+
+fn inbox(dir: &Path) -> Vec<serde_json::Value> {
+    let out = ok(&["inbox", "list", "--dir", path(dir), "--json"]);
+    serde_json::from_str::<serde_json::Value>(&out).expect("JSON").as_array().cloned().expect("a list")
+}
+
+#[test]
+fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
+    let fed = Federation::new(&[
+        ("tax-bureau", "producer,consumer"),
+        ("social-security", "producer,consumer"),
+        ("audit-office", "auditor"),
+    ]);
+    let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
+    std::fs::create_dir_all(tax.join("served")).expect("dir");
+    std::fs::write(tax.join("served/c42.json"), br#"{"citizen":42,"income":41250}"#).expect("writes");
+    fed.append_config("tax-bureau", "\n[[pull]]\ncategory = \"income.annual\"\ndirectory = \"served\"\n");
+    fed.append_config("social-security", "");
+    let _nodes = [serve(&tax), serve(&social), serve(&fed.dir("audit-office"))];
+    let (t, s) = (path(&tax), path(&social));
+    let directory = fed.file("directory.tally");
+    let operator = fed.dir("operator").join("operator.pub");
+
+    // Grant, handed to the grantee as a file.
+    let g = grant_id(&ok(&[
+        "grant",
+        "issue",
+        "--dir",
+        t,
+        "--grantee",
+        "social-security",
+        "--purpose",
+        "social-security.eligibility",
+        "--category",
+        "income.annual",
+        "--erase-on-revoke",
+        "--max-packets",
+        "100",
+        "--out",
+        path(&fed.file("g1.grant")),
+    ]));
+    let shown = ok(&["grant", "show", "--dir", s, path(&fed.file("g1.grant"))]);
+    assert!(shown.contains("verified") && shown.contains("grantee = \"social-security\""), "{shown}");
+    ok(&["grant", "import", "--dir", s, path(&fed.file("g1.grant"))]);
+    assert!(ok(&["grant", "list", "--dir", s]).contains(&g));
+
+    // Push a file; it arrives intact, and its receipt verifies offline.
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(fed.file("income.bin"), &payload).expect("writes");
+    let common = ["--grant", &g, "--purpose", "social-security.eligibility", "--category", "income.annual"];
+    let sent =
+        ok(&[&["send", "--dir", t, "--to", "social-security"][..], &common, &[path(&fed.file("income.bin"))]].concat());
+    let packet = packet_id(&sent);
+    let listed = inbox(&social);
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0]["packet"].as_str(), listed[0]["size"].as_u64()), (Some(packet.as_str()), Some(200_000)));
+    ok(&["inbox", "export", "--dir", s, &packet, "--out", path(&fed.file("out.bin"))]);
+    assert_eq!(std::fs::read(fed.file("out.bin")).expect("exported"), payload);
+    ok(&["receipts", "export", "--dir", s, &packet, "--bundle", "--out", path(&fed.file("r.bundle"))]);
+    let verified = ok(&[
+        "verify",
+        path(&fed.file("r.bundle")),
+        "--directory",
+        path(&directory),
+        "--operator-key",
+        path(&operator),
+    ]);
+    assert!(verified.starts_with("Verified: social-security received packet"), "{verified}");
+    let sender_side = ok(&["receipts", "list", "--dir", t, "--json"]);
+    assert!(sender_side.contains(&packet) && sender_side.contains("\"received\""), "{sender_side}");
+
+    // Pull one file.
+    let pulled = ok(&[&["request", "--dir", s, "--to", "tax-bureau", "--query", "c42.json"][..], &common].concat());
+    assert!(pulled.contains("answered with 1 packet"), "{pulled}");
+    assert_eq!(inbox(&social).len(), 2);
+
+    // Outside the grant: the responder refuses with a signed rejection; the sender's own node refuses a push.
+    let outside = ["--grant", &g, "--purpose", "tax.audit", "--category", "income.annual"];
+    let refused = fails(&[&["request", "--dir", s, "--to", "tax-bureau"][..], &outside].concat(), 3);
+    assert!(refused.contains("PURPOSE_NOT_COVERED"), "{refused}");
+    let local = fails(
+        &[&["send", "--dir", t, "--to", "social-security"][..], &outside, &[path(&fed.file("income.bin"))]].concat(),
+        1,
+    );
+    assert!(local.contains("purpose tax.audit is not covered"), "{local}");
+    let unknown =
+        fails(&[&["send", "--dir", t, "--to", "nobody"][..], &common, &[path(&fed.file("income.bin"))]].concat(), 1);
+    assert!(unknown.contains("nobody"), "{unknown}");
+
+    // Retention: a grant whose data may be kept 2 s; the sweeper shreds it.
+    let short = grant_id(&ok(&[
+        "grant",
+        "issue",
+        "--dir",
+        t,
+        "--grantee",
+        "social-security",
+        "--purpose",
+        "social-security.eligibility",
+        "--category",
+        "income.annual",
+        "--retention",
+        "2s",
+        "--out",
+        path(&fed.file("g2.grant")),
+    ]));
+    let brief = packet_id(&ok(&[
+        "send",
+        "--dir",
+        t,
+        "--to",
+        "social-security",
+        "--grant",
+        &short,
+        "--purpose",
+        "social-security.eligibility",
+        "--category",
+        "income.annual",
+        path(&fed.file("income.bin")),
+    ]));
+    eventually("the short-retention packet is erased", || {
+        inbox(&social).iter().any(|p| p["packet"].as_str() == Some(&brief) && p["erased_at"].is_string())
+    });
+    let gone = fails(&["inbox", "export", "--dir", s, &brief, "--out", path(&fed.file("gone.bin"))], 1);
+    assert!(gone.contains("erased"), "{gone}");
+    assert!(inbox(&social).iter().filter(|p| p["erased_at"].is_string()).count() == 1, "only the short grant's packet");
+
+    // Revocation with erasure: the grantee erases; a pull is refused as revoked.
+    ok(&[
+        "grant",
+        "revoke",
+        "--dir",
+        t,
+        &g,
+        "--reason",
+        "purpose-ended",
+        "--erase",
+        "--out",
+        path(&fed.file("rev.bin")),
+    ]);
+    ok(&["grant", "import-revocation", "--dir", s, path(&fed.file("rev.bin"))]);
+    assert!(inbox(&social).iter().all(|p| p["erased_at"].is_string()), "everything under the revoked grant is erased");
+    let revoked = fails(&[&["request", "--dir", s, "--to", "tax-bureau"][..], &common].concat(), 3);
+    assert!(revoked.contains("GRANT_REVOKED"), "{revoked}");
+
+    // The audit of both logs finds nothing; with an entry deleted, it finds it.
+    ok(&["log", "export", "--dir", t, "--out", path(&fed.file("tax.json"))]);
+    ok(&["log", "export", "--dir", s, "--out", path(&fed.file("social.json"))]);
+    let trust = ["--directory", path(&directory), "--operator-key", path(&operator)];
+    let clean = ok(&[&["audit", path(&fed.file("tax.json")), path(&fed.file("social.json"))][..], &trust].concat());
+    assert!(clean.contains("Findings: none"), "{clean}");
+    assert!(clean.contains("Deletion records in social-security's log: 2"), "{clean}");
+    ok(&[
+        &[
+            "audit",
+            path(&fed.file("tax.json")),
+            path(&fed.file("social.json")),
+            "--format",
+            "html",
+            "--out",
+            path(&fed.file("a.html")),
+        ][..],
+        &trust,
+    ]
+    .concat());
+    assert!(std::fs::read_to_string(fed.file("a.html")).expect("report").contains("<svg"));
+
+    let mut export: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fed.file("social.json")).expect("export")).expect("JSON");
+    let entries = export["entries"].as_array_mut().expect("entries");
+    let position = entries
+        .iter()
+        .position(|e| {
+            let bytes = tally_node::hex::decode(e.as_str().expect("hex")).expect("hex");
+            matches!(tally_wire::from_bytes::<tally_wire::LogEntry>(&bytes, "entry"), Ok(tally_wire::LogEntry::ReceiptIssued(r)) if r.unverified().packet_id.to_hex() == packet)
+        })
+        .expect("the receipt of the first packet is in the recipient's log");
+    entries.remove(position);
+    std::fs::write(fed.file("tampered.json"), export.to_string()).expect("writes");
+    let found =
+        fails(&[&["audit", path(&fed.file("tax.json")), path(&fed.file("tampered.json"))][..], &trust].concat(), 5);
+    assert!(found.contains("[log-mismatch] social-security"), "{found}");
+    assert!(found.contains("[missing-at-recipient] social-security") && found.contains(&packet), "{found}");
+}
+
+#[test]
+fn errors_a_user_can_cause_are_one_clear_message() {
+    let fed = Federation::new(&[("tax-bureau", "producer")]);
+    let op = fed.dir("operator");
+    let tax = fed.dir("tax-bureau");
+
+    let missing = fails(
+        &["federation", "add-agency", "--dir", path(&op), path(&fed.file("nope.toml")), "--roles", "producer"],
+        1,
+    );
+    assert!(missing.contains("nope.toml") && missing.contains("No such file"), "{missing}");
+
+    let bad_role = fails(
+        &["federation", "add-agency", "--dir", path(&op), path(&tax.join("tax-bureau.agency.toml")), "--roles", "boss"],
+        1,
+    );
+    assert!(bad_role.contains("unknown role `boss`"), "{bad_role}");
+
+    let not_running = fails(&["status", "--dir", path(&tax)], 1);
+    assert!(not_running.contains("cannot reach the node") && not_running.contains("tally serve"), "{not_running}");
+
+    let invalid_purpose = fails(
+        &[
+            "send",
+            "--dir",
+            path(&tax),
+            "--to",
+            "x",
+            "--grant",
+            &"00".repeat(32),
+            "--purpose",
+            "Not A Purpose",
+            "--category",
+            "c",
+            "f",
+        ],
+        2,
+    );
+    assert!(invalid_purpose.contains("--purpose"), "{invalid_purpose}");
+
+    let config = tax.join("tally.toml");
+    let good = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, good.replace("listen = ", "listen = 12\nlisten_again = ")).expect("writes");
+    let malformed = fails(&["serve", "--dir", path(&tax)], 1);
+    assert!(malformed.contains("tally.toml") && malformed.contains("line "), "{malformed}");
+
+    std::fs::write(&config, good.replace(&format!("operator_key = \"{}\"", fed.key), "")).expect("writes");
+    let no_operator = fails(&["serve", "--dir", path(&tax)], 1);
+    assert!(no_operator.contains("operator_key is not set"), "{no_operator}");
+
+    std::fs::write(&config, good.replace("agency = \"tax-bureau\"", "agency = \"nobody\"")).expect("writes");
+    let wrong_agency = fails(&["serve", "--dir", path(&tax)], 1);
+    assert!(wrong_agency.contains("nobody"), "{wrong_agency}");
+}
