@@ -127,6 +127,7 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         sweep_interval: Duration::from_secs(10),
         clock_offset_secs: 0,
         pull_sources: Vec::new(),
+        timeouts: crate::config::Timeouts::default(),
     };
     write_atomic(&dir.join(CONFIG_FILE), config.render().as_bytes())?;
 

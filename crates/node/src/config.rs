@@ -37,6 +37,58 @@ pub struct NodeConfig {
     /// What the node serves to pull requests.
     #[serde(default, rename = "pull")]
     pub pull_sources: Vec<PullSource>,
+    /// Transport timeouts; the defaults are spec/transport.md's.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+/// Transport timeouts (`[timeouts]`), as durations such as `"30s"`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// How long a silent peer is awaited within an exchange (default 30 s).
+    #[serde(default, with = "optional_duration")]
+    pub exchange_idle: Option<Duration>,
+    /// How long a connection may carry no traffic before it is closed (default 60 s).
+    #[serde(default, with = "optional_duration")]
+    pub connection_idle: Option<Duration>,
+    /// How often an idle connection is pinged (default 15 s).
+    #[serde(default, with = "optional_duration")]
+    pub keep_alive: Option<Duration>,
+}
+
+impl Timeouts {
+    /// The transport configuration with these timeouts.
+    pub fn transport(&self) -> tally_transport::TransportConfig {
+        let mut c = tally_transport::TransportConfig::default();
+        if let Some(d) = self.exchange_idle {
+            c.exchange.idle_timeout = d;
+        }
+        if let Some(d) = self.connection_idle {
+            c.connection_idle_timeout = d;
+        }
+        if let Some(d) = self.keep_alive {
+            c.keep_alive = d;
+        }
+        c
+    }
+}
+
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::humantime_serde_str::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        super::humantime_serde_str::deserialize(d).map(Some)
+    }
 }
 
 /// A source of data for pull requests of one data category.
@@ -132,6 +184,12 @@ sweep_interval = "10s"
 # [[pull]]
 # category = "income.monthly"
 # command = ["/usr/local/bin/lookup-income", "--json"]
+
+# Transport timeouts (defaults: spec/transport.md).
+# [timeouts]
+# exchange_idle = "30s"      # a silent peer within an exchange
+# connection_idle = "60s"    # a connection with no traffic (a dead peer is noticed after this)
+# keep_alive = "15s"
 "#,
             agency = self.agency,
             listen = self.listen,

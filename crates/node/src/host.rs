@@ -26,6 +26,20 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, NodeError> + 
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?.map_err(io_error)
 }
 
+/// Marks a packet as being received until dropped.
+struct Receiving {
+    state: Arc<NodeState>,
+    packet: PacketId,
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.state.receiving.lock() {
+            r.remove(&self.packet);
+        }
+    }
+}
+
 /// One incoming packet being written: encrypted under its grant's data key into a part file.
 pub struct NodeInbox {
     state: Arc<NodeState>,
@@ -36,6 +50,7 @@ pub struct NodeInbox {
     packet: PacketId,
     chain: GrantChain,
     auth: Authorization,
+    _receiving: Receiving,
 }
 
 impl Inbox for NodeInbox {
@@ -54,12 +69,14 @@ impl Inbox for NodeInbox {
         drop(self.file);
         let path = self.state.blob_path(&self.packet);
         tokio::fs::rename(&self.part, &path).await?;
-        let (state, draft, chain, auth) = (self.state, self.draft, self.chain, self.auth);
-        blocking(move || {
+        let (state, draft, chain, auth, receiving) = (self.state, self.draft, self.chain, self.auth, self._receiving);
+        let stored = blocking(move || {
             crate::files::sync_parent(&path)?;
             state.store_received(draft, receipt, &chain, &auth)
         })
-        .await
+        .await;
+        drop(receiving);
+        stored
     }
 
     async fn discard(self) {
@@ -78,15 +95,28 @@ impl NodeHost {
         let state = &self.0;
         let h = offer.header;
         let packet = h.packet_id;
-        let known = {
-            let state = Arc::clone(state);
-            tokio::task::spawn_blocking(move || state.store.inbox(&packet))
-                .await
-                .map_err(|e| NodeError::Database(e.to_string()))??
+        // A packet offered again while its first exchange still runs (its
+        // sender restarted) waits for that exchange to end: stored, it gets
+        // its receipt; dropped, it is taken anew. Never two inboxes at once.
+        let started = std::time::Instant::now();
+        let receiving = loop {
+            let known = {
+                let state = Arc::clone(state);
+                tokio::task::spawn_blocking(move || state.store.inbox(&packet))
+                    .await
+                    .map_err(|e| NodeError::Database(e.to_string()))??
+            };
+            if let Some(record) = known {
+                return Ok(OfferDecision::AlreadyReceipted(record.receipt));
+            }
+            if state.receiving.lock().map_err(|_| NodeError::Database("lock poisoned".into()))?.insert(packet) {
+                break Receiving { state: Arc::clone(state), packet };
+            }
+            if started.elapsed() > state.config.timeouts.transport().exchange.idle_timeout * 2 {
+                return Ok(self.deny(ReasonCode::TEMPORARILY_UNAVAILABLE));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         };
-        if let Some(record) = known {
-            return Ok(OfferDecision::AlreadyReceipted(record.receipt));
-        }
         if h.recipient != state.agency {
             return Ok(self.deny(ReasonCode::WRONG_RECIPIENT));
         }
@@ -146,6 +176,7 @@ impl NodeHost {
                 packet,
                 chain: offer.grant_chain.clone(),
                 auth,
+                _receiving: receiving,
             },
         })
     }

@@ -56,7 +56,7 @@ mod store;
 mod vault;
 
 pub use agency::{AgencyExport, AgencyKeys, EXPORT_FORMAT, InitOptions, KEM_KEY_VALIDITY, init_agency};
-pub use config::{CONFIG_FILE, NodeConfig, PullSource};
+pub use config::{CONFIG_FILE, NodeConfig, PullSource, Timeouts};
 pub use directory::VerifiedDirectory;
 pub use error::NodeError;
 pub use federation::{Federation, Member, PurposeEntry, parse_roles};

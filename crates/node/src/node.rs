@@ -12,7 +12,7 @@ use tally_envelope::PacketSpec;
 use tally_grant::{Flow, GrantDocument, issue_grant};
 use tally_protocol::{RequesterOutcome, SenderOutcome};
 use tally_receipt::{LogStore, bundle_to_text};
-use tally_transport::{Endpoint, LocalAgency, TransportConfig};
+use tally_transport::{Endpoint, LocalAgency};
 use tally_wire::{
     AgencyId, BoundedBytes, BundledReceipt, ChunkSize, ContentType, DataCategory, Direction, Grant, GrantId, LogEntry,
     Outcome, PacketId, PullRequest, Purpose, Receipt, RequestId, Revocation, RevocationReason, Signed, SuiteId,
@@ -145,7 +145,7 @@ impl Node {
             local,
             Arc::clone(&state.roster),
             Arc::new(NodeHost(Arc::clone(&state))),
-            TransportConfig::default(),
+            state.config.timeouts.transport(),
         )?;
         tracing::info!(agency = %state.agency, listen = %state.config.listen, serial = state.directory().serial(), "node started");
         Ok(Self { state, endpoint, sending: Default::default(), resuming: tokio::sync::Mutex::new(()) })

@@ -67,6 +67,8 @@ pub(crate) struct NodeState {
     pub(crate) policy: Mutex<Policy>,
     pub(crate) blobs: PathBuf,
     pub(crate) metrics: Metrics,
+    /// Packets being received now: a second offer of one waits for the first to end.
+    pub(crate) receiving: Mutex<HashSet<PacketId>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -149,6 +151,7 @@ impl NodeState {
             policy: Mutex::new(Policy { usage, revocations, cache: ChainCache::new(serial, 1024) }),
             blobs,
             metrics: Metrics::default(),
+            receiving: Mutex::new(HashSet::new()),
             keys,
             config,
         });
