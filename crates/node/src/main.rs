@@ -31,6 +31,23 @@ struct NodeDir {
     dir: PathBuf,
 }
 
+/// The flow a send or a pull request is for.
+#[derive(Args, Clone)]
+struct FlowArgs {
+    /// The other agency: the recipient of a send, the responder of a request.
+    #[arg(long)]
+    to: AgencyId,
+    /// The grant id (hex).
+    #[arg(long)]
+    grant: GrantId,
+    /// The purpose.
+    #[arg(long)]
+    purpose: Purpose,
+    /// The data category.
+    #[arg(long)]
+    category: DataCategory,
+}
+
 #[derive(Args, Clone)]
 struct Output {
     /// Print JSON instead of text.
@@ -101,18 +118,8 @@ enum Command {
     Send {
         #[command(flatten)]
         node: NodeDir,
-        /// The recipient agency.
-        #[arg(long)]
-        to: AgencyId,
-        /// The grant id (hex).
-        #[arg(long)]
-        grant: GrantId,
-        /// The purpose.
-        #[arg(long)]
-        purpose: Purpose,
-        /// The data category.
-        #[arg(long)]
-        category: DataCategory,
+        #[command(flatten)]
+        flow: FlowArgs,
         /// The payload's media type.
         #[arg(long, default_value = "application/octet-stream")]
         content_type: ContentType,
@@ -125,18 +132,8 @@ enum Command {
     Request {
         #[command(flatten)]
         node: NodeDir,
-        /// The agency asked.
-        #[arg(long)]
-        to: AgencyId,
-        /// The grant id (hex).
-        #[arg(long)]
-        grant: GrantId,
-        /// The purpose.
-        #[arg(long)]
-        purpose: Purpose,
-        /// The data category.
-        #[arg(long)]
-        category: DataCategory,
+        #[command(flatten)]
+        flow: FlowArgs,
         /// The query the responder's pull source gets.
         #[arg(long, default_value = "")]
         query: String,
@@ -539,10 +536,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             println!("{} packet(s) erased", v["erased"]);
             Ok(())
         }
-        Command::Send { node, to, grant, purpose, category, content_type, file, output } => {
-            send(&node.dir, to, grant, purpose, category, content_type, &file, output.json)
+        Command::Send { node, flow, content_type, file, output } => {
+            send(&node.dir, flow, content_type, &file, output.json)
         }
-        Command::Request { node, to, grant, purpose, category, query, output } => {
+        Command::Request { node, flow: FlowArgs { to, grant, purpose, category }, query, output } => {
             let v = control(&node.dir, ControlRequest::Request { to: to.clone(), grant, purpose, category, query })?;
             if output.json {
                 print_json(&v);
@@ -835,17 +832,8 @@ fn hex_decode(text: &str) -> Result<Vec<u8>, Failure> {
     tally_node::hex::decode(text).ok_or_else(|| Failure("the node answered with malformed hex".into(), 1))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn send(
-    dir: &Path,
-    to: AgencyId,
-    grant: GrantId,
-    purpose: Purpose,
-    category: DataCategory,
-    content_type: ContentType,
-    file: &Path,
-    json: bool,
-) -> Result<(), Failure> {
+fn send(dir: &Path, flow: FlowArgs, content_type: ContentType, file: &Path, json: bool) -> Result<(), Failure> {
+    let FlowArgs { to, grant, purpose, category } = flow;
     // Standard input is spooled to a file in the node directory first: the node needs the length up front.
     let spool = if file == Path::new("-") {
         let spool_dir = dir.join("spool");
