@@ -16,93 +16,25 @@
 //!    1 KiB request/response on fresh streams, 64 in flight; beside them the
 //!    CPU floor of the exchange's cryptography, measured in this run.
 
-use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, Opener, PacketSpec, Sealer};
+use tally_envelope::{IdentityVerifier, Opener, Sealer};
 use tally_protocol::SenderOutcome;
 use tally_testkit::{benchmarking, time};
-use tally_transport::{
-    Endpoint, Host, Inbox, LocalAgency, OfferContext, OfferDecision, Outgoing, Roster, TlsKey, TransportConfig,
-};
-use tally_wire::{
-    AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Directory, Endpoint as Addr, GrantChain,
-    GrantId, Outcome, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
-};
-use tokio::io::{AsyncRead, ReadBuf};
+use tally_transport::{Endpoint, LocalAgency, Roster, TlsKey, TransportConfig};
+use tally_wire::{AgencyId, BoundedVec, ChunkSize, GrantId, Outcome, Purpose, Receipt, Timestamp};
+
+#[path = "memory/mod.rs"]
+mod memory;
+
+use memory::*;
 
 const CHILD: &str = "TALLY_BENCH_RECEIVER_DIR";
-
-fn agency(s: &str) -> AgencyId {
-    AgencyId::new(s).expect("valid")
-}
-
-fn tax_identity() -> IdentityKey {
-    IdentityKey::from_seed(&[1; 32])
-}
-
-fn social_identity() -> IdentityKey {
-    IdentityKey::from_seed(&[2; 32])
-}
-
-fn social_kem() -> KemKey {
-    KemKey::from_bytes([3; 32])
-}
-
-fn record(id: &str, identity: &IdentityKey, tls: &TlsKey, kem: Option<&KemKey>, endpoint: &str) -> AgencyRecord {
-    let kem_keys = kem
-        .map(|k| {
-            vec![
-                k.certify(identity, agency(id), Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX / 2))
-                    .expect("certifies"),
-            ]
-        })
-        .unwrap_or_default();
-    AgencyRecord {
-        id: agency(id),
-        name: Text::new(id).expect("short"),
-        roles: Roles(Roles::PRODUCER.0 | Roles::CONSUMER.0),
-        endpoint: Addr::new(endpoint).expect("valid"),
-        identity_key: identity.public_key(),
-        tls_key: tls.spki_digest(),
-        kem_keys: BoundedVec::new(kem_keys).expect("few"),
-    }
-}
-
-fn directory(serial: u64, agencies: Vec<AgencyRecord>) -> Directory {
-    Directory {
-        federation: Text::new("bench").expect("short"),
-        serial,
-        issued_at: Timestamp::from_secs(0),
-        agencies: BoundedVec::new(agencies).expect("few"),
-        purposes: BoundedVec::empty(),
-    }
-}
-
-fn spec(len: u64) -> PacketSpec {
-    spec_chunked(len, ChunkSize::DEFAULT)
-}
-
-fn spec_chunked(len: u64, chunk_size: ChunkSize) -> PacketSpec {
-    PacketSpec {
-        suite: SuiteId::X25519_SHA256_AES256GCM,
-        sender: agency("tax-bureau"),
-        grant: GrantId([7; 32]),
-        purpose: Purpose::new("social-security.eligibility").expect("valid"),
-        category: DataCategory::new("income.annual").expect("valid"),
-        content_type: ContentType::new("application/octet-stream").expect("valid"),
-        created_at: Timestamp::from_system_time(SystemTime::now()),
-        payload_len: len,
-        chunk_size,
-    }
-}
 
 /// Peak resident set size of this process, in KiB (VmHWM).
 fn peak_rss_kib() -> u64 {
@@ -112,120 +44,6 @@ fn peak_rss_kib() -> u64 {
             s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// `len` zero bytes, produced as read (nothing buffered).
-struct Zeros(u64);
-
-impl AsyncRead for Zeros {
-    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let n = (buf.remaining() as u64).min(self.0) as usize;
-        buf.initialize_unfilled_to(n).fill(0);
-        buf.advance(n);
-        self.0 -= n as u64;
-        Poll::Ready(Ok(()))
-    }
-}
-
-// ---------------------------------------------------------------- hosts
-
-/// Stored packets: the plaintext kept (up to 1 MiB) and the receipt.
-type Store = HashMap<PacketId, (Vec<u8>, Signed<Receipt>)>;
-
-/// The receiver's host: packets of up to 1 MiB and all receipts in memory.
-struct MemoryHost {
-    identity: IdentityKey,
-    sender_key: IdentityVerifier,
-    kem: Arc<KemKey>,
-    receipts: Mutex<Store>,
-}
-
-struct MemoryInbox {
-    host: Arc<MemoryHost>,
-    kept: Vec<u8>,
-    bytes: u64,
-}
-
-impl Inbox for MemoryInbox {
-    async fn write(&mut self, plaintext: &[u8]) -> io::Result<()> {
-        self.bytes += plaintext.len() as u64;
-        if self.bytes <= 1 << 20 {
-            self.kept.extend_from_slice(plaintext);
-        }
-        Ok(())
-    }
-
-    async fn commit(self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
-        let signed = self.host.identity.sign_object(receipt).map_err(io::Error::other)?;
-        let id = signed.unverified().packet_id;
-        self.host.receipts.lock().expect("not poisoned").insert(id, (self.kept, signed.clone()));
-        Ok(signed)
-    }
-
-    async fn discard(self) {}
-}
-
-struct Receiving(Arc<MemoryHost>);
-
-impl Host for Receiving {
-    type Inbox = MemoryInbox;
-
-    async fn decide_offer(&self, offer: OfferContext<'_>) -> OfferDecision<MemoryInbox> {
-        if let Some((_, r)) = self.0.receipts.lock().expect("not poisoned").get(&offer.header.packet_id) {
-            return OfferDecision::AlreadyReceipted(r.clone());
-        }
-        OfferDecision::Accept {
-            kem_key: Arc::clone(&self.0.kem),
-            sender_key: self.0.sender_key.clone(),
-            inbox: MemoryInbox { host: Arc::clone(&self.0), kept: Vec::new(), bytes: 0 },
-        }
-    }
-
-    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
-        self.0.identity.sign_object(receipt).map_err(io::Error::other)
-    }
-
-    async fn log_receipt(&self, _receipt: &Signed<Receipt>) -> io::Result<()> {
-        Ok(())
-    }
-
-    async fn answer_request(
-        &self,
-        _peer: &AgencyId,
-        _request: &Signed<PullRequest>,
-        _grant_chain: &GrantChain,
-    ) -> Result<Vec<Outgoing>, ReasonCode> {
-        Err(ReasonCode::DIRECTION_NOT_GRANTED)
-    }
-}
-
-/// The sender's host: logs receipts in memory.
-struct Sending(Mutex<Vec<Signed<Receipt>>>);
-
-impl Host for Sending {
-    type Inbox = MemoryInbox;
-
-    async fn decide_offer(&self, _offer: OfferContext<'_>) -> OfferDecision<MemoryInbox> {
-        OfferDecision::Deny(ReasonCode::DIRECTION_NOT_GRANTED)
-    }
-
-    async fn sign_rejection(&self, _receipt: Receipt) -> io::Result<Signed<Receipt>> {
-        Err(io::Error::other("the bench sender signs nothing"))
-    }
-
-    async fn log_receipt(&self, receipt: &Signed<Receipt>) -> io::Result<()> {
-        self.0.lock().expect("not poisoned").push(receipt.clone());
-        Ok(())
-    }
-
-    async fn answer_request(
-        &self,
-        _peer: &AgencyId,
-        _request: &Signed<PullRequest>,
-        _grant_chain: &GrantChain,
-    ) -> Result<Vec<Outgoing>, ReasonCode> {
-        Err(ReasonCode::DIRECTION_NOT_GRANTED)
-    }
 }
 
 // ---------------------------------------------------------------- receiver process
@@ -248,12 +66,7 @@ fn receiver_roster(dir: &Path) -> Arc<Roster> {
 
 async fn receiver(dir: PathBuf) {
     let roster = receiver_roster(&dir);
-    let host = Arc::new(MemoryHost {
-        identity: social_identity(),
-        sender_key: IdentityVerifier::new(&tax_identity().public_key()).expect("valid"),
-        kem: Arc::new(social_kem()),
-        receipts: Mutex::new(HashMap::new()),
-    });
+    let host = Arc::new(MemoryHost::social_security());
     let local = LocalAgency {
         id: agency("social-security"),
         identity: Arc::new(social_identity()),

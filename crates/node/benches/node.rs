@@ -1,0 +1,197 @@
+//! Node benchmark: two real `tally serve` processes on 127.0.0.1, each with
+//! its redb database and blob directory, driven through their control
+//! sockets. Run with `cargo bench -p tally-node`.
+//!
+//! 1. Small: durable, receipted 1 KiB exchanges with 64 in flight (64
+//!    concurrent `send` requests to the tax bureau's node): the payload is
+//!    fsynced and recorded at the recipient before its receipt is signed,
+//!    and the receipt is in the sender's log before the send returns.
+//!    Beside it, in the same run and on the same cores, the transport alone:
+//!    two endpoints in this process with the in-memory hosts of the
+//!    transport benchmark (`crates/transport/benches/memory`).
+//! 2. Bulk: one 1 GiB file sent, stored encrypted at the recipient.
+//! 3. Both node processes' peak resident memory (VmHWM).
+//!
+//! Without `--bench` (as `cargo test --benches` runs it) the counts are
+//! small: a smoke run of the same code.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../../transport/benches/memory/mod.rs"]
+mod memory;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Federation, Served, grant_id, ok, path, serve};
+use memory::{MemoryHost, Receiving, Sending, agency, directory, record, social_identity, social_kem, tax_identity};
+use serde_json::Value;
+use tally_node::control::{self, ControlRequest};
+use tally_protocol::SenderOutcome;
+use tally_testkit::benchmarking;
+use tally_transport::{Endpoint, LocalAgency, Roster, TlsKey, TransportConfig};
+use tally_wire::{AgencyId, BoundedVec, ContentType, DataCategory, GrantId, Purpose};
+
+/// Peak resident set size of process `pid`, in MiB (VmHWM).
+fn peak_rss_mib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
+/// Sends the file at `file` `count` times from the node in `dir`, `in_flight` at a time; seconds taken.
+async fn node_sends(dir: &Path, send: &ControlRequest, count: usize, in_flight: usize) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (dir, send) = (dir.to_owned(), send.clone());
+            tokio::spawn(async move {
+                for _ in 0..count / in_flight {
+                    let answer = control::call(&dir, &send, |_, _| {}).await.expect("the node answers");
+                    assert_eq!(answer["result"], Value::from("delivered"), "{answer}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("joins");
+    }
+    start.elapsed().as_secs_f64()
+}
+
+fn copy(key: &TlsKey) -> TlsKey {
+    TlsKey::from_pkcs8(key.pkcs8()).expect("a key just made")
+}
+
+/// The transport alone: 1 KiB receipted exchanges between two endpoints in
+/// this process, receiver and sender logs in memory; seconds taken.
+async fn transport_sends(count: usize, in_flight: usize) -> f64 {
+    let (tax_tls, social_tls) = (TlsKey::generate().expect("random"), TlsKey::generate().expect("random"));
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let roster = |social_addr: &str| {
+        Arc::new(Roster::new(&directory(
+            1,
+            vec![
+                record("tax-bureau", &tax_identity(), &tax_tls, None, "127.0.0.1:9"),
+                record("social-security", &social_identity(), &social_tls, Some(&social_kem()), social_addr),
+            ],
+        )))
+    };
+    let config = TransportConfig::default();
+    let social = LocalAgency {
+        id: agency("social-security"),
+        identity: Arc::new(social_identity()),
+        tls_key: copy(&social_tls),
+    };
+    let receiver = Endpoint::bind(
+        any,
+        social,
+        roster("127.0.0.1:9"),
+        Arc::new(Receiving(Arc::new(MemoryHost::social_security()))),
+        config,
+    )
+    .expect("binds");
+    let addr = receiver.local_addr().expect("bound").to_string();
+    let tax = LocalAgency { id: agency("tax-bureau"), identity: Arc::new(tax_identity()), tls_key: copy(&tax_tls) };
+    let sender =
+        Endpoint::bind(any, tax, roster(&addr), Arc::new(Sending(Mutex::new(Vec::new()))), config).expect("binds");
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..in_flight)
+        .map(|w| {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let data = [w as u8; 1024];
+                let to = agency("social-security");
+                for _ in 0..count / in_flight {
+                    let packet = sender.seal(&to, memory::spec(1024), BoundedVec::empty()).expect("seals");
+                    let outcome = sender.send(packet, &data[..]).await.expect("exchange");
+                    assert!(matches!(outcome, SenderOutcome::Delivered(_)));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("joins");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    sender.shutdown(Duration::from_secs(5)).await;
+    receiver.shutdown(Duration::from_secs(5)).await;
+    secs
+}
+
+fn send_request(file: PathBuf, grant: GrantId) -> ControlRequest {
+    ControlRequest::Send {
+        to: AgencyId::new("social-security").expect("valid"),
+        grant,
+        purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: DataCategory::new("income.annual").expect("valid"),
+        content_type: ContentType::new("application/octet-stream").expect("valid"),
+        path: file,
+    }
+}
+
+async fn run() {
+    let full = benchmarking();
+    let fed = Federation::new(&[("tax-bureau", "producer,consumer"), ("social-security", "producer,consumer")]);
+    let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
+    let nodes: [Served; 2] = [serve(&tax), serve(&social)];
+    let grant_file = fed.file("bench.grant");
+    let grant = grant_id(&ok(&[
+        "grant",
+        "issue",
+        "--dir",
+        path(&tax),
+        "--grantee",
+        "social-security",
+        "--purpose",
+        "social-security.eligibility",
+        "--category",
+        "income.annual",
+        "--out",
+        path(&grant_file),
+    ]));
+    ok(&["grant", "import", "--dir", path(&social), path(&grant_file)]);
+    let grant: GrantId = grant.parse().expect("a grant id");
+
+    let (count, in_flight) = (if full { 6_400 } else { 256 }, 64);
+    let small = fed.file("record.bin");
+    std::fs::write(&small, [0x5a; 1024]).expect("writes");
+    let transport_secs = transport_sends(count, in_flight).await;
+    let node_secs = node_sends(&tax, &send_request(small, grant), count, in_flight).await;
+    let rate = |s: f64| count as f64 / s;
+    println!("1 KiB exchanges, {count} with {in_flight} in flight:");
+    println!("  transport, in-memory hosts (one process)   {:7.0}/s", rate(transport_secs));
+    println!(
+        "  two nodes, durable and receipted            {:7.0}/s   ratio {:.2} (target >= 3000/s)",
+        rate(node_secs),
+        transport_secs / node_secs
+    );
+    let pids = [nodes[0].0.id(), nodes[1].0.id()];
+    println!("  peak RSS: sender {} MiB, recipient {} MiB", peak_rss_mib(pids[0]), peak_rss_mib(pids[1]));
+
+    let bulk: u64 = if full { 1 << 30 } else { 32 << 20 };
+    let large = fed.file("large.bin");
+    // A sparse file: reading it costs no disk, so the nodes are measured, not this machine's disk.
+    std::fs::File::create(&large).and_then(|f| f.set_len(bulk)).expect("creates the file");
+    let start = Instant::now();
+    let answer = control::call(&tax, &send_request(large, grant), |_, _| {}).await.expect("the node answers");
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(answer["result"], Value::from("delivered"), "{answer}");
+    println!(
+        "bulk send, {} MiB: {:.0} MiB/s ({secs:.1} s), stored encrypted and fsynced at the recipient",
+        bulk >> 20,
+        (bulk >> 20) as f64 / secs
+    );
+    println!("  peak RSS: sender {} MiB, recipient {} MiB", peak_rss_mib(pids[0]), peak_rss_mib(pids[1]));
+    drop(nodes);
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(run());
+}

@@ -1,0 +1,217 @@
+//! What the transport benchmark and the node benchmark share: fixed keys
+//! and a directory for two agencies, and hosts that keep everything in
+//! memory (the transport measured without a disk). Included by path from
+//! `crates/node/benches/node.rs`, so that both measure the same baseline.
+
+#![allow(dead_code, reason = "each benchmark uses a different part")]
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, PacketSpec};
+use tally_transport::{Host, Inbox, OfferContext, OfferDecision, Outgoing, TlsKey};
+use tally_wire::{
+    AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Directory, Endpoint as Addr, GrantChain,
+    GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
+};
+use tokio::io::{AsyncRead, ReadBuf};
+
+pub(crate) fn agency(s: &str) -> AgencyId {
+    AgencyId::new(s).expect("valid")
+}
+
+pub(crate) fn tax_identity() -> IdentityKey {
+    IdentityKey::from_seed(&[1; 32])
+}
+
+pub(crate) fn social_identity() -> IdentityKey {
+    IdentityKey::from_seed(&[2; 32])
+}
+
+pub(crate) fn social_kem() -> KemKey {
+    KemKey::from_bytes([3; 32])
+}
+
+pub(crate) fn record(
+    id: &str,
+    identity: &IdentityKey,
+    tls: &TlsKey,
+    kem: Option<&KemKey>,
+    endpoint: &str,
+) -> AgencyRecord {
+    let kem_keys = kem
+        .map(|k| {
+            vec![
+                k.certify(identity, agency(id), Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX / 2))
+                    .expect("certifies"),
+            ]
+        })
+        .unwrap_or_default();
+    AgencyRecord {
+        id: agency(id),
+        name: Text::new(id).expect("short"),
+        roles: Roles(Roles::PRODUCER.0 | Roles::CONSUMER.0),
+        endpoint: Addr::new(endpoint).expect("valid"),
+        identity_key: identity.public_key(),
+        tls_key: tls.spki_digest(),
+        kem_keys: BoundedVec::new(kem_keys).expect("few"),
+    }
+}
+
+pub(crate) fn directory(serial: u64, agencies: Vec<AgencyRecord>) -> Directory {
+    Directory {
+        federation: Text::new("bench").expect("short"),
+        serial,
+        issued_at: Timestamp::from_secs(0),
+        agencies: BoundedVec::new(agencies).expect("few"),
+        purposes: BoundedVec::empty(),
+    }
+}
+
+pub(crate) fn spec(len: u64) -> PacketSpec {
+    spec_chunked(len, ChunkSize::DEFAULT)
+}
+
+pub(crate) fn spec_chunked(len: u64, chunk_size: ChunkSize) -> PacketSpec {
+    PacketSpec {
+        suite: SuiteId::X25519_SHA256_AES256GCM,
+        sender: agency("tax-bureau"),
+        grant: GrantId([7; 32]),
+        purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: DataCategory::new("income.annual").expect("valid"),
+        content_type: ContentType::new("application/octet-stream").expect("valid"),
+        created_at: Timestamp::from_system_time(SystemTime::now()),
+        payload_len: len,
+        chunk_size,
+    }
+}
+
+/// `len` zero bytes, produced as read (nothing buffered).
+pub(crate) struct Zeros(pub(crate) u64);
+
+impl AsyncRead for Zeros {
+    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let n = (buf.remaining() as u64).min(self.0) as usize;
+        buf.initialize_unfilled_to(n).fill(0);
+        buf.advance(n);
+        self.0 -= n as u64;
+        Poll::Ready(Ok(()))
+    }
+}
+
+// ---------------------------------------------------------------- hosts
+
+/// Stored packets: the plaintext kept (up to 1 MiB) and the receipt.
+pub(crate) type Store = HashMap<PacketId, (Vec<u8>, Signed<Receipt>)>;
+
+/// The receiver's host: packets of up to 1 MiB and all receipts in memory.
+pub(crate) struct MemoryHost {
+    pub(crate) identity: IdentityKey,
+    pub(crate) sender_key: IdentityVerifier,
+    pub(crate) kem: Arc<KemKey>,
+    pub(crate) receipts: Mutex<Store>,
+}
+
+impl MemoryHost {
+    /// The social-security bureau's host, taking packets from the tax bureau.
+    pub(crate) fn social_security() -> Self {
+        Self {
+            identity: social_identity(),
+            sender_key: IdentityVerifier::new(&tax_identity().public_key()).expect("valid"),
+            kem: Arc::new(social_kem()),
+            receipts: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+pub(crate) struct MemoryInbox {
+    host: Arc<MemoryHost>,
+    kept: Vec<u8>,
+    bytes: u64,
+}
+
+impl Inbox for MemoryInbox {
+    async fn write(&mut self, plaintext: &[u8]) -> io::Result<()> {
+        self.bytes += plaintext.len() as u64;
+        if self.bytes <= 1 << 20 {
+            self.kept.extend_from_slice(plaintext);
+        }
+        Ok(())
+    }
+
+    async fn commit(self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+        let signed = self.host.identity.sign_object(receipt).map_err(io::Error::other)?;
+        let id = signed.unverified().packet_id;
+        self.host.receipts.lock().expect("not poisoned").insert(id, (self.kept, signed.clone()));
+        Ok(signed)
+    }
+
+    async fn discard(self) {}
+}
+
+pub(crate) struct Receiving(pub(crate) Arc<MemoryHost>);
+
+impl Host for Receiving {
+    type Inbox = MemoryInbox;
+
+    async fn decide_offer(&self, offer: OfferContext<'_>) -> OfferDecision<MemoryInbox> {
+        if let Some((_, r)) = self.0.receipts.lock().expect("not poisoned").get(&offer.header.packet_id) {
+            return OfferDecision::AlreadyReceipted(r.clone());
+        }
+        OfferDecision::Accept {
+            kem_key: Arc::clone(&self.0.kem),
+            sender_key: self.0.sender_key.clone(),
+            inbox: MemoryInbox { host: Arc::clone(&self.0), kept: Vec::new(), bytes: 0 },
+        }
+    }
+
+    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+        self.0.identity.sign_object(receipt).map_err(io::Error::other)
+    }
+
+    async fn log_receipt(&self, _receipt: &Signed<Receipt>) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn answer_request(
+        &self,
+        _peer: &AgencyId,
+        _request: &Signed<PullRequest>,
+        _grant_chain: &GrantChain,
+    ) -> Result<Vec<Outgoing>, ReasonCode> {
+        Err(ReasonCode::DIRECTION_NOT_GRANTED)
+    }
+}
+
+/// The sender's host: logs receipts in memory.
+pub(crate) struct Sending(pub(crate) Mutex<Vec<Signed<Receipt>>>);
+
+impl Host for Sending {
+    type Inbox = MemoryInbox;
+
+    async fn decide_offer(&self, _offer: OfferContext<'_>) -> OfferDecision<MemoryInbox> {
+        OfferDecision::Deny(ReasonCode::DIRECTION_NOT_GRANTED)
+    }
+
+    async fn sign_rejection(&self, _receipt: Receipt) -> io::Result<Signed<Receipt>> {
+        Err(io::Error::other("the bench sender signs nothing"))
+    }
+
+    async fn log_receipt(&self, receipt: &Signed<Receipt>) -> io::Result<()> {
+        self.0.lock().expect("not poisoned").push(receipt.clone());
+        Ok(())
+    }
+
+    async fn answer_request(
+        &self,
+        _peer: &AgencyId,
+        _request: &Signed<PullRequest>,
+        _grant_chain: &GrantChain,
+    ) -> Result<Vec<Outgoing>, ReasonCode> {
+        Err(ReasonCode::DIRECTION_NOT_GRANTED)
+    }
+}
