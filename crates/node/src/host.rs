@@ -213,8 +213,8 @@ impl Host for NodeHost {
         let receipt = receipt.clone();
         blocking(move || {
             let packet = receipt.unverified().packet_id;
-            state.log.append(&[LogEntry::ReceiptReceived(receipt)])?;
-            state.store.write(|tx| {
+            // The receipt in the log and the send off the outbox, at once.
+            state.commit(&[LogEntry::ReceiptReceived(receipt)], move |tx| {
                 tx.open_table(crate::store::OUTBOX)?.remove(packet.0)?;
                 Ok(())
             })?;

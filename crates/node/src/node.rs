@@ -223,10 +223,15 @@ impl Node {
         };
         self.sending.lock().map_err(|_| NodeError::Database("lock poisoned".into()))?.insert(id);
         let _running = Sending(&self.sending, id);
-        state.store.write(|tx| {
-            tx.open_table(OUTBOX)?.insert(id.0, encode(&record).as_slice())?;
-            Ok(())
-        })?;
+        let (record, committing) = (encode(&record), Arc::clone(state));
+        tokio::task::spawn_blocking(move || {
+            committing.commit(&[], move |tx| {
+                tx.open_table(OUTBOX)?.insert(id.0, record.as_slice())?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(|e| NodeError::Database(e.to_string()))??;
         let outcome = self.endpoint.send(packet, Counting { inner: payload, count: progress }).await?;
         state.metrics.sent_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(outcome)

@@ -265,23 +265,37 @@ impl NodeState {
             auth.chain.iter().map(|(g, _)| (*g, policy.usage.of(g))).collect()
         };
         let new_grants = self.new_grants(chain)?;
-        self.store.write(|tx| {
-            tx.open_table(INBOX)?.insert(packet.0, encode(&record).as_slice())?;
+        let mut entries: Vec<LogEntry> = new_grants.iter().cloned().map(LogEntry::GrantReceived).collect();
+        entries.push(LogEntry::ReceiptIssued(signed.clone()));
+        let (size, record, chain) = (record.size, encode(&record), (!new_grants.is_empty()).then(|| chain.clone()));
+        // The packet's record, the quota it used, any grant first seen with
+        // it and its receipt: one transaction, shared with other exchanges.
+        self.commit(&entries, move |tx| {
+            tx.open_table(INBOX)?.insert(packet.0, record.as_slice())?;
             let mut table = tx.open_table(USAGE)?;
             for (g, u) in &usage {
                 table.insert(g.0, encode(u).as_slice())?;
             }
-            if !new_grants.is_empty() {
-                tx.open_table(GRANTS)?.insert(grant_id(&chain[0]).0, encode(chain).as_slice())?;
+            if let Some(chain) = chain {
+                tx.open_table(GRANTS)?.insert(grant_id(&chain[0]).0, encode(&chain).as_slice())?;
             }
             Ok(())
         })?;
-        let mut entries: Vec<LogEntry> = new_grants.into_iter().map(LogEntry::GrantReceived).collect();
-        entries.push(LogEntry::ReceiptIssued(signed.clone()));
-        self.log.append(&entries)?;
         self.metrics.received.fetch_add(1, Ordering::Relaxed);
-        self.metrics.received_bytes.fetch_add(record.size, Ordering::Relaxed);
+        self.metrics.received_bytes.fetch_add(size, Ordering::Relaxed);
         Ok(signed)
+    }
+
+    /// Appends `entries` to the log and makes `side`'s changes to the node's
+    /// tables in the same transaction, committed together with every other
+    /// write waiting (group commit). Blocks until it is durable.
+    pub(crate) fn commit(
+        &self,
+        entries: &[LogEntry],
+        side: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error> + Send + 'static,
+    ) -> Result<(), NodeError> {
+        self.log.append_with(entries, Some(Box::new(side)))?;
+        Ok(())
     }
 
     /// The grants of `chain` this node has not logged yet.

@@ -56,7 +56,7 @@ pub use bundle::{
 };
 pub use fork::{ForkError, ForkEvidence};
 pub use log::{Log, LogError, SigningMode};
-pub use store::{LogStore, MemoryStore, RedbStore, StoreError};
+pub use store::{LogStore, MemoryStore, RedbStore, SideWrite, StoreError};
 
 pub(crate) fn encode_value<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, tally_wire::Error> {
     Ok(tally_wire::to_bytes(value))

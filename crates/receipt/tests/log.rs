@@ -236,3 +236,58 @@ fn redb_store_persists_and_checks_itself_on_open() {
     assert!(matches!(RedbStore::open(&path, &origin, &stranger), Err(StoreError::Inconsistent(_))));
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_side_write_commits_with_its_entries_or_not_at_all() {
+    const MINE: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("mine");
+    let key = Arc::new(IdentityKey::from_seed(&[2; 32]));
+    let social = agency("social-security");
+    let path = temp("side-write");
+    let db = Arc::new(redb::Database::create(&path).expect("creates"));
+    let store = RedbStore::with_database(Arc::clone(&db), &log_origin(&social), &key.public_key()).expect("opens");
+    let log = Log::new(store, &social, key);
+    let entry = |i| LogEntry::ReceiptLogged(tally_wire::Encoded::new(receipt(i)).expect("encodes"));
+    let read = |k: u64| {
+        let tx = redb::ReadableDatabase::begin_read(&*db).expect("reads");
+        match tx.open_table(MINE) {
+            Ok(t) => redb::ReadableTable::get(&t, k).expect("reads").map(|v| v.value()),
+            Err(_) => None,
+        }
+    };
+
+    let range = log
+        .append_with(
+            &[entry(1)],
+            Some(Box::new(|tx| {
+                tx.open_table(MINE)?.insert(1, 10)?;
+                Ok(())
+            })),
+        )
+        .expect("appends");
+    assert_eq!((range, read(1)), (0..1, Some(10)), "the entry and the side write are both committed");
+
+    let only_side = log
+        .append_with(
+            &[],
+            Some(Box::new(|tx| {
+                tx.open_table(MINE)?.insert(2, 20)?;
+                Ok(())
+            })),
+        )
+        .expect("commits");
+    assert_eq!((only_side, read(2)), (1..1, Some(20)), "a side write alone commits, adding no entry");
+
+    // A side write that fails takes its entries with it.
+    const WRONG: redb::TableDefinition<u64, &str> = redb::TableDefinition::new("mine");
+    let failed = log.append_with(
+        &[entry(2)],
+        Some(Box::new(|tx| {
+            tx.open_table(WRONG)?.insert(3, "the table has another value type")?;
+            Ok(())
+        })),
+    );
+    assert!(failed.is_err(), "a failing side write fails the append");
+    assert_eq!(log.size().expect("size"), 1, "and its entries are not in the log");
+    drop(log);
+    let _ = std::fs::remove_file(&path);
+}

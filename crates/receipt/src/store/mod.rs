@@ -9,7 +9,7 @@ use std::ops::Range;
 use tally_wire::Digest;
 
 pub use self::memory::MemoryStore;
-pub use self::redb::RedbStore;
+pub use self::redb::{RedbStore, SideWrite};
 use crate::merkle::NodeSource;
 
 /// Why the store failed.

@@ -4,7 +4,10 @@
 //! takes every append waiting, writes them in one write transaction and
 //! commits it (one fsync), and only then answers each caller with its
 //! indices. An append is therefore reported durable only after its
-//! transaction commits.
+//! transaction commits. An append may carry a [`SideWrite`]: the caller's
+//! own changes to other tables of the same database, committed in the same
+//! transaction as its entries (so a node records a packet and logs its
+//! receipt atomically, and shares the fsync with every other append).
 
 use std::ops::Range;
 use std::path::Path;
@@ -27,8 +30,14 @@ const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoint
 const MAX_GROUP: usize = 4096;
 
 type Reply = SyncSender<Result<Range<u64>, StoreError>>;
-/// One append waiting for the committer: the entries and where to answer.
-type Request = (Vec<Vec<u8>>, Reply);
+
+/// A caller's changes to its own tables, made in the transaction that
+/// commits its entries. If one fails, the whole transaction is dropped and
+/// every append in it fails: side writes should only fail when storage does.
+pub type SideWrite = Box<dyn FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error> + Send>;
+
+/// One append waiting for the committer: the entries, the side write, and where to answer.
+type Request = (Vec<Vec<u8>>, Option<SideWrite>, Reply);
 
 /// A log in a redb database file.
 pub struct RedbStore {
@@ -70,6 +79,17 @@ impl RedbStore {
         Ok(store)
     }
 
+    /// Appends `entries` and makes `side`'s changes in the same
+    /// transaction, committed with whatever else is waiting (group commit).
+    /// Blocks until the transaction is durable; returns the entries' indices
+    /// (an empty range after the last entry when there are none).
+    pub fn append_with(&self, entries: Vec<Vec<u8>>, side: Option<SideWrite>) -> Result<Range<u64>, StoreError> {
+        let queue = self.queue.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = sync_channel(1);
+        queue.send((entries, side, reply)).map_err(|_| StoreError::Closed)?;
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
+
     fn check(&self, origin: &LogOrigin, key: &IdentityPublicKey) -> Result<(), StoreError> {
         let Some((size, note)) = self.checkpoints()?.pop() else { return Ok(()) };
         let c = verify_checkpoint(&note, origin, key).map_err(|e| StoreError::Inconsistent(e.to_string()))?;
@@ -94,20 +114,20 @@ fn commit_loop(db: &Database, requests: &Receiver<Request>) {
         while count < MAX_GROUP {
             match requests.try_recv() {
                 Ok(r) => {
-                    count += r.0.len();
+                    count += r.0.len().max(1);
                     group.push(r);
                 }
                 Err(_) => break,
             }
         }
-        match write_group(db, &group) {
+        match write_group(db, &mut group) {
             Ok(ranges) => {
-                for ((_, reply), range) in group.into_iter().zip(ranges) {
+                for ((_, _, reply), range) in group.into_iter().zip(ranges) {
                     let _ = reply.send(Ok(range));
                 }
             }
             Err(e) => {
-                for (_, reply) in group {
+                for (_, _, reply) in group {
                     let _ = reply.send(Err(storage(&e)));
                 }
             }
@@ -116,14 +136,14 @@ fn commit_loop(db: &Database, requests: &Receiver<Request>) {
 }
 
 /// Writes every append of the group in one transaction and commits it.
-fn write_group(db: &Database, group: &[Request]) -> Result<Vec<Range<u64>>, StoreError> {
+fn write_group(db: &Database, group: &mut [Request]) -> Result<Vec<Range<u64>>, StoreError> {
     let tx = db.begin_write().map_err(storage)?;
     let mut ranges = Vec::with_capacity(group.len());
     {
         let mut entries = tx.open_table(ENTRIES).map_err(storage)?;
         let mut nodes = tx.open_table(NODES).map_err(storage)?;
         let mut size = entries.len().map_err(storage)?;
-        for (batch, _) in group {
+        for (batch, _, _) in group.iter() {
             let start = size;
             for e in batch {
                 entries.insert(size, e.as_slice()).map_err(storage)?;
@@ -147,6 +167,9 @@ fn write_group(db: &Database, group: &[Request]) -> Result<Vec<Range<u64>>, Stor
             ranges.push(start..size);
         }
     }
+    for side in group.iter_mut().filter_map(|(_, side, _)| side.take()) {
+        side(&tx).map_err(storage)?;
+    }
     tx.commit().map_err(storage)?;
     Ok(ranges)
 }
@@ -158,10 +181,7 @@ impl LogStore for RedbStore {
     }
 
     fn append(&self, entries: Vec<Vec<u8>>) -> Result<Range<u64>, StoreError> {
-        let queue = self.queue.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
-        let (reply, answer) = sync_channel(1);
-        queue.send((entries, reply)).map_err(|_| StoreError::Closed)?;
-        answer.recv().map_err(|_| StoreError::Closed)?
+        self.append_with(entries, None)
     }
 
     fn entry(&self, index: u64) -> Result<Vec<u8>, StoreError> {
