@@ -90,6 +90,12 @@ codepoints! {
         REQUEST = 0x07,
         /// The end of the exchange, with a close code and a reason.
         CLOSE = 0x08,
+        /// A signed grant chain or revocation the peer should keep.
+        NOTICE = 0x09,
+        /// A request for the peer's directory or log.
+        FETCH = 0x0a,
+        /// Bytes of a fetch's answer.
+        PART = 0x0b,
     }
 }
 
@@ -191,6 +197,8 @@ codepoints! {
         INTERNAL_ERROR = 0x09,
         /// A received signature, receipt or payload failed verification.
         VERIFICATION_FAILED = 0x0a,
+        /// The peer may not have what it asked for (a log fetch by an agency without the auditor role).
+        NOT_PERMITTED = 0x0b,
     }
 }
 

@@ -20,7 +20,7 @@ use crate::codec;
 use crate::codepoint::{CloseCode, FrameType, Version};
 use crate::error::{Context, Error};
 use crate::limits::{self, MAX_FRAME_PREFIX};
-use crate::message::{GrantChain, PacketHeader, PullRequest, Receipt};
+use crate::message::{GrantChain, PacketHeader, PullRequest, Receipt, Revocation};
 use crate::signed::{Encoded, Signed};
 use crate::varint::{self, VarintError};
 
@@ -43,6 +43,40 @@ pub enum Frame<'a> {
     Request(Request),
     /// The end of the exchange.
     Close(Close),
+    /// A signed object the peer should keep.
+    Notice(Notice),
+    /// A request for something the peer holds.
+    Fetch(Fetch),
+    /// Bytes of a fetch's answer. The bytes are borrowed from the frame buffer.
+    Part(#[serde(serialize_with = "readable_bytes")] Cow<'a, [u8]>),
+}
+
+/// The readable form of a part's bytes in the test vectors: hex.
+fn readable_bytes<S: Serializer>(bytes: &Cow<'_, [u8]>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex_encode(bytes))
+}
+
+/// A signed object one agency hands another to keep (spec/protocol.md,
+/// "Notices"): answered by a `Close`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Notice {
+    /// A grant chain, leaf first, issued by the notifying agency.
+    Grant(GrantChain),
+    /// A revocation issued by the notifying agency.
+    Revocation(Signed<Revocation>),
+}
+
+/// What a fetch asks for (spec/protocol.md, "Fetches"): answered by
+/// `Part` frames, then a `Close`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fetch {
+    /// The peer's signed directory, if its serial is above `newer_than`.
+    Directory {
+        /// The serial the fetcher already has.
+        newer_than: u64,
+    },
+    /// The peer's whole log and a checkpoint of it (for an auditor).
+    Log,
 }
 
 /// The sender's offer: the packet header, the HPKE encapsulated key, and
@@ -218,6 +252,9 @@ pub fn body_limit(frame_type: FrameType) -> Option<usize> {
         FrameType::RECEIPT => l::RECEIPT,
         FrameType::REQUEST => l::REQUEST,
         FrameType::CLOSE => l::CLOSE,
+        FrameType::NOTICE => l::NOTICE,
+        FrameType::FETCH => l::FETCH,
+        FrameType::PART => l::PART,
         _ => return None,
     })
 }
@@ -234,6 +271,9 @@ impl<'a> Frame<'a> {
             Self::Receipt(_) => FrameType::RECEIPT,
             Self::Request(_) => FrameType::REQUEST,
             Self::Close(_) => FrameType::CLOSE,
+            Self::Notice(_) => FrameType::NOTICE,
+            Self::Fetch(_) => FrameType::FETCH,
+            Self::Part(_) => FrameType::PART,
         }
     }
 
@@ -275,6 +315,9 @@ impl<'a> Frame<'a> {
             FrameType::RECEIPT => Self::Receipt(codec::decode_exact(body, context)?),
             FrameType::REQUEST => Self::Request(codec::decode_exact(body, context)?),
             FrameType::CLOSE => Self::Close(codec::decode_exact(body, context)?),
+            FrameType::NOTICE => Self::Notice(codec::decode_exact(body, context)?),
+            FrameType::FETCH => Self::Fetch(codec::decode_exact(body, context)?),
+            FrameType::PART => Self::Part(Cow::Borrowed(body)),
             _ => return Err(Error::UnknownFrameType { frame_type }),
         })
     }
@@ -286,6 +329,11 @@ impl<'a> Frame<'a> {
             out.extend_from_slice(&chunk.data);
             return Ok(());
         }
+        if let Self::Part(bytes) = self {
+            out.extend_from_slice(FramePrefix::encode(FrameType::PART, bytes.len())?.as_bytes());
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
         let mut body = Vec::new();
         match self {
             Self::Offer(f) => codec::encode(f, &mut body),
@@ -295,7 +343,9 @@ impl<'a> Frame<'a> {
             Self::Receipt(f) => codec::encode(f, &mut body),
             Self::Request(f) => codec::encode(f, &mut body),
             Self::Close(f) => codec::encode(f, &mut body),
-            Self::Chunk(_) => unreachable!("chunks are encoded above"),
+            Self::Notice(f) => codec::encode(f, &mut body),
+            Self::Fetch(f) => codec::encode(f, &mut body),
+            Self::Chunk(_) | Self::Part(_) => unreachable!("chunks and parts are encoded above"),
         }
         out.extend_from_slice(FramePrefix::encode(self.frame_type(), body.len())?.as_bytes());
         out.extend_from_slice(&body);
@@ -320,6 +370,9 @@ impl<'a> Frame<'a> {
             Self::Receipt(f) => Frame::Receipt(f),
             Self::Request(f) => Frame::Request(f),
             Self::Close(f) => Frame::Close(f),
+            Self::Notice(f) => Frame::Notice(f),
+            Self::Fetch(f) => Frame::Fetch(f),
+            Self::Part(b) => Frame::Part(Cow::Owned(b.into_owned())),
         }
     }
 }

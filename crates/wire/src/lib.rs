@@ -60,7 +60,8 @@ pub use codec::{from_bytes, to_bytes};
 pub use codepoint::{CloseCode, DeletionReason, FrameType, ReasonCode, RevocationReason, Roles, SuiteId, Version};
 pub use error::{Context, Error, InvalidValue};
 pub use frame::{
-    Accept, Chunk, Close, Frame, FramePrefix, Offer, PrefixBytes, ReceiptFrame, Reject, Request, Trailer, body_limit,
+    Accept, Chunk, Close, Fetch, Frame, FramePrefix, Notice, Offer, PrefixBytes, ReceiptFrame, Reject, Request,
+    Trailer, body_limit,
 };
 pub use label::{HashLabel, SignatureLabel};
 pub use message::{

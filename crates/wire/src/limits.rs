@@ -104,6 +104,12 @@ pub mod frame {
     pub const RECEIPT: usize = MAX_RECEIPT_SIZE + SIGNED_OVERHEAD;
     /// `Request`: a signed pull request and its grant chain.
     pub const REQUEST: usize = MAX_PULL_REQUEST_SIZE + SIGNED_OVERHEAD + MAX_GRANT_CHAIN_SIZE;
+    /// `Notice`: a variant index and a grant chain (a signed revocation is smaller).
+    pub const NOTICE: usize = 1 + MAX_GRANT_CHAIN_SIZE;
+    /// `Fetch`: a variant index and a serial.
+    pub const FETCH: usize = 1 + 10;
+    /// `Part`: up to one chunk's worth of an answer's bytes.
+    pub const PART: usize = MAX_CHUNK_SIZE as usize;
     /// `Close`: a code and a reason.
     pub const CLOSE: usize = 3 + 2 + MAX_CLOSE_REASON_LEN;
     /// The largest of all: what a reader must be ready to buffer.
@@ -119,9 +125,18 @@ mod tests {
 
     #[test]
     fn chunk_frame_is_the_largest() {
-        for limit in
-            [frame::OFFER, frame::ACCEPT, frame::REJECT, frame::TRAILER, frame::RECEIPT, frame::REQUEST, frame::CLOSE]
-        {
+        for limit in [
+            frame::OFFER,
+            frame::ACCEPT,
+            frame::REJECT,
+            frame::TRAILER,
+            frame::RECEIPT,
+            frame::REQUEST,
+            frame::CLOSE,
+            frame::NOTICE,
+            frame::FETCH,
+            frame::PART,
+        ] {
             assert!(limit <= frame::MAX);
         }
         assert!(u32::try_from(frame::MAX).is_ok(), "lengths fit the u32 varint");

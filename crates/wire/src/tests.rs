@@ -257,6 +257,11 @@ mod strategy {
             (signed(pull_request()), list(signed(grant()), 2))
                 .prop_map(|(request, grant_chain)| Frame::Request(Request { request, grant_chain })),
             (any::<u16>(), text()).prop_map(|(code, reason)| Frame::Close(Close { code: CloseCode(code), reason })),
+            list(signed(grant()), 3).prop_map(|chain| Frame::Notice(Notice::Grant(chain))),
+            signed(revocation()).prop_map(|r| Frame::Notice(Notice::Revocation(r))),
+            any::<u64>().prop_map(|newer_than| Frame::Fetch(Fetch::Directory { newer_than })),
+            Just(Frame::Fetch(Fetch::Log)),
+            prop::collection::vec(any::<u8>(), 0..2048).prop_map(|b| Frame::Part(Cow::Owned(b))),
         ]
     }
 }
@@ -375,7 +380,7 @@ proptest! {
 
     /// Arbitrary bytes after a valid prefix never panic (mutations reach the body decoders).
     #[test]
-    fn arbitrary_bodies_never_panic(t in 1u8..=8, mut body in prop::collection::vec(any::<u8>(), 0..512)) {
+    fn arbitrary_bodies_never_panic(t in 1u8..=11, mut body in prop::collection::vec(any::<u8>(), 0..512)) {
         body.truncate(body_limit(FrameType(t)).expect("a known frame type"));
         let prefix = FramePrefix::encode(FrameType(t), body.len()).expect("within the limit");
         let mut bytes = prefix.as_bytes().to_vec();

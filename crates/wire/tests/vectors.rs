@@ -262,6 +262,19 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
             "A close with a code this version does not name: decodes, and the code is kept.",
             Frame::Close(Close { code: CloseCode(0x1234), reason: Text::new("").expect("valid") }),
         ),
+        (
+            "notice-grant",
+            "A notice of a delegated grant with its chain (leaf first).",
+            Frame::Notice(Notice::Grant(list(vec![sign(delegated_grant(), 0x07), sign(root_grant(), 0x08)]))),
+        ),
+        ("notice-revocation", "A notice of a revocation.", Frame::Notice(Notice::Revocation(sign(revocation(), 0x09)))),
+        (
+            "fetch-directory",
+            "A fetch of the peer's directory if its serial is above 300.",
+            Frame::Fetch(Fetch::Directory { newer_than: 300 }),
+        ),
+        ("fetch-log", "A fetch of the peer's whole log.", Frame::Fetch(Fetch::Log)),
+        ("part", "Five bytes of a fetch's answer.", Frame::Part(Cow::Owned(b"tally".to_vec()))),
     ]
 }
 
