@@ -151,6 +151,12 @@ async fn main() -> Result<()> {
     };
     let (grant, _) = tax_node.issue_grant(&document)?;
     println!("grant {grant}: push and pull, quota 1000 packets / 2 GiB, retention 90 days, erase on revoke");
+    for d in tax_node.deliver_grant(&grant).await? {
+        match d.error {
+            None => println!("handed to {} over QUIC: verified, kept and logged on both sides", d.agency),
+            Some(e) => return Err(format!("{} did not take the grant: {e}", d.agency).into()),
+        }
+    }
 
     step("4. The tax bureau sends packets");
     let options = SendOptions {
@@ -257,7 +263,12 @@ async fn main() -> Result<()> {
     step("7. The tax bureau revokes the grant, with erasure");
     let revocation = tax_node.revoke(grant, RevocationReason::PURPOSE_ENDED, true)?;
     std::fs::write(root.join("revocation.bin"), revocation.encode())?;
-    social_node.import_revocation(revocation)?;
+    for d in tax_node.deliver_revocation(&revocation).await? {
+        if let Some(e) = d.error {
+            return Err(format!("{} did not take the revocation: {e}", d.agency).into());
+        }
+        println!("the revocation was handed to {} over QUIC", d.agency);
+    }
     let erased = social_node.inbox()?.iter().filter(|p| p.erased_at.is_some()).count();
     println!(
         "the social-security bureau took the revocation: {erased} packets erased (data keys destroyed, deletion record logged)"
@@ -268,8 +279,9 @@ async fn main() -> Result<()> {
         println!("a pull after revocation is refused with a signed rejection: {}", describe(&r.unverified().outcome));
     }
 
-    step("8. The auditor checks both logs");
-    let exports = [tax_node.export_log()?, social_node.export_log()?];
+    step("8. The auditor fetches both logs over QUIC and checks them");
+    let auditor_node = Node::start(&root.join(auditor.as_str())).await?;
+    let exports = [auditor_node.fetch_log(&tax).await?, auditor_node.fetch_log(&social).await?];
     for e in &exports {
         std::fs::write(root.join(format!("{}.log.json", e.agency)), serde_json::to_vec_pretty(e)?)?;
     }
@@ -280,6 +292,7 @@ async fn main() -> Result<()> {
 
     tax_node.shutdown(Duration::from_secs(5)).await;
     social_node.shutdown(Duration::from_secs(5)).await;
+    auditor_node.shutdown(Duration::from_secs(5)).await;
     std::fs::remove_file(&large)?;
 
     step("What happened");
@@ -299,7 +312,7 @@ async fn main() -> Result<()> {
         "  receipt-*.bundle     receipt bundles: `tally verify FILE --directory directory.tally --operator-key operator/operator.pub`"
     );
     println!(
-        "  *.log.json           exported logs: `tally audit *.log.json --directory directory.tally --operator-key operator/operator.pub`"
+        "  *.log.json           the logs the auditor fetched: `tally audit *.log.json --directory directory.tally --operator-key operator/operator.pub`"
     );
     println!("  audit.html           the audit report with a flow diagram");
     if !report.findings.is_empty() {

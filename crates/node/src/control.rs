@@ -74,6 +74,10 @@ pub enum ControlRequest {
     Resume,
     /// Load the directory file again.
     ReloadDirectory,
+    /// Fetch a newer directory from a peer over the transport.
+    DirectoryFetch { from: AgencyId },
+    /// Fetch a peer's whole log over the transport (this node must have the auditor role).
+    LogFetch { from: AgencyId },
 }
 
 /// Parses a revocation reason name.
@@ -159,7 +163,8 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
             let (id, _) = node.issue_grant(&doc)?;
             let chain =
                 node.grant_chain(&id)?.ok_or_else(|| NodeError::Database("the issued grant is missing".into()))?;
-            json!({"grant": id, "file": hex::encode(&tally_wire::encode_grant_chain(&chain))})
+            let delivered = node.deliver_grant(&id).await?;
+            json!({"grant": id, "file": hex::encode(&tally_wire::encode_grant_chain(&chain)), "delivered": delivered})
         }
         ControlRequest::GrantImport { chain } => {
             let chain = decode_hex("grant file", &chain, tally_wire::decode_grant_chain)?;
@@ -167,7 +172,8 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
         }
         ControlRequest::GrantRevoke { grant, reason, erase } => {
             let r = node.revoke(grant, parse_reason(&reason)?, erase)?;
-            json!({"grant": grant, "file": hex::encode(&r.encode())})
+            let delivered = node.deliver_revocation(&r).await?;
+            json!({"grant": grant, "file": hex::encode(&r.encode()), "delivered": delivered})
         }
         ControlRequest::RevocationImport { revocation } => {
             let r = decode_hex("revocation file", &revocation, Signed::decode)?;
@@ -218,6 +224,8 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
             json!(results)
         }
         ControlRequest::ReloadDirectory => json!({"updated": node.reload_directory()?}),
+        ControlRequest::DirectoryFetch { from } => json!({"serial": node.fetch_directory(&from).await?}),
+        ControlRequest::LogFetch { from } => to_json(&node.fetch_log(&from).await?),
     })
 }
 

@@ -8,7 +8,10 @@ use std::sync::atomic::Ordering;
 
 use tally_grant::{Authorization, Flow};
 use tally_transport::{Host, Inbox, OfferContext, OfferDecision, Outgoing};
-use tally_wire::{AgencyId, Direction, GrantChain, LogEntry, PacketId, PullRequest, ReasonCode, Receipt, Signed};
+use tally_wire::{
+    AgencyId, CloseCode, Direction, Fetch, GrantChain, LogEntry, Notice, PacketId, PullRequest, ReasonCode, Receipt,
+    Signed,
+};
 use tokio::io::AsyncWriteExt;
 
 use crate::state::{InboxRecordDraft, NodeState};
@@ -259,5 +262,24 @@ impl Host for NodeHost {
             tracing::warn!(requester = %peer, error = %e, "cannot answer a pull request");
             ReasonCode::TEMPORARILY_UNAVAILABLE
         })
+    }
+
+    async fn keep_notice(&self, peer: &AgencyId, notice: Notice) -> Result<(), (CloseCode, String)> {
+        let (state, peer) = (Arc::clone(&self.0), peer.clone());
+        tokio::task::spawn_blocking(move || crate::notice::keep(&state, &peer, notice))
+            .await
+            .map_err(|e| (CloseCode::INTERNAL_ERROR, e.to_string()))?
+    }
+
+    async fn answer_fetch(
+        &self,
+        peer: &AgencyId,
+        fetch: Fetch,
+    ) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>, (CloseCode, String)> {
+        let (state, peer) = (Arc::clone(&self.0), peer.clone());
+        let bytes = tokio::task::spawn_blocking(move || crate::fetch::answer(&state, &peer, fetch))
+            .await
+            .map_err(|e| (CloseCode::INTERNAL_ERROR, e.to_string()))??;
+        Ok(Box::new(io::Cursor::new(bytes)))
     }
 }

@@ -12,7 +12,10 @@
 //!   receipt is in the log (`tally-receipt`) before anyone hears of it;
 //! - when retention ends, or a grant is revoked with erasure, the data key
 //!   is destroyed and a deletion record enters the log;
-//! - an auditor matches two agencies' exported logs ([`audit`]).
+//! - grants and revocations are handed to the agencies they concern over
+//!   the transport (notices), and a node fetches a newer directory, or, as
+//!   an auditor, another agency's log, from a peer (fetches);
+//! - an auditor matches two agencies' logs ([`audit`]).
 //!
 //! The operator side (root key, registers, publishing the directory) is
 //! [`Federation`]; an agency's node directory is made by [`init_agency`].
@@ -44,11 +47,13 @@ pub mod control;
 mod directory;
 mod error;
 mod federation;
+mod fetch;
 mod files;
 pub mod hex;
 mod host;
 mod metrics;
 mod node;
+mod notice;
 mod pull;
 mod serve;
 mod state;
@@ -60,7 +65,9 @@ pub use config::{CONFIG_FILE, NodeConfig, PullSource, Timeouts};
 pub use directory::VerifiedDirectory;
 pub use error::NodeError;
 pub use federation::{Federation, Member, PurposeEntry, parse_roles};
+pub use fetch::{MAX_FETCHED_DIRECTORY, MAX_FETCHED_LOG};
 pub use host::{NodeHost, NodeInbox};
 pub use node::{InboxEntry, LOG_EXPORT_FORMAT, LogExport, Node, ReceiptEntry, SendOptions, outcome_text};
+pub use notice::Delivery;
 pub use serve::serve;
 pub use store::{InboxRecord, OutboxRecord};

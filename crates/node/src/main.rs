@@ -158,6 +158,9 @@ enum Command {
     /// The node's log: checkpoints and exports for auditors.
     #[command(subcommand)]
     Log(LogCommand),
+    /// The federation directory the node uses.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Audit agencies' exported logs: consistency, matching receipts, grants.
     Audit {
         /// Log exports (from `tally log export`).
@@ -408,6 +411,29 @@ enum LogCommand {
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Fetch another agency's whole log over the transport, for an audit (needs the auditor role).
+    Fetch {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The agency whose log to fetch.
+        #[arg(long)]
+        from: AgencyId,
+        /// Where to write it (a log export, as `tally log export` writes).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Fetch the directory from another agency over the transport, if it has a newer one.
+    Fetch {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The agency to ask.
+        #[arg(long)]
+        from: AgencyId,
     },
 }
 
@@ -661,6 +687,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Log(LogCommand::Fetch { node, from, out }) => {
+            let v = control(&node.dir, ControlRequest::LogFetch { from: from.clone() })?;
+            let text = serde_json::to_string_pretty(&v).map_err(|e| Failure(e.to_string(), 1))?;
+            write_file(&out, text.as_bytes())?;
+            println!(
+                "Fetched {} entries of {from}'s log and its signed checkpoint into {} (tally audit checks them).",
+                v["entries"].as_array().map_or(0, Vec::len),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Directory(DirectoryCommand::Fetch { node, from }) => {
+            let v = control(&node.dir, ControlRequest::DirectoryFetch { from: from.clone() })?;
+            match v["serial"].as_u64() {
+                Some(serial) => println!("Fetched directory serial {serial} from {from}; the node uses it now."),
+                None => println!("{from} has no newer directory than this node's."),
+            }
+            Ok(())
+        }
         Command::Audit { logs, earlier, trust, format, out } => {
             let directory = load_directory(&trust)?;
             let exports = logs
@@ -763,11 +808,8 @@ fn grant(command: GrantCommand) -> Result<(), Failure> {
             let v = control(&args.node.dir, ControlRequest::GrantIssue { document })?;
             let bytes = hex_decode(v["file"].as_str().unwrap_or_default())?;
             write_file(&args.out, &bytes)?;
-            println!(
-                "Issued grant {}; hand {} to the grantee (tally grant import).",
-                v["grant"].as_str().unwrap_or("?"),
-                args.out.display()
-            );
+            println!("Issued grant {}; the grant file is {}.", v["grant"].as_str().unwrap_or("?"), args.out.display());
+            print_deliveries(&v["delivered"], "tally grant import");
         }
         GrantCommand::Show { node, file, output } => {
             let config = NodeConfig::load(&node.dir)?;
@@ -815,7 +857,8 @@ fn grant(command: GrantCommand) -> Result<(), Failure> {
         GrantCommand::Revoke { node, grant, reason, erase, out } => {
             let v = control(&node.dir, ControlRequest::GrantRevoke { grant, reason, erase })?;
             write_file(&out, &hex_decode(v["file"].as_str().unwrap_or_default())?)?;
-            println!("Revoked grant {grant}; hand {} to the grantee (tally grant import-revocation).", out.display());
+            println!("Revoked grant {grant}; the revocation file is {}.", out.display());
+            print_deliveries(&v["delivered"], "tally grant import-revocation");
         }
         GrantCommand::ImportRevocation { node, file } => {
             control(
@@ -826,6 +869,17 @@ fn grant(command: GrantCommand) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Reports, per agency, whether a grant or revocation reached it over the transport.
+fn print_deliveries(delivered: &Value, import: &str) {
+    for d in delivered.as_array().into_iter().flatten() {
+        let agency = d["agency"].as_str().unwrap_or("?");
+        match d["error"].as_str() {
+            None => println!("Handed to {agency} over the transport; it verified, kept and logged it."),
+            Some(e) => println!("Could not hand it to {agency} ({e}); give them the file ({import})."),
+        }
+    }
 }
 
 fn hex_decode(text: &str) -> Result<Vec<u8>, Failure> {

@@ -367,6 +367,70 @@ impl Node {
         Ok(r)
     }
 
+    /// Hands grant `grant` (with its chain) over the transport to every
+    /// agency it names besides this one: its grantee and senders.
+    pub async fn deliver_grant(&self, grant: &GrantId) -> Result<Vec<crate::Delivery>, NodeError> {
+        let chain = self
+            .state
+            .store
+            .grant_chain(grant)?
+            .ok_or_else(|| NodeError::Usage(format!("grant {grant} is not known to this node")))?;
+        let parties = chain.first().map(|g| crate::notice::grant_parties(g.unverified(), &self.state.agency));
+        Ok(self.deliver(parties.unwrap_or_default(), tally_wire::Notice::Grant(chain)).await)
+    }
+
+    /// Hands `revocation` over the transport to every agency named by a
+    /// grant this node holds under the revoked one.
+    pub async fn deliver_revocation(&self, revocation: &Signed<Revocation>) -> Result<Vec<crate::Delivery>, NodeError> {
+        let parties = crate::notice::revocation_parties(&self.state, &revocation.unverified().grant)?;
+        Ok(self.deliver(parties, tally_wire::Notice::Revocation(revocation.clone())).await)
+    }
+
+    async fn deliver(&self, parties: Vec<AgencyId>, notice: tally_wire::Notice) -> Vec<crate::Delivery> {
+        let mut deliveries = Vec::new();
+        for agency in parties {
+            let error = self.endpoint.notify(&agency, notice.clone()).await.err().map(|e| e.to_string());
+            if let Some(e) = &error {
+                tracing::warn!(%agency, error = %e, "could not hand over a notice");
+            }
+            deliveries.push(crate::Delivery { agency, error });
+        }
+        deliveries
+    }
+
+    /// Fetches the directory from `from` if it has a newer one than this
+    /// node's; checks the operator's signature, writes it over the
+    /// directory file and uses it. Returns the new serial, or `None` if
+    /// this node's is as new.
+    pub async fn fetch_directory(&self, from: &AgencyId) -> Result<Option<u64>, NodeError> {
+        let state = &self.state;
+        let newer_than = state.directory().serial();
+        let bytes = self
+            .endpoint
+            .fetch(from, tally_wire::Fetch::Directory { newer_than }, crate::MAX_FETCHED_DIRECTORY)
+            .await?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let refuse = |why: String| NodeError::Refused(format!("the directory {from} sent: {why}"));
+        let signed = Signed::decode(&bytes).map_err(|e| refuse(e.to_string()))?;
+        let fresh = crate::VerifiedDirectory::verify(&signed, &state.operator).map_err(refuse)?;
+        if fresh.serial() <= newer_than {
+            return Ok(None);
+        }
+        crate::files::write_atomic(&state.dir.join(&state.config.directory), &bytes)?;
+        state.reload_directory()?;
+        Ok(Some(fresh.serial()))
+    }
+
+    /// Fetches the whole log of `from`, with a checkpoint, for an audit
+    /// (`from` answers only if this agency has the auditor role). The
+    /// audit verifies it.
+    pub async fn fetch_log(&self, from: &AgencyId) -> Result<LogExport, NodeError> {
+        let bytes = self.endpoint.fetch(from, tally_wire::Fetch::Log, crate::MAX_FETCHED_LOG).await?;
+        crate::fetch::log_export(from, &bytes)
+    }
+
     /// Keeps a revocation another agency issued (verified), logs it, and erases if it obliges erasure.
     pub fn import_revocation(&self, revocation: Signed<Revocation>) -> Result<bool, NodeError> {
         self.state.keep_revocation(revocation)

@@ -316,10 +316,6 @@ impl NodeState {
         let leaf = chain.first().ok_or_else(|| NodeError::Usage("an empty grant chain".into()))?;
         let id = grant_id(leaf);
         let new = self.new_grants(&chain)?;
-        self.store.write(|tx| {
-            tx.open_table(GRANTS)?.insert(id.0, encode(&chain).as_slice())?;
-            Ok(())
-        })?;
         let entries: Vec<LogEntry> = new
             .into_iter()
             .map(|g| {
@@ -330,9 +326,11 @@ impl NodeState {
                 }
             })
             .collect();
-        if !entries.is_empty() {
-            self.log.append(&entries)?;
-        }
+        let chain = encode(&chain);
+        self.commit(&entries, move |tx| {
+            tx.open_table(GRANTS)?.insert(id.0, chain.as_slice())?;
+            Ok(())
+        })?;
         Ok(id)
     }
 
@@ -349,11 +347,10 @@ impl NodeState {
             return Ok(false);
         }
         let bytes = revocation.encode();
-        self.store.write(|tx| {
+        self.commit(&[LogEntry::Revocation(revocation)], move |tx| {
             tx.open_table(REVOCATIONS)?.insert(bytes.as_slice(), 0)?;
             Ok(())
         })?;
-        self.log.append(&[LogEntry::Revocation(revocation)])?;
         let erase = r.erase
             || self
                 .store

@@ -23,8 +23,8 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
     let directory = fed.file("directory.tally");
     let operator = fed.dir("operator").join("operator.pub");
 
-    // Grant, handed to the grantee as a file.
-    let g = grant_id(&ok(&[
+    // Grant: handed to the grantee over the transport (a notice), and written as a file.
+    let issued = ok(&[
         "grant",
         "issue",
         "--dir",
@@ -40,11 +40,13 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
         "100",
         "--out",
         path(&fed.file("g1.grant")),
-    ]));
+    ]);
+    let g = grant_id(&issued);
+    assert!(issued.contains("Handed to social-security over the transport"), "{issued}");
+    assert!(ok(&["grant", "list", "--dir", s]).contains(&g), "the grantee holds the grant without importing a file");
     let shown = ok(&["grant", "show", "--dir", s, path(&fed.file("g1.grant"))]);
     assert!(shown.contains("verified") && shown.contains("grantee = \"social-security\""), "{shown}");
     ok(&["grant", "import", "--dir", s, path(&fed.file("g1.grant"))]);
-    assert!(ok(&["grant", "list", "--dir", s]).contains(&g));
 
     // Push a file; it arrives intact, and its receipt verifies offline.
     let payload: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
@@ -128,7 +130,7 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
     assert!(inbox(&social).iter().filter(|p| p["erased_at"].is_string()).count() == 1, "only the short grant's packet");
 
     // Revocation with erasure: the grantee erases; a pull is refused as revoked.
-    ok(&[
+    let revoked = ok(&[
         "grant",
         "revoke",
         "--dir",
@@ -140,14 +142,30 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
         "--out",
         path(&fed.file("rev.bin")),
     ]);
-    ok(&["grant", "import-revocation", "--dir", s, path(&fed.file("rev.bin"))]);
+    assert!(revoked.contains("Handed to social-security over the transport"), "{revoked}");
     assert!(inbox(&social).iter().all(|p| p["erased_at"].is_string()), "everything under the revoked grant is erased");
     let revoked = fails(&[&["request", "--dir", s, "--to", "tax-bureau"][..], &common].concat(), 3);
     assert!(revoked.contains("GRANT_REVOKED"), "{revoked}");
 
+    // The auditor fetches both logs over the transport; an agency without the auditor role may not.
+    let a = path(&fed.dir("audit-office")).to_owned();
+    let fetched = ok(&["log", "fetch", "--dir", &a, "--from", "tax-bureau", "--out", path(&fed.file("tax.json"))]);
+    assert!(fetched.contains("Fetched") && fetched.contains("tax-bureau's log"), "{fetched}");
+    ok(&["log", "fetch", "--dir", &a, "--from", "social-security", "--out", path(&fed.file("social.json"))]);
+    let not_auditor =
+        fails(&["log", "fetch", "--dir", s, "--from", "tax-bureau", "--out", path(&fed.file("no.json"))], 1);
+    assert!(not_auditor.contains("NOT_PERMITTED") && not_auditor.contains("no auditor role"), "{not_auditor}");
+    // The fetched log is the agency's own export (same entries; each export signs a fresh checkpoint).
+    ok(&["log", "export", "--dir", t, "--out", path(&fed.file("tax-local.json"))]);
+    let entries = |f: &str| {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(fed.file(f)).expect("export")).expect("JSON");
+        v["entries"].clone()
+    };
+    let (local, remote) = (entries("tax-local.json"), entries("tax.json"));
+    let n = remote.as_array().expect("entries").len();
+    assert!(n > 0 && local.as_array().expect("entries")[..n] == remote.as_array().expect("entries")[..], "a prefix");
+
     // The audit of both logs finds nothing; with an entry deleted, it finds it.
-    ok(&["log", "export", "--dir", t, "--out", path(&fed.file("tax.json"))]);
-    ok(&["log", "export", "--dir", s, "--out", path(&fed.file("social.json"))]);
     let trust = ["--directory", path(&directory), "--operator-key", path(&operator)];
     let clean = ok(&[&["audit", path(&fed.file("tax.json")), path(&fed.file("social.json"))][..], &trust].concat());
     assert!(clean.contains("Findings: none"), "{clean}");
@@ -183,6 +201,19 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
         fails(&[&["audit", path(&fed.file("tax.json")), path(&fed.file("tampered.json"))][..], &trust].concat(), 5);
     assert!(found.contains("[log-mismatch] social-security"), "{found}");
     assert!(found.contains("[missing-at-recipient] social-security") && found.contains(&packet), "{found}");
+
+    // A newer directory reaches one node as a file; the other fetches it from that node over the transport.
+    let op = fed.dir("operator");
+    ok(&["federation", "add-purpose", "--dir", path(&op), "health.screening", "--legal-basis", "HA s. 3"]);
+    ok(&["federation", "publish", "--dir", path(&op), "--out", path(&tax.join("directory.tally"))]);
+    eventually("the tax bureau's node uses serial 2", || {
+        ok(&["status", "--dir", t, "--json"]).contains("\"directory_serial\": 2")
+    });
+    let got = ok(&["directory", "fetch", "--dir", s, "--from", "tax-bureau"]);
+    assert!(got.contains("Fetched directory serial 2"), "{got}");
+    assert!(ok(&["status", "--dir", s, "--json"]).contains("\"directory_serial\": 2"));
+    let again = ok(&["directory", "fetch", "--dir", s, "--from", "tax-bureau"]);
+    assert!(again.contains("no newer directory"), "{again}");
 }
 
 #[test]

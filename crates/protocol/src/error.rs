@@ -55,6 +55,12 @@ pub enum ExchangeError {
     /// The local side misused the API (a host response at the wrong time).
     #[error("host response out of turn: {0}")]
     HostOutOfTurn(&'static str),
+    /// A fetch's answer grew past the limit the asker set.
+    #[error("the answer is larger than the {limit} bytes allowed")]
+    AnswerTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The envelope failed locally (sealing).
     #[error("envelope: {0}")]
     Envelope(String),
@@ -69,6 +75,7 @@ impl ExchangeError {
             Self::PacketIdReused => CloseCode::PACKET_ID_REUSED,
             Self::Timeout => CloseCode::TIMEOUT,
             Self::BadReceipt(_) => CloseCode::VERIFICATION_FAILED,
+            Self::AnswerTooLarge { .. } => CloseCode::FRAME_TOO_LARGE,
             Self::ClosedByPeer { .. } | Self::Rejected(_) | Self::NotYetReceipted => CloseCode::NO_ERROR,
             Self::StoreFailed | Self::HostOutOfTurn(_) | Self::Envelope(_) => CloseCode::INTERNAL_ERROR,
         }

@@ -9,7 +9,10 @@
 //! (`poll_outcome`). No sockets, clocks, threads or randomness: the
 //! transport drives them, and tests drive them in memory with a simulated
 //! clock. The receiver asks its host to store a packet durably and only
-//! then sends the receipt the host signed.
+//! then sends the receipt the host signed. An [`Asker`] and an
+//! [`Answerer`] carry the smaller exchanges: a notice (a grant or
+//! revocation handed to the peer to keep) and a fetch (the peer's
+//! directory or log, streamed in parts).
 //!
 //! ```
 //! use tally_protocol::{Config, Receiver};
@@ -23,6 +26,8 @@
 
 #![forbid(unsafe_code)]
 
+mod answerer;
+mod asker;
 mod error;
 mod receiver;
 mod requester;
@@ -33,6 +38,8 @@ use std::time::Duration;
 
 use tally_wire::{Frame, Timestamp};
 
+pub use answerer::{Answerer, AnswererOutcome, AnswererRequest, AnswererResponse};
+pub use asker::Asker;
 pub use error::ExchangeError;
 pub use receiver::{Receiver, ReceiverOutcome, ReceiverRequest, ReceiverResponse};
 pub use requester::{Requester, RequesterOutcome};
@@ -121,4 +128,6 @@ exchange! {
     Receiver => ReceiverRequest, ReceiverResponse, ReceiverOutcome;
     Requester => ReceiverRequest, ReceiverResponse, RequesterOutcome;
     Responder => ResponderRequest, ResponderResponse, ResponderOutcome;
+    Asker => std::convert::Infallible, std::convert::Infallible, Vec<u8>;
+    Answerer => AnswererRequest, AnswererResponse, AnswererOutcome;
 }

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use tally_envelope::{IdentityKey, IdentityVerifier, PacketSpec, Sealer, verify_kem_certificate};
 use tally_protocol::{
-    Receiver, ReceiverOutcome, Requester, RequesterOutcome, Responder, ResponderOutcome, Sender, SenderOutcome,
+    Answerer, AnswererOutcome, Asker, Receiver, ReceiverOutcome, Requester, RequesterOutcome, Responder,
+    ResponderOutcome, Sender, SenderOutcome,
 };
-use tally_wire::{AgencyId, CloseCode, Frame, GrantChain, KemKeyCertificate, Offer, PullRequest, Signed};
+use tally_wire::{
+    AgencyId, CloseCode, Fetch, Frame, GrantChain, KemKeyCertificate, Notice, Offer, PullRequest, Signed,
+};
 use tokio::io::AsyncRead;
 use tokio::sync::{Mutex, Notify};
 
@@ -20,7 +23,7 @@ use crate::drive::{Stream, drive, now};
 use crate::error::TransportError;
 use crate::host::Host;
 use crate::roster::Roster;
-use crate::serve::{ReceiveServe, RespondServe, SendServe};
+use crate::serve::{AnswerServe, AskServe, ReceiveServe, RespondServe, SendServe};
 use crate::tls::{self, TlsKey};
 
 /// Who this endpoint is: the agency, its identity key (signs trailers)
@@ -228,6 +231,27 @@ impl<H: Host> Endpoint<H> {
         Ok(outcome)
     }
 
+    /// Hands `notice` (a grant chain or a revocation this agency issued) to
+    /// `to`, and returns once `to` has kept it (spec/protocol.md, "Notices").
+    pub async fn notify(&self, to: &AgencyId, notice: Notice) -> Result<(), TransportError> {
+        let _guard = self.inner.start_exchange()?;
+        let (connection, streams) = self.open(to).await?;
+        let mut asker = Asker::notice(notice, self.inner.config.exchange, now());
+        let mut stream = Stream::new(connection, to.clone(), streams, self.inner.config.exchange.idle_timeout);
+        drive(&mut asker, &mut stream, &mut AskServe).await.map(drop)
+    }
+
+    /// Asks `to` for `target` and returns the answer's bytes, at most
+    /// `limit` of them (spec/protocol.md, "Fetches"). The bytes are
+    /// unverified: what they hold is signed, and the caller checks it.
+    pub async fn fetch(&self, to: &AgencyId, target: Fetch, limit: u64) -> Result<Vec<u8>, TransportError> {
+        let _guard = self.inner.start_exchange()?;
+        let (connection, streams) = self.open(to).await?;
+        let mut asker = Asker::fetch(target, limit, self.inner.config.exchange, now());
+        let mut stream = Stream::new(connection, to.clone(), streams, self.inner.config.exchange.idle_timeout);
+        drive(&mut asker, &mut stream, &mut AskServe).await
+    }
+
     /// Stops accepting connections and exchanges, lets the exchanges in
     /// flight finish for up to `deadline`, then closes every connection
     /// with the close code `SHUTTING_DOWN`.
@@ -386,8 +410,16 @@ async fn serve_exchange<H: Host>(inner: Arc<Inner<H>>, peer: AgencyId, mut strea
             let _: Result<ResponderOutcome, _> = drive(&mut responder, &mut stream, &mut serve).await;
             stream.flushed().await;
         }
+        Frame::Notice(_) | Frame::Fetch(_) => {
+            let mut answerer = Answerer::new(peer.clone(), config, now());
+            answerer.handle_frame(frame, now());
+            let mut serve = AnswerServe { host: &*inner.host, peer, answer: None };
+            let _: Result<AnswererOutcome, _> = drive(&mut answerer, &mut stream, &mut serve).await;
+            stream.flushed().await;
+        }
         other => {
-            let reason = format!("an exchange starts with an offer or a request, not {}", other.frame_type());
+            let reason =
+                format!("an exchange starts with an offer, a request, a notice or a fetch, not {}", other.frame_type());
             stream.close(CloseCode::UNEXPECTED_FRAME, &reason).await;
         }
     }

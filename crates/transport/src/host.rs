@@ -6,7 +6,10 @@ use std::io;
 use std::sync::Arc;
 
 use tally_envelope::{IdentityVerifier, KemKey, PacketSpec};
-use tally_wire::{AgencyId, Digest, Direction, GrantChain, PacketHeader, PullRequest, ReasonCode, Receipt, Signed};
+use tally_wire::{
+    AgencyId, CloseCode, Digest, Direction, Fetch, GrantChain, Notice, PacketHeader, PullRequest, ReasonCode, Receipt,
+    Signed,
+};
 use tokio::io::AsyncRead;
 
 /// An offer the host is asked to decide.
@@ -82,6 +85,28 @@ pub trait Host: Send + Sync + 'static {
         request: &Signed<PullRequest>,
         grant_chain: &GrantChain,
     ) -> impl Future<Output = Result<Vec<Outgoing>, ReasonCode>> + Send;
+
+    /// Verifies and keeps (and logs) a notice from `peer`: `Err` carries
+    /// the close code and reason the peer is told. By default a host takes
+    /// no notices.
+    fn keep_notice(
+        &self,
+        _peer: &AgencyId,
+        _notice: Notice,
+    ) -> impl Future<Output = Result<(), (CloseCode, String)>> + Send {
+        std::future::ready(Err((CloseCode::NOT_PERMITTED, "this node takes no notices".to_owned())))
+    }
+
+    /// Decides a fetch by `peer` and returns the answer's bytes as a
+    /// reader (read in parts as QUIC flow control lets them through): `Err`
+    /// carries the close code and reason. By default a host answers no fetch.
+    fn answer_fetch(
+        &self,
+        _peer: &AgencyId,
+        _fetch: Fetch,
+    ) -> impl Future<Output = Result<Box<dyn AsyncRead + Send + Unpin>, (CloseCode, String)>> + Send {
+        std::future::ready(Err((CloseCode::NOT_PERMITTED, "this node answers no fetch".to_owned())))
+    }
 }
 
 /// Provisional storage of one incoming packet: the plaintext written here

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tally_envelope::Sealer;
 use tally_protocol::{
-    Receiver, ReceiverRequest, ReceiverResponse, Requester, Responder, ResponderRequest, ResponderResponse, Sender,
-    SenderRequest, SenderResponse,
+    Answerer, AnswererRequest, AnswererResponse, Asker, Receiver, ReceiverRequest, ReceiverResponse, Requester,
+    Responder, ResponderRequest, ResponderResponse, Sender, SenderRequest, SenderResponse,
 };
 use tally_wire::{AgencyId, Direction};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -17,6 +17,66 @@ use crate::drive::{Serve, now};
 use crate::endpoint::{Inner, identity_key, kem_certificate};
 use crate::error::TransportError;
 use crate::host::{Host, Inbox, OfferContext, OfferDecision, Outgoing};
+
+/// The asker of a notice or fetch has no host requests.
+pub(crate) struct AskServe;
+
+impl Serve<Asker> for AskServe {
+    async fn serve(
+        &mut self,
+        request: std::convert::Infallible,
+    ) -> Result<Option<std::convert::Infallible>, TransportError> {
+        match request {}
+    }
+}
+
+/// The answerer of a notice or fetch: the host keeps the notice, or gives the fetch's answer as a reader.
+pub(crate) struct AnswerServe<'a, H> {
+    pub(crate) host: &'a H,
+    pub(crate) peer: AgencyId,
+    pub(crate) answer: Option<Box<dyn AsyncRead + Send + Unpin>>,
+}
+
+/// The most bytes of a fetch's answer in one part.
+const PART_SIZE: usize = 64 * 1024;
+
+impl<H: Host> AnswerServe<'_, H> {
+    async fn next_part(&mut self) -> Result<AnswererResponse, TransportError> {
+        let Some(answer) = self.answer.as_mut() else { return Ok(AnswererResponse::End) };
+        let mut buf = vec![0; PART_SIZE];
+        let mut filled = 0;
+        while filled < PART_SIZE {
+            match answer.read(&mut buf[filled..]).await.map_err(TransportError::Host)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            return Ok(AnswererResponse::End);
+        }
+        buf.truncate(filled);
+        Ok(AnswererResponse::Part(buf))
+    }
+}
+
+impl<H: Host> Serve<Answerer> for AnswerServe<'_, H> {
+    async fn serve(&mut self, request: AnswererRequest) -> Result<Option<AnswererResponse>, TransportError> {
+        Ok(Some(match request {
+            AnswererRequest::Keep(notice) => match self.host.keep_notice(&self.peer, notice).await {
+                Ok(()) => AnswererResponse::Kept,
+                Err((code, reason)) => AnswererResponse::Refuse(code, reason),
+            },
+            AnswererRequest::Fetch(fetch) => match self.host.answer_fetch(&self.peer, fetch).await {
+                Ok(reader) => {
+                    self.answer = Some(reader);
+                    self.next_part().await?
+                }
+                Err((code, reason)) => AnswererResponse::Refuse(code, reason),
+            },
+            AnswererRequest::NextPart => self.next_part().await?,
+        }))
+    }
+}
 
 /// Reads exactly `len` bytes of plaintext; a source that ends early is an error.
 async fn read_chunk(

@@ -62,6 +62,29 @@ pub fn from_bytes<'de, T: Deserialize<'de> + Serialize>(bytes: &'de [u8], what: 
     decode_exact(bytes, Context::Object(what))
 }
 
+/// Decodes one canonical value of `T` at the start of `bytes` and returns
+/// it with the bytes after it: for values that follow each other with no
+/// other framing (a fetch's answer, spec/protocol.md). Every other rule of
+/// [`from_bytes`] applies to the value.
+pub fn take_from_bytes<'de, T: Deserialize<'de> + Serialize>(
+    bytes: &'de [u8],
+    what: &'static str,
+) -> Result<(T, &'de [u8]), Error> {
+    let context = Context::Object(what);
+    take_detail();
+    let mut de = postcard::Deserializer::from_bytes(bytes);
+    let result = T::deserialize(&mut de);
+    let rest = de.finalize().unwrap_or(&[]);
+    let used = bytes.len() - rest.len();
+    let value = result.map_err(|e| map_postcard_error(e, context, used))?;
+    let mut canonical = Vec::with_capacity(used);
+    encode(&value, &mut canonical);
+    if canonical != bytes[..used] {
+        return Err(Error::NonCanonical { context, offset: first_difference(&canonical, &bytes[..used]) });
+    }
+    Ok((value, rest))
+}
+
 /// Encodes `value` in the canonical postcard encoding.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
     // postcard's only serializer errors are for types this crate never

@@ -52,6 +52,7 @@ pub enum Frame<'a> {
 }
 
 /// The readable form of a part's bytes in the test vectors: hex.
+#[allow(clippy::ptr_arg, reason = "serde's serialize_with passes the field's own type")]
 fn readable_bytes<S: Serializer>(bytes: &Cow<'_, [u8]>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex_encode(bytes))
 }

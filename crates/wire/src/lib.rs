@@ -56,7 +56,7 @@ pub use bounded::{BoundedBytes, BoundedVec, Text};
 pub use bytes::{
     Digest, EncapsulatedKey, GrantId, IdentityPublicKey, KemPublicKey, KeyId, PacketId, RequestId, Signature,
 };
-pub use codec::{from_bytes, to_bytes};
+pub use codec::{from_bytes, take_from_bytes, to_bytes};
 pub use codepoint::{CloseCode, DeletionReason, FrameType, ReasonCode, RevocationReason, Roles, SuiteId, Version};
 pub use error::{Context, Error, InvalidValue};
 pub use frame::{

@@ -551,3 +551,45 @@ fn chunk_prefix_and_data_are_the_frame() {
         other => panic!("expected a chunk, got {other:?}"),
     }
 }
+
+#[test]
+fn values_taken_one_after_another_come_back_in_order_and_truncation_is_an_error() {
+    let entries = [
+        Encoded::new(LogEntry::Revocation(
+            Signed::from_parts(to_bytes(&revocation_value()), Signature([1; 64])).expect("valid"),
+        ))
+        .expect("encodes"),
+        Encoded::new(LogEntry::Revocation(
+            Signed::from_parts(to_bytes(&revocation_value()), Signature([2; 64])).expect("valid"),
+        ))
+        .expect("encodes"),
+    ];
+    let note = Text::<4096>::new("origin\n2\n").expect("valid");
+    let mut bytes = to_bytes(&note);
+    for e in &entries {
+        bytes.extend_from_slice(&e.encode());
+    }
+    let (got_note, mut rest) = take_from_bytes::<Text<4096>>(&bytes, "note").expect("a note");
+    assert_eq!(got_note, note);
+    for e in &entries {
+        let (got, after) = take_from_bytes::<Encoded<LogEntry>>(rest, "LogEntry").expect("an entry");
+        assert_eq!(&got, e);
+        rest = after;
+    }
+    assert!(rest.is_empty());
+    let cut = &bytes[..bytes.len() - 1];
+    let (_, mut rest) = take_from_bytes::<Text<4096>>(cut, "note").expect("a note");
+    rest = take_from_bytes::<Encoded<LogEntry>>(rest, "LogEntry").expect("the first entry").1;
+    assert!(matches!(take_from_bytes::<Encoded<LogEntry>>(rest, "LogEntry"), Err(Error::Truncated { .. })));
+}
+
+fn revocation_value() -> Revocation {
+    Revocation {
+        issuer: AgencyId::new("tax-bureau").expect("valid"),
+        grant: GrantId([7; 32]),
+        effective_at: Timestamp::from_secs(1),
+        reason: RevocationReason::BREACH,
+        erase: false,
+        issued_at: Timestamp::from_secs(1),
+    }
+}
