@@ -382,6 +382,15 @@ enum ReceiptsCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Show the receipts (or rejections) the log holds for one packet or pull request.
+    Show {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The packet (or pull request) id.
+        packet: PacketId,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Write the receipt bundle of a packet this node received (for `tally verify`).
     Export {
         #[command(flatten)]
@@ -631,6 +640,38 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     r["purpose"].as_str().unwrap_or("?"),
                     r["outcome"].as_str().unwrap_or("?")
                 );
+            }
+            Ok(())
+        }
+        Command::Receipts(ReceiptsCommand::Show { node, packet, output }) => {
+            let v = control(&node.dir, ControlRequest::ReceiptsList)?;
+            let id = packet.to_string();
+            let found: Vec<Value> =
+                v.as_array().into_iter().flatten().filter(|r| r["packet"].as_str() == Some(&id)).cloned().collect();
+            if found.is_empty() {
+                return Err(Failure(
+                    format!("no receipt for {packet} in this node's log (see tally receipts list)"),
+                    1,
+                ));
+            }
+            if output.json {
+                print_json(&Value::Array(found));
+                return Ok(());
+            }
+            for r in found {
+                let field = |k: &str| r[k].as_str().unwrap_or("?").to_owned();
+                let side = match r["side"].as_str() {
+                    Some("issued") => "signed by this node (it received the packet)",
+                    _ => "signed by the recipient (this node sent the packet)",
+                };
+                println!("receipt, log entry #{}, {side}", r["index"]);
+                println!("  packet    {}", field("packet"));
+                println!("  from      {}", field("sender"));
+                println!("  to        {}", field("recipient"));
+                println!("  grant     {}", field("grant"));
+                println!("  purpose   {}", field("purpose"));
+                println!("  outcome   {}", field("outcome"));
+                println!("  at        {}", field("at"));
             }
             Ok(())
         }

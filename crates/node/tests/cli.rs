@@ -70,6 +70,13 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
         path(&operator),
     ]);
     assert!(verified.starts_with("Verified: social-security received packet"), "{verified}");
+    let shown = ok(&["receipts", "show", "--dir", s, &packet]);
+    assert!(
+        shown.contains("signed by this node") && shown.contains("outcome   accepted") && shown.contains(&g),
+        "{shown}"
+    );
+    let none = fails(&["receipts", "show", "--dir", s, "00000000000000000000000000000000"], 1);
+    assert!(none.contains("no receipt for 00000000000000000000000000000000"), "{none}");
     let sender_side = ok(&["receipts", "list", "--dir", t, "--json"]);
     assert!(sender_side.contains(&packet) && sender_side.contains("\"received\""), "{sender_side}");
 
