@@ -53,7 +53,7 @@ pub enum NodeError {
     #[error("{0}")]
     Usage(String),
     /// The transport failed.
-    #[error(transparent)]
+    #[error("{0}{hint}", hint = transport_hint(.0))]
     Transport(#[from] tally_transport::TransportError),
     /// The log failed.
     #[error("log: {0}")]
@@ -68,6 +68,17 @@ pub enum NodeError {
         /// The connection error.
         source: std::io::Error,
     },
+}
+
+/// What to do about a transport failure a user can meet: a peer that cannot be reached.
+fn transport_hint(e: &tally_transport::TransportError) -> &'static str {
+    use tally_transport::TransportError as T;
+    match e {
+        T::Connection { .. } | T::Resolve { .. } => {
+            "; is the peer's node running, and its endpoint in the directory reachable from here?"
+        }
+        _ => "",
+    }
 }
 
 impl NodeError {

@@ -389,7 +389,8 @@ impl Node {
     async fn deliver(&self, parties: Vec<AgencyId>, notice: tally_wire::Notice) -> Vec<crate::Delivery> {
         let mut deliveries = Vec::new();
         for agency in parties {
-            let error = self.endpoint.notify(&agency, notice.clone()).await.err().map(|e| e.to_string());
+            let error =
+                self.endpoint.notify(&agency, notice.clone()).await.err().map(|e| NodeError::from(e).to_string());
             if let Some(e) = &error {
                 tracing::warn!(%agency, error = %e, "could not hand over a notice");
             }

@@ -225,9 +225,34 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
 
 #[test]
 fn errors_a_user_can_cause_are_one_clear_message() {
-    let fed = Federation::new(&[("tax-bureau", "producer")]);
+    let fed = Federation::new(&[("tax-bureau", "producer"), ("social-security", "consumer")]);
     let op = fed.dir("operator");
     let tax = fed.dir("tax-bureau");
+
+    // A peer whose node is down: the grant is issued, and the message says it did not reach it and what to do.
+    {
+        let _tax = serve(&tax);
+        let issued = ok(&[
+            "grant",
+            "issue",
+            "--dir",
+            path(&tax),
+            "--grantee",
+            "social-security",
+            "--purpose",
+            "social-security.eligibility",
+            "--category",
+            "income.annual",
+            "--out",
+            path(&fed.file("g.grant")),
+        ]);
+        assert!(
+            issued.contains("Could not hand it to social-security")
+                && issued.contains("is the peer's node running")
+                && issued.contains("tally grant import"),
+            "{issued}"
+        );
+    }
 
     let missing = fails(
         &["federation", "add-agency", "--dir", path(&op), path(&fed.file("nope.toml")), "--roles", "producer"],
