@@ -25,14 +25,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Federation, Served, grant_id, ok, path, serve};
+use common::{Federation, Served, grant_id, issue_grant, serve};
 use memory::{MemoryHost, Receiving, Sending, agency, directory, record, social_identity, social_kem, tax_identity};
 use serde_json::Value;
 use tally_node::control::{self, ControlRequest};
-use tally_protocol::SenderOutcome;
 use tally_testkit::benchmarking;
 use tally_transport::{Endpoint, LocalAgency, Roster, TlsKey, TransportConfig};
-use tally_wire::{AgencyId, BoundedVec, ContentType, DataCategory, GrantId, Purpose};
+use tally_wire::{AgencyId, ContentType, DataCategory, GrantId, Purpose};
 
 /// Peak resident set size of process `pid`, in MiB (VmHWM).
 fn peak_rss_mib(pid: u32) -> u64 {
@@ -100,25 +99,7 @@ async fn transport_sends(count: usize, in_flight: usize) -> f64 {
     let tax = LocalAgency { id: agency("tax-bureau"), identity: Arc::new(tax_identity()), tls_key: copy(&tax_tls) };
     let sender =
         Endpoint::bind(any, tax, roster(&addr), Arc::new(Sending(Mutex::new(Vec::new()))), config).expect("binds");
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..in_flight)
-        .map(|w| {
-            let sender = sender.clone();
-            tokio::spawn(async move {
-                let data = [w as u8; 1024];
-                let to = agency("social-security");
-                for _ in 0..count / in_flight {
-                    let packet = sender.seal(&to, memory::spec(1024), BoundedVec::empty()).expect("seals");
-                    let outcome = sender.send(packet, &data[..]).await.expect("exchange");
-                    assert!(matches!(outcome, SenderOutcome::Delivered(_)));
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("joins");
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = memory::small_exchanges(&sender, &agency("social-security"), count, in_flight).await;
     sender.shutdown(Duration::from_secs(5)).await;
     receiver.shutdown(Duration::from_secs(5)).await;
     secs
@@ -140,22 +121,8 @@ async fn run() {
     let fed = Federation::new(&[("tax-bureau", "producer,consumer"), ("social-security", "producer,consumer")]);
     let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
     let nodes: [Served; 2] = [serve(&tax), serve(&social)];
-    let grant_file = fed.file("bench.grant");
-    let grant = grant_id(&ok(&[
-        "grant",
-        "issue",
-        "--dir",
-        path(&tax),
-        "--grantee",
-        "social-security",
-        "--purpose",
-        "social-security.eligibility",
-        "--category",
-        "income.annual",
-        "--out",
-        path(&grant_file),
-    ]));
-    ok(&["grant", "import", "--dir", path(&social), path(&grant_file)]);
+    // The grant reaches the grantee over the transport as it is issued.
+    let grant = grant_id(&issue_grant(&tax, &fed.file("bench.grant"), &[]));
     let grant: GrantId = grant.parse().expect("a grant id");
 
     let (count, in_flight) = (if full { 6_400 } else { 256 }, 64);

@@ -419,9 +419,10 @@ impl Node {
         if fresh.serial() <= newer_than {
             return Ok(None);
         }
+        let serial = fresh.serial();
         crate::files::write_atomic(&state.dir.join(&state.config.directory), &bytes)?;
-        state.reload_directory()?;
-        Ok(Some(fresh.serial()))
+        state.adopt_directory(fresh)?;
+        Ok(Some(serial))
     }
 
     /// Fetches the whole log of `from`, with a checkpoint, for an audit

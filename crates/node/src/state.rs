@@ -212,7 +212,11 @@ impl NodeState {
     /// Loads the directory file again and switches to it if its serial is newer.
     pub(crate) fn reload_directory(&self) -> Result<bool, NodeError> {
         let path = self.dir.join(&self.config.directory);
-        let fresh = VerifiedDirectory::load(&path, &self.operator)?;
+        self.adopt_directory(VerifiedDirectory::load(&path, &self.operator)?)
+    }
+
+    /// Uses `fresh` from now on if its serial is above the current one's.
+    pub(crate) fn adopt_directory(&self, fresh: VerifiedDirectory) -> Result<bool, NodeError> {
         if fresh.serial() <= self.directory().serial() {
             return Ok(false);
         }

@@ -24,23 +24,7 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
     let operator = fed.dir("operator").join("operator.pub");
 
     // Grant: handed to the grantee over the transport (a notice), and written as a file.
-    let issued = ok(&[
-        "grant",
-        "issue",
-        "--dir",
-        t,
-        "--grantee",
-        "social-security",
-        "--purpose",
-        "social-security.eligibility",
-        "--category",
-        "income.annual",
-        "--erase-on-revoke",
-        "--max-packets",
-        "100",
-        "--out",
-        path(&fed.file("g1.grant")),
-    ]);
+    let issued = issue_grant(&tax, &fed.file("g1.grant"), &["--erase-on-revoke", "--max-packets", "100"]);
     let g = grant_id(&issued);
     assert!(issued.contains("Handed to social-security over the transport"), "{issued}");
     assert!(ok(&["grant", "list", "--dir", s]).contains(&g), "the grantee holds the grant without importing a file");
@@ -99,22 +83,7 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
     assert!(unknown.contains("nobody"), "{unknown}");
 
     // Retention: a grant whose data may be kept 2 s; the sweeper shreds it.
-    let short = grant_id(&ok(&[
-        "grant",
-        "issue",
-        "--dir",
-        t,
-        "--grantee",
-        "social-security",
-        "--purpose",
-        "social-security.eligibility",
-        "--category",
-        "income.annual",
-        "--retention",
-        "2s",
-        "--out",
-        path(&fed.file("g2.grant")),
-    ]));
+    let short = grant_id(&issue_grant(&tax, &fed.file("g2.grant"), &["--retention", "2s"]));
     let brief = packet_id(&ok(&[
         "send",
         "--dir",
@@ -232,20 +201,7 @@ fn errors_a_user_can_cause_are_one_clear_message() {
     // A peer whose node is down: the grant is issued, and the message says it did not reach it and what to do.
     {
         let _tax = serve(&tax);
-        let issued = ok(&[
-            "grant",
-            "issue",
-            "--dir",
-            path(&tax),
-            "--grantee",
-            "social-security",
-            "--purpose",
-            "social-security.eligibility",
-            "--category",
-            "income.annual",
-            "--out",
-            path(&fed.file("g.grant")),
-        ]);
+        let issued = issue_grant(&tax, &fed.file("g.grant"), &[]);
         assert!(
             issued.contains("Could not hand it to social-security")
                 && issued.contains("is the peer's node running")

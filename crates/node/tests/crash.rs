@@ -50,20 +50,7 @@ fn killed_nodes_lose_nothing_and_deliver_nothing_twice() {
     let mut tax_node = serve(&tax);
     let mut social_node = serve(&social);
     let (t, s) = (path(&tax).to_owned(), path(&social).to_owned());
-    let grant = grant_id(&ok(&[
-        "grant",
-        "issue",
-        "--dir",
-        &t,
-        "--grantee",
-        "social-security",
-        "--purpose",
-        "social-security.eligibility",
-        "--category",
-        "income.annual",
-        "--out",
-        path(&fed.file("g.grant")),
-    ]));
+    let grant = grant_id(&issue_grant(&tax, &fed.file("g.grant"), &[]));
     let send_args = |file: &str| {
         vec![
             "send".to_owned(),

@@ -152,24 +152,7 @@ impl Bench {
     }
 
     async fn tally_small(&self, count: usize, in_flight: usize) -> f64 {
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..in_flight)
-            .map(|w| {
-                let (endpoint, to) = (self.tally.clone(), self.to.clone());
-                tokio::spawn(async move {
-                    let data = [w as u8; 1024];
-                    for _ in 0..count / in_flight {
-                        let packet = endpoint.seal(&to, spec(1024), BoundedVec::empty()).expect("seals");
-                        let outcome = endpoint.send(packet, &data[..]).await.expect("exchange");
-                        assert!(matches!(outcome, SenderOutcome::Delivered(_)));
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("joins");
-        }
-        start.elapsed().as_secs_f64()
+        small_exchanges(&self.tally, &self.to, count, in_flight).await
     }
 
     async fn raw_small(&self, count: usize, in_flight: usize) -> f64 {

@@ -43,19 +43,9 @@ const PART_SIZE: usize = 64 * 1024;
 impl<H: Host> AnswerServe<'_, H> {
     async fn next_part(&mut self) -> Result<AnswererResponse, TransportError> {
         let Some(answer) = self.answer.as_mut() else { return Ok(AnswererResponse::End) };
-        let mut buf = vec![0; PART_SIZE];
-        let mut filled = 0;
-        while filled < PART_SIZE {
-            match answer.read(&mut buf[filled..]).await.map_err(TransportError::Host)? {
-                0 => break,
-                n => filled += n,
-            }
-        }
-        if filled == 0 {
-            return Ok(AnswererResponse::End);
-        }
-        buf.truncate(filled);
-        Ok(AnswererResponse::Part(buf))
+        let mut buf = Vec::with_capacity(PART_SIZE);
+        answer.take(PART_SIZE as u64).read_to_end(&mut buf).await.map_err(TransportError::Host)?;
+        Ok(if buf.is_empty() { AnswererResponse::End } else { AnswererResponse::Part(buf) })
     }
 }
 

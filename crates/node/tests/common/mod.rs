@@ -128,6 +128,27 @@ impl Federation {
     }
 }
 
+/// Issues, from the node in `issuer`, a grant to social-security for
+/// `social-security.eligibility` / `income.annual` with `extra` flags;
+/// writes the grant file to `out` and returns the command's output.
+pub fn issue_grant(issuer: &Path, out: &Path, extra: &[&str]) -> String {
+    let flow = [
+        "grant",
+        "issue",
+        "--dir",
+        path(issuer),
+        "--grantee",
+        "social-security",
+        "--purpose",
+        "social-security.eligibility",
+        "--category",
+        "income.annual",
+        "--out",
+        path(out),
+    ];
+    ok(&[&flow[..], extra].concat())
+}
+
 pub fn grant_id(stdout: &str) -> String {
     stdout.split_whitespace().nth(2).expect("`Issued grant ID;`").trim_end_matches(';').to_owned()
 }

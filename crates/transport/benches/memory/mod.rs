@@ -10,10 +10,11 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, PacketSpec};
-use tally_transport::{Host, Inbox, OfferContext, OfferDecision, Outgoing, TlsKey};
+use tally_protocol::SenderOutcome;
+use tally_transport::{Endpoint, Host, Inbox, OfferContext, OfferDecision, Outgoing, TlsKey};
 use tally_wire::{
     AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Directory, Endpoint as Addr, GrantChain,
     GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
@@ -214,4 +215,32 @@ impl Host for Sending {
     ) -> Result<Vec<Outgoing>, ReasonCode> {
         Err(ReasonCode::DIRECTION_NOT_GRANTED)
     }
+}
+
+/// Sends `count` receipted 1 KiB packets from `sender` to `to`, `in_flight`
+/// at a time; returns the seconds taken.
+pub(crate) async fn small_exchanges<H: Host>(
+    sender: &Endpoint<H>,
+    to: &AgencyId,
+    count: usize,
+    in_flight: usize,
+) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..in_flight)
+        .map(|w| {
+            let (endpoint, to) = (sender.clone(), to.clone());
+            tokio::spawn(async move {
+                let data = [w as u8; 1024];
+                for _ in 0..count / in_flight {
+                    let packet = endpoint.seal(&to, spec(1024), BoundedVec::empty()).expect("seals");
+                    let outcome = endpoint.send(packet, &data[..]).await.expect("exchange");
+                    assert!(matches!(outcome, SenderOutcome::Delivered(_)));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("joins");
+    }
+    start.elapsed().as_secs_f64()
 }
