@@ -87,7 +87,7 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
     let (sealer, offer) = Sealer::new(cert.unverified(), spec, chain).expect("seals");
     let mut sender =
         Sender::new(sealer, offer, Arc::clone(&tax_key), federation.social.clone(), Config::default(), now);
-    let mut receiver = Receiver::new(agency("tax-bureau"), Config::default(), now);
+    let mut receiver = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), now);
     let sender_log = Log::new(MemoryStore::new(), &agency("tax-bureau"), Arc::clone(&tax_key));
     let recipient_log = Log::new(MemoryStore::new(), &agency("social-security"), Arc::clone(&social_key));
     let mut stored = Vec::new();

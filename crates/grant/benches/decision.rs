@@ -22,6 +22,10 @@ impl Directory for Keys {
     fn purpose_registered(&self, _: &Purpose) -> bool {
         true
     }
+    fn controller(&self, _: &DataCategory) -> Option<AgencyId> {
+        // The root issuer (agency 0) controls every category.
+        Some(agency(0))
+    }
 }
 
 fn agency(i: usize) -> AgencyId {

@@ -10,7 +10,7 @@
 //! it can be cached by the leaf's id.
 
 use tally_envelope::{IdentityVerifier, digest};
-use tally_wire::{AgencyId, Direction, Grant, GrantChain, GrantId, Signed, label, limits};
+use tally_wire::{AgencyId, DataCategory, Direction, Grant, GrantChain, GrantId, Signed, label, limits};
 
 use crate::denial::{Denial, Dimension};
 
@@ -20,6 +20,9 @@ pub trait Directory {
     fn identity_key(&self, agency: &AgencyId) -> Option<IdentityVerifier>;
     /// Whether `purpose` is in the directory's purpose registry.
     fn purpose_registered(&self, purpose: &tally_wire::Purpose) -> bool;
+    /// The agency that controls data of `category`: the controller of the
+    /// longest registered category covering it (spec/grants.md, "Controllers").
+    fn controller(&self, category: &DataCategory) -> Option<AgencyId>;
 }
 
 /// A grant's id: `H("tally/v1/hash/grant-id", signed body)`.
@@ -55,7 +58,7 @@ impl VerifiedChain {
             check_well_formed(id, grant)?;
             match chain.get(i + 1) {
                 None if grant.parent.is_some() => return Err(Denial::BrokenChain { grant: id }),
-                None => {}
+                None => check_root_authority(id, grant, directory)?,
                 Some(parent) => {
                     if grant.parent != Some(ids[i + 1]) {
                         return Err(Denial::BrokenChain { grant: id });
@@ -83,6 +86,11 @@ impl VerifiedChain {
         &self.links[self.links.len() - 1].1
     }
 
+    /// The root grant's id.
+    pub fn root_id(&self) -> GrantId {
+        self.links[self.links.len() - 1].0
+    }
+
     /// Every grant with its id, leaf first.
     pub fn links(&self) -> impl Iterator<Item = (&GrantId, &Grant)> {
         self.links.iter().map(|(id, g)| (id, g))
@@ -92,6 +100,33 @@ impl VerifiedChain {
     pub fn ids(&self) -> impl Iterator<Item = GrantId> + '_ {
         self.links.iter().map(|(id, _)| *id)
     }
+
+    /// Whether `issuer` may revoke `grant` within this chain: it issued
+    /// that grant or one of its ancestors (spec/grants.md, "Revocation").
+    /// A grant not in the chain cannot be revoked through it.
+    pub fn may_revoke(&self, grant: &GrantId, issuer: &AgencyId) -> bool {
+        match self.links.iter().position(|(id, _)| id == grant) {
+            Some(i) => self.links[i..].iter().any(|(_, g)| &g.issuer == issuer),
+            None => false,
+        }
+    }
+}
+
+/// A root grant is valid only when its issuer controls every category it
+/// names (spec/grants.md, "Controllers").
+fn check_root_authority(id: GrantId, root: &Grant, directory: &impl Directory) -> Result<(), Denial> {
+    for category in root.categories.iter() {
+        let controller = directory.controller(category);
+        if controller.as_ref() != Some(&root.issuer) {
+            return Err(Denial::NotController {
+                grant: id,
+                category: category.clone(),
+                issuer: root.issuer.clone(),
+                controller,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The agencies that may send under `grant`: its senders, or its issuer if none are named.

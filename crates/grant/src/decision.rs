@@ -110,6 +110,18 @@ pub fn decide_verified(
     if !leaf.categories.iter().any(|c| c.covers(&flow.category)) {
         return Err(Denial::CategoryNotCovered { requested: flow.category.clone(), granted: leaf.categories.to_vec() });
     }
+    // The root names categories its issuer controls (chain verification),
+    // but a subcategory may have a controller of its own.
+    let root = chain.root();
+    let controller = directory.controller(&flow.category);
+    if controller.as_ref() != Some(&root.issuer) {
+        return Err(Denial::NotController {
+            grant: chain.root_id(),
+            category: flow.category.clone(),
+            issuer: root.issuer.clone(),
+            controller,
+        });
+    }
 
     let mut remaining_packets: Option<u64> = None;
     let mut remaining_bytes: Option<u64> = None;

@@ -141,6 +141,19 @@ pub enum Denial {
         /// The dimension.
         dimension: Dimension,
     },
+    /// The root grant's issuer does not control a category: one the root
+    /// names, or the flow's (a subcategory with a controller of its own).
+    #[error("grant {grant}: {issuer} does not control category {category} ({})", match controller { Some(c) => format!("its controller is {c}"), None => "no registered category covers it".to_owned() })]
+    NotController {
+        /// The root grant.
+        grant: GrantId,
+        /// The category.
+        category: DataCategory,
+        /// The root's issuer.
+        issuer: AgencyId,
+        /// The category's controller in the directory, if it has one.
+        controller: Option<AgencyId>,
+    },
     /// A grant in the chain is revoked.
     #[error("grant {grant} is revoked as of {}", rfc3339(*at))]
     Revoked {
@@ -250,6 +263,7 @@ impl Denial {
             Self::UnknownIssuerKey { .. } => ReasonCode::UNKNOWN_ISSUER_KEY,
             Self::BadSignature { .. } => ReasonCode::BAD_GRANT_SIGNATURE,
             Self::MalformedGrant { .. } => ReasonCode::INVALID_GRANT,
+            Self::NotController { .. } => ReasonCode::NOT_CONTROLLER,
             Self::WidenedDelegation { .. } => ReasonCode::WIDENED_DELEGATION,
             Self::Revoked { .. } => ReasonCode::GRANT_REVOKED,
             Self::NotYetValid { .. } => ReasonCode::GRANT_NOT_YET_VALID,

@@ -16,9 +16,11 @@ use crate::{
     Directory, Flow, RevocationSet, Usage, VerifiedChain, decide, direction_allows, effective_senders, grant_id,
 };
 
-/// Keys derived from agency names: a test federation in which everyone is known.
+/// Keys derived from agency names: a test federation in which everyone is
+/// known, and one agency (the root issuer of the chain exercised) controls
+/// every category.
 #[derive(Default)]
-struct NamedKeys(std::cell::RefCell<HashMap<AgencyId, IdentityKey>>);
+struct NamedKeys(std::cell::RefCell<HashMap<AgencyId, IdentityKey>>, std::cell::RefCell<Option<AgencyId>>);
 
 impl NamedKeys {
     fn sign<T: tally_wire::SignedBody>(&self, issuer: &AgencyId, value: T) -> Option<Signed<T>> {
@@ -42,6 +44,9 @@ impl Directory for NamedKeys {
     fn purpose_registered(&self, purpose: &Purpose) -> bool {
         purpose.labels().count() < 8
     }
+    fn controller(&self, _: &tally_wire::DataCategory) -> Option<AgencyId> {
+        self.1.borrow().clone()
+    }
 }
 
 /// Re-signs a chain's grants from the root down, re-linking each to its parent.
@@ -61,6 +66,7 @@ fn relink(keys: &NamedKeys, chain: &GrantChain) -> Option<GrantChain> {
 fn exercise(chain: &GrantChain, keys: &NamedKeys) {
     let Some(leaf) = chain.first() else { return };
     let g = leaf.unverified();
+    *keys.1.borrow_mut() = chain.last().map(|root| root.unverified().issuer.clone());
     let verified = VerifiedChain::verify(chain, keys);
     for at in [g.not_before, g.not_after, Timestamp::EPOCH] {
         for direction in [Direction::Push, Direction::Pull] {
@@ -86,6 +92,8 @@ fn exercise(chain: &GrantChain, keys: &NamedKeys) {
                     assert!(direction_allows(link.direction, flow.direction), "allowed direction outside a link");
                     assert!(link.not_before <= at && at < link.not_after, "allowed time outside a link");
                 }
+                let root = chain.last().map(Signed::unverified).expect("a chain has a root");
+                assert_eq!(keys.controller(&flow.category), Some(root.issuer.clone()), "allowed without the controller");
             }
         }
     }

@@ -25,6 +25,10 @@
 //!         (agency.as_str() == "tax-bureau").then(|| self.tax.clone())
 //!     }
 //!     fn purpose_registered(&self, _: &Purpose) -> bool { true }
+//!     fn controller(&self, category: &DataCategory) -> Option<AgencyId> {
+//!         // The tax bureau controls income data.
+//!         DataCategory::new("income").ok()?.covers(category).then(|| AgencyId::new("tax-bureau").ok())?
+//!     }
 //! }
 //!
 //! let tax_key = IdentityKey::generate()?;
@@ -78,7 +82,7 @@ pub use chain::{Directory, VerifiedChain, check_narrower, direction_allows, effe
 pub use decision::{Authorization, Flow, decide, decide_verified};
 pub use denial::{Denial, Dimension, QuotaKind};
 pub use document::{DocumentError, GrantDocument, QuotaDocument, issue_grant, rfc3339};
-pub use revocation::{RevocationError, RevocationSet};
+pub use revocation::{RevocationError, RevocationSet, effective_from};
 pub use usage::{GrantUsage, Usage};
 
 use tally_envelope::IdentityKey;

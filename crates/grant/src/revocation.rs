@@ -18,6 +18,13 @@ pub struct RevocationSet {
     by_grant: BTreeMap<GrantId, BTreeMap<Vec<u8>, Signed<Revocation>>>,
 }
 
+/// When a revocation takes effect: at `effective_at`, but never before it
+/// was issued (`max(effective_at, issued_at)`): a revocation cannot reach
+/// back and make earlier flows unlawful (spec/grants.md, "Revocation").
+pub fn effective_from(revocation: &Revocation) -> Timestamp {
+    revocation.effective_at.max(revocation.issued_at)
+}
+
 /// Why a revocation was not added.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -84,7 +91,7 @@ impl RevocationSet {
                 .of(id)
                 .map(Signed::unverified)
                 .filter(|r| links[i..].iter().any(|(_, g)| g.issuer == r.issuer))
-                .map(|r| r.effective_at)
+                .map(effective_from)
                 .filter(|&t| t <= at)
                 .min();
             if let Some(t) = earliest {

@@ -1,9 +1,15 @@
 //! Usage accounting: what has flowed under each grant (spec/grants.md, "Quotas").
+//!
+//! Usage is kept per grant, so it takes memory in the number of grants,
+//! not of packets. Counting each packet once is the caller's part: a node
+//! counts a packet when it stores it for the first time under its packet
+//! id, and answers a resend of a stored packet with its earlier receipt,
+//! counting nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tally_wire::{GrantId, PacketId, Timestamp};
+use tally_wire::{GrantId, Timestamp};
 
 use crate::decision::Authorization;
 
@@ -20,13 +26,39 @@ pub struct GrantUsage {
     pub window_packets: u64,
 }
 
-/// Usage under every grant a node has seen, and the packets already
-/// counted, so that applying the same packet twice counts it once. The
-/// node persists this value.
+impl GrantUsage {
+    /// Counts one packet of `bytes` at `at`; `period` is the grant's rate
+    /// period, if it has a rate limit.
+    pub fn count(&mut self, bytes: u64, at: Timestamp, period: Option<u32>) {
+        self.packets = self.packets.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(bytes);
+        if let Some(period) = period {
+            let start = window_start(at, period);
+            if self.window_start != start {
+                self.window_start = start;
+                self.window_packets = 0;
+            }
+            self.window_packets = self.window_packets.saturating_add(1);
+        }
+    }
+
+    /// Takes back one packet that [`count`](Self::count) counted with the
+    /// same arguments (a reservation whose packet was never stored).
+    pub fn uncount(&mut self, bytes: u64, at: Timestamp, period: Option<u32>) {
+        self.packets = self.packets.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(bytes);
+        if let Some(period) = period
+            && self.window_start == window_start(at, period)
+        {
+            self.window_packets = self.window_packets.saturating_sub(1);
+        }
+    }
+}
+
+/// Usage under every grant a node has seen.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     grants: BTreeMap<GrantId, GrantUsage>,
-    counted: BTreeSet<PacketId>,
 }
 
 impl Usage {
@@ -45,31 +77,30 @@ impl Usage {
         self.grants.insert(grant, usage);
     }
 
-    /// Whether a packet has been counted.
-    pub fn has_counted(&self, packet: &PacketId) -> bool {
-        self.counted.contains(packet)
+    /// How many grants have usage.
+    pub fn len(&self) -> usize {
+        self.grants.len()
     }
 
-    /// Counts an authorized flow against every grant of its chain. Applying
-    /// the same packet id again changes nothing and returns `false`.
-    pub fn apply(&mut self, auth: &Authorization, packet: PacketId, bytes: u64, at: Timestamp) -> bool {
-        if !self.counted.insert(packet) {
-            return false;
-        }
+    /// Whether no grant has usage.
+    pub fn is_empty(&self) -> bool {
+        self.grants.is_empty()
+    }
+
+    /// Counts one authorized packet of `bytes` at `at` against every grant of its chain.
+    pub fn apply(&mut self, auth: &Authorization, bytes: u64, at: Timestamp) {
         for (grant, period) in &auth.chain {
-            let u = self.grants.entry(*grant).or_default();
-            u.packets = u.packets.saturating_add(1);
-            u.bytes = u.bytes.saturating_add(bytes);
-            if let Some(period) = period {
-                let start = window_start(at, *period);
-                if u.window_start != start {
-                    u.window_start = start;
-                    u.window_packets = 0;
-                }
-                u.window_packets += 1;
+            self.grants.entry(*grant).or_default().count(bytes, at, *period);
+        }
+    }
+
+    /// Takes back what [`apply`](Self::apply) counted for the same packet.
+    pub fn release(&mut self, auth: &Authorization, bytes: u64, at: Timestamp) {
+        for (grant, period) in &auth.chain {
+            if let Some(u) = self.grants.get_mut(grant) {
+                u.uncount(bytes, at, *period);
             }
         }
-        true
     }
 }
 

@@ -6,7 +6,7 @@ mod support;
 use tally_grant::{
     Authorization, ChainCache, Denial, Dimension, QuotaKind, RevocationSet, Usage, decide, grant_id, revoke,
 };
-use tally_wire::{Direction, GrantId, Rate, RevocationReason, Timestamp};
+use tally_wire::{BoundedVec, Direction, GrantId, Rate, RevocationReason, Text, Timestamp};
 
 use support::*;
 
@@ -75,7 +75,7 @@ fn chain_with_the_wrong_parent_is_broken() {
     let fed = Federation::new();
     let r = fed.sign(root());
     let mut other = root();
-    other.note = tally_wire::Text::new("another grant").expect("valid");
+    other.note = Text::new("another grant").expect("valid");
     let other = fed.sign(other);
     let d = fed.sign(delegated(&r, "municipality"));
     assert_eq!(denied(&fed, &chain(vec![d.clone(), other]), &flow(&d)), Denial::BrokenChain { grant: grant_id(&d) });
@@ -86,7 +86,7 @@ fn issuer_unknown_to_the_directory() {
     let fed = Federation::new();
     let mut g = root();
     g.issuer = agency("outsider");
-    g.senders = tally_wire::BoundedVec::new(vec![agency("outsider")]).expect("small");
+    g.senders = BoundedVec::new(vec![agency("outsider")]).expect("small");
     let g = fed.sign(g);
     assert!(matches!(denied(&fed, &chain(vec![g.clone()]), &flow(&g)), Denial::UnknownIssuerKey { .. }));
 }
@@ -102,7 +102,7 @@ fn grant_signed_by_someone_else() {
 fn grant_without_purposes_is_malformed() {
     let fed = Federation::new();
     let mut g = root();
-    g.purposes = tally_wire::BoundedVec::empty();
+    g.purposes = BoundedVec::empty();
     let g = fed.sign(g);
     let d = denied(&fed, &chain(vec![g.clone()]), &flow(&g));
     assert!(matches!(d, Denial::MalformedGrant { problem, .. } if problem.contains("no purpose")), "{d}");
@@ -143,7 +143,7 @@ fn chain_longer_than_the_limit() {
     let g = fed.sign(root());
     let nine = vec![g.clone(); 9];
     // BoundedVec refuses nine at construction; the limit also guards chains from elsewhere.
-    assert!(tally_wire::BoundedVec::<_, 8>::new(nine).is_err());
+    assert!(BoundedVec::<_, 8>::new(nine).is_err());
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn last_packet_within_quota_then_the_first_beyond() {
     for i in 0..2u8 {
         let auth = decide(&f, &ch, &revs, &fed, &usage).expect("within quota");
         assert_eq!(auth.remaining_packets, Some(1 - u64::from(i)));
-        assert!(usage.apply(&auth, tally_wire::PacketId([i; 16]), f.bytes, f.at));
+        usage.apply(&auth, f.bytes, f.at);
     }
     assert_eq!(
         decide(&f, &ch, &revs, &fed, &usage),
@@ -348,10 +348,10 @@ fn byte_quota_exactly_reached_then_exceeded() {
     let mut usage = Usage::new();
     let f = flow(&g);
     let auth = decide(&f, &ch, &RevocationSet::new(), &fed, &usage).expect("1000 of 2000");
-    usage.apply(&auth, tally_wire::PacketId([1; 16]), 1000, f.at);
+    usage.apply(&auth, 1000, f.at);
     let auth = decide(&f, &ch, &RevocationSet::new(), &fed, &usage).expect("exactly 2000");
     assert_eq!(auth.remaining_bytes, Some(0));
-    usage.apply(&auth, tally_wire::PacketId([2; 16]), 1000, f.at);
+    usage.apply(&auth, 1000, f.at);
     let mut one = f.clone();
     one.bytes = 1;
     assert_eq!(
@@ -372,7 +372,7 @@ fn parent_quota_binds_every_delegated_grant() {
     let mut usage = Usage::new();
     let f1 = flow(&d1);
     let auth = decide(&f1, &chain(vec![d1.clone(), r.clone()]), &RevocationSet::new(), &fed, &usage).expect("first");
-    usage.apply(&auth, tally_wire::PacketId([1; 16]), f1.bytes, f1.at);
+    usage.apply(&auth, f1.bytes, f1.at);
     assert_eq!(usage.of(&grant_id(&d2)).packets, 0, "the sibling is untouched");
     assert!(matches!(
         decide(&flow(&d2), &chain(vec![d2.clone(), r.clone()]), &RevocationSet::new(), &fed, &usage),
@@ -391,7 +391,7 @@ fn rate_limit_within_a_window_and_the_next_window() {
     let mut f = flow(&g);
     f.at = Timestamp::from_secs(T0 + 1000); // window [T0+1000, T0+1100) since T0 is a multiple of 100
     let auth = decide(&f, &ch, &RevocationSet::new(), &fed, &usage).expect("first in window");
-    usage.apply(&auth, tally_wire::PacketId([1; 16]), f.bytes, f.at);
+    usage.apply(&auth, f.bytes, f.at);
     f.at = Timestamp::from_secs(T0 + 1099);
     assert!(matches!(
         decide(&f, &ch, &RevocationSet::new(), &fed, &usage),
@@ -402,16 +402,133 @@ fn rate_limit_within_a_window_and_the_next_window() {
 }
 
 #[test]
-fn applying_the_same_packet_twice_counts_once() {
+fn a_released_reservation_leaves_no_trace() {
+    // A node counts a packet when it accepts the offer, and takes the count
+    // back if the transfer fails: the grant's usage is as if it never came.
     let fed = Federation::new();
-    let g = fed.sign(root());
+    let mut g = root();
+    g.quota.rate = Some(Rate { packets: 5, period_secs: 100 });
+    let g = fed.sign(g);
     let f = flow(&g);
     let auth = allowed(&fed, &chain(vec![g.clone()]), &f);
     let mut usage = Usage::new();
-    assert!(usage.apply(&auth, tally_wire::PacketId([7; 16]), 1000, f.at));
-    assert!(!usage.apply(&auth, tally_wire::PacketId([7; 16]), 1000, f.at));
-    assert_eq!(usage.of(&grant_id(&g)).packets, 1);
-    assert_eq!(usage.of(&grant_id(&g)).bytes, 1000);
+    usage.apply(&auth, 1000, f.at);
+    let once = usage.of(&grant_id(&g));
+    usage.apply(&auth, 1000, f.at);
+    usage.release(&auth, 1000, f.at);
+    assert_eq!(usage.of(&grant_id(&g)), once, "apply then release is nothing");
+    assert_eq!((once.packets, once.bytes, once.window_packets), (1, 1000, 1));
+}
+
+#[test]
+fn usage_is_counted_per_grant_not_per_packet_id() {
+    // The quota bypass of issue 13 item 5: a packet id first counted under
+    // one grant was not counted again under another. Usage has no packet
+    // ids at all now: each packet stored counts under the grants of its own chain.
+    let fed = Federation::new();
+    let a = fed.sign(root());
+    let mut b = root();
+    b.quota.max_packets = Some(2);
+    b.note = Text::new("another grant").expect("valid");
+    let b = fed.sign(b);
+    let (fa, fb) = (flow(&a), flow(&b));
+    let mut usage = Usage::new();
+    for _ in 0..2 {
+        let auth = allowed(&fed, &chain(vec![a.clone()]), &fa);
+        usage.apply(&auth, fa.bytes, fa.at);
+        let auth = allowed(&fed, &chain(vec![b.clone()]), &fb);
+        usage.apply(&auth, fb.bytes, fb.at);
+    }
+    assert_eq!(usage.of(&grant_id(&a)).packets, 2);
+    assert!(matches!(
+        decide(&fb, &chain(vec![b.clone()]), &RevocationSet::new(), &fed, &usage),
+        Err(Denial::QuotaExhausted { grant, kind: QuotaKind::Packets, used: 2, limit: 2 }) if grant == grant_id(&b)
+    ));
+    assert_eq!(usage.len(), 2, "one entry per grant, whatever the number of packets");
+}
+
+#[test]
+fn a_root_grant_by_an_agency_that_does_not_control_its_category_is_refused() {
+    // Issue 13 item 1: a member signs itself a root grant for another
+    // agency's data, naming that agency as sender.
+    let fed = Federation::new();
+    let mut g = root();
+    g.issuer = agency("statistics");
+    g.grantee = agency("statistics");
+    g.senders = BoundedVec::new(vec![agency("tax-bureau")]).expect("small");
+    let g = fed.sign(g);
+    let mut f = flow(&g);
+    f.sender = agency("tax-bureau");
+    f.direction = Direction::Pull;
+    let d = denied(&fed, &chain(vec![g.clone()]), &f);
+    assert_eq!(
+        d,
+        Denial::NotController {
+            grant: grant_id(&g),
+            category: category("income"),
+            issuer: agency("statistics"),
+            controller: Some(agency("tax-bureau")),
+        }
+    );
+    assert_eq!(d.reason_code(), tally_wire::ReasonCode::NOT_CONTROLLER);
+    assert!(d.to_string().contains("statistics does not control category income (its controller is tax-bureau)"), "{d}");
+}
+
+#[test]
+fn a_category_without_a_controller_cannot_be_granted() {
+    let fed = Federation::new();
+    let mut g = root();
+    g.categories = BoundedVec::new(vec![category("vehicles")]).expect("small");
+    let g = fed.sign(g);
+    let mut f = flow(&g);
+    f.category = category("vehicles.registration");
+    let d = denied(&fed, &chain(vec![g.clone()]), &f);
+    assert!(matches!(&d, Denial::NotController { controller: None, .. }), "{d:?}");
+    assert!(d.to_string().contains("no registered category covers it"), "{d}");
+}
+
+#[test]
+fn a_subcategory_with_its_own_controller_is_not_the_parents_to_grant() {
+    // The tax bureau controls `income`, but `income.benefits` is the social-security bureau's.
+    let fed = Federation::new();
+    let g = fed.sign(root());
+    let mut f = flow(&g);
+    f.category = category("income.benefits.housing");
+    let d = denied(&fed, &chain(vec![g.clone()]), &f);
+    assert_eq!(
+        d,
+        Denial::NotController {
+            grant: grant_id(&g),
+            category: category("income.benefits.housing"),
+            issuer: agency("tax-bureau"),
+            controller: Some(agency("social-security")),
+        }
+    );
+    f.category = category("income.annual");
+    assert!(decide(&f, &chain(vec![g]), &RevocationSet::new(), &fed, &Usage::new()).is_ok());
+}
+
+#[test]
+fn a_delegated_chain_is_judged_by_its_roots_issuer() {
+    // The grantee may delegate (it is not a controller): the root must be the controller's.
+    let fed = Federation::new();
+    let r = fed.sign(root());
+    let d = fed.sign(delegated(&r, "municipality"));
+    assert!(decide(&flow(&d), &chain(vec![d.clone(), r]), &RevocationSet::new(), &fed, &Usage::new()).is_ok());
+}
+
+#[test]
+fn may_revoke_only_the_issuer_of_the_grant_or_an_ancestor() {
+    let fed = Federation::new();
+    let r = fed.sign(root());
+    let d = fed.sign(delegated(&r, "municipality"));
+    let ch = tally_grant::VerifiedChain::verify(&chain(vec![d.clone(), r.clone()]), &fed).expect("verifies");
+    assert!(ch.may_revoke(&grant_id(&d), &agency("social-security")), "the delegated grant's issuer");
+    assert!(ch.may_revoke(&grant_id(&d), &agency("tax-bureau")), "the root's issuer, an ancestor");
+    assert!(ch.may_revoke(&grant_id(&r), &agency("tax-bureau")), "the root's own issuer");
+    assert!(!ch.may_revoke(&grant_id(&r), &agency("social-security")), "a delegate below may not revoke the root");
+    assert!(!ch.may_revoke(&grant_id(&r), &agency("municipality")), "nor may the leaf's grantee");
+    assert!(!ch.may_revoke(&GrantId([9; 32]), &agency("tax-bureau")), "a grant outside the chain");
 }
 
 #[test]

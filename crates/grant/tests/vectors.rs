@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tally_envelope::{IdentityKey, IdentityVerifier};
 use tally_grant::{Directory, Flow, GrantUsage, RevocationSet, Usage, decide, grant_id, revoke};
 use tally_wire::{
-    AgencyId, BoundedVec, Direction, GrantChain, GrantId, Purpose, Rate, Revocation, RevocationReason, Signed,
+    AgencyId, BoundedVec, DataCategory, Direction, GrantChain, GrantId, Purpose, Rate, Revocation, RevocationReason, Signed,
     Timestamp,
 };
 
@@ -172,6 +172,61 @@ fn cases(fed: &Federation) -> Vec<Case> {
         ..base("quota-exhausted", "All 100 packets of the root are used.", vec![r.clone()], flow(&r))
     });
     let mut g = root();
+    g.issuer = agency("statistics");
+    g.grantee = agency("statistics");
+    g.senders = BoundedVec::new(vec![agency("tax-bureau")]).expect("small");
+    let squatter = fed.sign(g);
+    out.push(base(
+        "not-controller",
+        "The statistics office grants itself a pull of income data naming the tax bureau as sender; only the tax bureau controls income.",
+        vec![squatter.clone()],
+        Flow { sender: agency("tax-bureau"), direction: Direction::Pull, ..flow(&squatter) },
+    ));
+    out.push(base(
+        "not-controller-subcategory",
+        "The root is the tax bureau's for income, but income.benefits has a controller of its own.",
+        vec![r.clone()],
+        Flow { category: category("income.benefits.housing"), ..flow(&r) },
+    ));
+    let by_delegate = revoke(
+        fed.key("social-security"),
+        &agency("social-security"),
+        grant_id(&r),
+        at,
+        RevocationReason::BREACH,
+        true,
+        at,
+    )
+    .expect("signs");
+    out.push(Case {
+        revocations: vec![by_delegate],
+        ..base(
+            "revocation-without-authority",
+            "The root's grantee 'revokes' the root: only the issuer of a grant or of an ancestor may, so the flow is allowed.",
+            vec![d.clone(), r.clone()],
+            flow(&d),
+        )
+    });
+    let backdated = revoke(
+        fed.key("tax-bureau"),
+        &agency("tax-bureau"),
+        grant_id(&r),
+        Timestamp::from_secs(T0),
+        RevocationReason::PURPOSE_ENDED,
+        true,
+        Timestamp::from_secs(T0 + 2000),
+    )
+    .expect("signs");
+    out.push(Case {
+        revocations: vec![backdated],
+        ..base(
+            "revocation-backdated",
+            "A revocation signed at T0+2000 with effective_at T0 takes effect at T0+2000: the flow at T0+1000 is allowed.",
+            vec![r.clone()],
+            flow(&r),
+        )
+    });
+    let mut g = root();
     g.quota.rate = Some(Rate { packets: 10, period_secs: 3600 });
     let rated = fed.sign(g);
     let window = (T0 + 1000) / 3600 * 3600;
@@ -185,28 +240,36 @@ fn cases(fed: &Federation) -> Vec<Case> {
     out
 }
 
-fn directory(
-    seeds: &[(String, Vec<u8>)],
-    unregistered: &[Purpose],
-) -> (HashMap<String, IdentityVerifier>, Vec<Purpose>) {
-    let keys = seeds
+fn keys(seeds: &[(String, Vec<u8>)]) -> HashMap<String, IdentityVerifier> {
+    seeds
         .iter()
         .map(|(name, seed)| {
             let key = IdentityKey::from_seed(&seed[..].try_into().expect("32-byte seed"));
             (name.clone(), IdentityVerifier::new(&key.public_key()).expect("valid"))
         })
-        .collect();
-    (keys, unregistered.to_vec())
+        .collect()
 }
 
-struct Stored(HashMap<String, IdentityVerifier>, Vec<Purpose>);
+/// The directory of a vector file: identity keys, unregistered purposes, the category register.
+struct Stored {
+    keys: HashMap<String, IdentityVerifier>,
+    unregistered: Vec<Purpose>,
+    controllers: Vec<(DataCategory, AgencyId)>,
+}
 
 impl Directory for Stored {
     fn identity_key(&self, agency: &AgencyId) -> Option<IdentityVerifier> {
-        self.0.get(agency.as_str()).cloned()
+        self.keys.get(agency.as_str()).cloned()
     }
     fn purpose_registered(&self, purpose: &Purpose) -> bool {
-        !self.1.contains(purpose)
+        !self.unregistered.contains(purpose)
+    }
+    fn controller(&self, category: &DataCategory) -> Option<AgencyId> {
+        self.controllers
+            .iter()
+            .filter(|(c, _)| c.covers(category))
+            .max_by_key(|(c, _)| c.as_str().len())
+            .map(|(_, a)| a.clone())
     }
 }
 
@@ -253,8 +316,7 @@ fn generate() -> Value {
     let mut fed = Federation::new();
     fed.unregistered.push(purpose("social-security.unlisted"));
     let seeds: Vec<(String, Vec<u8>)> = SEEDS.iter().map(|(n, s)| ((*n).to_owned(), vec![*s; 32])).collect();
-    let (keys, unreg) = directory(&seeds, &fed.unregistered);
-    let dir = Stored(keys, unreg);
+    let dir = Stored { keys: keys(&seeds), unregistered: fed.unregistered.clone(), controllers: fed.controllers.clone() };
     let cases: Vec<Value> = cases(&fed)
         .iter()
         .map(|c| {
@@ -270,9 +332,10 @@ fn generate() -> Value {
         })
         .collect();
     json!({
-        "description": "Decision cases (spec/grants.md). Identity keys are Ed25519 keys from the given seeds; 'outsider' is not in the directory. Purposes not listed in 'unregistered' are registered.",
+        "description": "Decision cases (spec/grants.md). Identity keys are Ed25519 keys from the given seeds; 'outsider' is not in the directory. Purposes not listed in 'unregistered' are registered. 'categories' is the category register: the controller of a category is that of the longest registered category covering it.",
         "directory": SEEDS.iter().map(|(n, s)| json!({"agency": n, "seed": hex(&[*s; 32])})).collect::<Vec<_>>(),
         "unregistered": fed.unregistered.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        "categories": fed.controllers.iter().map(|(c, a)| json!({"category": c.as_str(), "controller": a.as_str()})).collect::<Vec<_>>(),
         "cases": cases,
     })
 }
@@ -322,8 +385,13 @@ fn stored_cases_decide_as_they_say() {
         .collect();
     let unregistered: Vec<Purpose> =
         doc["unregistered"].as_array().expect("list").iter().map(|p| purpose(p.as_str().expect("str"))).collect();
-    let (keys, unreg) = directory(&seeds, &unregistered);
-    let dir = Stored(keys, unreg);
+    let controllers: Vec<(DataCategory, AgencyId)> = doc["categories"]
+        .as_array()
+        .expect("categories")
+        .iter()
+        .map(|c| (category(c["category"].as_str().expect("str")), agency(c["controller"].as_str().expect("str"))))
+        .collect();
+    let dir = Stored { keys: keys(&seeds), unregistered, controllers };
     let mut denials = std::collections::BTreeSet::new();
     for c in doc["cases"].as_array().expect("cases") {
         let name = c["name"].as_str().expect("name");
@@ -375,5 +443,5 @@ fn stored_cases_decide_as_they_say() {
         }
     }
     // One case for every denial a decodable chain can produce (ChainTooLong cannot be decoded: the wire refuses it).
-    assert_eq!(denials.len(), 18, "{denials:?}");
+    assert_eq!(denials.len(), 19, "{denials:?}");
 }

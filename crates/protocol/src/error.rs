@@ -23,6 +23,15 @@ pub enum ExchangeError {
         /// The authenticated peer.
         peer: AgencyId,
     },
+    /// The offer names another agency as its recipient: nothing is signed about it.
+    #[error("the offer is addressed to {recipient}, not to this agency")]
+    NotAddressedHere {
+        /// The recipient the header names.
+        recipient: AgencyId,
+    },
+    /// The host refused the offer without a signed statement (its refusals are rate-limited).
+    #[error("refused without a signed statement: {0}")]
+    ClosedByHost(CloseCode),
     /// A pull answer's offer, or a pull request, that does not match what was asked or whom.
     #[error("not what was requested: the offer or request does not match the pull request or the responder")]
     NotRequested,
@@ -72,6 +81,8 @@ impl ExchangeError {
         match self {
             Self::UnexpectedFrame { .. } | Self::NotRequested => CloseCode::UNEXPECTED_FRAME,
             Self::SenderMismatch { .. } => CloseCode::SENDER_MISMATCH,
+            Self::NotAddressedHere { .. } => CloseCode::NOT_ADDRESSED_HERE,
+            Self::ClosedByHost(code) => *code,
             Self::PacketIdReused => CloseCode::PACKET_ID_REUSED,
             Self::Timeout => CloseCode::TIMEOUT,
             Self::BadReceipt(_) => CloseCode::VERIFICATION_FAILED,

@@ -18,7 +18,8 @@
 //! use tally_protocol::{Config, Receiver};
 //! use tally_wire::{AgencyId, Timestamp};
 //!
-//! let mut receiver = Receiver::new(AgencyId::new("tax-bureau")?, Config::default(), Timestamp::from_secs(0));
+//! let (local, peer) = (AgencyId::new("social-security")?, AgencyId::new("tax-bureau")?);
+//! let mut receiver = Receiver::new(local, peer, Config::default(), Timestamp::from_secs(0));
 //! assert!(receiver.poll_transmit().is_none(), "a receiver speaks only after an offer");
 //! assert_eq!(receiver.poll_timeout(), Some(Timestamp::from_secs(30)));
 //! # Ok::<(), tally_wire::InvalidValue>(())

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tally_envelope::{IdentityVerifier, KemKey, Opener, header_digest};
 use tally_wire::{
-    Accept, AgencyId, Digest, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode, Receipt, ReceiptFrame,
+    Accept, AgencyId, CloseCode, Digest, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode, Receipt, ReceiptFrame,
     Reject, Signed, Timestamp,
 };
 
@@ -72,6 +72,9 @@ pub enum ReceiverResponse {
     StoreFailed,
     /// The signed rejection receipt.
     Rejected(Signed<Receipt>),
+    /// Refuse without a signed statement: close the stream with this code
+    /// (a peer whose refusals are rate-limited, spec/protocol.md "Refusals").
+    Close(CloseCode),
 }
 
 /// How an exchange ended for the receiver.
@@ -110,6 +113,7 @@ impl Stage {
 /// The receiving side of one push exchange, with no I/O: feed it frames,
 /// host answers and time; take frames, host requests and deadlines out.
 pub struct Receiver {
+    local: AgencyId,
     peer: AgencyId,
     config: Config,
     stage: Stage,
@@ -121,10 +125,12 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// A receiver for a stream from `peer`, the agency the transport authenticated.
-    pub fn new(peer: AgencyId, config: Config, now: Timestamp) -> Self {
+    /// A receiver of agency `local` for a stream from `peer`, the agency
+    /// the transport authenticated. It signs receipts naming `local` only.
+    pub fn new(local: AgencyId, peer: AgencyId, config: Config, now: Timestamp) -> Self {
         Self {
             deadline: config.deadline_after(now),
+            local,
             peer,
             config,
             stage: Stage::AwaitingOffer,
@@ -192,6 +198,12 @@ impl Receiver {
             self.fail(ExchangeError::SenderMismatch { header: header.sender.clone(), peer: self.peer.clone() });
             return Stage::Done;
         }
+        // A receipt names its signer as recipient: an offer addressed to
+        // another agency gets no signed statement at all (spec/protocol.md).
+        if header.recipient != self.local {
+            self.fail(ExchangeError::NotAddressedHere { recipient: header.recipient.clone() });
+            return Stage::Done;
+        }
         let digest = header_digest(&offer.header);
         self.header = Some((header.clone(), digest));
         self.requests.push_back(ReceiverRequest::Decide {
@@ -216,6 +228,10 @@ impl Receiver {
                 self.transmit.push_back(Frame::Receipt(ReceiptFrame { receipt: receipt.clone() }));
                 self.outcome = Some(Ok(ReceiverOutcome::Resent(receipt)));
                 Stage::Done
+            }
+            (Stage::Deciding { .. }, ReceiverResponse::Close(code)) => {
+                self.fail(ExchangeError::ClosedByHost(code));
+                return;
             }
             (Stage::Deciding { .. }, ReceiverResponse::Deny(reason)) => {
                 let receipt = self.receipt(now, Outcome::Rejected { reason });
@@ -299,8 +315,10 @@ impl Receiver {
             header_digest: *digest,
             grant: h.grant,
             purpose: h.purpose.clone(),
+            category: h.category.clone(),
+            payload_len: h.payload_len,
             sender: h.sender.clone(),
-            recipient: h.recipient.clone(),
+            recipient: self.local.clone(),
             received_at: now,
             outcome,
         }

@@ -289,6 +289,8 @@ fn refusal(signed: &Signed<PullRequest>, reason: ReasonCode, now: Timestamp) -> 
         header_digest: request_digest(signed),
         grant: request.grant,
         purpose: request.purpose.clone(),
+        category: request.category.clone(),
+        payload_len: 0,
         sender: request.requester.clone(),
         recipient: request.responder.clone(),
         received_at: now,

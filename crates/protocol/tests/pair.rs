@@ -151,7 +151,7 @@ impl Pair {
         let now = Timestamp::from_secs(T0);
         Self {
             sender,
-            receiver: Receiver::new(agency("tax-bureau"), Config::default(), now),
+            receiver: Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), now),
             host: ReceiverHost {
                 identity: IdentityKey::from_seed(&[2; 32]),
                 kem: Arc::clone(&w.kem),
@@ -272,7 +272,7 @@ fn resent_packet_gets_the_same_receipt_and_is_not_delivered_twice() {
         p.now,
     );
     p.sender = resend;
-    p.receiver = Receiver::new(agency("tax-bureau"), Config::default(), p.now);
+    p.receiver = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), p.now);
     p.drive();
     assert!(matches!(p.receiver.poll_outcome(), Some(Ok(ReceiverOutcome::Resent(r))) if r == first));
     assert!(matches!(p.sender.poll_outcome(), Some(Ok(SenderOutcome::Delivered(r))) if r == first));
@@ -288,7 +288,7 @@ fn a_different_packet_reusing_a_packet_id_is_a_protocol_error() {
     let mut header = offer.header.value().clone();
     header.content_type = ContentType::new("text/plain").expect("valid");
     let other = Offer { header: tally_wire::Encoded::new(header).expect("encodes"), ..offer };
-    let mut receiver = Receiver::new(agency("tax-bureau"), Config::default(), p.now);
+    let mut receiver = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), p.now);
     receiver.handle_frame(Frame::Offer(other), p.now);
     while let Some(request) = receiver.poll_request() {
         if let Some(response) = p.host.answer(request) {
@@ -347,7 +347,7 @@ fn a_stalled_receiver_times_out_the_sender() {
 #[test]
 fn a_header_naming_another_sender_than_the_peer_is_refused() {
     let (mut p, _) = Pair::new(10, Policy::Allow);
-    p.receiver = Receiver::new(agency("statistics"), Config::default(), p.now);
+    p.receiver = Receiver::new(agency("social-security"), agency("statistics"), Config::default(), p.now);
     p.drive();
     assert!(matches!(p.from_receiver.first(), Some(Frame::Close(c)) if c.code == CloseCode::SENDER_MISMATCH));
     assert!(matches!(p.receiver.poll_outcome(), Some(Err(ExchangeError::SenderMismatch { .. }))));
@@ -405,7 +405,7 @@ fn out_of_order_frames_close_the_exchange() {
         ),
     ];
     for (frame, what) in cases {
-        let mut r = Receiver::new(agency("tax-bureau"), Config::default(), now);
+        let mut r = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), now);
         r.handle_frame(frame, now);
         assert!(matches!(r.poll_transmit(), Some(Frame::Close(c)) if c.code == CloseCode::UNEXPECTED_FRAME), "{what}");
         assert!(matches!(r.poll_outcome(), Some(Err(ExchangeError::UnexpectedFrame { .. }))), "{what}");
@@ -494,7 +494,7 @@ proptest! {
             discards: 0,
         };
         let now = Timestamp::from_secs(T0);
-        let mut r = Receiver::new(agency("tax-bureau"), Config::default(), now);
+        let mut r = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), now);
         let mut receipts_sent = 0;
         for pick in picks {
             r.handle_frame(pool[pick.index(pool.len())].clone(), now);

@@ -397,7 +397,7 @@ async fn serve_exchange<H: Host>(inner: Arc<Inner<H>>, peer: AgencyId, mut strea
     };
     match frame {
         Frame::Offer(_) => {
-            let mut receiver = Receiver::new(peer.clone(), config, now());
+            let mut receiver = Receiver::new(inner.local.clone(), peer.clone(), config, now());
             receiver.handle_frame(frame, now());
             let mut serve = ReceiveServe::new(&*inner.host, peer, tally_wire::Direction::Push);
             let _: Result<ReceiverOutcome, _> = drive(&mut receiver, &mut stream, &mut serve).await;

@@ -165,10 +165,14 @@ codepoints! {
         UNREGISTERED_PURPOSE = 0x0210,
         /// A grant in the chain breaks its own rules (no purposes, an empty validity window, a zero quota).
         INVALID_GRANT = 0x0211,
+        /// The root grant's issuer does not control a data category it names, or the flow's.
+        NOT_CONTROLLER = 0x0212,
         /// The packet id was already used for a different packet.
         DUPLICATE_PACKET_ID = 0x0301,
         /// The receiver cannot take the packet now (e.g. storage full); the sender may retry later.
         TEMPORARILY_UNAVAILABLE = 0x0302,
+        /// The recipient stores no more for this sender: its storage limit for the sender is reached.
+        STORAGE_LIMIT = 0x0303,
     }
 }
 
@@ -199,6 +203,14 @@ codepoints! {
         VERIFICATION_FAILED = 0x0a,
         /// The peer may not have what it asked for (a log fetch by an agency without the auditor role).
         NOT_PERMITTED = 0x0b,
+        /// The peer's offers were refused too often: this one is closed without a signed rejection.
+        TOO_MANY_REFUSALS = 0x0c,
+        /// The offer names another agency as its recipient: no signed statement is made about it.
+        NOT_ADDRESSED_HERE = 0x0d,
+        /// The connection ends: the peer's TLS key is no longer listed for it in the directory.
+        KEY_NOT_LISTED = 0x0e,
+        /// The connection is refused: the peer already has as many connections as it may.
+        TOO_MANY_CONNECTIONS = 0x0f,
     }
 }
 

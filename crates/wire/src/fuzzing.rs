@@ -8,8 +8,8 @@
 use std::io::BufReader;
 
 use crate::{
-    Directory, Encoded, Frame, FrameReader, Grant, KemKeyCertificate, PacketHeader, PullRequest, Receipt, Revocation,
-    Signed, SignedBody,
+    Directory, Encoded, Frame, FrameReader, Grant, KemKeyCertificate, PacketHeader, PullRequest, Receipt, Registration,
+    Revocation, Signed, SignedBody,
 };
 
 /// `Frame::decode`: a whole frame.
@@ -73,6 +73,11 @@ pub fn pull_request(data: &[u8]) {
     signed::<PullRequest>(data);
 }
 
+/// `Signed<Registration>::decode`.
+pub fn registration(data: &[u8]) {
+    signed::<Registration>(data);
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
@@ -87,4 +92,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("kem_key_certificate", kem_key_certificate),
     ("directory", directory),
     ("pull_request", pull_request),
+    ("registration", registration),
 ];

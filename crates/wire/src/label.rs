@@ -64,6 +64,8 @@ labels! { SignatureLabel:
     DIRECTORY = "tally/v1/sig/directory",
     /// A pull request, signed by the requester.
     PULL_REQUEST = "tally/v1/sig/pull-request",
+    /// An agency's registration, signed by its identity key and by its TLS key (spec/keys.md).
+    REGISTRATION = "tally/v1/sig/registration",
 }
 
 labels! { HashLabel:

@@ -65,9 +65,9 @@ pub use frame::{
 };
 pub use label::{HashLabel, SignatureLabel};
 pub use message::{
-    AgencyRecord, BundledReceipt, Checkpoint, DeletionRecord, Direction, Directory, Grant, GrantChain,
+    AgencyRecord, BundledReceipt, CategoryRecord, Checkpoint, DeletionRecord, Direction, Directory, Grant, GrantChain,
     KemKeyCertificate, LogEntry, Outcome, PacketHeader, PullRequest, PurposeRecord, Quota, Rate, Receipt,
-    ReceiptBundle, Revocation, decode_grant_chain, encode_grant_chain,
+    ReceiptBundle, Registration, Revocation, decode_grant_chain, encode_grant_chain,
 };
 pub use name::{AgencyId, ContentType, DataCategory, Endpoint, LogOrigin, Purpose};
 pub use reader::{FrameReader, ReadError};

@@ -51,6 +51,10 @@ pub const MAX_KEM_KEYS: usize = 8;
 pub const MAX_DIRECTORY_AGENCIES: usize = 4096;
 /// Most purposes in a directory's registry.
 pub const MAX_DIRECTORY_PURPOSES: usize = 4096;
+/// Most data categories in a directory's category register.
+pub const MAX_DIRECTORY_CATEGORIES: usize = 4096;
+/// Longest DER SubjectPublicKeyInfo of a TLS key in a registration, in bytes.
+pub const MAX_SPKI_LEN: usize = 256;
 
 /// Largest encoded [`PacketHeader`](crate::PacketHeader) body, in bytes.
 pub const MAX_HEADER_SIZE: usize = 2 * 1024;
@@ -79,6 +83,8 @@ pub const MAX_BUNDLE_SIZE: usize =
     MAX_RECEIPT_SIZE + SIGNED_OVERHEAD + 1 + 10 + 1 + MAX_PROOF_LEN * 32 + 2 + MAX_CHECKPOINT_NOTE_LEN;
 /// Largest encoded [`LogEntry`](crate::LogEntry) body, in bytes.
 pub const MAX_LOG_ENTRY_SIZE: usize = 1 + MAX_GRANT_SIZE + SIGNED_OVERHEAD;
+/// Largest encoded [`Registration`](crate::Registration) body, in bytes.
+pub const MAX_REGISTRATION_SIZE: usize = 4 * 1024;
 /// Largest encoded [`Directory`](crate::Directory) body, in bytes.
 pub const MAX_DIRECTORY_SIZE: usize = 32 * 1024 * 1024;
 

@@ -163,12 +163,14 @@ mod strategy {
             }),
             any::<u16>().prop_map(|r| Outcome::Rejected { reason: ReasonCode(r) }),
         ];
-        (b16(), b32(), b32(), purpose(), agency(), agency(), timestamp(), outcome).prop_map(
-            |(id, header, grant, purpose, sender, recipient, received_at, outcome)| Receipt {
+        (b16(), b32(), b32(), purpose(), category(), any::<u64>(), agency(), agency(), timestamp(), outcome).prop_map(
+            |(id, header, grant, purpose, category, payload_len, sender, recipient, received_at, outcome)| Receipt {
                 packet_id: PacketId(id),
                 header_digest: Digest(header),
                 grant: GrantId(grant),
                 purpose,
+                category,
+                payload_len,
                 sender,
                 recipient,
                 received_at,
@@ -204,15 +206,17 @@ mod strategy {
             });
         let purpose_record = (purpose(), text(), text())
             .prop_map(|(purpose, legal_basis, description)| PurposeRecord { purpose, legal_basis, description });
-        (text(), any::<u64>(), timestamp(), list(record, 3), list(purpose_record, 3)).prop_map(
-            |(federation, serial, issued_at, agencies, purposes)| Directory {
+        let category_record = (category(), agency(), text())
+            .prop_map(|(category, controller, description)| CategoryRecord { category, controller, description });
+        (text(), any::<u64>(), timestamp(), list(record, 3), list(purpose_record, 3), list(category_record, 3))
+            .prop_map(|(federation, serial, issued_at, agencies, purposes, categories)| Directory {
                 federation,
                 serial,
                 issued_at,
                 agencies,
                 purposes,
-            },
-        )
+                categories,
+            })
     }
 
     pub(super) fn pull_request() -> impl Strategy<Value = PullRequest> {
@@ -493,6 +497,8 @@ fn nested_signed_objects_report_their_own_error() {
         header_digest: Digest([2; 32]),
         grant: GrantId([3; 32]),
         purpose: Purpose::new("tax").expect("valid"),
+        category: DataCategory::new("income").expect("valid"),
+        payload_len: 10,
         sender: AgencyId::new("abc").expect("valid"),
         recipient: AgencyId::new("def").expect("valid"),
         received_at: Timestamp::from_secs(1),

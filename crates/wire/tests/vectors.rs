@@ -117,6 +117,8 @@ fn receipt(outcome: Outcome) -> Receipt {
         header_digest: Digest([0x55; 32]),
         grant: GrantId([0x33; 32]),
         purpose: purpose("social-security.eligibility"),
+        category: category("income.annual"),
+        payload_len: 1234,
         sender: agency("tax-bureau"),
         recipient: agency("social-security"),
         received_at: Timestamp::new(T0 + 1, 250).expect("valid"),
@@ -179,6 +181,25 @@ fn directory() -> Directory {
             legal_basis: Text::new("Social Security Act s. 12").expect("valid"),
             description: Text::new("Checking whether a person is eligible for a benefit").expect("valid"),
         }]),
+        categories: list(vec![CategoryRecord {
+            category: category("income"),
+            controller: agency("tax-bureau"),
+            description: Text::new("Income as assessed for tax").expect("valid"),
+        }]),
+    }
+}
+
+fn registration() -> Registration {
+    // A DER SubjectPublicKeyInfo of an Ed25519 key: the 12-byte prefix and the 32-byte key.
+    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    spki.extend_from_slice(&[0xa1; 32]);
+    Registration {
+        id: agency("tax-bureau"),
+        name: Text::new("Tax Bureau").expect("valid"),
+        endpoint: Endpoint::new("127.0.0.1:4433").expect("valid"),
+        identity_key: IdentityPublicKey([0xa0; 32]),
+        tls_public_key: BoundedBytes::new(spki).expect("short"),
+        kem_keys: list(vec![sign(kem_cert("tax-bureau", 0xa2), 0xa0)]),
     }
 }
 
@@ -311,7 +332,16 @@ fn signed_vectors() -> Vec<Value> {
             sign(receipt(Outcome::Rejected { reason: ReasonCode::PURPOSE_NOT_COVERED }), 0x03),
         ),
         signed_vector("kem-key-certificate", "A KEM key certificate.", sign(kem_cert("tax-bureau", 0x0a), 0x0b)),
-        signed_vector("directory", "A directory of three agencies and one purpose.", sign(directory(), 0x0c)),
+        signed_vector(
+            "directory",
+            "A directory of three agencies, one purpose and one data category with its controller.",
+            sign(directory(), 0x0c),
+        ),
+        signed_vector(
+            "registration",
+            "An agency's registration (the signed body of its export file); here signed once, by a placeholder.",
+            sign(registration(), 0x0d),
+        ),
         signed_vector("pull-request", "A pull request with a JSON query.", sign(pull_request(), 0x06)),
     ]
 }
@@ -332,6 +362,7 @@ fn decode(kind: &str, bytes: &[u8]) -> Result<Value, Error> {
         "KemKeyCertificate" => readable::<KemKeyCertificate>(bytes),
         "Directory" => readable::<Directory>(bytes),
         "PullRequest" => readable::<PullRequest>(bytes),
+        "Registration" => readable::<Registration>(bytes),
         other => panic!("unknown vector type {other}"),
     }
 }
@@ -582,6 +613,7 @@ fn seed_fuzz_corpus(doc: &Value) {
             "KemKeyCertificate" => "kem_key_certificate",
             "Directory" => "directory",
             "PullRequest" => "pull_request",
+            "Registration" => "registration",
             other => panic!("unknown vector type {other}"),
         };
         let bytes = unhex(v["hex"].as_str().expect("hex"));

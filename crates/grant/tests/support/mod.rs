@@ -27,6 +27,8 @@ pub fn category(s: &str) -> DataCategory {
 pub struct Federation {
     pub keys: HashMap<String, IdentityKey>,
     pub unregistered: Vec<Purpose>,
+    /// The category register: `income` and `household` are the tax bureau's, `income.benefits` the social-security bureau's, `health` the municipality's.
+    pub controllers: Vec<(DataCategory, AgencyId)>,
 }
 
 impl Federation {
@@ -36,7 +38,13 @@ impl Federation {
         {
             keys.insert((*name).to_owned(), IdentityKey::from_seed(&[i as u8 + 1; 32]));
         }
-        Self { keys, unregistered: Vec::new() }
+        let controllers = vec![
+            (category("income"), agency("tax-bureau")),
+            (category("income.benefits"), agency("social-security")),
+            (category("household"), agency("tax-bureau")),
+            (category("health"), agency("municipality")),
+        ];
+        Self { keys, unregistered: Vec::new(), controllers }
     }
 
     pub fn key(&self, name: &str) -> &IdentityKey {
@@ -59,6 +67,14 @@ impl Directory for Federation {
 
     fn purpose_registered(&self, purpose: &Purpose) -> bool {
         !self.unregistered.contains(purpose)
+    }
+
+    fn controller(&self, category: &DataCategory) -> Option<AgencyId> {
+        self.controllers
+            .iter()
+            .filter(|(c, _)| c.covers(category))
+            .max_by_key(|(c, _)| c.as_str().len())
+            .map(|(_, a)| a.clone())
     }
 }
 

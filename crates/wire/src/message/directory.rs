@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bounded::{BoundedVec, Text};
+use crate::bounded::{BoundedBytes, BoundedVec, Text};
 use crate::bytes::{Digest, IdentityPublicKey, KemPublicKey, KeyId};
 use crate::codepoint::Roles;
-use crate::label::{DIRECTORY, KEM_KEY_CERTIFICATE, SignatureLabel};
+use crate::label::{DIRECTORY, KEM_KEY_CERTIFICATE, REGISTRATION, SignatureLabel};
 use crate::limits;
-use crate::name::{AgencyId, Endpoint, Purpose};
+use crate::name::{AgencyId, DataCategory, Endpoint, Purpose};
 use crate::signed::{Body, Signed, SignedBody};
 use crate::time::Timestamp;
 
@@ -65,8 +65,26 @@ pub struct PurposeRecord {
     pub description: Text<{ limits::MAX_NOTE_LEN }>,
 }
 
+/// One registered data category, with the agency that controls it.
+///
+/// The controller of a category is the only agency that may issue a root
+/// grant naming it (spec/grants.md, "Controllers"). A category registered
+/// here covers its subcategories, unless one of them is registered with a
+/// controller of its own: the longest registered category covering a
+/// category names its controller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryRecord {
+    /// The category.
+    pub category: DataCategory,
+    /// The agency that controls data of this category.
+    pub controller: AgencyId,
+    /// What it means, for people.
+    pub description: Text<{ limits::MAX_NOTE_LEN }>,
+}
+
 /// The federation directory, signed by the operator: who is in the
-/// federation, with which keys and roles, and which purposes exist.
+/// federation, with which keys and roles, which purposes exist, and which
+/// agency controls each data category.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Directory {
     /// The federation's name, for people.
@@ -79,6 +97,20 @@ pub struct Directory {
     pub agencies: BoundedVec<AgencyRecord, { limits::MAX_DIRECTORY_AGENCIES }>,
     /// The purpose registry.
     pub purposes: BoundedVec<PurposeRecord, { limits::MAX_DIRECTORY_PURPOSES }>,
+    /// The category register: each data category with its controller.
+    pub categories: BoundedVec<CategoryRecord, { limits::MAX_DIRECTORY_CATEGORIES }>,
+}
+
+impl Directory {
+    /// The controller of `category`: the controller of the longest
+    /// registered category that covers it, if any does.
+    pub fn controller(&self, category: &DataCategory) -> Option<&AgencyId> {
+        self.categories
+            .iter()
+            .filter(|c| c.category.covers(category))
+            .max_by_key(|c| c.category.as_str().len())
+            .map(|c| &c.controller)
+    }
 }
 
 impl Body for Directory {
@@ -88,4 +120,33 @@ impl Body for Directory {
 
 impl SignedBody for Directory {
     const LABEL: SignatureLabel = DIRECTORY;
+}
+
+/// What an agency asks the operator to register, signed by each of its
+/// keys that can sign (its identity key and its TLS key), so that nobody
+/// can register another agency's keys as its own (spec/keys.md,
+/// "The agency export").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The agency's id.
+    pub id: AgencyId,
+    /// Its name, for people.
+    pub name: Text<{ limits::MAX_DISPLAY_NAME_LEN }>,
+    /// Where its node listens.
+    pub endpoint: Endpoint,
+    /// Its Ed25519 identity key.
+    pub identity_key: IdentityPublicKey,
+    /// Its TLS raw public key: the DER SubjectPublicKeyInfo whose SHA-256 the directory will list.
+    pub tls_public_key: BoundedBytes<{ limits::MAX_SPKI_LEN }>,
+    /// Its KEM keys, each certified by the identity key.
+    pub kem_keys: BoundedVec<Signed<KemKeyCertificate>, { limits::MAX_KEM_KEYS }>,
+}
+
+impl Body for Registration {
+    const NAME: &'static str = "Registration";
+    const MAX_SIZE: usize = limits::MAX_REGISTRATION_SIZE;
+}
+
+impl SignedBody for Registration {
+    const LABEL: SignatureLabel = REGISTRATION;
 }

@@ -10,7 +10,7 @@ mod log;
 mod packet;
 mod receipt;
 
-pub use directory::{AgencyRecord, Directory, KemKeyCertificate, PurposeRecord};
+pub use directory::{AgencyRecord, CategoryRecord, Directory, KemKeyCertificate, PurposeRecord, Registration};
 pub use grant::{Direction, Grant, GrantChain, Quota, Rate, Revocation, decode_grant_chain, encode_grant_chain};
 pub use log::{BundledReceipt, DeletionRecord, LogEntry, ReceiptBundle};
 pub use packet::{PacketHeader, PullRequest};

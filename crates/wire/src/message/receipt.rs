@@ -6,7 +6,7 @@ use crate::bytes::{Digest, GrantId, PacketId};
 use crate::codepoint::ReasonCode;
 use crate::label::{RECEIPT, SignatureLabel};
 use crate::limits;
-use crate::name::{AgencyId, LogOrigin, Purpose};
+use crate::name::{AgencyId, DataCategory, LogOrigin, Purpose};
 use crate::signed::{Body, SignedBody};
 use crate::time::Timestamp;
 
@@ -22,6 +22,12 @@ pub struct Receipt {
     pub grant: GrantId,
     /// The packet's purpose.
     pub purpose: Purpose,
+    /// The packet's data category (from its header), so that an auditor
+    /// can check the grant covers it without the header.
+    pub category: DataCategory,
+    /// The packet's payload length in bytes (from its header), so that an
+    /// auditor can check byte quotas; 0 for a refused pull request.
+    pub payload_len: u64,
     /// The sending agency.
     pub sender: AgencyId,
     /// The receiving agency, the receipt's signer.
