@@ -129,7 +129,7 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
                     stored.clear();
                     None
                 }
-                ReceiverRequest::Commit { receipt } => {
+                ReceiverRequest::Commit { receipt, .. } => {
                     let (bundled, _) = recipient_log.issue_receipt(receipt).expect("logs");
                     let BundledReceipt::Signed(signed) = bundled else { panic!("individual signing") };
                     Some(ReceiverResponse::Stored(signed))

@@ -121,6 +121,9 @@ pub enum Error {
     /// A revealed commitment key and plaintext do not match the commitment.
     #[error("the revealed key and plaintext do not match the commitment")]
     RevealMismatch,
+    /// A reveal's parts do not belong together.
+    #[error("the reveal does not hold together: {0}")]
+    RevealInconsistent(&'static str),
     /// A KEM key certificate is not valid at the time given.
     #[error("KEM key certificate for {agency} key {key_id} is not valid at that time")]
     CertificateNotValid {

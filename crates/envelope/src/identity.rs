@@ -119,6 +119,17 @@ impl IdentityVerifier {
         Ok(Self { bytes: *key })
     }
 
+    /// The key of an Ed25519 DER SubjectPublicKeyInfo (RFC 8410: the
+    /// 12-byte prefix `30 2a 30 05 06 03 2b 65 70 03 21 00`, then the key),
+    /// as a TLS raw public key is presented (spec/keys.md).
+    pub fn from_spki(spki: &[u8]) -> Result<Self, Error> {
+        const PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        match spki.strip_prefix(&PREFIX[..]).map(<[u8; 32]>::try_from) {
+            Some(Ok(key)) => Self::new(&IdentityPublicKey(key)),
+            _ => Err(Error::InvalidKey("not the SubjectPublicKeyInfo of an Ed25519 key")),
+        }
+    }
+
     /// The key's bytes.
     pub fn public_key(&self) -> &IdentityPublicKey {
         &self.bytes
@@ -227,6 +238,20 @@ mod tests {
             .try_into()
             .expect("32");
         assert!(matches!(IdentityVerifier::new(&IdentityPublicKey(order8)), Err(Error::InvalidKey(_))));
+    }
+
+    #[test]
+    fn an_ed25519_spki_gives_its_key_and_nothing_else_does() {
+        let key = IdentityKey::from_seed(&[5; 32]);
+        let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        spki.extend_from_slice(&key.public_key().0);
+        assert_eq!(IdentityVerifier::from_spki(&spki).expect("an Ed25519 SPKI").public_key(), &key.public_key());
+        for bad in [&spki[..spki.len() - 1], &[spki.as_slice(), &[0]].concat(), &spki[1..]] {
+            assert!(IdentityVerifier::from_spki(bad).is_err());
+        }
+        let mut other_algorithm = spki.clone();
+        other_algorithm[8] = 0x71; // Ed448's OID arc
+        assert!(IdentityVerifier::from_spki(&other_algorithm).is_err());
     }
 
     #[test]

@@ -68,8 +68,8 @@ pub use keyfile::{
     write_identity_key, write_kem_key,
 };
 pub use packet::{
-    CommitmentKey, Opened, Opener, PacketDigests, PacketSpec, Sealed, Sealer, hpke_suite, read_packet, verify_reveal,
-    write_packet,
+    CommitmentKey, Opened, Opener, PacketDigests, PacketSpec, Revealed, Sealed, Sealer, hpke_suite, read_packet,
+    sign_trailer, verify_origin, verify_reveal, verify_revealed, write_packet,
 };
 
 /// Lowercase hex.

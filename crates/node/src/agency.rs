@@ -6,9 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use tally_envelope::{IdentityKey, KemKey, read_identity_key, read_kem_key, write_identity_key, write_kem_key};
+use tally_envelope::{
+    IdentityKey, IdentityVerifier, KemKey, read_identity_key, read_kem_key, write_identity_key, write_kem_key,
+};
 use tally_transport::TlsKey;
-use tally_wire::{AgencyId, Digest, Endpoint, IdentityPublicKey, KemKeyCertificate, Signed, Timestamp};
+use tally_wire::{
+    AgencyId, BoundedBytes, BoundedVec, Endpoint, IdentityPublicKey, KemKeyCertificate, Registration, Signature,
+    Signed, Text, Timestamp, label,
+};
 use zeroize::Zeroizing;
 
 use crate::config::{CONFIG_FILE, NodeConfig};
@@ -23,11 +28,14 @@ const KEM_FILE: &str = "keys/kem.key";
 const TLS_FILE: &str = "keys/tls.pk8";
 const STORAGE_FILE: &str = "keys/storage.key";
 
-/// The file an agency hands to the federation operator: its public keys and endpoint.
+/// The file an agency hands to the federation operator: its public keys
+/// and endpoint, and the proof that it holds the private keys (spec/keys.md,
+/// "The agency export"): the canonical [`Registration`] built from these
+/// fields, signed by the identity key and by the TLS key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgencyExport {
-    /// Always `"tally-agency/1"`.
+    /// Always `"tally-agency/2"`.
     pub format: String,
     /// The agency's id.
     pub id: AgencyId,
@@ -37,14 +45,18 @@ pub struct AgencyExport {
     pub endpoint: Endpoint,
     /// Its Ed25519 identity public key.
     pub identity_key: IdentityPublicKey,
-    /// SHA-256 of its TLS raw public key (SPKI DER).
-    pub tls_key: Digest,
+    /// Its TLS raw public key, the DER SubjectPublicKeyInfo, hex.
+    pub tls_public_key: String,
     /// Its KEM key certificates, each the hex of a signed certificate's encoding.
     pub kem_certificates: Vec<String>,
+    /// `Sign("tally/v1/sig/registration", registration)` by the identity key, hex.
+    pub identity_signature: String,
+    /// The same signature by the TLS key, hex.
+    pub tls_signature: String,
 }
 
 /// The format line of an export file.
-pub const EXPORT_FORMAT: &str = "tally-agency/1";
+pub const EXPORT_FORMAT: &str = "tally-agency/2";
 
 impl AgencyExport {
     /// Reads an export file.
@@ -53,13 +65,16 @@ impl AgencyExport {
         if export.format != EXPORT_FORMAT {
             return Err(NodeError::Malformed {
                 path: path.to_owned(),
-                message: format!("format is `{}`, expected `{EXPORT_FORMAT}`", export.format),
+                message: format!(
+                    "format is `{}`, expected `{EXPORT_FORMAT}` (an export from an older `tally init` has no proof of its keys: run `tally init` again)",
+                    export.format
+                ),
             });
         }
         Ok(export)
     }
 
-    /// The KEM certificates, decoded (their signatures are checked when the directory is loaded).
+    /// The KEM certificates, decoded (their signatures are checked by [`verify`](Self::verify)).
     pub fn certificates(&self, path: &Path) -> Result<Vec<Signed<KemKeyCertificate>>, NodeError> {
         self.kem_certificates
             .iter()
@@ -70,6 +85,48 @@ impl AgencyExport {
                 Signed::decode(&bytes).map_err(|e| malformed(path, format!("kem_certificates[{i}]: {e}")))
             })
             .collect()
+    }
+
+    /// The registration these fields describe: its encoding is what both signatures cover.
+    fn registration(&self, path: &Path) -> Result<Registration, NodeError> {
+        let spki = hex::decode(&self.tls_public_key).ok_or_else(|| malformed(path, "tls_public_key is not hex".into()))?;
+        Ok(Registration {
+            id: self.id.clone(),
+            name: Text::new(&self.name).map_err(|e| malformed(path, format!("name: {e}")))?,
+            endpoint: self.endpoint.clone(),
+            identity_key: self.identity_key,
+            tls_public_key: BoundedBytes::new(spki).map_err(|e| malformed(path, format!("tls_public_key: {e}")))?,
+            kem_keys: BoundedVec::new(self.certificates(path)?)
+                .map_err(|e| malformed(path, format!("kem_certificates: {e}")))?,
+        })
+    }
+
+    /// Checks the export: both signatures over its registration, and every
+    /// KEM certificate under its identity key, naming it. Returns the registration.
+    pub fn verify(&self, path: &Path) -> Result<Registration, NodeError> {
+        let registration = self.registration(path)?;
+        let body = tally_wire::to_bytes(&registration);
+        let refuse = |what: String| NodeError::Refused(format!("{}: {what}", path.display()));
+        let signature = |field: &str, h: &str| {
+            let bytes = hex::decode(h).and_then(|b| <[u8; 64]>::try_from(b).ok());
+            bytes.map(Signature).ok_or_else(|| malformed(path, format!("{field} is not 64 bytes of hex")))
+        };
+        let identity = IdentityVerifier::new(&self.identity_key).map_err(|e| refuse(format!("identity_key: {e}")))?;
+        identity
+            .verify(label::REGISTRATION, &body, &signature("identity_signature", &self.identity_signature)?, "export")
+            .map_err(|_| refuse("identity_signature does not verify: the export was not made by the holder of its identity key".into()))?;
+        let tls = IdentityVerifier::from_spki(registration.tls_public_key.as_ref())
+            .map_err(|e| refuse(format!("tls_public_key: {e}")))?;
+        tls.verify(label::REGISTRATION, &body, &signature("tls_signature", &self.tls_signature)?, "export")
+            .map_err(|_| refuse("tls_signature does not verify: the export was not made by the holder of its TLS key".into()))?;
+        for (i, cert) in registration.kem_keys.iter().enumerate() {
+            let c = identity
+                .verify_object(cert)
+                .map_err(|_| refuse(format!("kem_certificates[{i}] is not signed by its identity key")))?;
+            tally_envelope::verify_kem_certificate(cert, &identity, &self.id, c.not_before)
+                .map_err(|e| refuse(format!("kem_certificates[{i}]: {e}")))?;
+        }
+        Ok(registration)
     }
 }
 
@@ -138,14 +195,26 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         Some(e) => e.clone(),
         None => Endpoint::new(options.listen.to_string()).map_err(|e| NodeError::Usage(format!("endpoint: {e}")))?,
     };
+    let registration = Registration {
+        id: options.agency.clone(),
+        name: Text::new(&options.name).map_err(|e| NodeError::Usage(format!("name: {e}")))?,
+        endpoint,
+        identity_key: identity.public_key(),
+        tls_public_key: BoundedBytes::new(tls.spki().to_vec()).map_err(|e| NodeError::Usage(e.to_string()))?,
+        kem_keys: BoundedVec::new(vec![cert]).map_err(|e| NodeError::Usage(e.to_string()))?,
+    };
+    let body = tally_wire::to_bytes(&registration);
+    let tls_signer = IdentityKey::from_pkcs8(tls.pkcs8()).map_err(key_error(dir.join(TLS_FILE)))?;
     let export = AgencyExport {
         format: EXPORT_FORMAT.into(),
         id: options.agency.clone(),
         name: options.name.clone(),
-        endpoint,
+        endpoint: registration.endpoint.clone(),
         identity_key: identity.public_key(),
-        tls_key: tls.spki_digest(),
-        kem_certificates: vec![hex::encode(&cert.encode())],
+        tls_public_key: hex::encode(tls.spki()),
+        kem_certificates: registration.kem_keys.iter().map(|c| hex::encode(&c.encode())).collect(),
+        identity_signature: hex::encode(&identity.sign(label::REGISTRATION, &body).0),
+        tls_signature: hex::encode(&tls_signer.sign(label::REGISTRATION, &body).0),
     };
     let path = dir.join(format!("{}.agency.toml", options.agency));
     let text = format!(

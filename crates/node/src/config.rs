@@ -40,6 +40,97 @@ pub struct NodeConfig {
     /// Transport timeouts; the defaults are spec/transport.md's.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// What this node takes from its peers at most: the bounds that keep a
+    /// hostile but legitimate member from growing its memory, files and disk.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Resource limits (`[limits]`); sizes are bytes, or strings such as `"10GiB"`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Received data is kept at most this long, whatever a grant allows (default 10 years).
+    #[serde(with = "humantime_serde_str")]
+    pub max_retention: Duration,
+    /// Bytes of received payloads kept for one sending agency (default 64 GiB).
+    #[serde(with = "size")]
+    pub max_storage_per_sender: u64,
+    /// Grant chains kept whose leaf one agency issued (default 1000).
+    pub max_grants_per_issuer: usize,
+    /// Signed refusals per peer per minute; beyond them offers are closed without a signature (default 60).
+    pub refusals_per_minute: u32,
+    /// Payload files being written at once, over all peers (default 256).
+    pub max_open_payloads: usize,
+    /// Payload files being written at once for one peer (default 32).
+    pub max_open_payloads_per_peer: usize,
+    /// QUIC connections one peer may have open to this node (default 4).
+    pub max_connections_per_peer: usize,
+    /// Frame bytes buffered for one connection (default 16 MiB).
+    #[serde(with = "size")]
+    pub connection_memory: u64,
+    /// Frame bytes buffered for all connections (default 256 MiB).
+    #[serde(with = "size")]
+    pub transport_memory: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let transport = tally_transport::TransportConfig::default();
+        Self {
+            max_retention: Duration::from_secs(10 * 365 * 86_400),
+            max_storage_per_sender: 64 << 30,
+            max_grants_per_issuer: 1000,
+            refusals_per_minute: 60,
+            max_open_payloads: 256,
+            max_open_payloads_per_peer: 32,
+            max_connections_per_peer: transport.max_connections_per_peer,
+            connection_memory: transport.connection_memory as u64,
+            transport_memory: transport.endpoint_memory as u64,
+        }
+    }
+}
+
+/// Sizes: an integer of bytes, or a string with a binary unit (`"512KiB"`, `"16MiB"`, `"10GiB"`, `"1TiB"`).
+mod size {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(*n)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match Size::deserialize(d)? {
+            Size::Bytes(n) => Ok(n),
+            Size::Text(t) => parse(&t).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{t}` is not a size; write bytes, or a number with KiB, MiB, GiB or TiB (\"16MiB\")"
+                ))
+            }),
+        }
+    }
+
+    pub(super) fn parse(text: &str) -> Option<u64> {
+        let text = text.trim();
+        let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits);
+        let shift = match unit.trim() {
+            "" | "B" => 0,
+            "KiB" => 10,
+            "MiB" => 20,
+            "GiB" => 30,
+            "TiB" => 40,
+            _ => return None,
+        };
+        number.parse::<u64>().ok()?.checked_mul(1 << shift)
+    }
 }
 
 /// Transport timeouts (`[timeouts]`), as durations such as `"30s"`.
@@ -55,6 +146,17 @@ pub struct Timeouts {
     /// How often an idle connection is pinged (default 15 s).
     #[serde(default, with = "optional_duration")]
     pub keep_alive: Option<Duration>,
+}
+
+impl NodeConfig {
+    /// The transport configuration of these timeouts and limits.
+    pub fn transport(&self) -> tally_transport::TransportConfig {
+        let mut c = self.timeouts.transport();
+        c.max_connections_per_peer = self.limits.max_connections_per_peer;
+        c.connection_memory = usize::try_from(self.limits.connection_memory).unwrap_or(usize::MAX);
+        c.endpoint_memory = usize::try_from(self.limits.transport_memory).unwrap_or(usize::MAX);
+        c
+    }
 }
 
 impl Timeouts {
@@ -190,10 +292,38 @@ sweep_interval = "10s"
 # exchange_idle = "30s"      # a silent peer within an exchange
 # connection_idle = "60s"    # a connection with no traffic (a dead peer is noticed after this)
 # keep_alive = "15s"
+
+# What this node takes from its peers at most (the defaults are shown).
+# [limits]
+# max_retention = "3650days"           # received data is kept at most this long, whatever a grant allows
+# max_storage_per_sender = "64GiB"     # payload bytes kept for one sending agency
+# max_grants_per_issuer = 1000         # grant chains kept whose leaf one agency issued
+# refusals_per_minute = 60             # signed refusals per peer; beyond, offers are closed unsigned
+# max_open_payloads = 256              # payload files being written at once
+# max_open_payloads_per_peer = 32
+# max_connections_per_peer = 4         # QUIC connections one peer may hold to this node
+# connection_memory = "16MiB"          # frame bytes buffered per connection
+# transport_memory = "256MiB"          # frame bytes buffered for all connections
 "#,
             agency = self.agency,
             listen = self.listen,
             directory = self.directory.display(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size::parse;
+
+    #[test]
+    fn sizes_parse_with_binary_units_and_nothing_else() {
+        assert_eq!(parse("16MiB"), Some(16 << 20));
+        assert_eq!(parse("10 GiB"), Some(10 << 30));
+        assert_eq!(parse("4096"), Some(4096));
+        assert_eq!(parse("1TiB"), Some(1 << 40));
+        for bad in ["", "MiB", "16MB", "-1", "1.5GiB", "99999999999999TiB"] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
     }
 }

@@ -43,6 +43,9 @@ impl VerifiedDirectory {
             if by_id.insert(a.id.clone(), i).is_some() {
                 return Err(format!("agency `{}` is listed twice", a.id));
             }
+            if let Some(other) = directory.agencies[..i].iter().find(|o| o.tls_key == a.tls_key || o.identity_key == a.identity_key) {
+                return Err(format!("agencies `{}` and `{}` are listed with the same key", other.id, a.id));
+            }
             let key = IdentityVerifier::new(&a.identity_key).map_err(|e| format!("agency `{}`: {e}", a.id))?;
             for cert in a.kem_keys.iter() {
                 let c = key
@@ -50,6 +53,11 @@ impl VerifiedDirectory {
                     .map_err(|_| format!("agency `{}`: a KEM certificate is not signed by its identity key", a.id))?;
                 verify_kem_certificate(cert, &key, &a.id, c.not_before)
                     .map_err(|e| format!("agency `{}`: KEM certificate: {e}", a.id))?;
+            }
+        }
+        for c in directory.categories.iter() {
+            if !by_id.contains_key(&c.controller) {
+                return Err(format!("category `{}`: its controller `{}` is not listed", c.category, c.controller));
             }
         }
         Ok(Self { directory, by_id })
@@ -95,5 +103,9 @@ impl tally_grant::Directory for VerifiedDirectory {
 
     fn purpose_registered(&self, purpose: &Purpose) -> bool {
         self.directory.purposes.iter().any(|p| &p.purpose == purpose)
+    }
+
+    fn controller(&self, category: &tally_wire::DataCategory) -> Option<AgencyId> {
+        self.directory.controller(category).cloned()
     }
 }

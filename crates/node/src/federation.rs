@@ -6,6 +6,12 @@
 //! configurations) and `federation.toml` (the registers and the last
 //! serial). `publish` signs the registers as a [`Directory`] with the next
 //! serial.
+//!
+//! An agency is added from its export file, which proves possession of
+//! the identity and TLS private keys it lists (spec/keys.md, "The agency
+//! export"); a key another member already has is refused, so that no
+//! newcomer can claim an agency's TLS key and lock it out. Every data
+//! category is registered with the member that controls it.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -13,8 +19,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use tally_envelope::{IdentityKey, read_identity_key, write_identity_key};
 use tally_wire::{
-    AgencyId, AgencyRecord, BoundedVec, Digest, Directory, Endpoint, IdentityPublicKey, Purpose, PurposeRecord, Roles,
-    Signed, Text, Timestamp,
+    AgencyId, AgencyRecord, BoundedVec, CategoryRecord, DataCategory, Digest, Directory, Endpoint, IdentityPublicKey,
+    KemKeyCertificate, KemPublicKey, Purpose, PurposeRecord, Roles, Signed, Text, Timestamp,
 };
 
 use crate::agency::AgencyExport;
@@ -39,6 +45,22 @@ pub struct Federation {
     /// Registered purposes.
     #[serde(default, rename = "purpose")]
     pub purposes: Vec<PurposeEntry>,
+    /// Registered data categories, each with its controller.
+    #[serde(default, rename = "category")]
+    pub categories: Vec<CategoryEntry>,
+}
+
+/// A data category in the register, with the agency that controls it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryEntry {
+    /// The hierarchical name; it covers its subcategories unless one is registered itself.
+    pub name: DataCategory,
+    /// The member agency that controls data of this category.
+    pub controller: AgencyId,
+    /// What it is, in words.
+    #[serde(default)]
+    pub description: String,
 }
 
 /// An agency in the register.
@@ -59,6 +81,18 @@ pub struct Member {
     pub tls_key: Digest,
     /// Its KEM key certificates (hex of each signed encoding).
     pub kem_certificates: Vec<String>,
+}
+
+impl Member {
+    /// The public keys of its KEM certificates (those that decode).
+    fn kem_public_keys(&self) -> Vec<KemPublicKey> {
+        self.kem_certificates
+            .iter()
+            .filter_map(|h| hex::decode(h))
+            .filter_map(|b| Signed::<KemKeyCertificate>::decode(&b).ok())
+            .map(|c| c.unverified().public_key)
+            .collect()
+    }
 }
 
 /// A purpose in the register.
@@ -108,7 +142,8 @@ impl Federation {
         write_identity_key(&dir.join(KEY_FILE), &operator, &key)
             .map_err(|source| NodeError::Key { path: dir.join(KEY_FILE), source })?;
         write_atomic(&dir.join(PUBLIC_FILE), format!("{}\n", key.public_key().to_hex()).as_bytes())?;
-        let federation = Self { name: name.to_owned(), serial: 0, agencies: Vec::new(), purposes: Vec::new() };
+        let federation =
+            Self { name: name.to_owned(), serial: 0, agencies: Vec::new(), purposes: Vec::new(), categories: Vec::new() };
         federation.save(dir)?;
         Ok(key.public_key())
     }
@@ -127,24 +162,69 @@ impl Federation {
     }
 
     /// Adds (or replaces) an agency from its export file, with `roles`.
+    /// The export must prove possession of its identity and TLS keys, and
+    /// no other member may already hold any key it lists.
     pub fn add_agency(dir: &Path, export: &Path, roles: &[String]) -> Result<AgencyId, NodeError> {
         let mut federation = Self::load(dir)?;
         let e = AgencyExport::load(export)?;
         parse_roles(roles)?;
-        e.certificates(export)?;
+        let registration = e.verify(export)?;
+        let tls_key = tally_envelope::sha256(&[registration.tls_public_key.as_ref()]);
+        let kem_keys: Vec<_> = registration.kem_keys.iter().map(|c| c.unverified().public_key).collect();
+        for other in federation.agencies.iter().filter(|m| m.id != e.id) {
+            let clash = if other.identity_key == e.identity_key {
+                Some("identity key")
+            } else if other.tls_key == tls_key {
+                Some("TLS key")
+            } else if other.kem_public_keys().iter().any(|k| kem_keys.contains(k)) {
+                Some("KEM key")
+            } else {
+                None
+            };
+            if let Some(key) = clash {
+                return Err(NodeError::Refused(format!(
+                    "{}: its {key} is already registered for agency `{}`; every agency needs keys of its own (was the export copied from another agency's?)",
+                    export.display(),
+                    other.id
+                )));
+            }
+        }
         let member = Member {
             id: e.id.clone(),
             name: e.name,
             roles: roles.to_vec(),
             endpoint: e.endpoint,
             identity_key: e.identity_key,
-            tls_key: e.tls_key,
+            tls_key,
             kem_certificates: e.kem_certificates,
         };
         federation.agencies.retain(|m| m.id != member.id);
         federation.agencies.push(member);
         federation.save(dir)?;
         Ok(e.id)
+    }
+
+    /// Registers (or replaces) a data category with the member agency that controls it.
+    pub fn add_category(
+        dir: &Path,
+        name: &DataCategory,
+        controller: &AgencyId,
+        description: &str,
+    ) -> Result<(), NodeError> {
+        let mut federation = Self::load(dir)?;
+        if !federation.agencies.iter().any(|m| &m.id == controller) {
+            return Err(NodeError::Usage(format!(
+                "`{controller}` is not a member of the federation; add it first (tally federation add-agency)"
+            )));
+        }
+        text::<{ tally_wire::limits::MAX_NOTE_LEN }>("description", description)?;
+        federation.categories.retain(|c| &c.name != name);
+        federation.categories.push(CategoryEntry {
+            name: name.clone(),
+            controller: controller.clone(),
+            description: description.to_owned(),
+        });
+        federation.save(dir)
     }
 
     /// Registers (or replaces) a purpose.
@@ -208,6 +288,23 @@ impl Federation {
                 })
             })
             .collect::<Result<Vec<_>, NodeError>>()?;
+        let categories = federation
+            .categories
+            .iter()
+            .map(|c| {
+                if !federation.agencies.iter().any(|m| m.id == c.controller) {
+                    return Err(NodeError::Malformed {
+                        path: state.clone(),
+                        message: format!("category `{}`: its controller `{}` is not a member", c.name, c.controller),
+                    });
+                }
+                Ok(CategoryRecord {
+                    category: c.name.clone(),
+                    controller: c.controller.clone(),
+                    description: text("description", &c.description)?,
+                })
+            })
+            .collect::<Result<Vec<_>, NodeError>>()?;
         federation.serial += 1;
         let directory = Directory {
             federation: text("federation name", &federation.name)?,
@@ -215,6 +312,7 @@ impl Federation {
             issued_at: Timestamp::from_system_time(SystemTime::now()),
             agencies: BoundedVec::new(agencies).map_err(|e| NodeError::Usage(e.to_string()))?,
             purposes: BoundedVec::new(purposes).map_err(|e| NodeError::Usage(e.to_string()))?,
+            categories: BoundedVec::new(categories).map_err(|e| NodeError::Usage(e.to_string()))?,
         };
         let signed =
             key.sign_object(directory).map_err(|source| NodeError::Key { path: dir.join(KEY_FILE), source })?;

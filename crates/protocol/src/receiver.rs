@@ -12,9 +12,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tally_envelope::{IdentityVerifier, KemKey, Opener, header_digest};
+use tally_envelope::{CommitmentKey, IdentityVerifier, KemKey, Opener, header_digest};
 use tally_wire::{
-    Accept, AgencyId, CloseCode, Digest, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode, Receipt, ReceiptFrame,
+    Accept, AgencyId, CloseCode, Digest, Evidence, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode, Receipt, ReceiptFrame,
     Reject, Signed, Timestamp,
 };
 
@@ -43,6 +43,11 @@ pub enum ReceiverRequest {
     Commit {
         /// The receipt to sign.
         receipt: Receipt,
+        /// The sender's signed header, encapsulated key and trailer: its
+        /// proof of origin, to keep with the data.
+        evidence: Evidence,
+        /// The packet's content-commitment key, to keep (secret) for a later reveal.
+        commitment_key: CommitmentKey,
     },
     /// Drop whatever `Store` kept for this exchange.
     Discard,
@@ -176,7 +181,8 @@ impl Receiver {
                             content_commitment: opened.digests.content_commitment,
                         },
                     );
-                    self.requests.push_back(ReceiverRequest::Commit { receipt });
+                    let (evidence, commitment_key) = (opened.evidence, opened.commitment_key);
+                    self.requests.push_back(ReceiverRequest::Commit { receipt, evidence, commitment_key });
                     Stage::Committing
                 }
                 Err(e) => self.reject_after_receiving(e.reason_code(), now),

@@ -52,6 +52,9 @@ pub enum ResponderResponse {
     Serve,
     /// The request is refused for this reason.
     Deny(ReasonCode),
+    /// The request is refused without a signed statement: close with this
+    /// code (a peer whose refusals are rate-limited, spec/protocol.md "Refusals").
+    Close(CloseCode),
     /// The signed refusal.
     Rejected(Signed<Receipt>),
     /// The next packet, ready to be offered (from [`Sender::new`] or [`Sender::resend`]).
@@ -162,6 +165,9 @@ impl Responder {
             (Stage::Deciding(_), ResponderResponse::Serve) => {
                 self.requests.push_back(ResponderRequest::NextPacket);
                 Stage::AwaitingPacket
+            }
+            (Stage::Deciding(_), ResponderResponse::Close(code)) => {
+                return self.fail(ExchangeError::ClosedByHost(code));
             }
             (Stage::Deciding(request), ResponderResponse::Deny(reason)) => {
                 let receipt = refusal(&request, reason, now);

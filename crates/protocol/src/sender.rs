@@ -272,6 +272,20 @@ impl Sender {
         matches!(self.stage, Stage::Done)
     }
 
+    /// The sealer of a packet whose offer got no answer at all, so that a
+    /// transport that lost the connection before any answer can offer the
+    /// packet again on another stream. `None` once the recipient answered
+    /// or anything was sealed; the sender is done after this.
+    pub fn take_unanswered(&mut self) -> Option<Sealer> {
+        match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Offering { sealer } => Some(*sealer),
+            other => {
+                self.stage = other;
+                None
+            }
+        }
+    }
+
     fn ask_for_chunk(&mut self, sealer: &Sealer) {
         if let Some(len) = sealer.next_chunk_len() {
             self.requests.push_back(SenderRequest::NextChunk { len });
@@ -279,7 +293,7 @@ impl Sender {
     }
 
     /// A receipt must be the recipient's, over its exact bytes, for this
-    /// packet (header digest, packet id, agencies, grant, purpose).
+    /// packet (header digest, packet id, agencies, grant, purpose, category, length).
     fn check_receipt_is_ours<'r>(&self, receipt: &'r Signed<Receipt>) -> Result<&'r Receipt, ExchangeError> {
         let r = self.recipient_key.verify_object(receipt).map_err(|_| ExchangeError::BadReceipt("signature"))?;
         let h = &self.header;
@@ -288,7 +302,9 @@ impl Sender {
             && r.recipient == h.recipient
             && r.sender == h.sender
             && r.grant == h.grant
-            && r.purpose == h.purpose;
+            && r.purpose == h.purpose
+            && r.category == h.category
+            && r.payload_len == h.payload_len;
         if !ours {
             return Err(ExchangeError::BadReceipt("the receipt is for another packet"));
         }

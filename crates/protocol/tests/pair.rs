@@ -63,7 +63,7 @@ impl ReceiverHost {
                 self.discards += 1;
                 None
             }
-            ReceiverRequest::Commit { receipt } => {
+            ReceiverRequest::Commit { receipt, .. } => {
                 self.commits += 1;
                 if self.policy == Policy::AllowButStoreFails {
                     return Some(ReceiverResponse::StoreFailed);

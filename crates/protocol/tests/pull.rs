@@ -187,7 +187,7 @@ impl Pull {
                 self.provisional.clear();
                 None
             }
-            ReceiverRequest::Commit { receipt } => {
+            ReceiverRequest::Commit { receipt, .. } => {
                 self.stored.push(std::mem::take(&mut self.provisional));
                 Some(ReceiverResponse::Stored(self.keys.social.sign_object(receipt).expect("signs")))
             }

@@ -214,6 +214,8 @@ fn crypto_floor() -> (f64, [(&'static str, f64); 4]) {
         header_digest: tally_envelope::header_digest(&offer.header),
         grant: GrantId([7; 32]),
         purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: tally_wire::DataCategory::new("income.annual").expect("valid"),
+        payload_len: 1024,
         sender: agency("tax-bureau"),
         recipient: agency("social-security"),
         received_at: Timestamp::from_secs(1),

@@ -21,6 +21,16 @@ pub struct TransportConfig {
     pub connection_idle_timeout: Duration,
     /// How often an idle connection is kept alive with a ping.
     pub keep_alive: Duration,
+    /// How many connections one peer may have open to this endpoint; one more is closed with `TOO_MANY_CONNECTIONS`.
+    pub max_connections_per_peer: usize,
+    /// How many connections (and handshakes) this endpoint accepts at once, over all peers.
+    pub max_connections: usize,
+    /// How many bytes of frames read from one connection may wait to be
+    /// handled: a peer that sends faster waits for flow control. At least
+    /// two of the largest frames.
+    pub connection_memory: usize,
+    /// The same, over every connection of the endpoint.
+    pub endpoint_memory: usize,
 }
 
 impl Default for TransportConfig {
@@ -33,11 +43,22 @@ impl Default for TransportConfig {
             connect_timeout: Duration::from_secs(10),
             connection_idle_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(15),
+            max_connections_per_peer: 4,
+            max_connections: 1024,
+            connection_memory: 16 << 20,
+            endpoint_memory: 256 << 20,
         }
     }
 }
 
 impl TransportConfig {
+    /// The memory budgets, raised to what one frame of each kind needs.
+    pub(crate) fn budgets(&self) -> (usize, usize) {
+        let floor = 2 * tally_wire::limits::frame::MAX;
+        let connection = self.connection_memory.max(floor);
+        (connection, self.endpoint_memory.max(connection))
+    }
+
     /// The quinn transport parameters of these limits.
     pub fn quinn(&self) -> quinn::TransportConfig {
         let mut t = quinn::TransportConfig::default();

@@ -7,6 +7,11 @@
 //! frame or its deadline. Every write waits for QUIC flow control, and a
 //! write the peer does not take within the idle timeout ends the
 //! exchange: a stalled peer costs one frame of memory, not a payload.
+//!
+//! A frame's body is read only as its bytes arrive, each piece taken from
+//! the connection's memory budget first ([`Budget`]): a prefix that
+//! claims a 1 MiB body costs nothing until the bytes come, and bytes that
+//! come faster than the node handles them wait in QUIC's flow control.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -15,11 +20,14 @@ use quinn::{RecvStream, SendStream};
 use tally_protocol::Exchange;
 use tally_wire::limits::MAX_FRAME_PREFIX;
 use tally_wire::{AgencyId, Close, CloseCode, Frame, FramePrefix, Timestamp};
-use tokio::io::{AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::connections::{Budget, Held};
 use crate::error::TransportError;
+
+/// The most body bytes asked of QUIC (and of the budget) at once.
+const PIECE: usize = 64 * 1024;
 
 /// The time as the protocol sees it.
 pub(crate) fn now() -> Timestamp {
@@ -39,7 +47,9 @@ pub(crate) struct Stream {
     connection: quinn::Connection,
     peer: AgencyId,
     send: SendStream,
-    frames: mpsc::Receiver<Result<Frame<'static>, ReadFailure>>,
+    frames: mpsc::Receiver<Result<(Frame<'static>, Held), ReadFailure>>,
+    /// Whether any frame came from the peer on this stream.
+    received: bool,
     /// A read failure found while draining arrived frames, reported by the next wait.
     pending: Option<ReadFailure>,
     reader: JoinHandle<()>,
@@ -57,16 +67,27 @@ pub(crate) trait Serve<M: Exchange>: Send {
 }
 
 impl Stream {
-    /// Starts reading `recv` in the background.
+    /// Starts reading `recv` in the background, within `budget`.
     pub(crate) fn new(
         connection: quinn::Connection,
         peer: AgencyId,
         (send, recv): (SendStream, RecvStream),
+        budget: Budget,
         write_timeout: Duration,
     ) -> Self {
         let (tx, frames) = mpsc::channel(2);
-        let reader = tokio::spawn(read_frames(recv, tx));
-        Self { connection, peer, send, frames, pending: None, reader, out: Vec::new(), write_timeout }
+        let reader = tokio::spawn(read_frames(recv, budget, tx));
+        Self { connection, peer, send, frames, received: false, pending: None, reader, out: Vec::new(), write_timeout }
+    }
+
+    /// Whether the peer sent any frame on this stream.
+    pub(crate) fn received_any(&self) -> bool {
+        self.received
+    }
+
+    /// The connection the stream is on.
+    pub(crate) fn connection(&self) -> &quinn::Connection {
+        &self.connection
     }
 
     /// The next frame from the peer, waiting at most until `deadline`
@@ -90,7 +111,10 @@ impl Stream {
             }
         };
         match received {
-            Some(Ok(frame)) => Ok(Some(frame)),
+            Some(Ok((frame, _held))) => {
+                self.received = true;
+                Ok(Some(frame))
+            }
             Some(Err(ReadFailure::Wire(e))) => {
                 let code = e.close_code();
                 self.close(code, &e.to_string()).await;
@@ -107,7 +131,10 @@ impl Stream {
             return None;
         }
         match self.frames.try_recv().ok()? {
-            Ok(frame) => Some(frame),
+            Ok((frame, _held)) => {
+                self.received = true;
+                Some(frame)
+            }
             Err(failure) => {
                 self.pending = Some(failure);
                 None
@@ -163,11 +190,13 @@ impl Drop for Stream {
     }
 }
 
-async fn read_frames(recv: RecvStream, tx: mpsc::Sender<Result<Frame<'static>, ReadFailure>>) {
-    let mut recv = BufReader::with_capacity(64 * 1024, recv);
-    let mut body = Vec::new();
+async fn read_frames(
+    mut recv: RecvStream,
+    budget: Budget,
+    tx: mpsc::Sender<Result<(Frame<'static>, Held), ReadFailure>>,
+) {
     loop {
-        let result = read_frame(&mut recv, &mut body).await;
+        let result = read_frame(&mut recv, &budget).await;
         let end = !matches!(result, Ok(Some(_)));
         let item = match result {
             Ok(Some(frame)) => Ok(frame),
@@ -180,34 +209,38 @@ async fn read_frames(recv: RecvStream, tx: mpsc::Sender<Result<Frame<'static>, R
     }
 }
 
+fn stream_failure(e: quinn::ReadError) -> ReadFailure {
+    ReadFailure::Stream(TransportError::Stream(e.to_string()))
+}
+
 /// Reads one frame: the prefix byte by byte (checked as it arrives), then
-/// exactly the body. `Ok(None)`: the stream ended between frames.
-async fn read_frame(
-    recv: &mut BufReader<RecvStream>,
-    body: &mut Vec<u8>,
-) -> Result<Option<Frame<'static>>, ReadFailure> {
+/// the body as it arrives, each piece within the budget. `Ok(None)`: the
+/// stream ended between frames.
+async fn read_frame(recv: &mut RecvStream, budget: &Budget) -> Result<Option<(Frame<'static>, Held)>, ReadFailure> {
     let mut prefix = [0u8; MAX_FRAME_PREFIX];
     let mut have = 0;
     let parsed = loop {
-        match recv.read_u8().await {
-            Ok(b) => prefix[have] = b,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return if have == 0 { Ok(None) } else { Err(ReadFailure::Truncated) };
-            }
-            Err(e) => return Err(ReadFailure::Stream(TransportError::Stream(e.to_string()))),
+        match recv.read_chunk(1, true).await.map_err(stream_failure)? {
+            Some(chunk) if !chunk.bytes.is_empty() => prefix[have] = chunk.bytes[0],
+            Some(_) => continue,
+            None => return if have == 0 { Ok(None) } else { Err(ReadFailure::Truncated) },
         }
         have += 1;
         if let Some(p) = FramePrefix::parse(&prefix[..have]).map_err(ReadFailure::Wire)? {
             break p;
         }
     };
-    body.resize(parsed.body_len, 0);
-    recv.read_exact(body).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => ReadFailure::Truncated,
-        _ => ReadFailure::Stream(TransportError::Stream(e.to_string())),
-    })?;
-    let frame = Frame::decode_body(parsed.frame_type, body).map_err(ReadFailure::Wire)?;
-    Ok(Some(frame.into_owned()))
+    let mut body = Vec::new();
+    let mut held = Held::default();
+    while body.len() < parsed.body_len {
+        let want = (parsed.body_len - body.len()).min(PIECE);
+        let taken = budget.take(want).await.ok_or(ReadFailure::Truncated)?;
+        let chunk = recv.read_chunk(want, true).await.map_err(stream_failure)?.ok_or(ReadFailure::Truncated)?;
+        held.keep(taken, chunk.bytes.len());
+        body.extend_from_slice(&chunk.bytes);
+    }
+    let frame = Frame::decode_body(parsed.frame_type, &body).map_err(ReadFailure::Wire)?;
+    Ok(Some((frame.into_owned(), held)))
 }
 
 /// Runs `machine` on `stream` until it has an outcome, serving its host

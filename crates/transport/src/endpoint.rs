@@ -1,29 +1,25 @@
 //! The endpoint: one UDP socket, connections to and from the federation's
 //! agencies, one exchange per bidirectional stream (spec/transport.md).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tally_envelope::{IdentityKey, IdentityVerifier, PacketSpec, Sealer, verify_kem_certificate};
-use tally_protocol::{
-    Answerer, AnswererOutcome, Asker, Receiver, ReceiverOutcome, Requester, RequesterOutcome, Responder,
-    ResponderOutcome, Sender, SenderOutcome,
-};
-use tally_wire::{
-    AgencyId, CloseCode, Fetch, Frame, GrantChain, KemKeyCertificate, Notice, Offer, PullRequest, Signed,
-};
+use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, PacketSpec, Sealer};
+use tally_protocol::{Asker, Requester, RequesterOutcome, Sender, SenderOutcome};
+use tally_wire::{AgencyId, CloseCode, Fetch, GrantChain, Notice, Offer, PullRequest, Signed};
 use tokio::io::AsyncRead;
-use tokio::sync::{Mutex, Notify};
 
+use crate::accept::{accept_connections, watch_directory};
 use crate::config::TransportConfig;
+use crate::connections::Budget;
 use crate::drive::{Stream, drive, now};
 use crate::error::TransportError;
 use crate::host::Host;
+use crate::inner::{Inner, close_code, identity_key, kem_certificate};
 use crate::roster::Roster;
-use crate::serve::{AnswerServe, AskServe, ReceiveServe, RespondServe, SendServe};
+use crate::serve::{AskServe, ReceiveServe, SendServe};
 use crate::tls::{self, TlsKey};
 
 /// Who this endpoint is: the agency, its identity key (signs trailers)
@@ -55,6 +51,12 @@ impl Packet {
     pub fn recipient(&self) -> &AgencyId {
         &self.to
     }
+
+    /// The content-commitment key of the packet, to keep for a later
+    /// reveal (spec/envelope.md, "Content provable on demand").
+    pub fn commitment_key(&self) -> &CommitmentKey {
+        self.sealer.commitment_key()
+    }
 }
 
 /// A Tally node's QUIC endpoint: it connects to agencies the directory
@@ -68,19 +70,6 @@ impl<H: Host> Clone for Endpoint<H> {
     fn clone(&self) -> Self {
         Self { inner: Arc::clone(&self.inner) }
     }
-}
-
-pub(crate) struct Inner<H> {
-    pub(crate) local: AgencyId,
-    pub(crate) identity: Arc<IdentityKey>,
-    pub(crate) roster: Arc<Roster>,
-    pub(crate) host: Arc<H>,
-    pub(crate) config: TransportConfig,
-    quinn: quinn::Endpoint,
-    connections: Mutex<HashMap<AgencyId, quinn::Connection>>,
-    shutting_down: AtomicBool,
-    in_flight: AtomicUsize,
-    idle: Notify,
 }
 
 impl<H: Host> Endpoint<H> {
@@ -103,22 +92,17 @@ impl<H: Host> Endpoint<H> {
                 .map_err(|e| TransportError::Config(e.to_string()))?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic_client));
         client.transport_config(Arc::new(config.quinn()));
-        let mut quinn =
-            quinn::Endpoint::server(server, addr).map_err(|source| TransportError::Bind { addr, source })?;
+        // The stateless-reset key survives restarts: a peer that still holds
+        // a connection to this node's previous run is reset at its next packet.
+        let endpoint_config = quinn::EndpointConfig::new(Arc::new(local.tls_key.stateless_reset_key()));
+        let socket = std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
+        let mut quinn = quinn::Endpoint::new(endpoint_config, Some(server), socket, Arc::new(quinn::TokioRuntime))
+            .map_err(|source| TransportError::Bind { addr, source })?;
         quinn.set_default_client_config(client);
-        let inner = Arc::new(Inner {
-            local: local.id,
-            identity: local.identity,
-            roster,
-            host,
-            config,
-            quinn,
-            connections: Mutex::new(HashMap::new()),
-            shutting_down: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
-            idle: Notify::new(),
-        });
+        let serials = roster.subscribe();
+        let inner = Arc::new(Inner::new(local.id, local.identity, roster, host, config, quinn));
         tokio::spawn(accept_connections(Arc::clone(&inner)));
+        tokio::spawn(watch_directory(Arc::downgrade(&inner), serials));
         Ok(Self { inner })
     }
 
@@ -135,11 +119,16 @@ impl<H: Host> Endpoint<H> {
     /// The connection to `agency`, made (and authenticated against the
     /// directory) on first use and reused after.
     pub async fn connect(&self, agency: &AgencyId) -> Result<quinn::Connection, TransportError> {
-        let mut connections = self.inner.connections.lock().await;
-        if let Some(c) = connections.get(agency)
+        Ok(self.dial(agency).await?.0)
+    }
+
+    /// The connection to `agency` with its budget, and whether it was dialed before.
+    async fn dial(&self, agency: &AgencyId) -> Result<(quinn::Connection, Budget, bool), TransportError> {
+        let mut connections = self.inner.dialed.lock().await;
+        if let Some((c, budget)) = connections.get(agency)
             && c.close_reason().is_none()
         {
-            return Ok(c.clone());
+            return Ok((c.clone(), budget.clone(), true));
         }
         let record = self.inner.roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
         let endpoint = record.endpoint.to_string();
@@ -156,8 +145,16 @@ impl<H: Host> Endpoint<H> {
             .await
             .map_err(|_| TransportError::connection(agency, "no handshake within the connect timeout"))?
             .map_err(|e| TransportError::connection(agency, e))?;
-        connections.insert(agency.clone(), connection.clone());
-        Ok(connection)
+        // Dialed connections are this node's own: only accepted ones count against a peer's limit.
+        let budget = self.inner.live.dialed(agency, &connection);
+        let inner = Arc::clone(&self.inner);
+        let watched = connection.clone();
+        tokio::spawn(async move {
+            watched.closed().await;
+            inner.live.remove(&watched);
+        });
+        connections.insert(agency.clone(), (connection.clone(), budget.clone()));
+        Ok((connection, budget, false))
     }
 
     /// Seals a packet to `to`'s current KEM key from the directory.
@@ -176,21 +173,29 @@ impl<H: Host> Endpoint<H> {
         mut payload: impl AsyncRead + Unpin + Send,
     ) -> Result<SenderOutcome, TransportError> {
         let recipient_key = self.identity_key(&packet.to)?;
-        let packet_to = packet.to.clone();
         let _guard = self.inner.start_exchange()?;
-        let (connection, streams) = self.open(&packet.to).await?;
-        let mut sender = Sender::new(
-            packet.sealer,
-            packet.offer,
-            Arc::clone(&self.inner.identity),
-            recipient_key,
-            self.inner.config.exchange,
-            now(),
-        );
-        let timeout = self.inner.config.exchange.idle_timeout;
-        let mut stream = Stream::new(connection, packet_to, streams, timeout);
-        let mut serve = SendServe { payload: &mut payload, host: &*self.inner.host };
-        drive(&mut sender, &mut stream, &mut serve).await
+        let Packet { to, mut sealer, offer } = packet;
+        loop {
+            let (mut stream, reused) = self.open(&to).await?;
+            let mut sender = Sender::new(
+                sealer,
+                offer.clone(),
+                Arc::clone(&self.inner.identity),
+                recipient_key.clone(),
+                self.inner.config.exchange,
+                now(),
+            );
+            let mut serve = SendServe { payload: &mut payload, host: &*self.inner.host };
+            let result = drive(&mut sender, &mut stream, &mut serve).await;
+            if result.is_err() && lost_to_a_restart(&stream, reused) {
+                // Nothing was sealed or answered: offer it again on a fresh connection.
+                if let Some(unanswered) = sender.take_unanswered() {
+                    sealer = unanswered;
+                    continue;
+                }
+            }
+            return result;
+        }
     }
 
     /// Offers again a packet whose exchange was cut off. If the recipient
@@ -201,12 +206,11 @@ impl<H: Host> Endpoint<H> {
     pub async fn resend(&self, to: &AgencyId, offer: Offer) -> Result<SenderOutcome, TransportError> {
         let recipient_key = self.identity_key(to)?;
         let _guard = self.inner.start_exchange()?;
-        let (connection, streams) = self.open(to).await?;
-        let mut sender =
-            Sender::resend(offer, Arc::clone(&self.inner.identity), recipient_key, self.inner.config.exchange, now());
-        let mut stream = Stream::new(connection, to.clone(), streams, self.inner.config.exchange.idle_timeout);
+        let config = self.inner.config.exchange;
+        let identity = &self.inner.identity;
+        let make = || Sender::resend(offer.clone(), Arc::clone(identity), recipient_key.clone(), config, now());
         let mut serve = SendServe { payload: &mut tokio::io::empty(), host: &*self.inner.host };
-        drive(&mut sender, &mut stream, &mut serve).await
+        self.run(to, make, &mut serve).await
     }
 
     /// Sends a pull request (signed by this agency) to `to` and receives
@@ -220,11 +224,10 @@ impl<H: Host> Endpoint<H> {
     ) -> Result<RequesterOutcome, TransportError> {
         let responder_key = self.identity_key(to)?;
         let _guard = self.inner.start_exchange()?;
-        let (connection, streams) = self.open(to).await?;
-        let mut requester = Requester::new(request, grant_chain, responder_key, self.inner.config.exchange, now());
-        let mut stream = Stream::new(connection, to.clone(), streams, self.inner.config.exchange.idle_timeout);
+        let config = self.inner.config.exchange;
+        let make = || Requester::new(request.clone(), grant_chain.clone(), responder_key.clone(), config, now());
         let mut serve = ReceiveServe::new(&*self.inner.host, to.clone(), tally_wire::Direction::Pull);
-        let outcome = drive(&mut requester, &mut stream, &mut serve).await?;
+        let outcome = self.run(to, make, &mut serve).await?;
         if let RequesterOutcome::Refused(refusal) = &outcome {
             self.inner.host.log_receipt(refusal).await.map_err(TransportError::Host)?;
         }
@@ -235,10 +238,8 @@ impl<H: Host> Endpoint<H> {
     /// `to`, and returns once `to` has kept it (spec/protocol.md, "Notices").
     pub async fn notify(&self, to: &AgencyId, notice: Notice) -> Result<(), TransportError> {
         let _guard = self.inner.start_exchange()?;
-        let (connection, streams) = self.open(to).await?;
-        let mut asker = Asker::notice(notice, self.inner.config.exchange, now());
-        let mut stream = Stream::new(connection, to.clone(), streams, self.inner.config.exchange.idle_timeout);
-        drive(&mut asker, &mut stream, &mut AskServe).await.map(drop)
+        let config = self.inner.config.exchange;
+        self.run(to, || Asker::notice(notice.clone(), config, now()), &mut AskServe).await.map(drop)
     }
 
     /// Asks `to` for `target` and returns the answer's bytes, at most
@@ -246,10 +247,30 @@ impl<H: Host> Endpoint<H> {
     /// unverified: what they hold is signed, and the caller checks it.
     pub async fn fetch(&self, to: &AgencyId, target: Fetch, limit: u64) -> Result<Vec<u8>, TransportError> {
         let _guard = self.inner.start_exchange()?;
-        let (connection, streams) = self.open(to).await?;
-        let mut asker = Asker::fetch(target, limit, self.inner.config.exchange, now());
-        let mut stream = Stream::new(connection, to.clone(), streams, self.inner.config.exchange.idle_timeout);
-        drive(&mut asker, &mut stream, &mut AskServe).await
+        let config = self.inner.config.exchange;
+        self.run(to, || Asker::fetch(target.clone(), limit, config, now()), &mut AskServe).await
+    }
+
+    /// Runs the exchange `make` builds on a stream to `to`; once more on a
+    /// fresh connection if the first was lost to the peer's restart before
+    /// anything came back (see [`lost_to_a_restart`]).
+    async fn run<M, S>(&self, to: &AgencyId, mut make: impl FnMut() -> M, serve: &mut S) -> Result<M::Outcome, TransportError>
+    where
+        M: tally_protocol::Exchange + Send,
+        M::Request: Send,
+        S: crate::drive::Serve<M>,
+    {
+        let mut retried = false;
+        loop {
+            let (mut stream, reused) = self.open(to).await?;
+            let mut machine = make();
+            let result = drive(&mut machine, &mut stream, serve).await;
+            if result.is_err() && !retried && lost_to_a_restart(&stream, reused) {
+                retried = true;
+                continue;
+            }
+            return result;
+        }
     }
 
     /// Stops accepting connections and exchanges, lets the exchanges in
@@ -261,7 +282,7 @@ impl<H: Host> Endpoint<H> {
         let _ = tokio::time::timeout(deadline, async {
             loop {
                 let idle = self.inner.idle.notified();
-                if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
+                if self.inner.in_flight() == 0 {
                     return;
                 }
                 idle.await;
@@ -274,29 +295,38 @@ impl<H: Host> Endpoint<H> {
 
     /// How many exchanges are running on this endpoint, in both directions.
     pub fn exchanges_in_flight(&self) -> usize {
-        self.inner.in_flight.load(Ordering::SeqCst)
+        self.inner.in_flight()
     }
 
     fn identity_key(&self, agency: &AgencyId) -> Result<IdentityVerifier, TransportError> {
         identity_key(&self.inner.roster, agency)
     }
 
-    async fn open(
-        &self,
-        to: &AgencyId,
-    ) -> Result<(quinn::Connection, (quinn::SendStream, quinn::RecvStream)), TransportError> {
-        let connection = self.connect(to).await?;
+    /// A new stream to `to`, and whether its connection was dialed before.
+    async fn open(&self, to: &AgencyId) -> Result<(Stream, bool), TransportError> {
+        let (connection, budget, reused) = self.dial(to).await?;
+        let timeout = self.inner.config.exchange.idle_timeout;
         match connection.open_bi().await {
-            Ok(streams) => Ok((connection, streams)),
+            Ok(streams) => Ok((Stream::new(connection, to.clone(), streams, budget, timeout), reused)),
             // A cached connection that died since: one fresh attempt.
             Err(_) => {
-                self.inner.connections.lock().await.remove(to);
-                let connection = self.connect(to).await?;
+                self.inner.dialed.lock().await.remove(to);
+                let (connection, budget, _) = self.dial(to).await?;
                 let streams = connection.open_bi().await.map_err(|e| TransportError::connection(to, e))?;
-                Ok((connection, streams))
+                Ok((Stream::new(connection, to.clone(), streams, budget, timeout), false))
             }
         }
     }
+}
+
+/// Whether an exchange that failed on `stream` may run again on a fresh
+/// connection: its connection was dialed earlier, the peer reset it with a
+/// stateless reset (it restarted and no longer knows the connection), and
+/// nothing came back on the stream, so the peer holds nothing of it.
+fn lost_to_a_restart(stream: &Stream, reused: bool) -> bool {
+    reused
+        && !stream.received_any()
+        && matches!(stream.connection().close_reason(), Some(quinn::ConnectionError::Reset))
 }
 
 impl std::fmt::Debug for Packet {
@@ -311,116 +341,3 @@ impl<H: Host> std::fmt::Debug for Endpoint<H> {
     }
 }
 
-/// Counts an exchange as in flight until dropped.
-struct InFlight<'a, H> {
-    inner: &'a Inner<H>,
-}
-
-impl<H> Inner<H> {
-    fn start_exchange(&self) -> Result<InFlight<'_, H>, TransportError> {
-        if self.shutting_down.load(Ordering::SeqCst) {
-            return Err(TransportError::ShuttingDown);
-        }
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        Ok(InFlight { inner: self })
-    }
-}
-
-impl<H> Drop for InFlight<'_, H> {
-    fn drop(&mut self) {
-        if self.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.inner.idle.notify_waiters();
-        }
-    }
-}
-
-fn close_code(code: CloseCode) -> quinn::VarInt {
-    quinn::VarInt::from_u32(u32::from(code.0))
-}
-
-/// The identity key the directory lists for `agency`.
-pub(crate) fn identity_key(roster: &Roster, agency: &AgencyId) -> Result<IdentityVerifier, TransportError> {
-    let record = roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
-    Ok(IdentityVerifier::new(&record.identity_key)?)
-}
-
-/// The newest KEM key certificate of `agency` valid now, verified under its identity key.
-pub(crate) fn kem_certificate(roster: &Roster, agency: &AgencyId) -> Result<KemKeyCertificate, TransportError> {
-    let record = roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
-    let issuer = IdentityVerifier::new(&record.identity_key)?;
-    let at = now();
-    record
-        .kem_keys
-        .iter()
-        .filter_map(|c| verify_kem_certificate(c, &issuer, agency, at).ok())
-        .max_by_key(|c| c.not_before)
-        .cloned()
-        .ok_or_else(|| TransportError::NoKemKey(agency.clone()))
-}
-
-async fn accept_connections<H: Host>(inner: Arc<Inner<H>>) {
-    while let Some(incoming) = inner.quinn.accept().await {
-        if inner.shutting_down.load(Ordering::SeqCst) {
-            incoming.refuse();
-            continue;
-        }
-        tokio::spawn(serve_connection(Arc::clone(&inner), incoming));
-    }
-}
-
-async fn serve_connection<H: Host>(inner: Arc<Inner<H>>, incoming: quinn::Incoming) {
-    let Ok(connection) = incoming.await else { return };
-    // The handshake verified the key is in the roster; this names the agency.
-    let Some(peer) = tls::authenticated_agency(&connection, &inner.roster) else {
-        connection.close(close_code(CloseCode::SENDER_MISMATCH), b"unknown TLS key");
-        return;
-    };
-    while let Ok(streams) = connection.accept_bi().await {
-        let stream = Stream::new(connection.clone(), peer.clone(), streams, inner.config.exchange.idle_timeout);
-        tokio::spawn(serve_exchange(Arc::clone(&inner), peer.clone(), stream));
-    }
-}
-
-/// One exchange a peer opened: its first frame says push (an offer) or pull (a request).
-async fn serve_exchange<H: Host>(inner: Arc<Inner<H>>, peer: AgencyId, mut stream: Stream) {
-    let Ok(_guard) = inner.start_exchange() else {
-        stream.close(CloseCode::SHUTTING_DOWN, "shutting down").await;
-        return;
-    };
-    let config = inner.config.exchange;
-    let first = config.idle_timeout;
-    let deadline = now().checked_add(first);
-    let frame = match stream.next_frame(deadline).await {
-        Ok(Some(frame)) => frame,
-        Ok(None) => return stream.close(CloseCode::TIMEOUT, "no first frame").await,
-        Err(_) => return,
-    };
-    match frame {
-        Frame::Offer(_) => {
-            let mut receiver = Receiver::new(inner.local.clone(), peer.clone(), config, now());
-            receiver.handle_frame(frame, now());
-            let mut serve = ReceiveServe::new(&*inner.host, peer, tally_wire::Direction::Push);
-            let _: Result<ReceiverOutcome, _> = drive(&mut receiver, &mut stream, &mut serve).await;
-            stream.flushed().await;
-        }
-        Frame::Request(_) => {
-            let mut responder = Responder::new(inner.local.clone(), peer.clone(), config, now());
-            responder.handle_frame(frame, now());
-            let mut serve = RespondServe::new(&inner, peer);
-            let _: Result<ResponderOutcome, _> = drive(&mut responder, &mut stream, &mut serve).await;
-            stream.flushed().await;
-        }
-        Frame::Notice(_) | Frame::Fetch(_) => {
-            let mut answerer = Answerer::new(peer.clone(), config, now());
-            answerer.handle_frame(frame, now());
-            let mut serve = AnswerServe { host: &*inner.host, peer, answer: None };
-            let _: Result<AnswererOutcome, _> = drive(&mut answerer, &mut stream, &mut serve).await;
-            stream.flushed().await;
-        }
-        other => {
-            let reason =
-                format!("an exchange starts with an offer, a request, a notice or a fetch, not {}", other.frame_type());
-            stream.close(CloseCode::UNEXPECTED_FRAME, &reason).await;
-        }
-    }
-}

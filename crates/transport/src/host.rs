@@ -5,10 +5,10 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
-use tally_envelope::{IdentityVerifier, KemKey, PacketSpec};
+use tally_envelope::{CommitmentKey, IdentityVerifier, KemKey, PacketSpec};
 use tally_wire::{
-    AgencyId, CloseCode, Digest, Direction, Fetch, GrantChain, Notice, PacketHeader, PullRequest, ReasonCode, Receipt,
-    Signed,
+    AgencyId, CloseCode, Digest, Direction, Evidence, Fetch, GrantChain, Notice, PacketHeader, PullRequest,
+    ReasonCode, Receipt, Signed,
 };
 use tokio::io::AsyncRead;
 
@@ -43,6 +43,24 @@ pub enum OfferDecision<I> {
     },
     /// Refuse, for this reason (a signed rejection is sent).
     Deny(ReasonCode),
+    /// Refuse without a signed statement: the stream is closed with this
+    /// code (for a peer whose refusals are rate-limited).
+    Close(CloseCode),
+}
+
+/// How the host refuses a pull request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// With a signed refusal naming this reason.
+    Signed(ReasonCode),
+    /// Without a signed statement: the stream is closed with this code.
+    Unsigned(CloseCode),
+}
+
+impl From<ReasonCode> for Refusal {
+    fn from(reason: ReasonCode) -> Self {
+        Self::Signed(reason)
+    }
 }
 
 /// A packet to send: what to seal, under which grant chain, from which source.
@@ -84,7 +102,7 @@ pub trait Host: Send + Sync + 'static {
         peer: &AgencyId,
         request: &Signed<PullRequest>,
         grant_chain: &GrantChain,
-    ) -> impl Future<Output = Result<Vec<Outgoing>, ReasonCode>> + Send;
+    ) -> impl Future<Output = Result<Vec<Outgoing>, Refusal>> + Send;
 
     /// Verifies and keeps (and logs) a notice from `peer`: `Err` carries
     /// the close code and reason the peer is told. By default a host takes
@@ -115,9 +133,15 @@ pub trait Inbox: Send + 'static {
     /// Appends the next chunk's plaintext.
     fn write(&mut self, plaintext: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
 
-    /// The packet verified: make it durable, then sign and log `receipt`.
-    /// An error means nothing was stored and no receipt may be sent.
-    fn commit(self, receipt: Receipt) -> impl Future<Output = io::Result<Signed<Receipt>>> + Send;
+    /// The packet verified: make it durable with the sender's `evidence`
+    /// and the `commitment_key` (both for a later reveal), then sign and log
+    /// `receipt`. An error means nothing was stored and no receipt may be sent.
+    fn commit(
+        self,
+        receipt: Receipt,
+        evidence: Evidence,
+        commitment_key: CommitmentKey,
+    ) -> impl Future<Output = io::Result<Signed<Receipt>>> + Send;
 
     /// Drops whatever was written.
     fn discard(self) -> impl Future<Output = ()> + Send;

@@ -23,11 +23,14 @@
 
 #![forbid(unsafe_code)]
 
+mod accept;
 mod config;
+mod connections;
 mod drive;
 mod endpoint;
 mod error;
 mod host;
+mod inner;
 mod roster;
 mod serve;
 mod tls;
@@ -35,6 +38,6 @@ mod tls;
 pub use config::TransportConfig;
 pub use endpoint::{Endpoint, LocalAgency, Packet};
 pub use error::TransportError;
-pub use host::{Host, Inbox, OfferContext, OfferDecision, Outgoing};
+pub use host::{Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal};
 pub use roster::Roster;
 pub use tls::{ALPN, TlsKey, client_config as tls_client_config, server_config as tls_server_config};

@@ -13,10 +13,13 @@ use tally_wire::{AgencyId, AgencyRecord, Digest, Directory};
 /// A's `tls_key`. The caller verifies the directory's signature before
 /// handing it over, and replaces the roster's contents with
 /// [`Roster::update`] when a newer directory arrives; connections opened
-/// after that are checked against the new records.
+/// after that are checked against the new records, and every endpoint
+/// using the roster re-checks its open connections (spec/transport.md,
+/// "Identity binding").
 #[derive(Debug)]
 pub struct Roster {
     inner: RwLock<Arc<Index>>,
+    serial: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug)]
@@ -29,7 +32,10 @@ struct Index {
 impl Roster {
     /// A roster of `directory`'s agencies (its signature already verified).
     pub fn new(directory: &Directory) -> Self {
-        Self { inner: RwLock::new(Arc::new(Index::of(directory))) }
+        Self {
+            inner: RwLock::new(Arc::new(Index::of(directory))),
+            serial: tokio::sync::watch::Sender::new(directory.serial),
+        }
     }
 
     /// Replaces the records with those of a newer `directory`; an older or
@@ -40,7 +46,14 @@ impl Roster {
             return false;
         }
         *inner = Arc::new(Index::of(directory));
+        drop(inner);
+        self.serial.send_replace(directory.serial);
         true
+    }
+
+    /// Notified with the new serial after every [`update`](Self::update).
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.serial.subscribe()
     }
 
     /// The directory serial the roster holds.
@@ -106,6 +119,7 @@ mod tests {
             issued_at: Timestamp::from_secs(0),
             agencies: BoundedVec::new(agencies).expect("few"),
             purposes: BoundedVec::empty(),
+            categories: BoundedVec::empty(),
         }
     }
 

@@ -14,9 +14,9 @@ use tally_wire::{AgencyId, Direction};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::drive::{Serve, now};
-use crate::endpoint::{Inner, identity_key, kem_certificate};
+use crate::inner::{Inner, identity_key, kem_certificate};
 use crate::error::TransportError;
-use crate::host::{Host, Inbox, OfferContext, OfferDecision, Outgoing};
+use crate::host::{Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal};
 
 /// The asker of a notice or fetch has no host requests.
 pub(crate) struct AskServe;
@@ -131,6 +131,7 @@ impl<'a, H: Host> ReceiveServe<'a, H> {
                 Some(match self.host.decide_offer(context).await {
                     OfferDecision::AlreadyReceipted(receipt) => ReceiverResponse::AlreadyReceipted(receipt),
                     OfferDecision::Deny(reason) => ReceiverResponse::Deny(reason),
+                    OfferDecision::Close(code) => ReceiverResponse::Close(code),
                     OfferDecision::Accept { kem_key, sender_key, inbox } => {
                         self.inbox = Some(inbox);
                         ReceiverResponse::Accept { kem_key, sender_key }
@@ -142,9 +143,9 @@ impl<'a, H: Host> ReceiveServe<'a, H> {
                 inbox.write(&plaintext).await.map_err(TransportError::Host)?;
                 None
             }
-            ReceiverRequest::Commit { receipt } => {
+            ReceiverRequest::Commit { receipt, evidence, commitment_key } => {
                 let inbox = self.inbox.take().ok_or(TransportError::Host(no_inbox()))?;
-                Some(match inbox.commit(receipt).await {
+                Some(match inbox.commit(receipt, evidence, commitment_key).await {
                     Ok(signed) => ReceiverResponse::Stored(signed),
                     Err(_) => ReceiverResponse::StoreFailed,
                 })
@@ -231,7 +232,8 @@ impl<H: Host> Serve<Responder> for RespondServe<'_, H> {
                         self.queue = packets.into();
                         ResponderResponse::Serve
                     }
-                    Err(reason) => ResponderResponse::Deny(reason),
+                    Err(Refusal::Signed(reason)) => ResponderResponse::Deny(reason),
+                    Err(Refusal::Unsigned(code)) => ResponderResponse::Close(code),
                 }
             }
             ResponderRequest::Reject { receipt } => {

@@ -76,6 +76,15 @@ impl TlsKey {
         &self.spki
     }
 
+    /// The QUIC stateless-reset key: `H("tally/v1/hash/stateless-reset-key",
+    /// PKCS#8 document)`. The same across restarts, so that a restarted node
+    /// resets the connections peers still hold to its previous run, and
+    /// they reconnect at once instead of waiting for a timeout.
+    pub(crate) fn stateless_reset_key(&self) -> ring::hmac::Key {
+        let digest = tally_envelope::digest(tally_wire::label::STATELESS_RESET_KEY, &[&self.pkcs8]);
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &digest.0)
+    }
+
     /// `SHA-256(SubjectPublicKeyInfo)`: the directory's `tls_key` for this node.
     pub fn spki_digest(&self) -> Digest {
         tally_envelope::sha256(&[&self.spki])

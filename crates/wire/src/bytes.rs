@@ -115,6 +115,12 @@ fixed_bytes! {
     /// The HPKE encapsulated key `enc` of a packet (DHKEM(X25519): 32 bytes).
     EncapsulatedKey, 32
 }
+fixed_bytes! {
+    /// A packet's content-commitment key `k_c`, as a party reveals it to an
+    /// auditor with the plaintext (spec/envelope.md, "Revealing content").
+    /// Secret until revealed: it lets its holder check guesses of the plaintext.
+    RevealedKey, 32
+}
 
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex_encode(bytes: &[u8]) -> String {

@@ -81,6 +81,8 @@ labels! { HashLabel:
     PULL_REQUEST_DIGEST = "tally/v1/hash/pull-request",
     /// The HPKE export context of the content-commitment key.
     CONTENT_COMMITMENT = "tally/v1/export/content-commitment",
+    /// A node's QUIC stateless-reset key, derived from its TLS private key (spec/transport.md).
+    STATELESS_RESET_KEY = "tally/v1/hash/stateless-reset-key",
 }
 
 #[cfg(test)]

@@ -54,7 +54,8 @@ mod tests;
 
 pub use bounded::{BoundedBytes, BoundedVec, Text};
 pub use bytes::{
-    Digest, EncapsulatedKey, GrantId, IdentityPublicKey, KemPublicKey, KeyId, PacketId, RequestId, Signature,
+    Digest, EncapsulatedKey, GrantId, IdentityPublicKey, KemPublicKey, KeyId, PacketId, RequestId, RevealedKey,
+    Signature,
 };
 pub use codec::{from_bytes, take_from_bytes, to_bytes};
 pub use codepoint::{CloseCode, DeletionReason, FrameType, ReasonCode, RevocationReason, Roles, SuiteId, Version};
@@ -65,9 +66,10 @@ pub use frame::{
 };
 pub use label::{HashLabel, SignatureLabel};
 pub use message::{
-    AgencyRecord, BundledReceipt, CategoryRecord, Checkpoint, DeletionRecord, Direction, Directory, Grant, GrantChain,
+    AgencyRecord, BundledReceipt, CategoryRecord, Checkpoint, DeletionRecord, Direction, Directory, Evidence, Grant,
+    GrantChain,
     KemKeyCertificate, LogEntry, Outcome, PacketHeader, PullRequest, PurposeRecord, Quota, Rate, Receipt,
-    ReceiptBundle, Registration, Revocation, decode_grant_chain, encode_grant_chain,
+    ReceiptBundle, Registration, Reveal, Revocation, decode_grant_chain, encode_grant_chain,
 };
 pub use name::{AgencyId, ContentType, DataCategory, Endpoint, LogOrigin, Purpose};
 pub use reader::{FrameReader, ReadError};

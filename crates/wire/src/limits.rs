@@ -85,6 +85,9 @@ pub const MAX_BUNDLE_SIZE: usize =
 pub const MAX_LOG_ENTRY_SIZE: usize = 1 + MAX_GRANT_SIZE + SIGNED_OVERHEAD;
 /// Largest encoded [`Registration`](crate::Registration) body, in bytes.
 pub const MAX_REGISTRATION_SIZE: usize = 4 * 1024;
+/// Largest encoded [`Reveal`](crate::Reveal) body, in bytes: an encoded
+/// header, the encapsulated key, a trailer, a signed receipt and the key.
+pub const MAX_REVEAL_SIZE: usize = MAX_HEADER_SIZE + 5 + 32 + frame::TRAILER + MAX_RECEIPT_SIZE + SIGNED_OVERHEAD + 32;
 /// Largest encoded [`Directory`](crate::Directory) body, in bytes.
 pub const MAX_DIRECTORY_SIZE: usize = 32 * 1024 * 1024;
 

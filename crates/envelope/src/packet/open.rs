@@ -1,6 +1,6 @@
 //! The recipient's side: verify the offer, open chunk by chunk, verify the trailer.
 
-use tally_wire::{Chunk, Digest, EncapsulatedKey, Offer, PacketHeader, Trailer, Version, label};
+use tally_wire::{Chunk, Digest, EncapsulatedKey, Encoded, Evidence, Offer, PacketHeader, Trailer, Version, label};
 
 use super::{
     CommitmentKey, Layout, PacketDigests, check_trailer_shape, digests_equal, fingerprint_context, finish_commitment,
@@ -26,6 +26,7 @@ use tally_wire::limits::CHUNK_TAG_LEN as CHUNK_TAG;
 pub struct Opener {
     ctx: ReceiverContext,
     header: PacketHeader,
+    encoded_header: Encoded<PacketHeader>,
     header_digest: Digest,
     enc: EncapsulatedKey,
     layout: Layout,
@@ -43,6 +44,9 @@ pub struct Opened {
     pub header: PacketHeader,
     /// What the receipt commits to.
     pub digests: PacketDigests,
+    /// The signed header, encapsulated key and trailer: the sender's
+    /// proof of origin, to keep with the data (spec/envelope.md, "Revealing content").
+    pub evidence: Evidence,
     /// The commitment key, for a later reveal.
     pub commitment_key: CommitmentKey,
 }
@@ -69,6 +73,7 @@ impl Opener {
         Ok(Self {
             layout: Layout::of(header),
             header: header.clone(),
+            encoded_header: offer.header.clone(),
             fingerprint: fingerprint_context(&header_digest, &enc),
             commitment: commitment_key.hmac(),
             commitment_key,
@@ -155,6 +160,7 @@ impl Opener {
                 content_commitment,
             },
             header: self.header,
+            evidence: Evidence { header: self.encoded_header, encapsulated_key: self.enc, trailer: *trailer },
             commitment_key: self.commitment_key,
         })
     }

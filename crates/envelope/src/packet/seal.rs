@@ -117,6 +117,12 @@ impl Sealer {
         Ok((sealer, Offer { header, encapsulated_key: enc, grant_chain }))
     }
 
+    /// The packet's content-commitment key, to keep for a later reveal
+    /// (spec/envelope.md, "Revealing content").
+    pub fn commitment_key(&self) -> &CommitmentKey {
+        &self.commitment_key
+    }
+
     /// The plaintext length the next chunk must have; `None` when every chunk is sealed.
     pub fn next_chunk_len(&self) -> Option<usize> {
         (self.next < self.layout.count).then(|| self.layout.plaintext_len(self.next))
@@ -161,6 +167,7 @@ impl Sealer {
             &ciphertext_fingerprint,
             &content_commitment,
         );
+        // The same bytes as `sign_trailer`, which rebuilds this trailer from the offer and receipt.
         let signature = sender.sign(label::PACKET_TRAILER, &transcript);
         Ok(Sealed {
             trailer: Trailer { chunk_count: self.layout.count, content_commitment, signature },

@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
-use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, PacketSpec};
+use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, KemKey, PacketSpec};
 use tally_protocol::SenderOutcome;
-use tally_transport::{Endpoint, Host, Inbox, OfferContext, OfferDecision, Outgoing, TlsKey};
+use tally_transport::{Endpoint, Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal, TlsKey};
 use tally_wire::{
-    AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Directory, Endpoint as Addr, GrantChain,
+    AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Directory, Endpoint as Addr, Evidence,
+    GrantChain,
     GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
 };
 use tokio::io::{AsyncRead, ReadBuf};
@@ -70,6 +71,7 @@ pub(crate) fn directory(serial: u64, agencies: Vec<AgencyRecord>) -> Directory {
         issued_at: Timestamp::from_secs(0),
         agencies: BoundedVec::new(agencies).expect("few"),
         purposes: BoundedVec::empty(),
+        categories: BoundedVec::empty(),
     }
 }
 
@@ -144,7 +146,7 @@ impl Inbox for MemoryInbox {
         Ok(())
     }
 
-    async fn commit(self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+    async fn commit(self, receipt: Receipt, _: Evidence, _: CommitmentKey) -> io::Result<Signed<Receipt>> {
         let signed = self.host.identity.sign_object(receipt).map_err(io::Error::other)?;
         let id = signed.unverified().packet_id;
         self.host.receipts.lock().expect("not poisoned").insert(id, (self.kept, signed.clone()));
@@ -183,8 +185,8 @@ impl Host for Receiving {
         _peer: &AgencyId,
         _request: &Signed<PullRequest>,
         _grant_chain: &GrantChain,
-    ) -> Result<Vec<Outgoing>, ReasonCode> {
-        Err(ReasonCode::DIRECTION_NOT_GRANTED)
+    ) -> Result<Vec<Outgoing>, Refusal> {
+        Err(Refusal::Signed(ReasonCode::DIRECTION_NOT_GRANTED))
     }
 }
 
@@ -212,8 +214,8 @@ impl Host for Sending {
         _peer: &AgencyId,
         _request: &Signed<PullRequest>,
         _grant_chain: &GrantChain,
-    ) -> Result<Vec<Outgoing>, ReasonCode> {
-        Err(ReasonCode::DIRECTION_NOT_GRANTED)
+    ) -> Result<Vec<Outgoing>, Refusal> {
+        Err(Refusal::Signed(ReasonCode::DIRECTION_NOT_GRANTED))
     }
 }
 

@@ -11,12 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, PacketSpec, sha256};
+use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, KemKey, PacketSpec, sha256};
 use tally_transport::{
-    Endpoint, Host, Inbox, LocalAgency, OfferContext, OfferDecision, Outgoing, Roster, TlsKey, TransportConfig,
+    Endpoint, Host, Inbox, LocalAgency, OfferContext, OfferDecision, Outgoing, Refusal, Roster, TlsKey,
+    TransportConfig,
 };
 use tally_wire::{
     AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Digest, Directory, Endpoint as Addr,
+    Evidence,
     GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
 };
 
@@ -84,7 +86,7 @@ impl Inbox for MemoryInbox {
         Ok(())
     }
 
-    async fn commit(self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+    async fn commit(self, receipt: Receipt, _: Evidence, _: CommitmentKey) -> io::Result<Signed<Receipt>> {
         let signed = self.host.identity.sign_object(receipt).map_err(io::Error::other)?;
         let mut state = self.host.state();
         state.stored.insert(signed.unverified().packet_id, (self.data, signed.clone()));
@@ -143,11 +145,11 @@ impl Host for Shared {
         peer: &AgencyId,
         request: &Signed<PullRequest>,
         _grant_chain: &GrantChain,
-    ) -> Result<Vec<Outgoing>, ReasonCode> {
+    ) -> Result<Vec<Outgoing>, Refusal> {
         let key = self.0.sender_key(peer).ok_or(ReasonCode::UNKNOWN_ISSUER_KEY)?;
         let r = key.verify_object(request).map_err(|_| ReasonCode::BAD_SIGNATURE)?;
         if let Policy::Deny(reason) = *self.0.policy.lock().expect("not poisoned") {
-            return Err(reason);
+            return Err(reason.into());
         }
         let answer = self.0.state().pull_answer.clone();
         Ok(answer
@@ -237,6 +239,7 @@ pub fn directory(serial: u64, records: Vec<AgencyRecord>) -> Directory {
         issued_at: Timestamp::from_secs(0),
         agencies: BoundedVec::new(records).expect("few"),
         purposes: BoundedVec::empty(),
+        categories: BoundedVec::empty(),
     }
 }
 

@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bounded::BoundedBytes;
-use crate::bytes::{GrantId, KeyId, PacketId, RequestId};
+use crate::bytes::{EncapsulatedKey, GrantId, KeyId, PacketId, RequestId, RevealedKey};
+use crate::frame::Trailer;
+use crate::message::Receipt;
+use crate::signed::{Encoded, Signed};
 use crate::codepoint::{SuiteId, Version};
 use crate::label::{PULL_REQUEST, SignatureLabel};
 use crate::limits;
@@ -80,4 +83,36 @@ impl Body for PullRequest {
 
 impl SignedBody for PullRequest {
     const LABEL: SignatureLabel = PULL_REQUEST;
+}
+
+/// What proves a packet's origin after its exchange: the header as the
+/// sender encoded it, the encapsulated key, and the trailer, whose
+/// signature covers both (spec/envelope.md, "Revealing content"). The
+/// recipient keeps it as received; the sender can sign it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The packet header, as sent.
+    pub header: Encoded<PacketHeader>,
+    /// The HPKE encapsulated key of the packet.
+    pub encapsulated_key: EncapsulatedKey,
+    /// The trailer: chunk count, content commitment, the sender's signature.
+    pub trailer: Trailer,
+}
+
+/// A packet's content revealed to an auditor: its evidence, the receipt
+/// for it, and the commitment key; the plaintext comes beside it
+/// (spec/envelope.md, "Revealing content").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reveal {
+    /// The sender's evidence of origin.
+    pub evidence: Evidence,
+    /// The recipient's receipt, accepted, committing to the same digests.
+    pub receipt: Signed<Receipt>,
+    /// The content-commitment key.
+    pub commitment_key: RevealedKey,
+}
+
+impl Body for Reveal {
+    const NAME: &'static str = "Reveal";
+    const MAX_SIZE: usize = limits::MAX_REVEAL_SIZE;
 }

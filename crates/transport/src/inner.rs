@@ -1,0 +1,117 @@
+//! What an endpoint's tasks share: the local agency, the roster, the host,
+//! the open connections, and the count of exchanges in flight.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use tally_envelope::{IdentityKey, IdentityVerifier, verify_kem_certificate};
+use tally_wire::{AgencyId, CloseCode, KemKeyCertificate};
+use tokio::sync::{Mutex, Notify};
+
+use crate::config::TransportConfig;
+use crate::connections::{Budget, Connections};
+use crate::drive::now;
+use crate::error::TransportError;
+use crate::roster::Roster;
+
+pub(crate) struct Inner<H> {
+    pub(crate) local: AgencyId,
+    pub(crate) identity: Arc<IdentityKey>,
+    pub(crate) roster: Arc<Roster>,
+    pub(crate) host: Arc<H>,
+    pub(crate) config: TransportConfig,
+    pub(crate) quinn: quinn::Endpoint,
+    /// The connection this endpoint dialed to each agency, reused by later exchanges.
+    pub(crate) dialed: Mutex<HashMap<AgencyId, (quinn::Connection, Budget)>>,
+    /// Every open connection, dialed or accepted.
+    pub(crate) live: Connections,
+    pub(crate) shutting_down: AtomicBool,
+    in_flight: AtomicUsize,
+    pub(crate) idle: Notify,
+}
+
+impl<H> Inner<H> {
+    pub(crate) fn new(
+        local: AgencyId,
+        identity: Arc<IdentityKey>,
+        roster: Arc<Roster>,
+        host: Arc<H>,
+        config: TransportConfig,
+        quinn: quinn::Endpoint,
+    ) -> Self {
+        Self {
+            local,
+            identity,
+            roster,
+            host,
+            live: Connections::new(&config),
+            config,
+            quinn,
+            dialed: Mutex::new(HashMap::new()),
+            shutting_down: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+        }
+    }
+
+    /// Counts an exchange as in flight until the guard drops; refused while shutting down.
+    pub(crate) fn start_exchange(&self) -> Result<InFlight<'_, H>, TransportError> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(TransportError::ShuttingDown);
+        }
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        Ok(InFlight { inner: self })
+    }
+
+    /// How many exchanges run now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Checks every open connection against the roster (a newer directory
+    /// arrived), closing those whose key it no longer lists for their agency.
+    pub(crate) async fn recheck_connections(&self) {
+        let closed = self.live.recheck(&self.roster);
+        if !closed.is_empty() {
+            self.dialed.lock().await.retain(|agency, _| !closed.contains(agency));
+        }
+    }
+}
+
+/// Counts an exchange as in flight until dropped.
+pub(crate) struct InFlight<'a, H> {
+    inner: &'a Inner<H>,
+}
+
+impl<H> Drop for InFlight<'_, H> {
+    fn drop(&mut self) {
+        if self.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.inner.idle.notify_waiters();
+        }
+    }
+}
+
+pub(crate) fn close_code(code: CloseCode) -> quinn::VarInt {
+    quinn::VarInt::from_u32(u32::from(code.0))
+}
+
+/// The identity key the directory lists for `agency`.
+pub(crate) fn identity_key(roster: &Roster, agency: &AgencyId) -> Result<IdentityVerifier, TransportError> {
+    let record = roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
+    Ok(IdentityVerifier::new(&record.identity_key)?)
+}
+
+/// The newest KEM key certificate of `agency` valid now, verified under its identity key.
+pub(crate) fn kem_certificate(roster: &Roster, agency: &AgencyId) -> Result<KemKeyCertificate, TransportError> {
+    let record = roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
+    let issuer = IdentityVerifier::new(&record.identity_key)?;
+    let at = now();
+    record
+        .kem_keys
+        .iter()
+        .filter_map(|c| verify_kem_certificate(c, &issuer, agency, at).ok())
+        .max_by_key(|c| c.not_before)
+        .cloned()
+        .ok_or_else(|| TransportError::NoKemKey(agency.clone()))
+}
