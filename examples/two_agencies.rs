@@ -102,12 +102,15 @@ async fn main() -> Result<()> {
         "Checking eligibility for benefits",
     )?;
     Federation::add_purpose(&operator, &tax_audit, "Tax Administration Act s. 4", "Auditing tax returns")?;
+    // Income data is the tax bureau's: only it may grant it (spec/grants.md, "Controllers").
+    let income_register = DataCategory::new("income")?;
+    Federation::add_category(&operator, &income_register, &tax, "Income as assessed for tax")?;
     let directory_file = root.join("directory.tally");
     let serial = Federation::publish(&operator, &directory_file)?;
     for (_, dir, _, _) in &dirs {
         std::fs::copy(&directory_file, dir.join("directory.tally"))?;
     }
-    println!("published directory serial {serial}: 3 agencies, 2 purposes");
+    println!("published directory serial {serial}: 3 agencies, 2 purposes, income data controlled by {tax}");
     let directory = VerifiedDirectory::load(&directory_file, &operator_key)?;
 
     // The tax bureau serves yearly income files to pull requests.
@@ -261,7 +264,7 @@ async fn main() -> Result<()> {
     }
 
     step("7. The tax bureau revokes the grant, with erasure");
-    let revocation = tax_node.revoke(grant, RevocationReason::PURPOSE_ENDED, true)?;
+    let revocation = tax_node.revoke(grant, RevocationReason::PURPOSE_ENDED, true, None)?;
     std::fs::write(root.join("revocation.bin"), revocation.encode())?;
     for d in tax_node.deliver_revocation(&revocation).await? {
         if let Some(e) = d.error {

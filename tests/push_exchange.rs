@@ -35,6 +35,10 @@ impl Directory for Federation {
     fn purpose_registered(&self, _: &Purpose) -> bool {
         true
     }
+    fn controller(&self, category: &DataCategory) -> Option<AgencyId> {
+        // The tax bureau controls income data.
+        DataCategory::new("income").ok()?.covers(category).then(|| agency("tax-bureau"))
+    }
 }
 
 fn agency(s: &str) -> AgencyId {
@@ -157,7 +161,7 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
                     read += len;
                     sender.handle_host(SenderResponse::Chunk(chunk), now);
                 }
-                SenderRequest::Log { receipt } => {
+                SenderRequest::Log { receipt, .. } => {
                     sender_log.append(&[LogEntry::ReceiptReceived(*receipt)]).expect("logs");
                     sender.handle_host(SenderResponse::Logged, now);
                 }

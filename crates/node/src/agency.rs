@@ -160,8 +160,9 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
             dir.display()
         )));
     }
+    crate::files::create_private_dir(dir)?;
     let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).map_err(NodeError::file(&keys))?;
+    crate::files::create_private_dir(&keys)?;
     let key_error = |path: PathBuf| move |source| NodeError::Key { path, source };
     let identity = IdentityKey::generate().map_err(key_error(dir.join(IDENTITY_FILE)))?;
     write_identity_key(&dir.join(IDENTITY_FILE), &options.agency, &identity)
@@ -185,6 +186,7 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         clock_offset_secs: 0,
         pull_sources: Vec::new(),
         timeouts: crate::config::Timeouts::default(),
+        limits: crate::config::Limits::default(),
     };
     write_atomic(&dir.join(CONFIG_FILE), config.render().as_bytes())?;
 
@@ -249,6 +251,9 @@ impl AgencyKeys {
     /// Loads the keys of the node directory `dir`, checking they belong to `agency`.
     pub fn load(dir: &Path, agency: &AgencyId) -> Result<Self, NodeError> {
         let key_error = |path: PathBuf| move |source| NodeError::Key { path, source };
+        for file in [IDENTITY_FILE, KEM_FILE, TLS_FILE, STORAGE_FILE] {
+            crate::files::check_secret(&dir.join(file))?;
+        }
         let (owner, identity) =
             read_identity_key(&dir.join(IDENTITY_FILE)).map_err(key_error(dir.join(IDENTITY_FILE)))?;
         let (kem_owner, kem) = read_kem_key(&dir.join(KEM_FILE)).map_err(key_error(dir.join(KEM_FILE)))?;

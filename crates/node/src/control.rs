@@ -50,8 +50,8 @@ pub enum ControlRequest {
     GrantIssue { document: String },
     /// Keep a grant chain (hex of its encoding) another agency issued.
     GrantImport { chain: String },
-    /// Revoke a grant this node issued; the answer has the revocation's hex.
-    GrantRevoke { grant: GrantId, reason: String, erase: bool },
+    /// Revoke a grant this node issued (from `effective_at`, RFC 3339, or now); the answer has the revocation's hex.
+    GrantRevoke { grant: GrantId, reason: String, erase: bool, effective_at: Option<String> },
     /// Keep a revocation (hex) another agency issued.
     RevocationImport { revocation: String },
     /// The grants this node holds.
@@ -60,6 +60,8 @@ pub enum ControlRequest {
     InboxList,
     /// Write a received packet's plaintext to a file (absolute path).
     InboxExport { packet: PacketId, out: PathBuf },
+    /// The reveal of a packet (hex of its encoding), and for a received one its plaintext written to `plaintext`.
+    Reveal { packet: PacketId, plaintext: Option<PathBuf> },
     /// The receipts in the log.
     ReceiptsList,
     /// A receipt bundle (text) for a packet this node received.
@@ -170,8 +172,15 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
             let chain = decode_hex("grant file", &chain, tally_wire::decode_grant_chain)?;
             json!({"grant": node.import_grant(chain)?})
         }
-        ControlRequest::GrantRevoke { grant, reason, erase } => {
-            let r = node.revoke(grant, parse_reason(&reason)?, erase)?;
+        ControlRequest::GrantRevoke { grant, reason, erase, effective_at } => {
+            let at = effective_at
+                .map(|t| {
+                    humantime::parse_rfc3339(&t)
+                        .map(tally_wire::Timestamp::from_system_time)
+                        .map_err(|e| NodeError::Usage(format!("--effective-at `{t}`: {e}; write a time such as 2027-01-01T00:00:00Z")))
+                })
+                .transpose()?;
+            let r = node.revoke(grant, parse_reason(&reason)?, erase, at)?;
             let delivered = node.deliver_revocation(&r).await?;
             json!({"grant": grant, "file": hex::encode(&r.encode()), "delivered": delivered})
         }
@@ -199,8 +208,23 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
             json!(grants)
         }
         ControlRequest::InboxList => to_json(&node.inbox()?),
+        ControlRequest::Reveal { packet, plaintext } => {
+            let mut file = plaintext.as_ref().map(|p| crate::files::create_private(p)).transpose()?;
+            let (reveal, written) =
+                node.reveal(&packet, file.as_mut().map(|f| f as &mut dyn std::io::Write))?;
+            if let (Some(f), Some(p)) = (&file, &plaintext) {
+                f.sync_all().map_err(NodeError::file(p))?;
+            }
+            if written.is_none()
+                && let Some(p) = &plaintext
+            {
+                let _ = std::fs::remove_file(p);
+            }
+            let encoded = tally_wire::Encoded::new(reveal).map_err(|e| NodeError::Database(e.to_string()))?;
+            json!({"packet": packet, "reveal": hex::encode(&encoded.encode()), "plaintext_bytes": written})
+        }
         ControlRequest::InboxExport { packet, out } => {
-            let file = std::fs::File::create(&out).map_err(NodeError::file(&out))?;
+            let file = crate::files::create_private(&out)?;
             let mut writer = std::io::BufWriter::new(file);
             let n = node.export_packet(&packet, &mut writer)?;
             std::io::Write::flush(&mut writer).map_err(NodeError::file(&out))?;
@@ -245,7 +269,15 @@ mod erased {
 /// Serves the control socket of `node` until the task is dropped.
 pub(crate) async fn serve(node: Arc<Node>, listener: UnixListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, most likely: wait rather than spin.
+                tracing::warn!(error = %e, "the control socket cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let node = Arc::clone(&node);
         tokio::spawn(async move {
             if let Err(e) = serve_one(&node, stream).await {

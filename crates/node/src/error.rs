@@ -49,6 +49,10 @@ pub enum NodeError {
     /// The policy refused a flow this node was asked to start.
     #[error("{0}")]
     Refused(String),
+    /// A peer asked for what it has no authority for (a revocation of a
+    /// grant it did not issue, more grants than its limit).
+    #[error("{0}")]
+    NotPermitted(String),
     /// An argument is wrong.
     #[error("{0}")]
     Usage(String),

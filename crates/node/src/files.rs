@@ -1,4 +1,7 @@
-//! Writing files: secrets with mode 0600, and atomic replacement.
+//! Files of a node directory: every file is created readable by its owner
+//! only (0600) and every directory searchable by its owner only (0700),
+//! secrets are refused if others can read them, and replacements are
+//! atomic.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -10,16 +13,68 @@ use crate::NodeError;
 pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
-    #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(NodeError::file(path))?;
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(NodeError::file(path))
 }
 
+/// Creates `path` and its missing parents with mode 0700.
+pub(crate) fn create_private_dir(path: &Path) -> Result<(), NodeError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(NodeError::file(path))
+}
+
+/// Creates (or truncates) a file readable and writable by its owner only.
+pub(crate) fn create_private(path: &Path) -> Result<File, NodeError> {
+    private_options().open(path).map_err(NodeError::file(path))
+}
+
+/// Options that create a file with mode 0600 (whatever the umask).
+pub(crate) fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Refuses a secret file that anyone but its owner may read or write.
+pub(crate) fn check_secret(path: &Path) -> Result<(), NodeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).map_err(NodeError::file(path))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(NodeError::Malformed {
+            path: path.to_owned(),
+            message: format!(
+                "a secret key file with mode {:o}: others may read it; run `chmod 600 {}`",
+                mode & 0o777,
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Opens the node's database, created with mode 0600; a second node on the
+/// same directory is told that one runs there already.
+pub(crate) fn open_database(path: &Path) -> Result<redb::Database, NodeError> {
+    if !path.exists() {
+        drop(private_options().truncate(false).open(path).map_err(NodeError::file(path))?);
+    }
+    redb::Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => NodeError::Usage(format!(
+            "{}: a node already runs on this directory (its database is open); stop it first, or talk to it with the other commands",
+            path.display()
+        )),
+        other => NodeError::Database(format!("{}: {other}", path.display())),
+    })
+}
+
 /// Replaces the file at `path` with `bytes`: written beside it, fsynced, renamed into place.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).map_err(NodeError::file(&tmp))?;
+    let mut file = create_private(&tmp)?;
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(NodeError::file(&tmp))?;
     fs::rename(&tmp, path).map_err(NodeError::file(path))?;
     sync_parent(path)

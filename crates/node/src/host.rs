@@ -1,21 +1,29 @@
 //! The node as the transport's [`Host`]: the policy decision on every
 //! offer and request, durable storage before receipts, and the log.
+//!
+//! Refusals are signed only while the peer is within its refusal rate;
+//! beyond it an offer or request is closed without a signed statement
+//! (`TOO_MANY_REFUSALS`), so a hostile member cannot make this node sign
+//! and log without end. Only receipts naming this node are signed.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tally_grant::{Authorization, Flow};
-use tally_transport::{Host, Inbox, OfferContext, OfferDecision, Outgoing};
+use tally_envelope::CommitmentKey;
+use tally_grant::Flow;
+use tally_transport::{Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal};
 use tally_wire::{
-    AgencyId, CloseCode, Direction, Fetch, GrantChain, LogEntry, Notice, PacketId, PullRequest, ReasonCode, Receipt,
-    Signed,
+    AgencyId, CloseCode, Direction, Evidence, Fetch, GrantChain, LogEntry, Notice, PacketId, PullRequest, ReasonCode,
+    Receipt, Signed,
 };
 use tokio::io::AsyncWriteExt;
 
-use crate::state::{InboxRecordDraft, NodeState};
-use crate::vault::BlobSealer;
+use crate::limits::OpenPayload;
+use crate::reservation::Reservation;
+use crate::state::{InboxRecordDraft, NodeState, lock};
+use crate::vault::{BlobSealer, DataKey, seal_commitment_key};
 use crate::{NodeError, hex};
 
 /// The host of a node's endpoint.
@@ -29,7 +37,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, NodeError> + 
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?.map_err(io_error)
 }
 
-/// Marks a packet as being received until dropped.
+/// Marks a packet as being received until dropped, then wakes offers of it that wait.
 struct Receiving {
     state: Arc<NodeState>,
     packet: PacketId,
@@ -37,61 +45,138 @@ struct Receiving {
 
 impl Drop for Receiving {
     fn drop(&mut self) {
-        if let Ok(mut r) = self.state.receiving.lock() {
-            r.remove(&self.packet);
+        if let Some(waiting) = lock(&self.state.receiving).remove(&self.packet) {
+            waiting.notify_waiters();
         }
     }
 }
 
-/// One incoming packet being written: encrypted under its grant's data key into a part file.
+/// One incoming packet being written: encrypted under its grant's data key
+/// into a part file, opened when the first payload bytes arrive.
 pub struct NodeInbox {
     state: Arc<NodeState>,
-    file: tokio::fs::File,
+    peer: AgencyId,
+    file: Option<(tokio::fs::File, OpenPayload)>,
     part: PathBuf,
+    key: Arc<DataKey>,
     sealer: BlobSealer,
     draft: InboxRecordDraft,
     packet: PacketId,
     chain: GrantChain,
-    auth: Authorization,
+    reservation: Reservation,
     _receiving: Receiving,
+}
+
+impl NodeInbox {
+    /// The part file, opened (within the open-file budgets) on first use.
+    async fn file(&mut self) -> io::Result<&mut tokio::fs::File> {
+        if self.file.is_none() {
+            let wait = self.state.config.transport().exchange.idle_timeout;
+            let permit = self.state.limits.open_payload(&self.peer, wait).await.ok_or_else(|| {
+                io::Error::other(format!("no room for another payload file from {} (see [limits])", self.peer))
+            })?;
+            let file = crate::files::create_private(&self.part).map_err(io_error)?;
+            self.file = Some((tokio::fs::File::from_std(file), permit));
+        }
+        match &mut self.file {
+            Some((file, _)) => Ok(file),
+            None => Err(io::Error::other("the payload file is not open")),
+        }
+    }
 }
 
 impl Inbox for NodeInbox {
     async fn write(&mut self, plaintext: &[u8]) -> io::Result<()> {
+        self.file().await?;
         let record = self.sealer.record(plaintext, false).map_err(io_error)?;
-        self.file.write_all(record).await?;
+        if let Some((file, _)) = &mut self.file {
+            file.write_all(record).await?;
+        }
         self.draft.size += plaintext.len() as u64;
         Ok(())
     }
 
-    async fn commit(mut self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
-        let last = self.sealer.record(&[], true).map_err(io_error)?;
-        self.file.write_all(last).await?;
-        self.file.flush().await?;
-        self.file.sync_all().await?;
-        drop(self.file);
+    async fn commit(
+        mut self,
+        receipt: Receipt,
+        evidence: Evidence,
+        commitment_key: CommitmentKey,
+    ) -> io::Result<Signed<Receipt>> {
+        let last = self.sealer.record(&[], true).map_err(io_error)?.to_vec();
+        let file = self.file().await?;
+        file.write_all(&last).await?;
+        file.flush().await?;
+        file.sync_all().await?;
+        drop(self.file.take());
         let path = self.state.blob_path(&self.packet);
         tokio::fs::rename(&self.part, &path).await?;
-        let (state, draft, chain, auth, receiving) = (self.state, self.draft, self.chain, self.auth, self._receiving);
+        let sealed_key =
+            seal_commitment_key(&self.key, &self.packet, &self.draft.grant, commitment_key.reveal()).map_err(io_error)?;
+        let Self { state, draft, chain, reservation, _receiving: receiving, .. } = self;
         let stored = blocking(move || {
             crate::files::sync_parent(&path)?;
-            state.store_received(draft, receipt, &chain, &auth)
+            state.store_received(draft, receipt, evidence, sealed_key, &chain, reservation)
         })
         .await;
         drop(receiving);
         stored
     }
 
-    async fn discard(self) {
-        drop(self.file);
-        let _ = tokio::fs::remove_file(&self.part).await;
+    async fn discard(mut self) {
+        if self.file.take().is_some() {
+            let _ = tokio::fs::remove_file(&self.part).await;
+        }
+        // The reservation is given back as `self` drops.
     }
 }
 
 impl NodeHost {
-    fn deny(&self, reason: ReasonCode) -> OfferDecision<NodeInbox> {
+    /// A refusal for `reason`: signed while `peer` is within its refusal
+    /// rate, otherwise closed without a signature.
+    fn refuse(&self, peer: &AgencyId, reason: ReasonCode) -> Refusal {
         self.0.metrics.rejected(reason);
-        OfferDecision::Deny(reason)
+        if self.0.limits.may_sign_refusal(peer) {
+            Refusal::Signed(reason)
+        } else {
+            self.0.metrics.unsigned_refusals.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, %reason, "refusal not signed: the peer is past its refusal rate");
+            Refusal::Unsigned(CloseCode::TOO_MANY_REFUSALS)
+        }
+    }
+
+    fn deny(&self, peer: &AgencyId, reason: ReasonCode) -> OfferDecision<NodeInbox> {
+        match self.refuse(peer, reason) {
+            Refusal::Signed(reason) => OfferDecision::Deny(reason),
+            Refusal::Unsigned(code) => OfferDecision::Close(code),
+        }
+    }
+
+    /// Waits until no exchange is receiving `packet`, then marks it as received here.
+    async fn begin_receiving(&self, packet: PacketId) -> Result<Option<Receiving>, NodeError> {
+        let state = &self.0;
+        let deadline = tokio::time::Instant::now() + state.config.transport().exchange.idle_timeout * 2;
+        loop {
+            let waiting = {
+                let mut receiving = lock(&state.receiving);
+                match receiving.get(&packet) {
+                    Some(notify) => Arc::clone(notify),
+                    None => {
+                        receiving.insert(packet, Arc::new(tokio::sync::Notify::new()));
+                        return Ok(Some(Receiving { state: Arc::clone(state), packet }));
+                    }
+                }
+            };
+            let notified = waiting.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // The first exchange may have ended between the lookup and `enable`.
+            if !lock(&state.receiving).contains_key(&packet) {
+                continue;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(None);
+            }
+        }
     }
 
     async fn decide(&self, offer: &OfferContext<'_>) -> Result<OfferDecision<NodeInbox>, NodeError> {
@@ -101,7 +186,6 @@ impl NodeHost {
         // A packet offered again while its first exchange still runs (its
         // sender restarted) waits for that exchange to end: stored, it gets
         // its receipt; dropped, it is taken anew. Never two inboxes at once.
-        let started = std::time::Instant::now();
         let receiving = loop {
             let known = {
                 let state = Arc::clone(state);
@@ -112,23 +196,22 @@ impl NodeHost {
             if let Some(record) = known {
                 return Ok(OfferDecision::AlreadyReceipted(record.receipt));
             }
-            if state.receiving.lock().map_err(|_| NodeError::Database("lock poisoned".into()))?.insert(packet) {
-                break Receiving { state: Arc::clone(state), packet };
+            match self.begin_receiving(packet).await? {
+                Some(receiving) => {
+                    // Stored by the exchange that just ended? Then its receipt.
+                    if state.store.inbox(&packet)?.is_none() {
+                        break receiving;
+                    }
+                }
+                None => return Ok(self.deny(offer.peer, ReasonCode::TEMPORARILY_UNAVAILABLE)),
             }
-            if started.elapsed() > state.config.timeouts.transport().exchange.idle_timeout * 2 {
-                return Ok(self.deny(ReasonCode::TEMPORARILY_UNAVAILABLE));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         };
-        if h.recipient != state.agency {
-            return Ok(self.deny(ReasonCode::WRONG_RECIPIENT));
-        }
         if &h.recipient_key != state.keys.kem.key_id() {
-            return Ok(self.deny(ReasonCode::UNKNOWN_RECIPIENT_KEY));
+            return Ok(self.deny(offer.peer, ReasonCode::UNKNOWN_RECIPIENT_KEY));
         }
         let directory = state.directory();
         let Some(sender_key) = tally_grant::Directory::identity_key(&*directory, &h.sender) else {
-            return Ok(self.deny(ReasonCode::UNKNOWN_ISSUER_KEY));
+            return Ok(self.deny(offer.peer, ReasonCode::UNKNOWN_ISSUER_KEY));
         };
         let now = state.now();
         let flow = Flow {
@@ -141,15 +224,26 @@ impl NodeHost {
             direction: offer.direction,
             at: now,
         };
-        let auth = match state.decide(&flow, offer.grant_chain) {
-            Ok(auth) => auth,
+        if let Some(leaf) = offer.grant_chain.first() {
+            let issuer = &leaf.unverified().issuer;
+            if !state.limits.may_keep_grant(issuer) && state.store.grant_chain(&tally_grant::grant_id(leaf))?.is_none() {
+                tracing::info!(%packet, %issuer, "offer refused: too many grants kept from this issuer");
+                return Ok(self.deny(offer.peer, ReasonCode::STORAGE_LIMIT));
+            }
+        }
+        let mut reservation = match state.decide_and_reserve(&flow, offer.grant_chain) {
+            Ok(reservation) => reservation,
             Err(denial) => {
-                tracing::info!(packet = %packet, sender = %h.sender, %denial, "offer refused");
-                return Ok(self.deny(denial.reason_code()));
+                tracing::info!(%packet, sender = %h.sender, %denial, "offer refused");
+                return Ok(self.deny(offer.peer, denial.reason_code()));
             }
         };
-        state.reserve(&auth, packet, h.payload_len, now);
-        let (grant, retention) = (h.grant, auth.retention_secs);
+        if !reservation.with_storage(&h.sender) {
+            tracing::info!(%packet, sender = %h.sender, "offer refused: the sender's storage limit is reached");
+            return Ok(self.deny(offer.peer, ReasonCode::STORAGE_LIMIT));
+        }
+        let max_retention = state.config.limits.max_retention.as_secs();
+        let (grant, retention) = (h.grant, reservation.auth().retention_secs.min(max_retention));
         let key = {
             let state = Arc::clone(state);
             tokio::task::spawn_blocking(move || state.vault.key_for(grant, retention, now))
@@ -158,15 +252,14 @@ impl NodeHost {
         };
         let sealer = BlobSealer::new(&key, &packet, &grant)?;
         let part = state.blobs.join("incoming").join(format!("{}.part", hex::encode(&packet.0)));
-        let file = tokio::fs::File::create(&part).await.map_err(NodeError::file(&part))?;
         Ok(OfferDecision::Accept {
             kem_key: Arc::clone(&state.keys.kem),
             sender_key,
             inbox: NodeInbox {
                 state: Arc::clone(state),
-                file,
+                peer: offer.peer.clone(),
+                file: None,
                 part,
-                sealer,
                 draft: InboxRecordDraft {
                     sender: h.sender.clone(),
                     grant,
@@ -176,9 +269,11 @@ impl NodeHost {
                     size: 0,
                     epoch: key.epoch,
                 },
+                key,
+                sealer,
                 packet,
                 chain: offer.grant_chain.clone(),
-                auth,
+                reservation,
                 _receiving: receiving,
             },
         })
@@ -193,38 +288,33 @@ impl Host for NodeHost {
             Ok(decision) => decision,
             Err(e) => {
                 tracing::error!(error = %e, "cannot take an offer");
-                self.deny(ReasonCode::TEMPORARILY_UNAVAILABLE)
+                self.deny(offer.peer, ReasonCode::TEMPORARILY_UNAVAILABLE)
             }
         }
     }
 
     async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
         let state = Arc::clone(&self.0);
+        if receipt.recipient != state.agency {
+            return Err(io::Error::other(format!("a rejection naming {} is not this node's to sign", receipt.recipient)));
+        }
         blocking(move || {
             let signed = state
                 .identity
                 .sign_object(receipt)
                 .map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
             state.log.append(&[LogEntry::ReceiptIssued(signed.clone())])?;
+            let r = signed.unverified();
+            tracing::info!(packet = %r.packet_id, sender = %r.sender, outcome = %crate::outcome_text(&r.outcome), "refusal signed");
             Ok(signed)
         })
         .await
     }
 
-    async fn log_receipt(&self, receipt: &Signed<Receipt>) -> io::Result<()> {
+    async fn log_receipt(&self, receipt: &Signed<Receipt>, sealed: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
         let state = Arc::clone(&self.0);
         let receipt = receipt.clone();
-        blocking(move || {
-            let packet = receipt.unverified().packet_id;
-            // The receipt in the log and the send off the outbox, at once.
-            state.commit(&[LogEntry::ReceiptReceived(receipt)], move |tx| {
-                tx.open_table(crate::store::OUTBOX)?.remove(packet.0)?;
-                Ok(())
-            })?;
-            state.metrics.sent.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        })
-        .await
+        blocking(move || crate::sent::log_receipt(&state, receipt, sealed)).await
     }
 
     async fn answer_request(
@@ -232,36 +322,46 @@ impl Host for NodeHost {
         peer: &AgencyId,
         request: &Signed<PullRequest>,
         grant_chain: &GrantChain,
-    ) -> Result<Vec<Outgoing>, ReasonCode> {
+    ) -> Result<Vec<Outgoing>, Refusal> {
         let state = &self.0;
         let directory = state.directory();
-        let key = tally_grant::Directory::identity_key(&*directory, peer).ok_or(ReasonCode::UNKNOWN_ISSUER_KEY)?;
-        let r = key.verify_object(request).map_err(|_| ReasonCode::BAD_SIGNATURE)?;
+        let key = tally_grant::Directory::identity_key(&*directory, peer)
+            .ok_or_else(|| self.refuse(peer, ReasonCode::UNKNOWN_ISSUER_KEY))?;
+        let r = key.verify_object(request).map_err(|_| self.refuse(peer, ReasonCode::BAD_SIGNATURE))?;
         if &r.requester != peer {
-            return Err(ReasonCode::SENDER_NOT_AUTHENTICATED_PEER);
+            return Err(self.refuse(peer, ReasonCode::SENDER_NOT_AUTHENTICATED_PEER));
         }
-        if r.responder != state.agency {
-            return Err(ReasonCode::WRONG_RECIPIENT);
-        }
-        let flow = Flow {
+        let flow = |bytes| Flow {
             grant: r.grant,
             sender: state.agency.clone(),
             recipient: peer.clone(),
             purpose: r.purpose.clone(),
             category: r.category.clone(),
-            bytes: 0,
+            bytes,
             direction: Direction::Pull,
             at: state.now(),
         };
-        if let Err(denial) = state.decide(&flow, grant_chain) {
+        // The request itself, before any source is read.
+        if let Err(denial) = state.decide(&flow(0), grant_chain) {
             tracing::info!(requester = %peer, %denial, "pull request refused");
-            state.metrics.rejected(denial.reason_code());
-            return Err(denial.reason_code());
+            return Err(self.refuse(peer, denial.reason_code()));
         }
-        crate::pull::answer(state, r, grant_chain).await.map_err(|e| {
+        let answer = crate::pull::answer(state, r, grant_chain).await.map_err(|e| {
             tracing::warn!(requester = %peer, error = %e, "cannot answer a pull request");
-            ReasonCode::TEMPORARILY_UNAVAILABLE
-        })
+            self.refuse(peer, ReasonCode::TEMPORARILY_UNAVAILABLE)
+        })?;
+        // Each packet counted against the quotas as this node serves it: a
+        // grantee that forgets its own usage still cannot pull past them.
+        let mut served = Vec::with_capacity(answer.len());
+        for mut outgoing in answer {
+            let reservation = state.decide_and_reserve(&flow(outgoing.spec.payload_len), grant_chain).map_err(|denial| {
+                tracing::info!(requester = %peer, %denial, "pull answer refused");
+                self.refuse(peer, denial.reason_code())
+            })?;
+            outgoing.payload = Box::new(Reserved { inner: outgoing.payload, _reservation: reservation });
+            served.push(outgoing);
+        }
+        Ok(served)
     }
 
     async fn keep_notice(&self, peer: &AgencyId, notice: Notice) -> Result<(), (CloseCode, String)> {
@@ -281,5 +381,23 @@ impl Host for NodeHost {
             .await
             .map_err(|e| (CloseCode::INTERNAL_ERROR, e.to_string()))??;
         Ok(Box::new(io::Cursor::new(bytes)))
+    }
+}
+
+/// A served packet's payload, holding its quota reservation while it is
+/// sent. The receipt, when it comes, counts the packet durably (`sent`);
+/// the reservation is given back as the payload is dropped.
+struct Reserved {
+    inner: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    _reservation: Reservation,
+}
+
+impl tokio::io::AsyncRead for Reserved {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }

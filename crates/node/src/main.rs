@@ -146,14 +146,37 @@ enum Command {
     /// Receipts in the log.
     #[command(subcommand)]
     Receipts(ReceiptsCommand),
-    /// Verify a receipt bundle offline, with the directory only.
+    /// Verify offline, with the directory only: a receipt bundle, or with
+    /// --reveal a revealed packet against its plaintext.
     Verify {
         /// The bundle file (from `tally receipts export`).
-        bundle: PathBuf,
+        #[arg(required_unless_present = "reveal")]
+        bundle: Option<PathBuf>,
+        /// A reveal file (from `tally reveal`): checks that the plaintext is what was sent and receipted.
+        #[arg(long, conflicts_with = "bundle", requires = "plaintext")]
+        reveal: Option<PathBuf>,
+        /// The plaintext the reveal is about.
+        #[arg(long, requires = "reveal")]
+        plaintext: Option<PathBuf>,
         #[command(flatten)]
         trust: Trust,
         #[command(flatten)]
         output: Output,
+    },
+    /// Reveal a packet's content to an auditor: writes its evidence of
+    /// origin, its receipt and its commitment key, and for a packet this
+    /// node received its plaintext (DESIGN.md, property 5).
+    Reveal {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The packet id.
+        packet: PacketId,
+        /// Where to write the reveal file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to write the plaintext (a received packet; a sender gives its own copy of what it sent).
+        #[arg(long)]
+        plaintext: Option<PathBuf>,
     },
     /// The node's log: checkpoints and exports for auditors.
     #[command(subcommand)]
@@ -224,6 +247,20 @@ enum FederationCommand {
         #[arg(long, value_delimiter = ',', required = true)]
         roles: Vec<String>,
     },
+    /// Register a data category with the member agency that controls it
+    /// (only the controller may issue a root grant for it).
+    AddCategory {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The category (`income`; it covers `income.annual` unless that is registered too).
+        category: DataCategory,
+        /// The agency that controls data of this category.
+        #[arg(long)]
+        controller: AgencyId,
+        /// A description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
     /// Register a purpose with its legal basis.
     AddPurpose {
         #[arg(long)]
@@ -288,6 +325,9 @@ enum GrantCommand {
         /// Oblige the grantee to erase what it received.
         #[arg(long)]
         erase: bool,
+        /// When it takes effect (RFC 3339, such as 2027-01-01T00:00:00Z); now if absent.
+        #[arg(long)]
+        effective_at: Option<String>,
         /// Where to write the revocation file.
         #[arg(long)]
         out: PathBuf,
@@ -460,6 +500,9 @@ fn usage(message: impl Into<String>) -> Failure {
 }
 
 fn main() -> ExitCode {
+    // Nothing this process creates is readable by others: keys, the
+    // database, blobs, exports, the control socket.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -485,8 +528,16 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure(format!("{}: {e}", path.display()), 1))
 }
 
+/// Writes a file readable by its owner only (grants, receipts and logs are
+/// the agency's business until it hands them over).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    std::fs::write(path, bytes).map_err(|e| Failure(format!("{}: {e}", path.display()), 1))
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| Failure(format!("{}: {e}", path.display()), 1))
 }
 
 fn control(dir: &Path, request: ControlRequest) -> Result<Value, Failure> {
@@ -681,7 +732,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
             println!("Wrote the receipt bundle of {packet} to {}; check it with `tally verify`.", out.display());
             Ok(())
         }
-        Command::Verify { bundle, trust, output } => {
+        Command::Reveal { node, packet, out, plaintext } => {
+            let plaintext = plaintext.as_deref().map(absolute).transpose()?;
+            let v = control(&node.dir, ControlRequest::Reveal { packet, plaintext: plaintext.clone() })?;
+            write_file(&out, format!("{}\n", v["reveal"].as_str().unwrap_or_default()).as_bytes())?;
+            println!("Wrote the reveal of {packet} to {}.", out.display());
+            match (v["plaintext_bytes"].as_u64(), &plaintext) {
+                (Some(n), Some(p)) => println!("Wrote its plaintext ({n} bytes) to {}.", p.display()),
+                (None, Some(_)) => println!(
+                    "This node sent the packet and keeps no copy of it: give the auditor the file that was sent."
+                ),
+                _ => {}
+            }
+            println!("An auditor checks them with `tally verify --reveal {} --plaintext FILE`.", out.display());
+            Ok(())
+        }
+        Command::Verify { bundle: None, reveal: Some(reveal), plaintext: Some(plaintext), trust, output } => {
+            verify_reveal(&reveal, &plaintext, &trust, output.json)
+        }
+        Command::Verify { bundle: Some(bundle), trust, output, .. } => {
             let directory = load_directory(&trust)?;
             let text = String::from_utf8(read_file(&bundle)?)
                 .map_err(|_| Failure(format!("{}: not UTF-8 text", bundle.display()), 1))?;
@@ -712,6 +781,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Verify { .. } => Err(usage("give a bundle file, or --reveal FILE --plaintext FILE")),
         Command::Log(LogCommand::Checkpoint { node }) => {
             let v = control(&node.dir, ControlRequest::Checkpoint)?;
             print!("{}", v["checkpoint"].as_str().unwrap_or_default());
@@ -783,6 +853,45 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// `tally verify --reveal`: the plaintext is what the sender signed and the recipient receipted.
+fn verify_reveal(reveal: &Path, plaintext: &Path, trust: &Trust, json: bool) -> Result<(), Failure> {
+    let directory = load_directory(trust)?;
+    let text = String::from_utf8(read_file(reveal)?)
+        .map_err(|_| Failure(format!("{}: not a reveal file (hex text)", reveal.display()), 1))?;
+    let bytes = tally_node::hex::decode(text.trim())
+        .ok_or_else(|| Failure(format!("{}: not a reveal file (hex text)", reveal.display()), 1))?;
+    let parsed = tally_wire::Encoded::<tally_wire::Reveal>::decode(&bytes)
+        .map_err(|e| Failure(format!("{}: not a reveal: {e}", reveal.display()), 1))?;
+    let value = parsed.value();
+    let header = value.evidence.header.value();
+    let key_of = |agency: &AgencyId| {
+        let record = directory
+            .agency(agency)
+            .ok_or_else(|| Failure(format!("{agency} is not in the directory: the reveal cannot be checked"), 4))?;
+        tally_envelope::IdentityVerifier::new(&record.identity_key).map_err(|e| Failure(e.to_string(), 4))
+    };
+    let (sender, recipient) = (key_of(&header.sender)?, key_of(&header.recipient)?);
+    let file = std::fs::File::open(plaintext).map_err(|e| Failure(format!("{}: {e}", plaintext.display()), 1))?;
+    let revealed =
+        tally_envelope::verify_revealed(value, &sender, &recipient, std::io::BufReader::new(file)).map_err(|e| {
+            Failure(format!("{} with {}: does not verify: {e}", reveal.display(), plaintext.display()), 4)
+        })?;
+    let h = &revealed.header;
+    if json {
+        print_json(&serde_json::json!({
+            "verified": true, "packet": h.packet_id, "sender": h.sender, "recipient": h.recipient,
+            "grant": h.grant, "purpose": h.purpose, "category": h.category, "bytes": h.payload_len,
+            "content_commitment": revealed.digests.content_commitment,
+        }));
+    } else {
+        println!(
+            "Proven: {} sent, and {} received and receipted, exactly this content ({} bytes) as packet {} under grant {} for {} ({}).",
+            h.sender, h.recipient, h.payload_len, h.packet_id, h.grant, h.purpose, h.category
+        );
+    }
+    Ok(())
+}
+
 fn federation(command: FederationCommand) -> Result<(), Failure> {
     match command {
         FederationCommand::Init { dir, name } => {
@@ -793,6 +902,12 @@ fn federation(command: FederationCommand) -> Result<(), Failure> {
         FederationCommand::AddAgency { dir, export, roles } => {
             let id = Federation::add_agency(&dir, &export, &roles)?;
             println!("Added agency `{id}` ({}). Publish a new directory to make it known.", roles.join(", "));
+        }
+        FederationCommand::AddCategory { dir, category, controller, description } => {
+            Federation::add_category(&dir, &category, &controller, &description)?;
+            println!(
+                "Registered category `{category}`, controlled by `{controller}`. Publish a new directory to make it known."
+            );
         }
         FederationCommand::AddPurpose { dir, purpose, legal_basis, description } => {
             Federation::add_purpose(&dir, &purpose, &legal_basis, &description)?;
@@ -895,8 +1010,8 @@ fn grant(command: GrantCommand) -> Result<(), Failure> {
                 );
             }
         }
-        GrantCommand::Revoke { node, grant, reason, erase, out } => {
-            let v = control(&node.dir, ControlRequest::GrantRevoke { grant, reason, erase })?;
+        GrantCommand::Revoke { node, grant, reason, erase, effective_at, out } => {
+            let v = control(&node.dir, ControlRequest::GrantRevoke { grant, reason, erase, effective_at })?;
             write_file(&out, &hex_decode(v["file"].as_str().unwrap_or_default())?)?;
             println!("Revoked grant {grant}; the revocation file is {}.", out.display());
             print_deliveries(&v["delivered"], "tally grant import-revocation");

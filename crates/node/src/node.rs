@@ -145,7 +145,7 @@ impl Node {
             local,
             Arc::clone(&state.roster),
             Arc::new(NodeHost(Arc::clone(&state))),
-            state.config.timeouts.transport(),
+            state.config.transport(),
         )?;
         tracing::info!(agency = %state.agency, listen = %state.config.listen, serial = state.directory().serial(), "node started");
         Ok(Self { state, endpoint, sending: Default::default(), resuming: tokio::sync::Mutex::new(()) })
@@ -200,8 +200,10 @@ impl Node {
             direction: Direction::Push,
             at: now,
         };
-        state
-            .decide(&flow, &chain)
+        // Held while the packet is on its way: concurrent sends cannot pass a
+        // quota together; the receipt, when it comes, counts the packet durably.
+        let _reservation = state
+            .decide_and_reserve(&flow, &chain)
             .map_err(|d| NodeError::Refused(format!("this node's policy refuses the send: {d}")))?;
         let spec = PacketSpec {
             suite: SuiteId::X25519_SHA256_AES256GCM,
@@ -220,6 +222,7 @@ impl Node {
             to: options.to.clone(),
             offer: packet.offer().clone(),
             source: source.map(|p| p.display().to_string()),
+            commitment_key: state.vault.wrap_secret(&crate::sent::key_context(&id), packet.commitment_key().reveal())?,
         };
         self.sending.lock().map_err(|_| NodeError::Database("lock poisoned".into()))?.insert(id);
         let _running = Sending(&self.sending, id);
@@ -352,19 +355,40 @@ impl Node {
         self.state.store.grants()
     }
 
-    /// Revokes a grant this node issued, now; logs the revocation and returns it for the grantee.
+    /// Revokes a grant this node issued (or one delegated from it), from
+    /// `effective_at` (now if `None`); logs the revocation and returns it for
+    /// the agencies concerned. Nothing changes before `effective_at`.
     pub fn revoke(
         &self,
         grant: GrantId,
         reason: RevocationReason,
         erase: bool,
+        effective_at: Option<tally_wire::Timestamp>,
     ) -> Result<Signed<Revocation>, NodeError> {
         let state = &self.state;
         let now = state.now();
-        let r = tally_grant::revoke(&state.identity, &state.agency, grant, now, reason, erase, now)
+        let at = effective_at.unwrap_or(now);
+        let r = tally_grant::revoke(&state.identity, &state.agency, grant, at, reason, erase, now)
             .map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
         state.keep_revocation(r.clone())?;
         Ok(r)
+    }
+
+    /// The reveal of a packet this node received or delivered: its
+    /// evidence of origin, its receipt and its commitment key. For a packet
+    /// it received, the plaintext is written to `plaintext` too (a sender
+    /// does not keep what it sent: it gives the auditor its own copy).
+    pub fn reveal(
+        &self,
+        packet: &PacketId,
+        plaintext: Option<&mut dyn std::io::Write>,
+    ) -> Result<(tally_wire::Reveal, Option<u64>), NodeError> {
+        let reveal = crate::sent::reveal(&self.state, packet)?;
+        let written = match plaintext {
+            Some(out) if self.state.store.inbox(packet)?.is_some() => Some(self.export_packet(packet, out)?),
+            _ => None,
+        };
+        Ok((reveal, written))
     }
 
     /// Hands grant `grant` (with its chain) over the transport to every

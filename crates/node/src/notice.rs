@@ -51,6 +51,7 @@ pub(crate) fn keep(state: &NodeState, peer: &AgencyId, notice: Notice) -> Result
 fn refusal(e: NodeError) -> (CloseCode, String) {
     match e {
         NodeError::Refused(reason) => (CloseCode::VERIFICATION_FAILED, reason),
+        NodeError::NotPermitted(reason) => (CloseCode::NOT_PERMITTED, reason),
         other => {
             tracing::error!(error = %other, "cannot keep a notice");
             (CloseCode::INTERNAL_ERROR, "the node could not keep it; try again".to_owned())

@@ -43,9 +43,10 @@ pub(crate) async fn answer(state: &NodeState, r: &PullRequest, chain: &GrantChai
         let files = select_files(&dir, &query)?;
         let mut answer = Vec::with_capacity(files.len());
         for path in files {
-            let file = tokio::fs::File::open(&path).await.map_err(NodeError::file(&path))?;
-            let len = file.metadata().await.map_err(NodeError::file(&path))?.len();
-            answer.push(Outgoing { spec: spec(state, r, len)?, grant_chain: chain.clone(), payload: Box::new(file) });
+            let len = tokio::fs::metadata(&path).await.map_err(NodeError::file(&path))?.len();
+            // Opened when its packet is sent: an answer of 256 files holds one descriptor at a time.
+            let payload = Box::new(LazyFile::Closed(path));
+            answer.push(Outgoing { spec: spec(state, r, len)?, grant_chain: chain.clone(), payload });
         }
         return Ok(answer);
     }
@@ -102,4 +103,35 @@ async fn run(command: &[String], query: &[u8]) -> Result<Vec<u8>, NodeError> {
         return Err(NodeError::Refused(format!("{} failed: {status}", program.display())));
     }
     Ok(output)
+}
+
+/// A file opened at its first read.
+enum LazyFile {
+    Closed(std::path::PathBuf),
+    Open(tokio::fs::File),
+    Failed,
+}
+
+impl tokio::io::AsyncRead for LazyFile {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if let Self::Closed(path) = &*self {
+            // One open(2), done where tokio allows blocking briefly: it does not wait on a peer.
+            let opened = std::fs::File::open(path).map(tokio::fs::File::from_std);
+            match opened {
+                Ok(file) => *self = Self::Open(file),
+                Err(e) => {
+                    *self = Self::Failed;
+                    return std::task::Poll::Ready(Err(e));
+                }
+            }
+        }
+        match &mut *self {
+            Self::Open(file) => std::pin::Pin::new(file).poll_read(cx, buf),
+            _ => std::task::Poll::Ready(Err(std::io::Error::other("the pull source file could not be opened"))),
+        }
+    }
 }

@@ -1,33 +1,40 @@
 //! A running node's state: keys, directory, policy, storage and log, and
 //! the operations on them that the transport host, the control socket and
 //! the sweeper share.
+//!
+//! What the policy holds in memory (usage, revocations) changes only after
+//! the transaction that makes the change durable has committed; a quota
+//! reservation is the one exception, and it is given back unless its
+//! packet is stored ([`Reservation`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use redb::Database;
 use tally_envelope::IdentityKey;
 use tally_grant::{Authorization, ChainCache, Denial, Flow, RevocationSet, Usage, VerifiedChain, grant_id};
 use tally_receipt::{Log, RedbStore, log_origin};
 use tally_transport::Roster;
 use tally_wire::{
-    AgencyId, BoundedVec, DeletionReason, DeletionRecord, Encoded, Grant, GrantChain, GrantId, LogEntry, PacketId,
-    ReasonCode, Receipt, Revocation, Signed, Timestamp,
+    AgencyId, Evidence, Grant, GrantChain, GrantId, LogEntry, PacketId, ReasonCode, Receipt, Signed, Timestamp,
 };
+use tokio::sync::Notify;
 
 use crate::agency::AgencyKeys;
 use crate::config::NodeConfig;
 use crate::directory::VerifiedDirectory;
-use crate::store::{DATA_KEYS, GRANTS, INBOX, InboxRecord, REVOCATIONS, Store, USAGE, decode, encode};
+use crate::limits::PeerLimits;
+use crate::store::{GRANTS, INBOX, InboxRecord, Store, decode, encode};
 use crate::vault::Vault;
 use crate::{NodeError, hex};
 
 /// The policy's mutable state.
 pub(crate) struct Policy {
+    /// Durable usage, plus the reservations of exchanges in flight.
     pub(crate) usage: Usage,
+    /// Revocations kept (durable).
     pub(crate) revocations: RevocationSet,
     pub(crate) cache: ChainCache,
 }
@@ -41,6 +48,10 @@ pub(crate) struct Metrics {
     pub(crate) sent_bytes: AtomicU64,
     pub(crate) rejections: Mutex<BTreeMap<u16, u64>>,
     pub(crate) erased: AtomicU64,
+    /// Offers and requests closed without a signed refusal (a peer past its refusal rate).
+    pub(crate) unsigned_refusals: AtomicU64,
+    /// Notices refused: revocations without authority, grants past the per-issuer limit.
+    pub(crate) notices_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -65,13 +76,15 @@ pub(crate) struct NodeState {
     pub(crate) log: Log<RedbStore>,
     pub(crate) vault: Vault,
     pub(crate) policy: Mutex<Policy>,
+    pub(crate) limits: PeerLimits,
     pub(crate) blobs: PathBuf,
     pub(crate) metrics: Metrics,
-    /// Packets being received now: a second offer of one waits for the first to end.
-    pub(crate) receiving: Mutex<HashSet<PacketId>>,
+    /// Packets being received now: a second offer of one waits on the
+    /// first's notification, and is decided again when it ends.
+    pub(crate) receiving: Mutex<HashMap<PacketId, Arc<Notify>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -101,15 +114,13 @@ impl NodeState {
         let data = dir.join("data");
         let blobs = data.join("blobs");
         let incoming = blobs.join("incoming");
-        std::fs::create_dir_all(&incoming).map_err(NodeError::file(&incoming))?;
+        crate::files::create_private_dir(&incoming)?;
         // Unfinished payloads were never receipted: their senders resend them.
         for entry in std::fs::read_dir(&incoming).map_err(NodeError::file(&incoming))?.flatten() {
             let _ = std::fs::remove_file(entry.path());
         }
         let db_path = data.join("tally.redb");
-        let db = Arc::new(
-            Database::create(&db_path).map_err(|e| NodeError::Database(format!("{}: {e}", db_path.display())))?,
-        );
+        let db = Arc::new(crate::files::open_database(&db_path)?);
         let store = Store::new(Arc::clone(&db))?;
         let seen = store.meta("directory_serial")?.unwrap_or(0);
         if directory.serial() < seen {
@@ -126,10 +137,10 @@ impl NodeState {
             .map_err(|e| NodeError::Database(format!("log: {e}")))?;
         let identity = Arc::clone(&keys.identity);
         let log = Log::new(log_store, &config.agency, Arc::clone(&identity));
-        let vault = Vault::new(&keys.storage, store.clone())?;
+        let vault = Vault::new(&keys.storage, store.clone(), &data.join("keys.slots"))?;
         let roster = Arc::new(Roster::new(directory.directory()));
         let mut revocations = RevocationSet::new();
-        for r in store.revocations()? {
+        for (r, _) in store.revocations()? {
             // Revocations were checked when stored; one whose issuer left the directory no longer verifies.
             let _ = revocations.insert(r, &directory);
         }
@@ -137,6 +148,11 @@ impl NodeState {
         for (grant, u) in store.usage()? {
             usage.restore(grant, u);
         }
+        let inbox = store.inbox_all()?;
+        let stored = inbox.iter().filter(|(_, r)| r.erased_at.is_none()).map(|(_, r)| (r.sender.clone(), r.size));
+        let grants = store.grants()?;
+        let issuers = grants.iter().filter_map(|(_, c)| c.first().map(|g| g.unverified().issuer.clone()));
+        let limits = PeerLimits::new(&config.limits, stored, issuers);
         let serial = directory.serial();
         let state = Arc::new(Self {
             dir: dir.to_owned(),
@@ -149,13 +165,16 @@ impl NodeState {
             log,
             vault,
             policy: Mutex::new(Policy { usage, revocations, cache: ChainCache::new(serial, 1024) }),
+            limits,
             blobs,
             metrics: Metrics::default(),
-            receiving: Mutex::new(HashSet::new()),
+            receiving: Mutex::new(HashMap::new()),
             keys,
             config,
         });
         state.reconcile()?;
+        // Erasures a crash interrupted after their deletion records were logged.
+        state.finish_erasures()?;
         Ok(state)
     }
 
@@ -215,15 +234,16 @@ impl NodeState {
         self.adopt_directory(VerifiedDirectory::load(&path, &self.operator)?)
     }
 
-    /// Uses `fresh` from now on if its serial is above the current one's.
+    /// Uses `fresh` from now on if its serial is above the current one's;
+    /// the transport then re-checks its open connections against it.
     pub(crate) fn adopt_directory(&self, fresh: VerifiedDirectory) -> Result<bool, NodeError> {
         if fresh.serial() <= self.directory().serial() {
             return Ok(false);
         }
         self.store.set_meta("directory_serial", fresh.serial())?;
+        *self.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh.clone());
         self.roster.update(fresh.directory());
         tracing::info!(serial = fresh.serial(), "directory updated");
-        *self.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
         Ok(true)
     }
 
@@ -235,24 +255,41 @@ impl NodeState {
         cache.decide(flow, chain, revocations, &*directory, directory.serial(), usage)
     }
 
-    /// Counts a packet against its grants now (a reservation the commit makes durable).
-    pub(crate) fn reserve(&self, auth: &Authorization, packet: PacketId, bytes: u64, at: Timestamp) {
-        lock(&self.policy).usage.apply(auth, packet, bytes, at);
+    /// Decides `flow` and, if it is allowed, reserves its count against the
+    /// chain's quotas in the same step, so that concurrent flows cannot
+    /// both take the last of a quota.
+    pub(crate) fn decide_and_reserve(
+        self: &Arc<Self>,
+        flow: &Flow,
+        chain: &GrantChain,
+    ) -> Result<crate::reservation::Reservation, Denial> {
+        let directory = self.directory();
+        let mut policy = lock(&self.policy);
+        let Policy { usage, revocations, cache } = &mut *policy;
+        let auth = cache.decide(flow, chain, revocations, &*directory, directory.serial(), usage)?;
+        usage.apply(&auth, flow.bytes, flow.at);
+        Ok(crate::reservation::Reservation::new(Arc::clone(self), auth, flow.bytes, flow.at))
     }
 
     /// Stores a received, verified packet whose blob is in place: signs its
-    /// receipt, records the packet, usage and grants in one transaction,
-    /// then logs the receipt (and grants seen for the first time).
+    /// receipt, records the packet (with its evidence), its usage and grants
+    /// first seen in one transaction, then logs the receipt.
     pub(crate) fn store_received(
         &self,
         record: InboxRecordDraft,
         receipt: Receipt,
+        evidence: Evidence,
+        commitment_key: Vec<u8>,
         chain: &GrantChain,
-        auth: &Authorization,
+        reservation: crate::reservation::Reservation,
     ) -> Result<Signed<Receipt>, NodeError> {
+        if receipt.recipient != self.agency {
+            return Err(NodeError::Refused(format!("a receipt naming {} is not this node's to sign", receipt.recipient)));
+        }
         let signed =
             self.identity.sign_object(receipt).map_err(|source| NodeError::Key { path: self.dir.clone(), source })?;
         let packet = signed.unverified().packet_id;
+        let (sender, size) = (record.sender.clone(), record.size);
         let record = InboxRecord {
             sender: record.sender,
             grant: record.grant,
@@ -263,28 +300,30 @@ impl NodeState {
             epoch: record.epoch,
             receipt: signed.clone(),
             erased_at: None,
-        };
-        let usage: Vec<_> = {
-            let policy = lock(&self.policy);
-            auth.chain.iter().map(|(g, _)| (*g, policy.usage.of(g))).collect()
+            evidence,
+            commitment_key,
         };
         let new_grants = self.new_grants(chain)?;
         let mut entries: Vec<LogEntry> = new_grants.iter().cloned().map(LogEntry::GrantReceived).collect();
         entries.push(LogEntry::ReceiptIssued(signed.clone()));
-        let (size, record, chain) = (record.size, encode(&record), (!new_grants.is_empty()).then(|| chain.clone()));
+        let record = encode(&record);
+        let new_chain = (!new_grants.is_empty()).then(|| chain.clone());
+        let (counted, bytes, at) = (reservation.chain(), reservation.bytes(), reservation.at());
         // The packet's record, the quota it used, any grant first seen with
         // it and its receipt: one transaction, shared with other exchanges.
         self.commit(&entries, move |tx| {
             tx.open_table(INBOX)?.insert(packet.0, record.as_slice())?;
-            let mut table = tx.open_table(USAGE)?;
-            for (g, u) in &usage {
-                table.insert(g.0, encode(u).as_slice())?;
-            }
-            if let Some(chain) = chain {
+            Store::count_usage(tx, &counted, bytes, at)?;
+            if let Some(chain) = new_chain {
                 tx.open_table(GRANTS)?.insert(grant_id(&chain[0]).0, encode(&chain).as_slice())?;
             }
             Ok(())
         })?;
+        reservation.keep();
+        if let Some(leaf) = chain.first().filter(|_| !new_grants.is_empty()) {
+            self.limits.kept_grant(&leaf.unverified().issuer);
+        }
+        tracing::info!(packet = %packet, %sender, bytes = size, "packet received and receipted");
         self.metrics.received.fetch_add(1, Ordering::Relaxed);
         self.metrics.received_bytes.fetch_add(size, Ordering::Relaxed);
         Ok(signed)
@@ -303,7 +342,7 @@ impl NodeState {
     }
 
     /// The grants of `chain` this node has not logged yet.
-    fn new_grants(&self, chain: &GrantChain) -> Result<Vec<Signed<Grant>>, NodeError> {
+    pub(crate) fn new_grants(&self, chain: &GrantChain) -> Result<Vec<Signed<Grant>>, NodeError> {
         let Some(leaf) = chain.first() else { return Ok(Vec::new()) };
         if self.store.grant_chain(&grant_id(leaf))?.is_some() {
             return Ok(Vec::new());
@@ -312,14 +351,26 @@ impl NodeState {
         Ok(chain.iter().filter(|g| !known.contains(&grant_id(g))).cloned().collect())
     }
 
-    /// Keeps a grant chain (verified against the directory) and logs it as issued or received.
+    /// Keeps a grant chain (verified against the directory) and logs it as
+    /// issued or received. A chain from an issuer that already has the
+    /// limit of chains kept here is refused.
     pub(crate) fn keep_grant(&self, chain: GrantChain, issued: bool) -> Result<GrantId, NodeError> {
         let directory = self.directory();
         VerifiedChain::verify(&chain, &*directory)
             .map_err(|d| NodeError::Refused(format!("the grant does not verify: {d}")))?;
         let leaf = chain.first().ok_or_else(|| NodeError::Usage("an empty grant chain".into()))?;
         let id = grant_id(leaf);
+        let issuer = leaf.unverified().issuer.clone();
         let new = self.new_grants(&chain)?;
+        if new.is_empty() {
+            return Ok(id);
+        }
+        if !issued && !self.limits.may_keep_grant(&issuer) {
+            return Err(NodeError::NotPermitted(format!(
+                "this node keeps at most {} grants issued by {issuer} ([limits] max_grants_per_issuer)",
+                self.limits.limits().max_grants_per_issuer
+            )));
+        }
         let entries: Vec<LogEntry> = new
             .into_iter()
             .map(|g| {
@@ -335,112 +386,8 @@ impl NodeState {
             tx.open_table(GRANTS)?.insert(id.0, chain.as_slice())?;
             Ok(())
         })?;
+        self.limits.kept_grant(&issuer);
         Ok(id)
-    }
-
-    /// Records a revocation (checked against the directory), logs it, and
-    /// erases what was received under the grants it ends if it obliges erasure.
-    pub(crate) fn keep_revocation(&self, revocation: Signed<Revocation>) -> Result<bool, NodeError> {
-        let directory = self.directory();
-        let r = revocation.unverified().clone();
-        let new = lock(&self.policy)
-            .revocations
-            .insert(revocation.clone(), &*directory)
-            .map_err(|e| NodeError::Refused(format!("the revocation does not verify: {e}")))?;
-        if !new {
-            return Ok(false);
-        }
-        let bytes = revocation.encode();
-        self.commit(&[LogEntry::Revocation(revocation)], move |tx| {
-            tx.open_table(REVOCATIONS)?.insert(bytes.as_slice(), 0)?;
-            Ok(())
-        })?;
-        let erase = r.erase
-            || self
-                .store
-                .grant_chain(&r.grant)?
-                .and_then(|c| c.first().map(|g| g.unverified().erase_on_revoke))
-                .unwrap_or(false);
-        if erase {
-            for (leaf, chain) in self.store.grants()? {
-                if chain.iter().any(|g| grant_id(g) == r.grant) {
-                    let epochs = self.vault.epochs(leaf)?;
-                    self.erase(leaf, &epochs, DeletionReason::REVOKED_WITH_ERASURE)?;
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    /// Destroys the data keys due at `now` and their packets. Returns how many packets were erased.
-    pub(crate) fn sweep(&self) -> Result<usize, NodeError> {
-        let now = self.now();
-        let mut erased = 0;
-        let mut due: BTreeMap<GrantId, Vec<u64>> = BTreeMap::new();
-        for (grant, epoch) in self.vault.due(now)? {
-            due.entry(grant).or_default().push(epoch);
-        }
-        for (grant, epochs) in due {
-            erased += self.erase(grant, &epochs, DeletionReason::RETENTION_ENDED)?;
-        }
-        Ok(erased)
-    }
-
-    /// Crypto-shreds `grant`'s keys of `epochs`: logs the deletion
-    /// records (and a checkpoint over them), then destroys the keys and the blobs.
-    pub(crate) fn erase(&self, grant: GrantId, epochs: &[u64], reason: DeletionReason) -> Result<usize, NodeError> {
-        if epochs.is_empty() {
-            return Ok(0);
-        }
-        let now = self.now();
-        let packets: Vec<(PacketId, InboxRecord)> = self
-            .store
-            .inbox_all()?
-            .into_iter()
-            .filter(|(_, r)| r.grant == grant && epochs.contains(&r.epoch) && r.erased_at.is_none())
-            .collect();
-        // The record goes into the log first: a crash before the keys are
-        // gone erases them again at restart (a second record), never silently.
-        let ids: Vec<PacketId> = packets.iter().map(|(id, _)| *id).collect();
-        let mut entries = Vec::new();
-        for part in ids.chunks(tally_wire::limits::MAX_DELETION_PACKETS).chain(ids.is_empty().then_some(&[][..])) {
-            let record = DeletionRecord {
-                agency: self.agency.clone(),
-                grant,
-                packets: BoundedVec::new(part.to_vec()).map_err(|e| NodeError::Database(e.to_string()))?,
-                erased_at: now,
-                reason,
-            };
-            entries.push(LogEntry::Deletion(Encoded::new(record).map_err(|e| NodeError::Database(e.to_string()))?));
-        }
-        self.log.append(&entries)?;
-        self.log.checkpoint()?;
-        self.store.write(|tx| {
-            let mut keys = tx.open_table(DATA_KEYS)?;
-            for e in epochs {
-                keys.remove((grant.0, *e))?;
-            }
-            let mut inbox = tx.open_table(INBOX)?;
-            for (id, r) in &packets {
-                let r = InboxRecord { erased_at: Some(now), ..r.clone() };
-                inbox.insert(id.0, encode(&r).as_slice())?;
-            }
-            Ok(())
-        })?;
-        for e in epochs {
-            self.vault.forget(grant, *e);
-        }
-        for (id, _) in &packets {
-            let path = self.blob_path(id);
-            if let Err(e) = std::fs::remove_file(&path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(path = %path.display(), error = %e, "cannot remove an erased blob (its key is destroyed)");
-            }
-        }
-        self.metrics.erased.fetch_add(packets.len() as u64, Ordering::Relaxed);
-        tracing::info!(grant = %grant, packets = packets.len(), reason = %reason, "erased (data keys destroyed)");
-        Ok(packets.len())
     }
 
     /// Where a stored packet's blob is.

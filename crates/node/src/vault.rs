@@ -1,6 +1,8 @@
 //! Payloads at rest: encrypted under per-grant data keys, which are
 //! wrapped by the node's storage key and destroyed when retention ends
-//! (crypto-shredding).
+//! (crypto-shredding). A wrapped key lives in a slot of `data/keys.slots`
+//! ([`KeySlots`]), which destruction overwrites: no copy of it stays in
+//! the database's free pages, so the storage key cannot bring it back.
 //!
 //! A grant's data key has *epochs*: a key takes new packets for the first
 //! eighth of its retention period (at least one second), and is destroyed
@@ -9,10 +11,15 @@
 //! itself, never longer.
 //!
 //! A blob is a sequence of records `u32 length (LE) ‖ AES-256-GCM
-//! ciphertext and tag`, one per chunk written, with nonce `flag ‖ 0³ ‖
-//! counter (u64 BE)` where `flag` is 1 on the last record (empty
-//! plaintext), and associated data `packet id ‖ grant id`. A blob cut
-//! short, reordered or moved to another packet does not open.
+//! ciphertext and tag`, one per chunk written, under the packet's own key
+//! `HKDF-SHA256(salt = packet id ‖ grant id, ikm = data key, info =
+//! "tally-node/v1/blob")` (a data key serves many packets; each gets its
+//! own key, so the counter nonces never repeat under one key), with nonce
+//! `flag ‖ 0³ ‖ counter (u64 BE)` where `flag` is 1 on the last record
+//! (empty plaintext), and associated data `packet id ‖ grant id`. A blob
+//! cut short, reordered or moved to another packet does not open. The
+//! packet's content-commitment key is sealed under the same packet key
+//! with nonce `2 ‖ 0¹¹`, so it is destroyed with the data key.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -26,6 +33,7 @@ use tally_wire::{GrantId, PacketId, Timestamp};
 use zeroize::Zeroizing;
 
 use crate::NodeError;
+use crate::keyslots::{KeySlots, WRAPPED};
 use crate::store::{DATA_KEYS, DataKeyRecord, Store, decode, encode};
 
 const TAG: usize = 16;
@@ -40,17 +48,63 @@ pub(crate) struct DataKey {
 }
 
 impl DataKey {
-    fn aead(&self) -> Result<LessSafeKey, NodeError> {
-        Ok(LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &*self.bytes).map_err(|_| NodeError::Database("bad data key".into()))?,
-        ))
+    /// The key of one packet's blob: HKDF-SHA256 over the data key, salted with the packet and grant ids.
+    fn packet_key(&self, packet: &PacketId, grant: &GrantId) -> Result<LessSafeKey, NodeError> {
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &blob_aad(packet, grant));
+        let prk = salt.extract(&*self.bytes);
+        let okm = prk
+            .expand(&[b"tally-node/v1/blob"], &AES_256_GCM)
+            .map_err(|_| NodeError::Database("cannot derive a packet key".into()))?;
+        Ok(LessSafeKey::new(UnboundKey::from(okm)))
     }
+}
+
+/// The nonce of a packet's sealed commitment key, apart from every record nonce.
+fn commitment_key_nonce() -> Nonce {
+    let mut n = [0u8; 12];
+    n[0] = 2;
+    Nonce::assume_unique_for_key(n)
+}
+
+/// Seals a packet's content-commitment key under its packet key.
+pub(crate) fn seal_commitment_key(
+    key: &DataKey,
+    packet: &PacketId,
+    grant: &GrantId,
+    commitment_key: &[u8; 32],
+) -> Result<Vec<u8>, NodeError> {
+    let mut sealed = commitment_key.to_vec();
+    key.packet_key(packet, grant)?
+        .seal_in_place_append_tag(commitment_key_nonce(), Aad::from(blob_aad(packet, grant)), &mut sealed)
+        .map_err(|_| NodeError::Database("cannot seal a commitment key".into()))?;
+    Ok(sealed)
+}
+
+/// Opens what [`seal_commitment_key`] sealed.
+pub(crate) fn open_commitment_key(
+    key: &DataKey,
+    packet: &PacketId,
+    grant: &GrantId,
+    sealed: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, NodeError> {
+    let mut buf = Zeroizing::new(sealed.to_vec());
+    let plain = key
+        .packet_key(packet, grant)?
+        .open_in_place(commitment_key_nonce(), Aad::from(blob_aad(packet, grant)), &mut buf)
+        .map_err(|_| NodeError::Database(format!("packet {packet}: its sealed commitment key does not open")))?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    if plain.len() != 32 {
+        return Err(NodeError::Database(format!("packet {packet}: its sealed commitment key has the wrong length")));
+    }
+    out.copy_from_slice(plain);
+    Ok(out)
 }
 
 /// The data keys, with the storage key that wraps them.
 pub(crate) struct Vault {
     storage: LessSafeKey,
     store: Store,
+    slots: KeySlots,
     /// Unwrapped keys in use, by grant and epoch.
     open: Mutex<HashMap<(GrantId, u64), std::sync::Arc<DataKey>>>,
 }
@@ -62,11 +116,54 @@ fn wrap_aad(grant: &GrantId, epoch: u64) -> Vec<u8> {
 }
 
 impl Vault {
-    pub(crate) fn new(storage_key: &[u8; 32], store: Store) -> Result<Self, NodeError> {
+    /// The vault of `store`, its wrapped keys in the slot file at `slots`.
+    pub(crate) fn new(storage_key: &[u8; 32], store: Store, slots: &std::path::Path) -> Result<Self, NodeError> {
         let storage = LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, storage_key).map_err(|_| NodeError::Database("bad storage key".into()))?,
         );
-        Ok(Self { storage, store, open: Mutex::new(HashMap::new()) })
+        let used = {
+            let tx = store.db.begin_read().map_err(NodeError::db)?;
+            let table = tx.open_table(DATA_KEYS).map_err(NodeError::db)?;
+            let mut used = std::collections::BTreeSet::new();
+            for row in table.iter().map_err(NodeError::db)? {
+                let (_, v) = row.map_err(NodeError::db)?;
+                used.insert(decode::<DataKeyRecord>(v.value(), "data key")?.slot);
+            }
+            used
+        };
+        let slots = KeySlots::open(slots, &used)?;
+        Ok(Self { storage, store, slots, open: Mutex::new(HashMap::new()) })
+    }
+
+    /// Wraps a 32-byte secret of the node's own (a sent packet's commitment
+    /// key) under the storage key, bound to `context`: random nonce ‖ ciphertext ‖ tag.
+    pub(crate) fn wrap_secret(&self, context: &[u8], secret: &[u8; 32]) -> Result<Vec<u8>, NodeError> {
+        let mut nonce = [0u8; 12];
+        SystemRandom::new().fill(&mut nonce).map_err(|_| NodeError::Database("random generator failed".into()))?;
+        let mut sealed = secret.to_vec();
+        self.storage
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut sealed)
+            .map_err(|_| NodeError::Database("cannot wrap a secret".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens what [`wrap_secret`](Self::wrap_secret) wrapped for `context`.
+    pub(crate) fn unwrap_secret(&self, context: &[u8], wrapped: &[u8]) -> Result<Zeroizing<[u8; 32]>, NodeError> {
+        let corrupt = || NodeError::Database("a wrapped secret does not open under the storage key".into());
+        if wrapped.len() != 12 + 32 + TAG {
+            return Err(corrupt());
+        }
+        let nonce: [u8; 12] = wrapped[..12].try_into().map_err(|_| corrupt())?;
+        let mut buf = Zeroizing::new(wrapped[12..].to_vec());
+        let plain = self
+            .storage
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut buf)
+            .map_err(|_| corrupt())?;
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(plain);
+        Ok(out)
     }
 
     /// The key new packets under `grant` are stored with at `now`: the
@@ -115,15 +212,23 @@ impl Vault {
                 &mut sealed,
             )
             .map_err(|_| NodeError::Database("cannot wrap a data key".into()))?;
-        let mut wrapped = nonce.to_vec();
-        wrapped.extend_from_slice(&sealed);
+        let mut wrapped = [0u8; WRAPPED];
+        wrapped[..12].copy_from_slice(&nonce);
+        wrapped[12..].copy_from_slice(&sealed);
+        // The key's slot is durable before the record naming it; a crash
+        // between the two leaves a slot that the next start zeroes.
+        let slot = self.slots.write(&wrapped)?;
         let erase_at = now.checked_add(Duration::from_secs(retention_secs)).unwrap_or(now);
-        let record = DataKeyRecord { wrapped, created: now, erase_at };
-        tx.open_table(DATA_KEYS)
-            .map_err(NodeError::db)?
-            .insert((grant.0, next_epoch), encode(&record).as_slice())
-            .map_err(NodeError::db)?;
-        tx.commit().map_err(NodeError::db)?;
+        let record = DataKeyRecord { slot, created: now, erase_at };
+        let recorded = tx
+            .open_table(DATA_KEYS)
+            .map_err(NodeError::db)
+            .and_then(|mut t| t.insert((grant.0, next_epoch), encode(&record).as_slice()).map(drop).map_err(NodeError::db))
+            .and_then(|()| tx.commit().map_err(NodeError::db));
+        if let Err(e) = recorded {
+            self.slots.destroy(slot)?;
+            return Err(e);
+        }
         let key = std::sync::Arc::new(DataKey { bytes, epoch: next_epoch });
         open.insert((grant, next_epoch), std::sync::Arc::clone(&key));
         Ok(key)
@@ -146,11 +251,11 @@ impl Vault {
 
     fn unwrap_key(&self, grant: &GrantId, epoch: u64, record: &DataKeyRecord) -> Result<DataKey, NodeError> {
         let corrupt = || NodeError::Database(format!("data key {grant}/{epoch} does not unwrap under the storage key"));
-        if record.wrapped.len() != 12 + 32 + TAG {
-            return Err(corrupt());
-        }
-        let nonce: [u8; 12] = record.wrapped[..12].try_into().map_err(|_| corrupt())?;
-        let mut sealed = Zeroizing::new(record.wrapped[12..].to_vec());
+        let wrapped = self.slots.read(record.slot)?.ok_or_else(|| {
+            NodeError::Refused(format!("data key {grant}/{epoch} was destroyed (its slot is zeroed)"))
+        })?;
+        let nonce: [u8; 12] = wrapped[..12].try_into().map_err(|_| corrupt())?;
+        let mut sealed = Zeroizing::new(wrapped[12..].to_vec());
         let plain = self
             .storage
             .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(wrap_aad(grant, epoch)), &mut sealed)
@@ -184,11 +289,34 @@ impl Vault {
         range.map(|row| Ok(row.map_err(NodeError::db)?.0.value().1)).collect()
     }
 
-    /// Forgets an unwrapped key (its bytes are zeroized when the last user drops it).
-    pub(crate) fn forget(&self, grant: GrantId, epoch: u64) {
+    /// Destroys the key of `grant`'s `epoch`: its slot is overwritten and
+    /// fsynced, and the unwrapped copy forgotten (its bytes are zeroized when
+    /// the last user drops it). The caller removes the record after this.
+    /// Destroying a key already destroyed changes nothing.
+    pub(crate) fn destroy(&self, grant: GrantId, epoch: u64) -> Result<(), NodeError> {
         if let Ok(mut open) = self.open.lock() {
             open.remove(&(grant, epoch));
         }
+        let record = {
+            let tx = self.store.db.begin_read().map_err(NodeError::db)?;
+            let table = tx.open_table(DATA_KEYS).map_err(NodeError::db)?;
+            let value = table.get((grant.0, epoch)).map_err(NodeError::db)?;
+            value.map(|v| decode::<DataKeyRecord>(v.value(), "data key")).transpose()?
+        };
+        match record {
+            Some(record) => self.slots.destroy(record.slot),
+            None => Ok(()),
+        }
+    }
+
+    /// The key's bytes, for the test that looks for them on disk after erasure.
+    #[cfg(test)]
+    pub(crate) fn exposed_key_bytes(&self, grant: GrantId, epoch: u64) -> Option<([u8; 32], [u8; WRAPPED])> {
+        let key = self.key(grant, epoch).ok()??;
+        let tx = self.store.db.begin_read().ok()?;
+        let table = tx.open_table(DATA_KEYS).ok()?;
+        let record: DataKeyRecord = decode(table.get((grant.0, epoch)).ok()??.value(), "data key").ok()?;
+        Some((*key.bytes, self.slots.read(record.slot).ok()??))
     }
 }
 
@@ -215,7 +343,7 @@ pub(crate) struct BlobSealer {
 
 impl BlobSealer {
     pub(crate) fn new(key: &DataKey, packet: &PacketId, grant: &GrantId) -> Result<Self, NodeError> {
-        Ok(Self { key: key.aead()?, aad: blob_aad(packet, grant), counter: 0, buffer: Vec::new() })
+        Ok(Self { key: key.packet_key(packet, grant)?, aad: blob_aad(packet, grant), counter: 0, buffer: Vec::new() })
     }
 
     /// The record for the next piece of plaintext (borrowed until the next call).
@@ -241,7 +369,7 @@ pub(crate) fn open_blob(
     mut blob: impl Read,
     mut out: impl Write,
 ) -> Result<u64, NodeError> {
-    let aead = key.aead()?;
+    let aead = key.packet_key(packet, grant)?;
     let aad = blob_aad(packet, grant);
     let corrupt = |what: &str| NodeError::Database(format!("stored packet {packet}: {what}"));
     let mut counter = 0u64;
@@ -299,6 +427,25 @@ mod tests {
         let mut out = Vec::new();
         let n = open_blob(&key(), &PacketId([1; 16]), &GrantId([2; 32]), &blob[..], &mut out).expect("opens");
         assert_eq!((n, out.as_slice()), (11, &b"hello world"[..]));
+    }
+
+    #[test]
+    fn two_packets_under_one_data_key_never_share_a_keystream() {
+        // Each blob starts its nonces at 0; the per-packet key keeps them apart.
+        let plain = [0u8; 64];
+        let record = |packet: u8| {
+            let mut s = BlobSealer::new(&key(), &PacketId([packet; 16]), &GrantId([2; 32])).expect("key");
+            s.record(&plain, false).expect("seals").to_vec()
+        };
+        assert_ne!(record(1)[4..68], record(3)[4..68], "the same plaintext encrypts differently per packet");
+    }
+
+    #[test]
+    fn a_sealed_commitment_key_opens_only_for_its_packet() {
+        let sealed = seal_commitment_key(&key(), &PacketId([1; 16]), &GrantId([2; 32]), &[7; 32]).expect("seals");
+        let opened = open_commitment_key(&key(), &PacketId([1; 16]), &GrantId([2; 32]), &sealed).expect("opens");
+        assert_eq!(*opened, [7; 32]);
+        assert!(open_commitment_key(&key(), &PacketId([3; 16]), &GrantId([2; 32]), &sealed).is_err());
     }
 
     #[test]

@@ -12,8 +12,10 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tally_envelope::{IdentityKey, IdentityVerifier, PacketDigests, Sealer};
-use tally_wire::{Chunk, Frame, Offer, Outcome, PacketHeader, Receipt, Signed, Timestamp};
+use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, PacketDigests, Sealer};
+use tally_wire::{
+    Chunk, EncapsulatedKey, Encoded, Evidence, Frame, Offer, Outcome, PacketHeader, Receipt, Signed, Timestamp,
+};
 
 use crate::Config;
 use crate::error::ExchangeError;
@@ -30,6 +32,11 @@ pub enum SenderRequest {
     Log {
         /// The recipient's receipt.
         receipt: Box<Signed<Receipt>>,
+        /// For a packet sealed and delivered in this exchange: its evidence
+        /// of origin and its content-commitment key, to keep for a later
+        /// reveal. `None` for a rejection and for a resend (nothing was
+        /// sealed: the host rebuilds the evidence from what it kept).
+        sealed: Option<Box<(Evidence, CommitmentKey)>>,
     },
 }
 
@@ -55,7 +62,7 @@ enum Stage {
     Offering { sealer: Box<Sealer> },
     Resending,
     Streaming { sealer: Box<Sealer>, index: u64 },
-    AwaitingReceipt { digests: PacketDigests },
+    AwaitingReceipt { digests: PacketDigests, sealed: Box<(Evidence, CommitmentKey)> },
     Logging { receipt: Box<Signed<Receipt>>, delivered: bool },
     Done,
 }
@@ -78,6 +85,8 @@ pub struct Sender {
     identity: Arc<IdentityKey>,
     recipient_key: IdentityVerifier,
     header: PacketHeader,
+    encoded_header: Encoded<PacketHeader>,
+    encapsulated_key: EncapsulatedKey,
     header_digest: tally_wire::Digest,
     config: Config,
     stage: Stage,
@@ -133,6 +142,8 @@ impl Sender {
             identity,
             recipient_key,
             header,
+            encoded_header: offer.header.clone(),
+            encapsulated_key: offer.encapsulated_key,
             header_digest,
             deadline: config.deadline_after(now),
             config,
@@ -157,7 +168,8 @@ impl Sender {
             }
             (Stage::Resending, Frame::Receipt(frame)) => match self.check_resent_receipt(&frame.receipt) {
                 Ok(()) => {
-                    self.requests.push_back(SenderRequest::Log { receipt: Box::new(frame.receipt.clone()) });
+                    let receipt = Box::new(frame.receipt.clone());
+                    self.requests.push_back(SenderRequest::Log { receipt, sealed: None });
                     self.deadline = None;
                     Stage::Logging { receipt: Box::new(frame.receipt), delivered: true }
                 }
@@ -169,16 +181,18 @@ impl Sender {
                 Frame::Reject(reject),
             ) => match self.check_rejection(&reject.receipt) {
                 Ok(()) => {
-                    self.requests.push_back(SenderRequest::Log { receipt: Box::new(reject.receipt.clone()) });
+                    let receipt = Box::new(reject.receipt.clone());
+                    self.requests.push_back(SenderRequest::Log { receipt, sealed: None });
                     self.deadline = None;
                     Stage::Logging { receipt: Box::new(reject.receipt), delivered: false }
                 }
                 Err(e) => return self.fail(e),
             },
-            (Stage::AwaitingReceipt { digests }, Frame::Receipt(frame)) => {
+            (Stage::AwaitingReceipt { digests, sealed }, Frame::Receipt(frame)) => {
                 match self.check_acceptance(&frame.receipt, &digests) {
                     Ok(()) => {
-                        self.requests.push_back(SenderRequest::Log { receipt: Box::new(frame.receipt.clone()) });
+                        let receipt = Box::new(frame.receipt.clone());
+                        self.requests.push_back(SenderRequest::Log { receipt, sealed: Some(sealed) });
                         self.deadline = None;
                         Stage::Logging { receipt: Box::new(frame.receipt), delivered: true }
                     }
@@ -216,7 +230,13 @@ impl Sender {
                         Ok(sealed) => {
                             self.transmit.push_back(Frame::Trailer(sealed.trailer));
                             self.deadline = self.config.deadline_after(now);
-                            Stage::AwaitingReceipt { digests: sealed.digests }
+                            let evidence = Evidence {
+                                header: self.encoded_header.clone(),
+                                encapsulated_key: self.encapsulated_key,
+                                trailer: sealed.trailer,
+                            };
+                            let kept = Box::new((evidence, sealed.commitment_key));
+                            Stage::AwaitingReceipt { digests: sealed.digests, sealed: kept }
                         }
                         Err(e) => return self.fail(ExchangeError::Envelope(e.to_string())),
                     }

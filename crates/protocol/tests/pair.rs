@@ -202,7 +202,7 @@ impl Pair {
                         self.sent += len;
                         self.sender.handle_host(SenderResponse::Chunk(chunk), self.now);
                     }
-                    SenderRequest::Log { receipt } => {
+                    SenderRequest::Log { receipt, .. } => {
                         self.logged.push(*receipt);
                         self.sender.handle_host(SenderResponse::Logged, self.now);
                     }

@@ -166,7 +166,7 @@ impl Pull {
                 self.sent += len;
                 ResponderResponse::Packet(SenderResponse::Chunk(chunk))
             }
-            ResponderRequest::Packet(SenderRequest::Log { receipt }) => {
+            ResponderRequest::Packet(SenderRequest::Log { receipt, .. }) => {
                 self.responder_logged.push(*receipt);
                 ResponderResponse::Packet(SenderResponse::Logged)
             }

@@ -19,6 +19,8 @@ fn receipt(i: u64) -> Receipt {
         header_digest: Digest([1; 32]),
         grant: GrantId([3; 32]),
         purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: tally_wire::DataCategory::new("income.annual").expect("valid"),
+        payload_len: 1024,
         sender: AgencyId::new("tax-bureau").expect("valid"),
         recipient: AgencyId::new("social-security").expect("valid"),
         received_at: Timestamp::from_secs(1_800_000_000 + i),

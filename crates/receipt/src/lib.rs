@@ -27,6 +27,8 @@
 //!     header_digest: Digest([2; 32]),
 //!     grant: GrantId([3; 32]),
 //!     purpose: Purpose::new("social-security.eligibility")?,
+//!     category: tally_wire::DataCategory::new("income.annual")?,
+//!     payload_len: 1024,
 //!     sender: AgencyId::new("tax-bureau")?,
 //!     recipient: social.clone(),
 //!     received_at: Timestamp::from_secs(1_800_000_000),

@@ -22,6 +22,8 @@ fn receipt(i: u8) -> Receipt {
         header_digest: Digest([i; 32]),
         grant: GrantId([3; 32]),
         purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: tally_wire::DataCategory::new("income.annual").expect("valid"),
+        payload_len: 1024,
         sender: agency("tax-bureau"),
         recipient: agency("social-security"),
         received_at: Timestamp::from_secs(1_800_000_000 + u64::from(i)),

@@ -30,6 +30,8 @@ fn receipt(i: u8, rejected: bool) -> Receipt {
         header_digest: Digest([i.wrapping_add(1); 32]),
         grant: GrantId([0x33; 32]),
         purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: tally_wire::DataCategory::new("income.annual").expect("valid"),
+        payload_len: 1024,
         sender: AgencyId::new("tax-bureau").expect("valid"),
         recipient: AgencyId::new("social-security").expect("valid"),
         received_at: Timestamp::from_secs(1_800_000_000 + u64::from(i)),

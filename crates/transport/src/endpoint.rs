@@ -229,7 +229,7 @@ impl<H: Host> Endpoint<H> {
         let mut serve = ReceiveServe::new(&*self.inner.host, to.clone(), tally_wire::Direction::Pull);
         let outcome = self.run(to, make, &mut serve).await?;
         if let RequesterOutcome::Refused(refusal) = &outcome {
-            self.inner.host.log_receipt(refusal).await.map_err(TransportError::Host)?;
+            self.inner.host.log_receipt(refusal, None).await.map_err(TransportError::Host)?;
         }
         Ok(outcome)
     }

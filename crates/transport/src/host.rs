@@ -92,8 +92,16 @@ pub trait Host: Send + Sync + 'static {
     /// Signs and logs a rejection receipt this node issues.
     fn sign_rejection(&self, receipt: Receipt) -> impl Future<Output = io::Result<Signed<Receipt>>> + Send;
 
-    /// Logs a receipt or rejection a peer signed (verified by the transport) before the exchange reports it.
-    fn log_receipt(&self, receipt: &Signed<Receipt>) -> impl Future<Output = io::Result<()>> + Send;
+    /// Logs a receipt or rejection a peer signed (verified by the transport)
+    /// before the exchange reports it. `sealed` is the evidence of origin and
+    /// the commitment key of a packet sealed and delivered in this exchange,
+    /// for the host to keep for a later reveal (`None` for rejections,
+    /// refused requests and resends).
+    fn log_receipt(
+        &self,
+        receipt: &Signed<Receipt>,
+        sealed: Option<(Evidence, CommitmentKey)>,
+    ) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Decides a pull request from `peer` (signature and policy, with the
     /// peer as recipient) and returns the packets that answer it.

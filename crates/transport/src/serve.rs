@@ -97,8 +97,8 @@ impl<R: AsyncRead + Unpin + Send + ?Sized, H: Host> Serve<Sender> for SendServe<
     async fn serve(&mut self, request: SenderRequest) -> Result<Option<SenderResponse>, TransportError> {
         Ok(Some(match request {
             SenderRequest::NextChunk { len } => SenderResponse::Chunk(read_chunk(self.payload, len).await?),
-            SenderRequest::Log { receipt } => {
-                self.host.log_receipt(&receipt).await.map_err(TransportError::Host)?;
+            SenderRequest::Log { receipt, sealed } => {
+                self.host.log_receipt(&receipt, sealed.map(|s| *s)).await.map_err(TransportError::Host)?;
                 SenderResponse::Logged
             }
         }))
@@ -245,8 +245,8 @@ impl<H: Host> Serve<Responder> for RespondServe<'_, H> {
                     self.current.as_mut().ok_or_else(|| TransportError::Host(io::Error::other("no payload")))?;
                 ResponderResponse::Packet(SenderResponse::Chunk(read_chunk(payload, len).await?))
             }
-            ResponderRequest::Packet(SenderRequest::Log { receipt }) => {
-                host.log_receipt(&receipt).await.map_err(TransportError::Host)?;
+            ResponderRequest::Packet(SenderRequest::Log { receipt, sealed }) => {
+                host.log_receipt(&receipt, sealed.map(|s| *s)).await.map_err(TransportError::Host)?;
                 ResponderResponse::Packet(SenderResponse::Logged)
             }
         }))

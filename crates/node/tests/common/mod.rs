@@ -103,6 +103,10 @@ impl Federation {
             "SSA s. 12",
         ]);
         ok(&["federation", "add-purpose", "--dir", path(&op), "tax.audit", "--legal-basis", "TAA s. 4"]);
+        // Income data is the tax bureau's to grant (spec/grants.md, "Controllers").
+        if agencies.iter().any(|(a, _)| *a == "tax-bureau") {
+            ok(&["federation", "add-category", "--dir", path(&op), "income", "--controller", "tax-bureau"]);
+        }
         let directory = root.path().join("directory.tally");
         let published = ok(&["federation", "publish", "--dir", path(&op), "--out", path(&directory)]);
         assert!(published.contains("serial 1"), "{published}");

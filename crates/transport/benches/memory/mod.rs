@@ -176,7 +176,7 @@ impl Host for Receiving {
         self.0.identity.sign_object(receipt).map_err(io::Error::other)
     }
 
-    async fn log_receipt(&self, _receipt: &Signed<Receipt>) -> io::Result<()> {
+    async fn log_receipt(&self, _receipt: &Signed<Receipt>, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
         Ok(())
     }
 
@@ -204,7 +204,7 @@ impl Host for Sending {
         Err(io::Error::other("the bench sender signs nothing"))
     }
 
-    async fn log_receipt(&self, receipt: &Signed<Receipt>) -> io::Result<()> {
+    async fn log_receipt(&self, receipt: &Signed<Receipt>, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
         self.0.lock().expect("not poisoned").push(receipt.clone());
         Ok(())
     }

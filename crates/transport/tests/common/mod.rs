@@ -131,7 +131,7 @@ impl Host for Shared {
         Ok(signed)
     }
 
-    async fn log_receipt(&self, receipt: &Signed<Receipt>) -> io::Result<()> {
+    async fn log_receipt(&self, receipt: &Signed<Receipt>, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
         if self.0.fail_logs.load(Ordering::SeqCst) > 0 {
             self.0.fail_logs.fetch_sub(1, Ordering::SeqCst);
             return Err(io::Error::other("the log is unavailable (test)"));

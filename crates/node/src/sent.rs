@@ -1,0 +1,126 @@
+//! The sending side of a node: receipts of what it sent, the quota they
+//! used, and what it keeps to reveal the content later (DESIGN.md,
+//! property 5; spec/envelope.md, "Revealing content").
+//!
+//! A receipt for a packet this node sent (a push, or an answer to a pull)
+//! is logged, the packet counted against the grant chain's quotas, the
+//! send taken off the outbox, and its evidence of origin with its
+//! commitment key (wrapped under the storage key) kept in the `sent`
+//! table: all in one transaction.
+
+use std::sync::atomic::Ordering;
+
+use tally_envelope::{CommitmentKey, sign_trailer};
+use tally_grant::grant_id;
+use tally_wire::{Evidence, LogEntry, Outcome, PacketId, Receipt, Reveal, RevealedKey, Signed};
+
+use crate::NodeError;
+use crate::state::{NodeState, lock};
+use crate::store::{OUTBOX, SENT, SentRecord, Store, encode};
+
+/// What a commitment key is wrapped for: `sent ‖ packet id`.
+pub(crate) fn key_context(packet: &PacketId) -> Vec<u8> {
+    [&b"tally-node/v1/sent-commitment-key"[..], &packet.0].concat()
+}
+
+/// Logs a receipt a peer signed for a packet this node sent or a request
+/// it made, with what goes with it (see the module doc).
+pub(crate) fn log_receipt(
+    state: &NodeState,
+    receipt: Signed<Receipt>,
+    sealed: Option<(Evidence, CommitmentKey)>,
+) -> Result<(), NodeError> {
+    let r = receipt.unverified().clone();
+    let packet = r.packet_id;
+    let accepted = matches!(r.outcome, Outcome::Accepted { .. }) && r.sender == state.agency;
+    // The chain's grants with their rate periods, to count the packet durably.
+    let counted: Vec<_> = match accepted.then(|| state.store.grant_chain(&r.grant)).transpose()?.flatten() {
+        Some(chain) => chain.iter().map(|g| (grant_id(g), g.unverified().quota.rate.map(|q| q.period_secs))).collect(),
+        None => Vec::new(),
+    };
+    let outbox = state.store.outbox()?.into_iter().find(|(id, _)| *id == packet).map(|(_, o)| o);
+    let sent = match (accepted, sealed, &outbox) {
+        (false, _, _) => None,
+        (true, Some((evidence, key)), _) => Some(SentRecord {
+            to: r.recipient.clone(),
+            evidence,
+            commitment_key: state.vault.wrap_secret(&key_context(&packet), key.reveal())?,
+        }),
+        // A resend: the offer and the key were kept in the outbox; the trailer is signed again.
+        (true, None, Some(o)) => rebuilt(state, &r, o).map(|evidence| SentRecord {
+            to: r.recipient.clone(),
+            evidence,
+            commitment_key: o.commitment_key.clone(),
+        }),
+        (true, None, None) => None,
+    };
+    let (bytes, at) = (r.payload_len, state.now());
+    let sent = sent.map(|s| encode(&s));
+    let chain = counted.clone();
+    state.commit(&[LogEntry::ReceiptReceived(receipt)], move |tx| {
+        tx.open_table(OUTBOX)?.remove(packet.0)?;
+        if let Some(sent) = &sent {
+            tx.open_table(SENT)?.insert(packet.0, sent.as_slice())?;
+        }
+        Store::count_usage(tx, &chain, bytes, at)?;
+        Ok(())
+    })?;
+    // Counted in memory only now that it is durable.
+    let mut policy = lock(&state.policy);
+    for (grant, period) in &counted {
+        let mut usage = policy.usage.of(grant);
+        usage.count(bytes, at, *period);
+        policy.usage.restore(*grant, usage);
+    }
+    drop(policy);
+    state.metrics.sent.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(packet = %packet, recipient = %r.recipient, grant = %r.grant, bytes = r.payload_len,
+        outcome = %crate::outcome_text(&r.outcome), "receipt logged");
+    Ok(())
+}
+
+/// The evidence of a resent packet: the header and encapsulated key from
+/// its offer, the trailer signed again over the receipt's digests.
+fn rebuilt(state: &NodeState, r: &Receipt, outbox: &crate::OutboxRecord) -> Option<Evidence> {
+    let Outcome::Accepted { ciphertext_fingerprint, content_commitment } = r.outcome else { return None };
+    let header = outbox.offer.header.clone();
+    let enc = outbox.offer.encapsulated_key;
+    let trailer = sign_trailer(&state.identity, &header, &enc, &ciphertext_fingerprint, &content_commitment);
+    Some(Evidence { header, encapsulated_key: enc, trailer })
+}
+
+/// The reveal of packet `packet` from either side: the evidence, the
+/// receipt and the commitment key, or why it cannot be revealed.
+pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, NodeError> {
+    if let Some(record) = state.store.inbox(packet)? {
+        if let Some(at) = record.erased_at {
+            return Err(NodeError::Refused(format!(
+                "packet {packet} was erased at {}: its commitment key was destroyed with its data, so it can no longer be revealed",
+                tally_grant::rfc3339(at)
+            )));
+        }
+        let key = state
+            .vault
+            .key(record.grant, record.epoch)?
+            .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
+        let k = crate::vault::open_commitment_key(&key, packet, &record.grant, &record.commitment_key)?;
+        return Ok(Reveal { evidence: record.evidence, receipt: record.receipt, commitment_key: RevealedKey(*k) });
+    }
+    let sent = state.store.sent(packet)?.ok_or_else(|| {
+        NodeError::Usage(format!("this node neither received nor delivered packet {packet} (see tally receipts list)"))
+    })?;
+    let receipt = state
+        .log_entries()?
+        .into_iter()
+        .find_map(|(_, e)| match e {
+            LogEntry::ReceiptReceived(r)
+                if r.unverified().packet_id == *packet && matches!(r.unverified().outcome, Outcome::Accepted { .. }) =>
+            {
+                Some(r)
+            }
+            _ => None,
+        })
+        .ok_or_else(|| NodeError::Database(format!("packet {packet} is in the sent table but its receipt is not in the log")))?;
+    let k = state.vault.unwrap_secret(&key_context(packet), &sent.commitment_key)?;
+    Ok(Reveal { evidence: sent.evidence, receipt, commitment_key: RevealedKey(*k) })
+}
