@@ -93,7 +93,11 @@ fn exercise(chain: &GrantChain, keys: &NamedKeys) {
                     assert!(link.not_before <= at && at < link.not_after, "allowed time outside a link");
                 }
                 let root = chain.last().map(Signed::unverified).expect("a chain has a root");
-                assert_eq!(keys.controller(&flow.category), Some(root.issuer.clone()), "allowed without the controller");
+                assert_eq!(
+                    keys.controller(&flow.category),
+                    Some(root.issuer.clone()),
+                    "allowed without the controller"
+                );
             }
         }
     }

@@ -471,7 +471,10 @@ fn a_root_grant_by_an_agency_that_does_not_control_its_category_is_refused() {
         }
     );
     assert_eq!(d.reason_code(), tally_wire::ReasonCode::NOT_CONTROLLER);
-    assert!(d.to_string().contains("statistics does not control category income (its controller is tax-bureau)"), "{d}");
+    assert!(
+        d.to_string().contains("statistics does not control category income (its controller is tax-bureau)"),
+        "{d}"
+    );
 }
 
 #[test]

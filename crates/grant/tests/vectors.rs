@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tally_envelope::{IdentityKey, IdentityVerifier};
 use tally_grant::{Directory, Flow, GrantUsage, RevocationSet, Usage, decide, grant_id, revoke};
 use tally_wire::{
-    AgencyId, BoundedVec, DataCategory, Direction, GrantChain, GrantId, Purpose, Rate, Revocation, RevocationReason, Signed,
-    Timestamp,
+    AgencyId, BoundedVec, DataCategory, Direction, GrantChain, GrantId, Purpose, Rate, Revocation, RevocationReason,
+    Signed, Timestamp,
 };
 
 use support::*;
@@ -316,7 +316,8 @@ fn generate() -> Value {
     let mut fed = Federation::new();
     fed.unregistered.push(purpose("social-security.unlisted"));
     let seeds: Vec<(String, Vec<u8>)> = SEEDS.iter().map(|(n, s)| ((*n).to_owned(), vec![*s; 32])).collect();
-    let dir = Stored { keys: keys(&seeds), unregistered: fed.unregistered.clone(), controllers: fed.controllers.clone() };
+    let dir =
+        Stored { keys: keys(&seeds), unregistered: fed.unregistered.clone(), controllers: fed.controllers.clone() };
     let cases: Vec<Value> = cases(&fed)
         .iter()
         .map(|c| {

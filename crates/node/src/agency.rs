@@ -89,7 +89,8 @@ impl AgencyExport {
 
     /// The registration these fields describe: its encoding is what both signatures cover.
     fn registration(&self, path: &Path) -> Result<Registration, NodeError> {
-        let spki = hex::decode(&self.tls_public_key).ok_or_else(|| malformed(path, "tls_public_key is not hex".into()))?;
+        let spki =
+            hex::decode(&self.tls_public_key).ok_or_else(|| malformed(path, "tls_public_key is not hex".into()))?;
         Ok(Registration {
             id: self.id.clone(),
             name: Text::new(&self.name).map_err(|e| malformed(path, format!("name: {e}")))?,
@@ -114,11 +115,17 @@ impl AgencyExport {
         let identity = IdentityVerifier::new(&self.identity_key).map_err(|e| refuse(format!("identity_key: {e}")))?;
         identity
             .verify(label::REGISTRATION, &body, &signature("identity_signature", &self.identity_signature)?, "export")
-            .map_err(|_| refuse("identity_signature does not verify: the export was not made by the holder of its identity key".into()))?;
+            .map_err(|_| {
+                refuse(
+                    "identity_signature does not verify: the export was not made by the holder of its identity key"
+                        .into(),
+                )
+            })?;
         let tls = IdentityVerifier::from_spki(registration.tls_public_key.as_ref())
             .map_err(|e| refuse(format!("tls_public_key: {e}")))?;
-        tls.verify(label::REGISTRATION, &body, &signature("tls_signature", &self.tls_signature)?, "export")
-            .map_err(|_| refuse("tls_signature does not verify: the export was not made by the holder of its TLS key".into()))?;
+        tls.verify(label::REGISTRATION, &body, &signature("tls_signature", &self.tls_signature)?, "export").map_err(
+            |_| refuse("tls_signature does not verify: the export was not made by the holder of its TLS key".into()),
+        )?;
         for (i, cert) in registration.kem_keys.iter().enumerate() {
             let c = identity
                 .verify_object(cert)

@@ -175,9 +175,11 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
         ControlRequest::GrantRevoke { grant, reason, erase, effective_at } => {
             let at = effective_at
                 .map(|t| {
-                    humantime::parse_rfc3339(&t)
-                        .map(tally_wire::Timestamp::from_system_time)
-                        .map_err(|e| NodeError::Usage(format!("--effective-at `{t}`: {e}; write a time such as 2027-01-01T00:00:00Z")))
+                    humantime::parse_rfc3339(&t).map(tally_wire::Timestamp::from_system_time).map_err(|e| {
+                        NodeError::Usage(format!(
+                            "--effective-at `{t}`: {e}; write a time such as 2027-01-01T00:00:00Z"
+                        ))
+                    })
                 })
                 .transpose()?;
             let r = node.revoke(grant, parse_reason(&reason)?, erase, at)?;
@@ -210,8 +212,7 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
         ControlRequest::InboxList => to_json(&node.inbox()?),
         ControlRequest::Reveal { packet, plaintext } => {
             let mut file = plaintext.as_ref().map(|p| crate::files::create_private(p)).transpose()?;
-            let (reveal, written) =
-                node.reveal(&packet, file.as_mut().map(|f| f as &mut dyn std::io::Write))?;
+            let (reveal, written) = node.reveal(&packet, file.as_mut().map(|f| f as &mut dyn std::io::Write))?;
             if let (Some(f), Some(p)) = (&file, &plaintext) {
                 f.sync_all().map_err(NodeError::file(p))?;
             }

@@ -43,7 +43,9 @@ impl VerifiedDirectory {
             if by_id.insert(a.id.clone(), i).is_some() {
                 return Err(format!("agency `{}` is listed twice", a.id));
             }
-            if let Some(other) = directory.agencies[..i].iter().find(|o| o.tls_key == a.tls_key || o.identity_key == a.identity_key) {
+            if let Some(other) =
+                directory.agencies[..i].iter().find(|o| o.tls_key == a.tls_key || o.identity_key == a.identity_key)
+            {
                 return Err(format!("agencies `{}` and `{}` are listed with the same key", other.id, a.id));
             }
             let key = IdentityVerifier::new(&a.identity_key).map_err(|e| format!("agency `{}`: {e}", a.id))?;

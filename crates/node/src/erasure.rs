@@ -21,11 +21,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
 use tally_grant::{VerifiedChain, effective_from, grant_id};
-use tally_wire::{BoundedVec, DeletionReason, DeletionRecord, Encoded, GrantId, LogEntry, PacketId, Revocation, Signed};
+use tally_wire::{
+    BoundedVec, DeletionReason, DeletionRecord, Encoded, GrantId, LogEntry, PacketId, Revocation, Signed,
+};
 
-use crate::store::{DATA_KEYS, ERASURE_PENDING, ERASURES, INBOX, InboxRecord, REVOCATIONS, encode};
-use crate::state::{NodeState, lock};
 use crate::NodeError;
+use crate::state::{NodeState, lock};
+use crate::store::{DATA_KEYS, ERASURE_PENDING, ERASURES, INBOX, InboxRecord, REVOCATIONS, encode};
 
 impl NodeState {
     /// Keeps a revocation after checking its signature and its issuer's
@@ -67,8 +69,7 @@ impl NodeState {
         if self.store.revocations()?.iter().any(|(known, _)| known.encode() == bytes) {
             return Ok(false);
         }
-        let erase = r.erase
-            || chains.iter().any(|c| c.links().any(|(id, g)| *id == r.grant && g.erase_on_revoke));
+        let erase = r.erase || chains.iter().any(|c| c.links().any(|(id, g)| *id == r.grant && g.erase_on_revoke));
         let pending = if erase { ERASURE_PENDING } else { 0 };
         self.commit(&[LogEntry::Revocation(revocation.clone())], move |tx| {
             tx.open_table(REVOCATIONS)?.insert(bytes.as_slice(), pending)?;

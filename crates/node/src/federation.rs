@@ -142,8 +142,13 @@ impl Federation {
         write_identity_key(&dir.join(KEY_FILE), &operator, &key)
             .map_err(|source| NodeError::Key { path: dir.join(KEY_FILE), source })?;
         write_atomic(&dir.join(PUBLIC_FILE), format!("{}\n", key.public_key().to_hex()).as_bytes())?;
-        let federation =
-            Self { name: name.to_owned(), serial: 0, agencies: Vec::new(), purposes: Vec::new(), categories: Vec::new() };
+        let federation = Self {
+            name: name.to_owned(),
+            serial: 0,
+            agencies: Vec::new(),
+            purposes: Vec::new(),
+            categories: Vec::new(),
+        };
         federation.save(dir)?;
         Ok(key.public_key())
     }

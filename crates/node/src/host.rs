@@ -110,8 +110,8 @@ impl Inbox for NodeInbox {
         drop(self.file.take());
         let path = self.state.blob_path(&self.packet);
         tokio::fs::rename(&self.part, &path).await?;
-        let sealed_key =
-            seal_commitment_key(&self.key, &self.packet, &self.draft.grant, commitment_key.reveal()).map_err(io_error)?;
+        let sealed_key = seal_commitment_key(&self.key, &self.packet, &self.draft.grant, commitment_key.reveal())
+            .map_err(io_error)?;
         let Self { state, draft, chain, reservation, _receiving: receiving, .. } = self;
         let stored = blocking(move || {
             crate::files::sync_parent(&path)?;
@@ -226,7 +226,8 @@ impl NodeHost {
         };
         if let Some(leaf) = offer.grant_chain.first() {
             let issuer = &leaf.unverified().issuer;
-            if !state.limits.may_keep_grant(issuer) && state.store.grant_chain(&tally_grant::grant_id(leaf))?.is_none() {
+            if !state.limits.may_keep_grant(issuer) && state.store.grant_chain(&tally_grant::grant_id(leaf))?.is_none()
+            {
                 tracing::info!(%packet, %issuer, "offer refused: too many grants kept from this issuer");
                 return Ok(self.deny(offer.peer, ReasonCode::STORAGE_LIMIT));
             }
@@ -296,7 +297,10 @@ impl Host for NodeHost {
     async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
         let state = Arc::clone(&self.0);
         if receipt.recipient != state.agency {
-            return Err(io::Error::other(format!("a rejection naming {} is not this node's to sign", receipt.recipient)));
+            return Err(io::Error::other(format!(
+                "a rejection naming {} is not this node's to sign",
+                receipt.recipient
+            )));
         }
         blocking(move || {
             let signed = state
@@ -311,7 +315,11 @@ impl Host for NodeHost {
         .await
     }
 
-    async fn log_receipt(&self, receipt: &Signed<Receipt>, sealed: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
+    async fn log_receipt(
+        &self,
+        receipt: &Signed<Receipt>,
+        sealed: Option<(Evidence, CommitmentKey)>,
+    ) -> io::Result<()> {
         let state = Arc::clone(&self.0);
         let receipt = receipt.clone();
         blocking(move || crate::sent::log_receipt(&state, receipt, sealed)).await
@@ -354,10 +362,11 @@ impl Host for NodeHost {
         // grantee that forgets its own usage still cannot pull past them.
         let mut served = Vec::with_capacity(answer.len());
         for mut outgoing in answer {
-            let reservation = state.decide_and_reserve(&flow(outgoing.spec.payload_len), grant_chain).map_err(|denial| {
-                tracing::info!(requester = %peer, %denial, "pull answer refused");
-                self.refuse(peer, denial.reason_code())
-            })?;
+            let reservation =
+                state.decide_and_reserve(&flow(outgoing.spec.payload_len), grant_chain).map_err(|denial| {
+                    tracing::info!(requester = %peer, %denial, "pull answer refused");
+                    self.refuse(peer, denial.reason_code())
+                })?;
             outgoing.payload = Box::new(Reserved { inner: outgoing.payload, _reservation: reservation });
             served.push(outgoing);
         }

@@ -63,6 +63,8 @@ mod sent;
 mod serve;
 mod state;
 mod store;
+#[cfg(test)]
+mod tests;
 mod vault;
 
 pub use agency::{AgencyExport, AgencyKeys, EXPORT_FORMAT, InitOptions, KEM_KEY_VALIDITY, init_agency};

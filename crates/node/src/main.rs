@@ -534,10 +534,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(|e| Failure(format!("{}: {e}", path.display()), 1))
+    options.open(path).and_then(|mut f| f.write_all(bytes)).map_err(|e| Failure(format!("{}: {e}", path.display()), 1))
 }
 
 fn control(dir: &Path, request: ControlRequest) -> Result<Value, Failure> {
@@ -872,10 +869,8 @@ fn verify_reveal(reveal: &Path, plaintext: &Path, trust: &Trust, json: bool) -> 
     };
     let (sender, recipient) = (key_of(&header.sender)?, key_of(&header.recipient)?);
     let file = std::fs::File::open(plaintext).map_err(|e| Failure(format!("{}: {e}", plaintext.display()), 1))?;
-    let revealed =
-        tally_envelope::verify_revealed(value, &sender, &recipient, std::io::BufReader::new(file)).map_err(|e| {
-            Failure(format!("{} with {}: does not verify: {e}", reveal.display(), plaintext.display()), 4)
-        })?;
+    let revealed = tally_envelope::verify_revealed(value, &sender, &recipient, std::io::BufReader::new(file))
+        .map_err(|e| Failure(format!("{} with {}: does not verify: {e}", reveal.display(), plaintext.display()), 4))?;
     let h = &revealed.header;
     if json {
         print_json(&serde_json::json!({

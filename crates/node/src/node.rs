@@ -222,7 +222,9 @@ impl Node {
             to: options.to.clone(),
             offer: packet.offer().clone(),
             source: source.map(|p| p.display().to_string()),
-            commitment_key: state.vault.wrap_secret(&crate::sent::key_context(&id), packet.commitment_key().reveal())?,
+            commitment_key: state
+                .vault
+                .wrap_secret(&crate::sent::key_context(&id), packet.commitment_key().reveal())?,
         };
         self.sending.lock().map_err(|_| NodeError::Database("lock poisoned".into()))?.insert(id);
         let _running = Sending(&self.sending, id);

@@ -114,13 +114,16 @@ pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, Nod
         .into_iter()
         .find_map(|(_, e)| match e {
             LogEntry::ReceiptReceived(r)
-                if r.unverified().packet_id == *packet && matches!(r.unverified().outcome, Outcome::Accepted { .. }) =>
+                if r.unverified().packet_id == *packet
+                    && matches!(r.unverified().outcome, Outcome::Accepted { .. }) =>
             {
                 Some(r)
             }
             _ => None,
         })
-        .ok_or_else(|| NodeError::Database(format!("packet {packet} is in the sent table but its receipt is not in the log")))?;
+        .ok_or_else(|| {
+            NodeError::Database(format!("packet {packet} is in the sent table but its receipt is not in the log"))
+        })?;
     let k = state.vault.unwrap_secret(&key_context(packet), &sent.commitment_key)?;
     Ok(Reveal { evidence: sent.evidence, receipt, commitment_key: RevealedKey(*k) })
 }

@@ -284,7 +284,10 @@ impl NodeState {
         reservation: crate::reservation::Reservation,
     ) -> Result<Signed<Receipt>, NodeError> {
         if receipt.recipient != self.agency {
-            return Err(NodeError::Refused(format!("a receipt naming {} is not this node's to sign", receipt.recipient)));
+            return Err(NodeError::Refused(format!(
+                "a receipt naming {} is not this node's to sign",
+                receipt.recipient
+            )));
         }
         let signed =
             self.identity.sign_object(receipt).map_err(|source| NodeError::Key { path: self.dir.clone(), source })?;

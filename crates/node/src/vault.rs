@@ -223,7 +223,9 @@ impl Vault {
         let recorded = tx
             .open_table(DATA_KEYS)
             .map_err(NodeError::db)
-            .and_then(|mut t| t.insert((grant.0, next_epoch), encode(&record).as_slice()).map(drop).map_err(NodeError::db))
+            .and_then(|mut t| {
+                t.insert((grant.0, next_epoch), encode(&record).as_slice()).map(drop).map_err(NodeError::db)
+            })
             .and_then(|()| tx.commit().map_err(NodeError::db));
         if let Err(e) = recorded {
             self.slots.destroy(slot)?;

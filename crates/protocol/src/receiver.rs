@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use tally_envelope::{CommitmentKey, IdentityVerifier, KemKey, Opener, header_digest};
 use tally_wire::{
-    Accept, AgencyId, CloseCode, Digest, Evidence, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode, Receipt, ReceiptFrame,
-    Reject, Signed, Timestamp,
+    Accept, AgencyId, CloseCode, Digest, Evidence, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode,
+    Receipt, ReceiptFrame, Reject, Signed, Timestamp,
 };
 
 use crate::Config;
@@ -23,6 +23,7 @@ use crate::error::ExchangeError;
 
 /// What the receiver asks its host. Answer each with [`Receiver::handle_host`].
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "one commit per packet: a box would only add an allocation")]
 pub enum ReceiverRequest {
     /// Decide an offer: a receipt already issued for this packet id (a
     /// resend), or the policy decision and the keys to open it with.

@@ -117,7 +117,8 @@ impl Requester {
                     return self.fail(ExchangeError::NotRequested);
                 }
                 self.deadline = None;
-                let mut receiver = Receiver::new(self.request.requester.clone(), self.request.responder.clone(), self.config, now);
+                let mut receiver =
+                    Receiver::new(self.request.requester.clone(), self.request.responder.clone(), self.config, now);
                 receiver.handle_frame(Frame::Offer(offer), now);
                 return self.pump(Box::new(receiver));
             }

@@ -27,7 +27,10 @@ pub(crate) async fn accept_connections<H: Host>(inner: Arc<Inner<H>>) {
 }
 
 /// Re-checks the open connections whenever the roster gets a newer directory.
-pub(crate) async fn watch_directory<H: Host>(inner: std::sync::Weak<Inner<H>>, mut serials: tokio::sync::watch::Receiver<u64>) {
+pub(crate) async fn watch_directory<H: Host>(
+    inner: std::sync::Weak<Inner<H>>,
+    mut serials: tokio::sync::watch::Receiver<u64>,
+) {
     while serials.changed().await.is_ok() {
         let Some(inner) = inner.upgrade() else { return };
         inner.recheck_connections().await;

@@ -111,7 +111,10 @@ impl Connections {
         if live.values().filter(|l| l.accepted && &l.peer == peer).count() >= self.max_per_peer {
             return Err(Refused::TooMany);
         }
-        live.insert(connection.stable_id(), Live { peer: peer.clone(), connection: connection.clone(), accepted: true });
+        live.insert(
+            connection.stable_id(),
+            Live { peer: peer.clone(), connection: connection.clone(), accepted: true },
+        );
         Ok(self.budget())
     }
 
@@ -146,7 +149,6 @@ impl Connections {
         });
         closed
     }
-
 }
 
 #[cfg(test)]

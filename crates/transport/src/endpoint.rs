@@ -248,13 +248,18 @@ impl<H: Host> Endpoint<H> {
     pub async fn fetch(&self, to: &AgencyId, target: Fetch, limit: u64) -> Result<Vec<u8>, TransportError> {
         let _guard = self.inner.start_exchange()?;
         let config = self.inner.config.exchange;
-        self.run(to, || Asker::fetch(target.clone(), limit, config, now()), &mut AskServe).await
+        self.run(to, || Asker::fetch(target, limit, config, now()), &mut AskServe).await
     }
 
     /// Runs the exchange `make` builds on a stream to `to`; once more on a
     /// fresh connection if the first was lost to the peer's restart before
     /// anything came back (see [`lost_to_a_restart`]).
-    async fn run<M, S>(&self, to: &AgencyId, mut make: impl FnMut() -> M, serve: &mut S) -> Result<M::Outcome, TransportError>
+    async fn run<M, S>(
+        &self,
+        to: &AgencyId,
+        mut make: impl FnMut() -> M,
+        serve: &mut S,
+    ) -> Result<M::Outcome, TransportError>
     where
         M: tally_protocol::Exchange + Send,
         M::Request: Send,
@@ -340,4 +345,3 @@ impl<H: Host> std::fmt::Debug for Endpoint<H> {
         f.debug_struct("Endpoint").field("agency", &self.inner.local).finish_non_exhaustive()
     }
 }
-

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tally_envelope::{CommitmentKey, IdentityVerifier, KemKey, PacketSpec};
 use tally_wire::{
-    AgencyId, CloseCode, Digest, Direction, Evidence, Fetch, GrantChain, Notice, PacketHeader, PullRequest,
-    ReasonCode, Receipt, Signed,
+    AgencyId, CloseCode, Digest, Direction, Evidence, Fetch, GrantChain, Notice, PacketHeader, PullRequest, ReasonCode,
+    Receipt, Signed,
 };
 use tokio::io::AsyncRead;
 

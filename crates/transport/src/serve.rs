@@ -14,9 +14,9 @@ use tally_wire::{AgencyId, Direction};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::drive::{Serve, now};
-use crate::inner::{Inner, identity_key, kem_certificate};
 use crate::error::TransportError;
 use crate::host::{Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal};
+use crate::inner::{Inner, identity_key, kem_certificate};
 
 /// The asker of a notice or fetch has no host requests.
 pub(crate) struct AskServe;

@@ -67,8 +67,7 @@ pub use frame::{
 pub use label::{HashLabel, SignatureLabel};
 pub use message::{
     AgencyRecord, BundledReceipt, CategoryRecord, Checkpoint, DeletionRecord, Direction, Directory, Evidence, Grant,
-    GrantChain,
-    KemKeyCertificate, LogEntry, Outcome, PacketHeader, PullRequest, PurposeRecord, Quota, Rate, Receipt,
+    GrantChain, KemKeyCertificate, LogEntry, Outcome, PacketHeader, PullRequest, PurposeRecord, Quota, Rate, Receipt,
     ReceiptBundle, Registration, Reveal, Revocation, decode_grant_chain, encode_grant_chain,
 };
 pub use name::{AgencyId, ContentType, DataCategory, Endpoint, LogOrigin, Purpose};

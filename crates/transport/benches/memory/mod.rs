@@ -17,8 +17,7 @@ use tally_protocol::SenderOutcome;
 use tally_transport::{Endpoint, Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal, TlsKey};
 use tally_wire::{
     AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Directory, Endpoint as Addr, Evidence,
-    GrantChain,
-    GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
+    GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 

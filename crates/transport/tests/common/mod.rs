@@ -13,13 +13,12 @@ use std::time::SystemTime;
 
 use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, KemKey, PacketSpec, sha256};
 use tally_transport::{
-    Endpoint, Host, Inbox, LocalAgency, OfferContext, OfferDecision, Outgoing, Refusal, Roster, TlsKey,
-    TransportConfig,
+    Endpoint, Host, Inbox, LocalAgency, OfferContext, OfferDecision, Outgoing, Refusal, Roster, TlsKey, TransportConfig,
 };
 use tally_wire::{
     AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Digest, Directory, Endpoint as Addr,
-    Evidence,
-    GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
+    Evidence, GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text,
+    Timestamp,
 };
 
 pub fn agency(s: &str) -> AgencyId {

@@ -4,14 +4,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounded::BoundedBytes;
 use crate::bytes::{EncapsulatedKey, GrantId, KeyId, PacketId, RequestId, RevealedKey};
-use crate::frame::Trailer;
-use crate::message::Receipt;
-use crate::signed::{Encoded, Signed};
 use crate::codepoint::{SuiteId, Version};
+use crate::frame::Trailer;
 use crate::label::{PULL_REQUEST, SignatureLabel};
 use crate::limits;
+use crate::message::Receipt;
 use crate::name::{AgencyId, ContentType, DataCategory, Purpose};
 use crate::signed::{Body, SignedBody};
+use crate::signed::{Encoded, Signed};
 use crate::time::{ChunkSize, Timestamp};
 
 /// The cleartext, authenticated header of a packet (spec/envelope.md).

@@ -1,0 +1,329 @@
+//! The audit's checks of what the logs say happened: receipts on both
+//! sides, one receipt per packet, times that do not run backwards, grants
+//! (rooted at the controller, not revoked, within quotas) for every
+//! accepted flow, and erasures that a revocation obliged.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use tally_envelope::IdentityVerifier;
+use tally_grant::{Denial, Flow, RevocationSet, Usage, VerifiedChain, decide, effective_from, grant_id};
+use tally_wire::{
+    AgencyId, BoundedVec, DeletionReason, DeletionRecord, Direction, Grant, GrantChain, GrantId, LogEntry, Outcome,
+    PacketId, Purpose, Receipt, Revocation, Signed, Timestamp,
+};
+
+use super::{Finding, FindingKind, FlowSummary, Parsed};
+use crate::VerifiedDirectory;
+
+/// How far a time its own agency chose may run back along a log before it is a finding (clock adjustments).
+pub(crate) const CLOCK_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// An accepted receipt a recipient issued, with when the audit judges it.
+struct Accepted {
+    receipt: Signed<Receipt>,
+    /// `max(received_at, the latest time the recipient's log had shown before it)`:
+    /// a backdated `received_at` cannot move a flow before a revocation the log already held.
+    judged_at: Timestamp,
+}
+
+/// What the logs hold, gathered once.
+#[derive(Default)]
+struct Gathered {
+    issued: BTreeMap<(AgencyId, PacketId), Signed<Receipt>>,
+    received: BTreeMap<(AgencyId, PacketId), Signed<Receipt>>,
+    accepted: Vec<Accepted>,
+    grants: HashMap<GrantId, Signed<Grant>>,
+    revocations: Vec<Signed<Revocation>>,
+    deletions: Vec<(AgencyId, DeletionRecord)>,
+    deletion_counts: BTreeMap<AgencyId, u64>,
+}
+
+/// The time an entry shows: a lower bound on when it was logged, and
+/// whether the log's own agency chose it.
+fn shown_time(entry: &LogEntry, agency: &AgencyId) -> Option<(Timestamp, bool)> {
+    match entry {
+        LogEntry::ReceiptIssued(r) => Some((r.unverified().received_at, true)),
+        LogEntry::ReceiptReceived(r) => Some((r.unverified().received_at, false)),
+        LogEntry::GrantIssued(g) => Some((g.unverified().issued_at, true)),
+        LogEntry::GrantReceived(g) => Some((g.unverified().issued_at, false)),
+        LogEntry::Revocation(r) => Some((r.unverified().issued_at, &r.unverified().issuer == agency)),
+        LogEntry::Deletion(d) => Some((d.value().erased_at, true)),
+        _ => None,
+    }
+}
+
+fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
+    let mut g = Gathered::default();
+    for log in logs {
+        let agency = &log.agency;
+        let (mut clock, mut own_clock) = (Timestamp::EPOCH, Timestamp::EPOCH);
+        for (index, entry) in log.entries.iter().enumerate() {
+            let before = clock;
+            if let Some((t, own)) = shown_time(entry, agency) {
+                if own {
+                    // Within the tolerance it is a clock adjustment, not a finding.
+                    if t.checked_add(CLOCK_TOLERANCE).is_some_and(|late| late < own_clock) {
+                        findings.push(Finding::new(
+                            FindingKind::TimeRegression,
+                            agency,
+                            format!(
+                                "entry {index} claims {}, but an earlier entry of {agency}'s own claims {}: a time {agency} chose was set back",
+                                tally_grant::rfc3339(t),
+                                tally_grant::rfc3339(own_clock)
+                            ),
+                        ));
+                    }
+                    own_clock = own_clock.max(t);
+                }
+                clock = clock.max(t);
+            }
+            match entry {
+                LogEntry::ReceiptIssued(r) => {
+                    let key = (agency.clone(), r.unverified().packet_id);
+                    if let Some(first) = g.issued.get(&key) {
+                        if first.encode() != r.encode() {
+                            findings.push(Finding::new(
+                                FindingKind::DuplicatePacketId,
+                                agency,
+                                format!("{agency}'s log holds two different receipts it issued for packet {}", key.1),
+                            ));
+                        }
+                        continue;
+                    }
+                    if matches!(r.unverified().outcome, Outcome::Accepted { .. }) {
+                        let judged_at = r.unverified().received_at.max(before);
+                        g.accepted.push(Accepted { receipt: r.clone(), judged_at });
+                    }
+                    g.issued.insert(key, r.clone());
+                }
+                LogEntry::ReceiptReceived(r) => {
+                    let key = (agency.clone(), r.unverified().packet_id);
+                    match g.received.get(&key) {
+                        Some(first) if first.encode() != r.encode() => findings.push(Finding::new(
+                            FindingKind::DuplicatePacketId,
+                            agency,
+                            format!("{agency}'s log holds two different receipts it received for packet {}", key.1),
+                        )),
+                        Some(_) => {}
+                        None => {
+                            g.received.insert(key, r.clone());
+                        }
+                    }
+                }
+                LogEntry::GrantIssued(grant) | LogEntry::GrantReceived(grant) => {
+                    g.grants.insert(grant_id(grant), grant.clone());
+                }
+                LogEntry::Revocation(r) => g.revocations.push(r.clone()),
+                LogEntry::Deletion(d) => {
+                    *g.deletion_counts.entry(agency.clone()).or_default() += 1;
+                    g.deletions.push((agency.clone(), d.value().clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+    g
+}
+
+/// Runs every check of this module; returns the flow summaries and the deletion counts.
+pub(super) fn check(
+    directory: &VerifiedDirectory,
+    logs: &[Parsed],
+    findings: &mut Vec<Finding>,
+) -> (Vec<FlowSummary>, BTreeMap<AgencyId, u64>) {
+    let audited: Vec<&AgencyId> = logs.iter().map(|l| &l.agency).collect();
+    let g = gather(logs, findings);
+    let verifies = |r: &Signed<Receipt>| {
+        directory
+            .agency(&r.unverified().recipient)
+            .and_then(|a| IdentityVerifier::new(&a.identity_key).ok())
+            .is_some_and(|k| k.verify_object(r).is_ok())
+    };
+    let mut flows: BTreeMap<(AgencyId, AgencyId, Purpose), (u64, u64)> = BTreeMap::new();
+    let mut bad = std::collections::HashSet::new();
+    for ((agency, packet), r) in &g.issued {
+        let body = r.unverified();
+        if &body.recipient != agency {
+            findings.push(Finding::new(
+                FindingKind::BadSignature,
+                agency,
+                format!(
+                    "{agency} logged a receipt for {packet} naming {} as recipient: a node signs only its own receipts",
+                    body.recipient
+                ),
+            ));
+            bad.insert(*packet);
+            continue;
+        }
+        if !verifies(r) {
+            findings.push(Finding::new(
+                FindingKind::BadSignature,
+                agency,
+                format!("receipt for {packet} does not verify"),
+            ));
+            bad.insert(*packet);
+            continue;
+        }
+        let counts = flows.entry((body.sender.clone(), body.recipient.clone(), body.purpose.clone())).or_default();
+        match body.outcome {
+            Outcome::Accepted { .. } => counts.0 += 1,
+            Outcome::Rejected { .. } => counts.1 += 1,
+        }
+        if audited.contains(&&body.sender) {
+            match g.received.get(&(body.sender.clone(), *packet)) {
+                None => findings.push(Finding::new(
+                    FindingKind::MissingAtSender,
+                    &body.sender,
+                    format!(
+                        "{}'s receipt for {packet} ({}) is not in {}'s log",
+                        body.recipient, body.purpose, body.sender
+                    ),
+                )),
+                Some(twin) if twin.encode() != r.encode() => findings.push(Finding::new(
+                    FindingKind::ReceiptsDiffer,
+                    agency,
+                    format!("{} and {} hold different receipts for {packet}", body.sender, body.recipient),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    for ((agency, packet), r) in &g.received {
+        let recipient = &r.unverified().recipient;
+        if !verifies(r) {
+            // The holder logged a receipt its named recipient never signed: the holder's finding alone.
+            findings.push(Finding::new(
+                FindingKind::BadSignature,
+                agency,
+                format!("{agency} holds a receipt for {packet} that does not verify under {recipient}'s key"),
+            ));
+            continue;
+        }
+        if audited.contains(&recipient) && !g.issued.contains_key(&(recipient.clone(), *packet)) {
+            findings.push(Finding::new(
+                FindingKind::MissingAtRecipient,
+                recipient,
+                format!("{agency} holds {recipient}'s receipt for {packet}, but it is not in {recipient}'s log"),
+            ));
+        }
+    }
+    check_grants(directory, &g, &bad, findings);
+    check_erasures(directory, &g, findings);
+    let flows = flows
+        .into_iter()
+        .map(|((sender, recipient, purpose), (accepted, rejected))| FlowSummary {
+            sender,
+            recipient,
+            purpose,
+            accepted,
+            rejected,
+        })
+        .collect();
+    (flows, g.deletion_counts)
+}
+
+/// The chain of `leaf` from the grants in the logs, leaf first.
+fn chain_of(grants: &HashMap<GrantId, Signed<Grant>>, leaf: GrantId) -> Result<GrantChain, String> {
+    let mut chain = Vec::new();
+    let mut next = Some(leaf);
+    while let Some(id) = next {
+        let g = grants.get(&id).ok_or_else(|| format!("grant {id} is in no audited log"))?;
+        next = g.unverified().parent;
+        chain.push(g.clone());
+        if chain.len() > tally_wire::limits::MAX_GRANT_CHAIN_DEPTH {
+            return Err("the grant chain is too long".into());
+        }
+    }
+    BoundedVec::new(chain).map_err(|e| e.to_string())
+}
+
+/// Every accepted flow, in the order it was judged, against its chain,
+/// the revocations and the quotas used by the flows before it.
+fn check_grants(
+    directory: &VerifiedDirectory,
+    g: &Gathered,
+    bad: &std::collections::HashSet<PacketId>,
+    findings: &mut Vec<Finding>,
+) {
+    let mut revocations = RevocationSet::new();
+    for r in &g.revocations {
+        let _ = revocations.insert(r.clone(), directory);
+    }
+    let mut accepted: Vec<&Accepted> =
+        g.accepted.iter().filter(|a| !bad.contains(&a.receipt.unverified().packet_id)).collect();
+    accepted.sort_by_key(|a| a.judged_at);
+    let mut usage = Usage::new();
+    for a in accepted {
+        let r = a.receipt.unverified();
+        let finding = |kind, why: String| {
+            Finding::new(
+                kind,
+                &r.recipient,
+                format!("{} from {} ({}, {}): {why}", r.packet_id, r.sender, r.purpose, r.category),
+            )
+        };
+        let chain = match chain_of(&g.grants, r.grant) {
+            Ok(chain) => chain,
+            Err(why) => {
+                findings.push(finding(FindingKind::NoValidGrant, why));
+                continue;
+            }
+        };
+        // A receipt does not say push or pull: the flow is lawful if the grant allows either.
+        let flow = |direction| Flow {
+            grant: r.grant,
+            sender: r.sender.clone(),
+            recipient: r.recipient.clone(),
+            purpose: r.purpose.clone(),
+            category: r.category.clone(),
+            bytes: r.payload_len,
+            direction,
+            at: a.judged_at,
+        };
+        let decision = match decide(&flow(Direction::Push), &chain, &revocations, directory, &usage) {
+            Err(Denial::DirectionNotGranted { .. }) => {
+                decide(&flow(Direction::Pull), &chain, &revocations, directory, &usage)
+            }
+            other => other,
+        };
+        match decision {
+            Ok(auth) => usage.apply(&auth, r.payload_len, a.judged_at),
+            Err(d @ (Denial::QuotaExhausted { .. } | Denial::RateLimited { .. })) => {
+                findings.push(finding(FindingKind::QuotaExceeded, d.to_string()));
+            }
+            Err(d) => findings.push(finding(FindingKind::NoValidGrant, d.to_string())),
+        }
+    }
+}
+
+/// Every deletion record that says "revoked with erasure" must follow a
+/// revocation, by someone with authority over the grant, that obliged it.
+fn check_erasures(directory: &VerifiedDirectory, g: &Gathered, findings: &mut Vec<Finding>) {
+    for (agency, d) in &g.deletions {
+        if d.reason != DeletionReason::REVOKED_WITH_ERASURE {
+            continue;
+        }
+        let obliged = chain_of(&g.grants, d.grant)
+            .ok()
+            .and_then(|c| VerifiedChain::verify(&c, directory).ok())
+            .is_some_and(|chain| {
+                g.revocations.iter().map(Signed::unverified).any(|r| {
+                    let erase = r.erase || chain.links().any(|(id, grant)| *id == r.grant && grant.erase_on_revoke);
+                    erase && chain.may_revoke(&r.grant, &r.issuer) && effective_from(r) <= d.erased_at
+                })
+            });
+        if !obliged {
+            findings.push(Finding::new(
+                FindingKind::ErasureWithoutRevocation,
+                agency,
+                format!(
+                    "{agency} erased {} packet(s) of grant {} at {} as revoked with erasure, but no revocation by an issuer of its chain obliged it by then",
+                    d.packets.len(),
+                    d.grant,
+                    tally_grant::rfc3339(d.erased_at)
+                ),
+            ));
+        }
+    }
+}

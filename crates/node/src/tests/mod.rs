@@ -1,0 +1,294 @@
+//! Attacks on a node's state, each against the smallest real component
+//! that shows it: node directories made with the library, redb, blobs and
+//! key slots on disk, packets sealed and opened for real and handed to
+//! the node's host as the transport hands them. The attacks over QUIC
+//! against `tally serve` processes are in `tests/attacks.rs`.
+
+mod fixture;
+
+use std::sync::Arc;
+
+use tally_envelope::verify_revealed;
+use tally_wire::{CloseCode, DeletionReason, ReasonCode, RevocationReason};
+
+use self::fixture::*;
+use crate::NodeError;
+use crate::host::NodeHost;
+
+fn stored(d: Delivery) -> tally_wire::Signed<tally_wire::Receipt> {
+    match d {
+        Delivery::Stored(r) => r,
+        Delivery::Denied(reason) => panic!("denied: {reason}"),
+        Delivery::Closed(code) => panic!("closed: {code}"),
+        Delivery::Again => panic!("answered with an earlier receipt"),
+    }
+}
+
+fn denied(d: Delivery) -> ReasonCode {
+    match d {
+        Delivery::Denied(reason) => reason,
+        Delivery::Stored(_) => panic!("stored, expected a refusal"),
+        Delivery::Closed(code) => panic!("closed ({code}), expected a signed refusal"),
+        Delivery::Again => panic!("answered with an earlier receipt"),
+    }
+}
+
+fn exportable(state: &crate::state::NodeState, packet: &tally_wire::PacketId) -> bool {
+    let record = state.store.inbox(packet).expect("readable").expect("stored");
+    let Ok(Some(key)) = state.vault.key(record.grant, record.epoch) else { return false };
+    let blob = std::fs::File::open(state.blob_path(packet)).expect("the blob is there");
+    crate::vault::open_blob(&key, packet, &record.grant, std::io::BufReader::new(blob), Vec::new()).is_ok()
+}
+
+#[tokio::test]
+async fn a_delegate_cannot_revoke_the_root_grant_or_oblige_erasure() {
+    // Issue 13 item 2: a delegate below the root "revoked" the root with
+    // erasure; the grantee shredded the data and the grant kept working.
+    let fed = Fixture::new(&["tax-bureau", "social-security", "municipality"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let root = issue(&tax, &document("social-security", "income", "delegation_depth = 1\nerase_on_revoke = true"));
+    social.keep_grant(root.clone(), false).expect("the grantee keeps the grant");
+    let first = stored(deliver(&tax, &social, &root, "income.annual", b"41250", packet(1), false).await);
+    let muni = fed.open("municipality");
+    for revoker in [&muni, &social] {
+        let now = revoker.now();
+        let forged = tally_grant::revoke(
+            &revoker.identity,
+            &revoker.agency,
+            leaf(&root),
+            now,
+            RevocationReason::BREACH,
+            true,
+            now,
+        )
+        .expect("signs");
+        match social.keep_revocation(forged) {
+            Err(NodeError::NotPermitted(why)) => assert!(why.contains("may not revoke"), "{why}"),
+            other => panic!("a revocation by {} was not refused: {other:?}", revoker.agency),
+        }
+    }
+    assert!(exportable(&social, &first.unverified().packet_id), "nothing was erased");
+    assert!(social.store.revocations().expect("readable").is_empty(), "nothing was kept");
+    let log = social.log_entries().expect("log");
+    assert!(!log.iter().any(|(_, e)| matches!(e, tally_wire::LogEntry::Deletion(_))), "no deletion record");
+    stored(deliver(&tax, &social, &root, "income.annual", b"38000", packet(2), false).await);
+}
+
+#[tokio::test]
+async fn a_revocation_dated_ahead_changes_nothing_until_its_time() {
+    // Issue 13 item 3: effective_at 30 days ahead erased at once, and new packets were still accepted.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let days = |n: u64| std::time::Duration::from_secs(n * 86_400);
+    {
+        let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+        let root = issue(&tax, &document("social-security", "income", "erase_on_revoke = true"));
+        social.keep_grant(root.clone(), false).expect("kept");
+        let first = stored(deliver(&tax, &social, &root, "income.annual", b"41250", packet(1), false).await);
+        let now = tax.now();
+        let later = now.checked_add(days(30)).expect("in range");
+        let r = tally_grant::revoke(
+            &tax.identity,
+            &tax.agency,
+            leaf(&root),
+            later,
+            RevocationReason::PURPOSE_ENDED,
+            true,
+            now,
+        )
+        .expect("signs");
+        assert!(social.keep_revocation(r).expect("kept"), "a new revocation");
+        assert_eq!(social.sweep().expect("sweeps"), 0, "nothing erased before effective_at");
+        assert!(exportable(&social, &first.unverified().packet_id));
+        stored(deliver(&tax, &social, &root, "income.annual", b"38000", packet(2), false).await);
+    }
+    // 31 days later (the node's clock moved with clock_offset_secs).
+    for a in ["tax-bureau", "social-security"] {
+        fed.configure(a, &format!("\nclock_offset_secs = {}\n", days(31).as_secs()));
+    }
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let root = social.store.grants().expect("grants").into_iter().next().expect("one grant").1;
+    assert_eq!(social.sweep().expect("sweeps"), 2, "both packets erased once the revocation took effect");
+    assert!(!exportable(&social, &packet(1)) && !exportable(&social, &packet(2)));
+    assert_eq!(
+        denied(deliver(&tax, &social, &root, "income.annual", b"1", packet(3), false).await),
+        ReasonCode::GRANT_REVOKED
+    );
+}
+
+#[tokio::test]
+async fn a_packet_id_counted_under_another_grant_still_counts_under_this_one() {
+    // Issue 13 item 5: 6 of 6 packets went through a max_packets 2 grant, each
+    // first offered (and abandoned) under another grant.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let other = issue(&tax, &document("social-security", "income", ""));
+    let limited = issue(&tax, &document("social-security", "income", "[quota]\nmax_packets = 2"));
+    let mut through = 0;
+    for n in 1..=6 {
+        let _ = deliver(&tax, &social, &other, "income.annual", b"x", packet(n), true).await;
+        if let Delivery::Stored(_) = deliver(&tax, &social, &limited, "income.annual", b"x", packet(n), false).await {
+            through += 1;
+        }
+    }
+    assert_eq!(through, 2, "the quota of 2 holds");
+    let usage = crate::state::lock(&social.policy).usage.of(&leaf(&other));
+    assert_eq!(usage.packets, 0, "abandoned transfers gave their reservations back");
+}
+
+#[tokio::test]
+async fn a_failed_transfer_gives_its_quota_back() {
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", "[quota]\nmax_packets = 1"));
+    for n in 1..=3 {
+        let _ = deliver(&tax, &social, &g, "income.annual", b"x", packet(n), true).await;
+    }
+    stored(deliver(&tax, &social, &g, "income.annual", b"x", packet(9), false).await);
+    assert_eq!(
+        denied(deliver(&tax, &social, &g, "income.annual", b"x", packet(10), false).await),
+        ReasonCode::QUOTA_EXHAUSTED
+    );
+}
+
+#[tokio::test]
+async fn refusals_beyond_the_rate_are_closed_unsigned_and_unlogged() {
+    // Issue 13 item 10: 3,000 refused offers were each signed and logged forever.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    fed.configure("social-security", "\n[limits]\nrefusals_per_minute = 5\n");
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    let (mut signed, mut closed) = (0, 0);
+    for n in 0..40 {
+        match deliver(&tax, &social, &g, "health", b"x", packet(n), false).await {
+            Delivery::Denied(ReasonCode::CATEGORY_NOT_COVERED) => signed += 1,
+            Delivery::Closed(CloseCode::TOO_MANY_REFUSALS) => closed += 1,
+            _ => panic!("expected a refusal"),
+        }
+    }
+    assert_eq!((signed, closed), (5, 35));
+}
+
+#[tokio::test]
+async fn a_sender_cannot_fill_the_recipients_disk_or_keep_data_past_its_limits() {
+    // Issue 13 item 10: 100 MB pushed under a 100-year retention chosen by the grantor.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    fed.configure("social-security", "\n[limits]\nmax_storage_per_sender = 1000\nmax_retention = \"1h\"\n");
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", "retention = \"36500days\""));
+    stored(deliver(&tax, &social, &g, "income.annual", &[1; 800], packet(1), false).await);
+    let full = deliver(&tax, &social, &g, "income.annual", &[2; 800], packet(2), false).await;
+    assert_eq!(denied(full), ReasonCode::STORAGE_LIMIT);
+    let record = social.store.inbox(&packet(1)).expect("readable").expect("stored");
+    let due = social
+        .vault
+        .due(social.now().checked_add(std::time::Duration::from_secs(3601)).expect("in range"))
+        .expect("keys");
+    assert!(due.contains(&(record.grant, record.epoch)), "destroyed after the node's own cap of an hour");
+}
+
+#[tokio::test]
+async fn a_node_signs_no_rejection_naming_another_agency() {
+    // Issue 13 item 11 (the host's side; the protocol closes such offers before).
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let social = fed.open("social-security");
+    let host = NodeHost(Arc::clone(&social));
+    let receipt = tally_wire::Receipt {
+        packet_id: packet(1),
+        header_digest: tally_wire::Digest([0; 32]),
+        grant: tally_wire::GrantId([0; 32]),
+        purpose: tally_wire::Purpose::new("social-security.eligibility").expect("valid"),
+        category: tally_wire::DataCategory::new("income").expect("valid"),
+        payload_len: 1,
+        sender: agency("tax-bureau"),
+        recipient: agency("tax-bureau"),
+        received_at: social.now(),
+        outcome: tally_wire::Outcome::Rejected { reason: ReasonCode::WRONG_RECIPIENT },
+    };
+    assert!(tally_transport::Host::sign_rejection(&host, receipt).await.is_err());
+    assert_eq!(social.log.size().expect("size"), 0, "nothing logged");
+}
+
+#[tokio::test]
+async fn shredded_data_leaves_no_copy_of_its_key_in_any_file() {
+    // Issue 13 item 13: the wrapped key was still in redb's free pages after a sweep.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    stored(deliver(&tax, &social, &g, "income.annual", b"secret income", packet(1), false).await);
+    let record = social.store.inbox(&packet(1)).expect("readable").expect("stored");
+    let (key, wrapped) = social.vault.exposed_key_bytes(record.grant, record.epoch).expect("the key exists");
+    let contains = |needle: &[u8]| {
+        files(&fed.dir("social-security"))
+            .into_iter()
+            .any(|f| std::fs::read(&f).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)))
+    };
+    assert!(contains(&wrapped), "before erasure the wrapped key is on disk (the scan finds what it looks for)");
+    social.record_erasure(vec![(record.grant, vec![record.epoch])], DeletionReason::OPERATOR, None).expect("records");
+    social.finish_erasures().expect("erases");
+    // Many more writes, as after the sweep in the attack, so redb reuses and frees pages.
+    for n in 2..40 {
+        stored(deliver(&tax, &social, &g, "income.annual", b"more", packet(n), false).await);
+    }
+    drop((tax, social));
+    assert!(!contains(&wrapped), "the wrapped data key is in no file of the node directory");
+    assert!(!contains(&key), "nor is the data key itself");
+}
+
+#[tokio::test]
+async fn a_crash_between_the_deletion_record_and_the_keys_destruction_is_finished_at_start() {
+    // Issue 13 item 14: the log said "deleted" while the data was still exportable.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let grant;
+    {
+        let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+        let g = issue(&tax, &document("social-security", "income", ""));
+        grant = leaf(&g);
+        stored(deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await);
+        let record = social.store.inbox(&packet(1)).expect("readable").expect("stored");
+        // Step one only: the deletion record is logged, then the node dies.
+        social
+            .record_erasure(vec![(record.grant, vec![record.epoch])], DeletionReason::RETENTION_ENDED, None)
+            .expect("records");
+        assert!(exportable(&social, &packet(1)), "the crash came before the key was destroyed");
+    }
+    let social = fed.open("social-security");
+    assert!(social.store.pending_erasures().expect("readable").is_empty(), "finished at start");
+    let record = social.store.inbox(&packet(1)).expect("readable").expect("stored");
+    assert!(record.erased_at.is_some());
+    assert!(social.vault.key(grant, record.epoch).expect("readable").is_none(), "the key is destroyed");
+    let deletions = social
+        .log_entries()
+        .expect("log")
+        .iter()
+        .filter(|(_, e)| matches!(e, tally_wire::LogEntry::Deletion(_)))
+        .count();
+    assert_eq!(deletions, 1, "one deletion record, not a second one at restart");
+}
+
+#[tokio::test]
+async fn both_sides_can_reveal_the_content_to_an_auditor() {
+    // Issue 13 item 15: neither side could prove the content later.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    let payload = b"{\"citizen\":42,\"income\":41250}";
+    let receipt = stored(deliver(&tax, &social, &g, "income.annual", payload, packet(1), false).await);
+    let directory = social.directory();
+    let key = |a: &str| {
+        tally_envelope::IdentityVerifier::new(&directory.agency(&agency(a)).expect("listed").identity_key).expect("key")
+    };
+    let reveal = crate::sent::reveal(&social, &packet(1)).expect("the recipient reveals");
+    let proven = verify_revealed(&reveal, &key("tax-bureau"), &key("social-security"), &payload[..]).expect("proven");
+    assert_eq!(proven.digests.packet_id, packet(1));
+    assert!(
+        verify_revealed(&reveal, &key("tax-bureau"), &key("social-security"), &b"{\"citizen\":42,\"income\":1}"[..])
+            .is_err()
+    );
+    // The sender keeps its evidence when it logs the receipt (here, what the sealer gave it).
+    let (evidence, k) =
+        (reveal.evidence.clone(), tally_envelope::CommitmentKey::from_revealed(reveal.commitment_key.0));
+    crate::sent::log_receipt(&tax, receipt, Some((evidence, k))).expect("logged");
+    let sent = crate::sent::reveal(&tax, &packet(1)).expect("the sender reveals");
+    verify_revealed(&sent, &key("tax-bureau"), &key("social-security"), &payload[..])
+        .expect("proven from the sender's side too");
+}
