@@ -94,7 +94,9 @@ impl<H: Host> Endpoint<H> {
         client.transport_config(Arc::new(config.quinn()));
         // The stateless-reset key survives restarts: a peer that still holds
         // a connection to this node's previous run is reset at its next packet.
-        let endpoint_config = quinn::EndpointConfig::new(Arc::new(local.tls_key.stateless_reset_key()));
+        let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(local.tls_key.stateless_reset_key()));
+        let cid_key = local.tls_key.connection_id_key();
+        endpoint_config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
         let socket = std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
         let mut quinn = quinn::Endpoint::new(endpoint_config, Some(server), socket, Arc::new(quinn::TokioRuntime))
             .map_err(|source| TransportError::Bind { addr, source })?;

@@ -85,6 +85,17 @@ impl TlsKey {
         ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &digest.0)
     }
 
+    /// The key of the connection ids this node issues: the first 8 bytes of
+    /// `H("tally/v1/hash/connection-id-key", PKCS#8 document)`. The same across
+    /// restarts, so that a restarted node recognises the connection ids of
+    /// its previous run and answers their packets with a stateless reset.
+    pub(crate) fn connection_id_key(&self) -> u64 {
+        let digest = tally_envelope::digest(tally_wire::label::CONNECTION_ID_KEY, &[&self.pkcs8]);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest.0[..8]);
+        u64::from_be_bytes(first)
+    }
+
     /// `SHA-256(SubjectPublicKeyInfo)`: the directory's `tls_key` for this node.
     pub fn spki_digest(&self) -> Digest {
         tally_envelope::sha256(&[&self.spki])

@@ -83,6 +83,8 @@ labels! { HashLabel:
     CONTENT_COMMITMENT = "tally/v1/export/content-commitment",
     /// A node's QUIC stateless-reset key, derived from its TLS private key (spec/transport.md).
     STATELESS_RESET_KEY = "tally/v1/hash/stateless-reset-key",
+    /// A node's QUIC connection-id key (its first 8 bytes), derived from its TLS private key (spec/transport.md).
+    CONNECTION_ID_KEY = "tally/v1/hash/connection-id-key",
 }
 
 #[cfg(test)]

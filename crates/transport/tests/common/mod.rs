@@ -194,6 +194,8 @@ pub struct Node {
     pub host: Arc<TestHost>,
     pub endpoint: Endpoint<Shared>,
     pub tls_digest: Digest,
+    /// The node's keys, to start it again.
+    pub member: Member,
 }
 
 /// Agency keys and the directory record built from them.
@@ -211,6 +213,16 @@ impl Member {
             identity: Arc::new(IdentityKey::generate().expect("random")),
             kem: Arc::new(KemKey::generate().expect("random")),
             tls: TlsKey::generate().expect("random"),
+        }
+    }
+
+    /// The same agency with the same keys (a node restarted from its key files).
+    pub fn twin(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            identity: Arc::clone(&self.identity),
+            kem: Arc::clone(&self.kem),
+            tls: TlsKey::from_pkcs8(self.tls.pkcs8()).expect("its own key"),
         }
     }
 
@@ -244,6 +256,12 @@ pub fn directory(serial: u64, records: Vec<AgencyRecord>) -> Directory {
 
 /// Binds a node for `member` on 127.0.0.1 (an ephemeral port) with `roster`.
 pub fn bind(member: Member, roster: &Arc<Roster>, config: TransportConfig) -> Node {
+    bind_at(member, roster, config, "127.0.0.1:0")
+}
+
+/// Binds a node for `member` at `addr` with `roster`.
+pub fn bind_at(member: Member, roster: &Arc<Roster>, config: TransportConfig, addr: &str) -> Node {
+    let twin = member.twin();
     let host = Arc::new(TestHost {
         agency: member.id.clone(),
         identity: Arc::clone(&member.identity),
@@ -257,14 +275,14 @@ pub fn bind(member: Member, roster: &Arc<Roster>, config: TransportConfig) -> No
     let tls_digest = member.tls.spki_digest();
     let local = LocalAgency { id: member.id.clone(), identity: member.identity, tls_key: member.tls };
     let endpoint = Endpoint::bind(
-        "127.0.0.1:0".parse().expect("address"),
+        addr.parse().expect("address"),
         local,
         Arc::clone(roster),
         Arc::new(Shared(Arc::clone(&host))),
         config,
     )
     .expect("binds");
-    Node { id: member.id, host, endpoint, tls_digest }
+    Node { id: twin.id.clone(), host, endpoint, tls_digest, member: twin }
 }
 
 /// Two agencies, tax-bureau (A) and social-security (B), that know each other.
