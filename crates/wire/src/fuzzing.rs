@@ -78,6 +78,13 @@ pub fn registration(data: &[u8]) {
     signed::<Registration>(data);
 }
 
+/// `Encoded<Reveal>::decode`: a reveal file's bytes.
+pub fn reveal(data: &[u8]) {
+    if let Ok(value) = Encoded::<crate::Reveal>::decode(data) {
+        assert_eq!(value.encode(), data, "encoded Reveal decode/encode is not the identity");
+    }
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
@@ -93,4 +100,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("directory", directory),
     ("pull_request", pull_request),
     ("registration", registration),
+    ("reveal", reveal),
 ];

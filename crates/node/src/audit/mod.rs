@@ -28,6 +28,8 @@
 
 mod flows;
 mod render;
+#[cfg(test)]
+mod tests;
 
 pub use render::{render_html, render_text};
 

@@ -4,7 +4,7 @@
 //! the node's host as the transport hands them. The attacks over QUIC
 //! against `tally serve` processes are in `tests/attacks.rs`.
 
-mod fixture;
+pub(crate) mod fixture;
 
 use std::sync::Arc;
 
@@ -291,4 +291,67 @@ async fn both_sides_can_reveal_the_content_to_an_auditor() {
     let sent = crate::sent::reveal(&tax, &packet(1)).expect("the sender reveals");
     verify_revealed(&sent, &key("tax-bureau"), &key("social-security"), &payload[..])
         .expect("proven from the sender's side too");
+}
+
+#[tokio::test]
+async fn a_member_cannot_flood_a_node_with_grants() {
+    // Issue 13 item 10: 3,000 unsolicited grants were kept.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    fed.configure("social-security", "\n[limits]\nmax_grants_per_issuer = 3\n");
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let mut kept = 0;
+    for n in 0..10 {
+        let chain = issue(&tax, &document("social-security", "income", &format!("note = \"grant {n}\"")));
+        match social.keep_grant(chain, false) {
+            Ok(_) => kept += 1,
+            Err(NodeError::NotPermitted(why)) => assert!(why.contains("max_grants_per_issuer"), "{why}"),
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(kept, 3);
+    assert_eq!(social.store.grants().expect("grants").len(), 3, "only three stored");
+}
+
+#[test]
+fn the_operator_refuses_keys_another_member_holds_and_exports_that_prove_no_key() {
+    // Issue 13 item 7: a newcomer's export claimed the tax bureau's TLS key.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let op = fed.root.path().join("operator");
+    let tax_export = fed.dir("tax-bureau").join("tax-bureau.agency.toml");
+    // A copy of the tax bureau's key files under another name: every signature is good, the keys are taken.
+    let mut copy = crate::AgencyExport::load(&tax_export).expect("export");
+    let keys = crate::AgencyKeys::load(&fed.dir("tax-bureau"), &agency("tax-bureau")).expect("keys");
+    copy.id = agency("copycat");
+    let now = tally_wire::Timestamp::from_system_time(std::time::SystemTime::now());
+    let until = now.checked_add(std::time::Duration::from_secs(86_400)).expect("in range");
+    let cert = keys.kem.certify(&keys.identity, copy.id.clone(), now, until).expect("certifies");
+    copy.kem_certificates = vec![crate::hex::encode(&cert.encode())];
+    let registration = tally_wire::Registration {
+        id: copy.id.clone(),
+        name: tally_wire::Text::new(&copy.name).expect("short"),
+        endpoint: copy.endpoint.clone(),
+        identity_key: copy.identity_key,
+        tls_public_key: tally_wire::BoundedBytes::new(keys.tls.spki().to_vec()).expect("short"),
+        kem_keys: tally_wire::BoundedVec::new(vec![cert]).expect("one"),
+    };
+    let body = tally_wire::to_bytes(&registration);
+    let tls_signer = tally_envelope::IdentityKey::from_pkcs8(keys.tls.pkcs8()).expect("Ed25519");
+    copy.identity_signature = crate::hex::encode(&keys.identity.sign(tally_wire::label::REGISTRATION, &body).0);
+    copy.tls_signature = crate::hex::encode(&tls_signer.sign(tally_wire::label::REGISTRATION, &body).0);
+    let path = fed.root.path().join("copycat.agency.toml");
+    std::fs::write(&path, toml::to_string(&copy).expect("toml")).expect("writes");
+    match crate::Federation::add_agency(&op, &path, &["producer".into()]) {
+        Err(NodeError::Refused(why)) => assert!(why.contains("already registered for agency `tax-bureau`"), "{why}"),
+        other => panic!("a copy of another member's keys was taken: {other:?}"),
+    }
+    // An export whose TLS signature is not by the key it lists.
+    let mut forged =
+        crate::AgencyExport::load(&fed.dir("social-security").join("social-security.agency.toml")).expect("export");
+    forged.tls_signature = copy.tls_signature.clone();
+    let path = fed.root.path().join("forged.agency.toml");
+    std::fs::write(&path, toml::to_string(&forged).expect("toml")).expect("writes");
+    match crate::Federation::add_agency(&op, &path, &["producer".into()]) {
+        Err(NodeError::Refused(why)) => assert!(why.contains("tls_signature does not verify"), "{why}"),
+        other => panic!("an export without proof of its TLS key was taken: {other:?}"),
+    }
 }
