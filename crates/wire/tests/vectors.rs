@@ -189,6 +189,18 @@ fn directory() -> Directory {
     }
 }
 
+fn reveal() -> Reveal {
+    Reveal {
+        evidence: Evidence {
+            header: Encoded::new(header()).expect("small"),
+            encapsulated_key: EncapsulatedKey([0x2e; 32]),
+            trailer: Trailer { chunk_count: 1, content_commitment: Digest([0x77; 32]), signature: Signature([0x5e; 64]) },
+        },
+        receipt: sign(receipt(accepted()), 0x05),
+        commitment_key: RevealedKey([0x6b; 32]),
+    }
+}
+
 fn registration() -> Registration {
     // A DER SubjectPublicKeyInfo of an Ed25519 key: the 12-byte prefix and the 32-byte key.
     let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
@@ -337,6 +349,13 @@ fn signed_vectors() -> Vec<Value> {
             "A directory of three agencies, one purpose and one data category with its controller.",
             sign(directory(), 0x0c),
         ),
+        json!({
+            "name": "reveal",
+            "description": "A standalone encoded reveal: a packet's evidence, its receipt and the commitment key; no signature of its own.",
+            "type": "Reveal",
+            "value": Encoded::new(reveal()).expect("small"),
+            "hex": hex(&Encoded::new(reveal()).expect("small").encode()),
+        }),
         signed_vector(
             "registration",
             "An agency's registration (the signed body of its export file); here signed once, by a placeholder.",
@@ -363,6 +382,7 @@ fn decode(kind: &str, bytes: &[u8]) -> Result<Value, Error> {
         "Directory" => readable::<Directory>(bytes),
         "PullRequest" => readable::<PullRequest>(bytes),
         "Registration" => readable::<Registration>(bytes),
+        "Reveal" => Encoded::<Reveal>::decode(bytes).map(|v| serde_json::to_value(v).expect("serializes to JSON")),
         other => panic!("unknown vector type {other}"),
     }
 }
@@ -614,6 +634,7 @@ fn seed_fuzz_corpus(doc: &Value) {
             "Directory" => "directory",
             "PullRequest" => "pull_request",
             "Registration" => "registration",
+            "Reveal" => "reveal",
             other => panic!("unknown vector type {other}"),
         };
         let bytes = unhex(v["hex"].as_str().expect("hex"));
