@@ -194,7 +194,11 @@ fn reveal() -> Reveal {
         evidence: Evidence {
             header: Encoded::new(header()).expect("small"),
             encapsulated_key: EncapsulatedKey([0x2e; 32]),
-            trailer: Trailer { chunk_count: 1, content_commitment: Digest([0x77; 32]), signature: Signature([0x5e; 64]) },
+            trailer: Trailer {
+                chunk_count: 1,
+                content_commitment: Digest([0x77; 32]),
+                signature: Signature([0x5e; 64]),
+            },
         },
         receipt: sign(receipt(accepted()), 0x05),
         commitment_key: RevealedKey([0x6b; 32]),

@@ -132,6 +132,7 @@ pub(crate) fn seal(
 }
 
 /// What came of offering a packet to a node's host.
+#[allow(clippy::large_enum_variant, reason = "a test value")]
 pub(crate) enum Delivery {
     /// Accepted and stored: the signed receipt.
     Stored(Signed<Receipt>),
