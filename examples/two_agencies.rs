@@ -91,7 +91,7 @@ async fn main() -> Result<()> {
             },
         )?;
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-        Federation::add_agency(&operator, &export, &roles)?;
+        Federation::add_agency(&operator, &export, &roles, false)?;
         println!("agency {agency:<16} keys in {}, roles {}", dir.display(), roles.join(","));
         dirs.push((agency.clone(), dir, listen, &[]));
     }

@@ -60,9 +60,10 @@ pub struct Limits {
     pub max_grants_per_issuer: usize,
     /// Signed refusals per peer per minute; beyond them offers are closed without a signature (default 60).
     pub refusals_per_minute: u32,
-    /// Payload files being written at once, over all peers (default 256).
+    /// Payload files being written or served at once, over all peers
+    /// (default 256; at most half the process's descriptors beyond 128).
     pub max_open_payloads: usize,
-    /// Payload files being written at once for one peer (default 32).
+    /// The same for one peer (default 64; at most a quarter of the total).
     pub max_open_payloads_per_peer: usize,
     /// QUIC connections one peer may have open to this node (default 4).
     pub max_connections_per_peer: usize,
@@ -83,7 +84,7 @@ impl Default for Limits {
             max_grants_per_issuer: 1000,
             refusals_per_minute: 60,
             max_open_payloads: 256,
-            max_open_payloads_per_peer: 32,
+            max_open_payloads_per_peer: 64,
             max_connections_per_peer: transport.max_connections_per_peer,
             connection_memory: transport.connection_memory as u64,
             transport_memory: transport.endpoint_memory as u64,
@@ -299,8 +300,8 @@ sweep_interval = "10s"
 # max_storage_per_sender = "64GiB"     # payload bytes kept for one sending agency
 # max_grants_per_issuer = 1000         # grant chains kept whose leaf one agency issued
 # refusals_per_minute = 60             # signed refusals per peer; beyond, offers are closed unsigned
-# max_open_payloads = 256              # payload files being written at once
-# max_open_payloads_per_peer = 32
+# max_open_payloads = 256              # payload files being written or served at once
+# max_open_payloads_per_peer = 64      # (at most a quarter of the total)
 # max_connections_per_peer = 4         # QUIC connections one peer may hold to this node
 # connection_memory = "16MiB"          # frame bytes buffered per connection
 # transport_memory = "256MiB"          # frame bytes buffered for all connections

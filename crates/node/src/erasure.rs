@@ -29,6 +29,9 @@ use crate::NodeError;
 use crate::state::{NodeState, lock};
 use crate::store::{DATA_KEYS, ERASURE_PENDING, ERASURES, INBOX, InboxRecord, REVOCATIONS, encode};
 
+/// Most revocations kept of one grant: a revoker with authority cannot fill the log with variants.
+const MAX_REVOCATIONS_PER_GRANT: usize = 16;
+
 impl NodeState {
     /// Keeps a revocation after checking its signature and its issuer's
     /// authority over the grant, logs it, and erases what it obliges once
@@ -53,6 +56,12 @@ impl NodeState {
             tracing::warn!(grant = %r.grant, issuer = %r.issuer, "revocation refused: {why}");
             NodeError::NotPermitted(why)
         };
+        if r.issued_at > self.now().checked_add(crate::audit::CLOCK_TOLERANCE).unwrap_or(r.issued_at) {
+            return Err(refuse(format!(
+                "the revocation is dated {}, ahead of this node's clock; check the revoker's clock",
+                tally_grant::rfc3339(r.issued_at)
+            )));
+        }
         if chains.is_empty() {
             return Err(refuse(format!(
                 "this node holds no grant {}; a revocation is kept only beside the grant it revokes",
@@ -66,8 +75,15 @@ impl NodeState {
             )));
         }
         let bytes = revocation.encode();
-        if self.store.revocations()?.iter().any(|(known, _)| known.encode() == bytes) {
+        let kept = self.store.revocations()?;
+        if kept.iter().any(|(known, _)| known.encode() == bytes) {
             return Ok(false);
+        }
+        if kept.iter().filter(|(known, _)| known.unverified().grant == r.grant).count() >= MAX_REVOCATIONS_PER_GRANT {
+            return Err(refuse(format!(
+                "this node keeps at most {MAX_REVOCATIONS_PER_GRANT} revocations of grant {}",
+                r.grant
+            )));
         }
         let erase = r.erase || chains.iter().any(|c| c.links().any(|(id, g)| *id == r.grant && g.erase_on_revoke));
         let pending = if erase { ERASURE_PENDING } else { 0 };
@@ -129,6 +145,7 @@ impl NodeState {
         reason: DeletionReason,
         revocation: Option<Vec<u8>>,
     ) -> Result<usize, NodeError> {
+        let _exclusive = self.erasing.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let pending: BTreeSet<(GrantId, u64)> =
             self.store.pending_erasures()?.into_iter().map(|(g, e, _)| (g, e)).collect();
         let keys: Vec<(GrantId, u64)> = keys
@@ -182,6 +199,7 @@ impl NodeState {
     /// its record, marks its packets erased and removes their blobs.
     /// Idempotent; run at every start for what a crash left pending.
     pub(crate) fn finish_erasures(&self) -> Result<usize, NodeError> {
+        let _exclusive = self.erasing.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let pending = self.store.pending_erasures()?;
         if pending.is_empty() {
             return Ok(0);

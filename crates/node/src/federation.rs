@@ -166,10 +166,18 @@ impl Federation {
         write_atomic(&dir.join(STATE_FILE), text.as_bytes())
     }
 
-    /// Adds (or replaces) an agency from its export file, with `roles`.
-    /// The export must prove possession of its identity and TLS keys, and
-    /// no other member may already hold any key it lists.
-    pub fn add_agency(dir: &Path, export: &Path, roles: &[String]) -> Result<AgencyId, NodeError> {
+    /// Adds an agency from its export file, with `roles`. The export must
+    /// prove possession of its identity and TLS keys, and no other member
+    /// may already hold any key it lists. An agency that is a member already
+    /// is replaced only with `replace` (a new export with new keys under a
+    /// member's id would otherwise take the member's place); the answer
+    /// lists what changed.
+    pub fn add_agency(
+        dir: &Path,
+        export: &Path,
+        roles: &[String],
+        replace: bool,
+    ) -> Result<(AgencyId, Vec<String>), NodeError> {
         let mut federation = Self::load(dir)?;
         let e = AgencyExport::load(export)?;
         parse_roles(roles)?;
@@ -203,10 +211,42 @@ impl Federation {
             tls_key,
             kem_certificates: e.kem_certificates,
         };
+        let mut changes = Vec::new();
+        if let Some(old) = federation.agencies.iter().find(|m| m.id == member.id) {
+            let short = |h: String| h[..16].to_owned();
+            if old.roles != member.roles {
+                changes.push(format!("roles {} -> {}", old.roles.join(","), member.roles.join(",")));
+            }
+            if old.identity_key != member.identity_key {
+                let (a, b) = (short(old.identity_key.to_hex()), short(member.identity_key.to_hex()));
+                changes.push(format!("identity key {a}… -> {b}…"));
+            }
+            if old.tls_key != member.tls_key {
+                changes.push(format!(
+                    "TLS key {}… -> {}…",
+                    short(old.tls_key.to_hex()),
+                    short(member.tls_key.to_hex())
+                ));
+            }
+            if old.kem_certificates != member.kem_certificates {
+                changes.push("KEM keys replaced".to_owned());
+            }
+            if old.endpoint != member.endpoint {
+                changes.push(format!("endpoint {} -> {}", old.endpoint, member.endpoint));
+            }
+            if !replace {
+                return Err(NodeError::Refused(format!(
+                    "agency `{}` is a member already; this export would change: {}. If that is meant (and the export came from `{}` itself), give --replace",
+                    member.id,
+                    if changes.is_empty() { "nothing".to_owned() } else { changes.join("; ") },
+                    member.id
+                )));
+            }
+        }
         federation.agencies.retain(|m| m.id != member.id);
         federation.agencies.push(member);
         federation.save(dir)?;
-        Ok(e.id)
+        Ok((e.id, changes))
     }
 
     /// Registers (or replaces) a data category with the member agency that controls it.

@@ -55,8 +55,9 @@ impl Drop for Receiving {
 /// into a part file, opened when the first payload bytes arrive.
 pub struct NodeInbox {
     state: Arc<NodeState>,
-    peer: AgencyId,
-    file: Option<(tokio::fs::File, OpenPayload)>,
+    file: Option<tokio::fs::File>,
+    /// The packet's place in the open-file budgets, taken when its offer was accepted.
+    _permit: OpenPayload,
     part: PathBuf,
     key: Arc<DataKey>,
     sealer: BlobSealer,
@@ -68,28 +69,21 @@ pub struct NodeInbox {
 }
 
 impl NodeInbox {
-    /// The part file, opened (within the open-file budgets) on first use.
-    async fn file(&mut self) -> io::Result<&mut tokio::fs::File> {
+    /// The part file, opened when the first payload bytes arrive.
+    fn file(&mut self) -> io::Result<&mut tokio::fs::File> {
         if self.file.is_none() {
-            let wait = self.state.config.transport().exchange.idle_timeout;
-            let permit = self.state.limits.open_payload(&self.peer, wait).await.ok_or_else(|| {
-                io::Error::other(format!("no room for another payload file from {} (see [limits])", self.peer))
-            })?;
             let file = crate::files::create_private(&self.part).map_err(io_error)?;
-            self.file = Some((tokio::fs::File::from_std(file), permit));
+            self.file = Some(tokio::fs::File::from_std(file));
         }
-        match &mut self.file {
-            Some((file, _)) => Ok(file),
-            None => Err(io::Error::other("the payload file is not open")),
-        }
+        self.file.as_mut().ok_or_else(|| io::Error::other("the payload file is not open"))
     }
 }
 
 impl Inbox for NodeInbox {
     async fn write(&mut self, plaintext: &[u8]) -> io::Result<()> {
-        self.file().await?;
+        self.file()?;
         let record = self.sealer.record(plaintext, false).map_err(io_error)?;
-        if let Some((file, _)) = &mut self.file {
+        if let Some(file) = &mut self.file {
             file.write_all(record).await?;
         }
         self.draft.size += plaintext.len() as u64;
@@ -103,21 +97,35 @@ impl Inbox for NodeInbox {
         commitment_key: CommitmentKey,
     ) -> io::Result<Signed<Receipt>> {
         let last = self.sealer.record(&[], true).map_err(io_error)?.to_vec();
-        let file = self.file().await?;
-        file.write_all(&last).await?;
-        file.flush().await?;
-        file.sync_all().await?;
+        let written = async {
+            let file = self.file()?;
+            file.write_all(&last).await?;
+            file.flush().await?;
+            file.sync_all().await
+        }
+        .await;
         drop(self.file.take());
         let path = self.state.blob_path(&self.packet);
-        tokio::fs::rename(&self.part, &path).await?;
+        if let Err(e) = match written {
+            Ok(()) => tokio::fs::rename(&self.part, &path).await,
+            Err(e) => Err(e),
+        } {
+            let _ = tokio::fs::remove_file(&self.part).await;
+            return Err(e);
+        }
         let sealed_key = seal_commitment_key(&self.key, &self.packet, &self.draft.grant, commitment_key.reveal())
             .map_err(io_error)?;
         let Self { state, draft, chain, reservation, _receiving: receiving, .. } = self;
+        let blob = path.clone();
         let stored = blocking(move || {
             crate::files::sync_parent(&path)?;
             state.store_received(draft, receipt, evidence, sealed_key, &chain, reservation)
         })
         .await;
+        if stored.is_err() {
+            // Not stored, not receipted: the blob is no one's.
+            let _ = tokio::fs::remove_file(&blob).await;
+        }
         drop(receiving);
         stored
     }
@@ -131,24 +139,15 @@ impl Inbox for NodeInbox {
 }
 
 impl NodeHost {
-    /// A refusal for `reason`: signed while `peer` is within its refusal
-    /// rate, otherwise closed without a signature.
-    fn refuse(&self, peer: &AgencyId, reason: ReasonCode) -> Refusal {
+    /// A denial for `reason`; whether it is signed is decided when it is (`sign_rejection`).
+    fn deny(&self, reason: ReasonCode) -> OfferDecision<NodeInbox> {
         self.0.metrics.rejected(reason);
-        if self.0.limits.may_sign_refusal(peer) {
-            Refusal::Signed(reason)
-        } else {
-            self.0.metrics.unsigned_refusals.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%peer, %reason, "refusal not signed: the peer is past its refusal rate");
-            Refusal::Unsigned(CloseCode::TOO_MANY_REFUSALS)
-        }
+        OfferDecision::Deny(reason)
     }
 
-    fn deny(&self, peer: &AgencyId, reason: ReasonCode) -> OfferDecision<NodeInbox> {
-        match self.refuse(peer, reason) {
-            Refusal::Signed(reason) => OfferDecision::Deny(reason),
-            Refusal::Unsigned(code) => OfferDecision::Close(code),
-        }
+    fn refuse(&self, reason: ReasonCode) -> Refusal {
+        self.0.metrics.rejected(reason);
+        Refusal::Signed(reason)
     }
 
     /// Waits until no exchange is receiving `packet`, then marks it as received here.
@@ -203,15 +202,15 @@ impl NodeHost {
                         break receiving;
                     }
                 }
-                None => return Ok(self.deny(offer.peer, ReasonCode::TEMPORARILY_UNAVAILABLE)),
+                None => return Ok(self.deny(ReasonCode::TEMPORARILY_UNAVAILABLE)),
             }
         };
         if &h.recipient_key != state.keys.kem.key_id() {
-            return Ok(self.deny(offer.peer, ReasonCode::UNKNOWN_RECIPIENT_KEY));
+            return Ok(self.deny(ReasonCode::UNKNOWN_RECIPIENT_KEY));
         }
         let directory = state.directory();
         let Some(sender_key) = tally_grant::Directory::identity_key(&*directory, &h.sender) else {
-            return Ok(self.deny(offer.peer, ReasonCode::UNKNOWN_ISSUER_KEY));
+            return Ok(self.deny(ReasonCode::UNKNOWN_ISSUER_KEY));
         };
         let now = state.now();
         let flow = Flow {
@@ -229,20 +228,27 @@ impl NodeHost {
             if !state.limits.may_keep_grant(issuer) && state.store.grant_chain(&tally_grant::grant_id(leaf))?.is_none()
             {
                 tracing::info!(%packet, %issuer, "offer refused: too many grants kept from this issuer");
-                return Ok(self.deny(offer.peer, ReasonCode::STORAGE_LIMIT));
+                return Ok(self.deny(ReasonCode::STORAGE_LIMIT));
             }
         }
         let mut reservation = match state.decide_and_reserve(&flow, offer.grant_chain) {
             Ok(reservation) => reservation,
             Err(denial) => {
                 tracing::info!(%packet, sender = %h.sender, %denial, "offer refused");
-                return Ok(self.deny(offer.peer, denial.reason_code()));
+                return Ok(self.deny(denial.reason_code()));
             }
         };
         if !reservation.with_storage(&h.sender) {
             tracing::info!(%packet, sender = %h.sender, "offer refused: the sender's storage limit is reached");
-            return Ok(self.deny(offer.peer, ReasonCode::STORAGE_LIMIT));
+            return Ok(self.deny(ReasonCode::STORAGE_LIMIT));
         }
+        // Within the open-file budgets from here: an accepted offer that
+        // stalls holds its peer's share, not the node's.
+        let wait = state.config.transport().exchange.idle_timeout;
+        let Some(permit) = state.limits.open_payload(offer.peer, wait).await else {
+            tracing::info!(%packet, sender = %h.sender, "offer refused: no room for another payload file");
+            return Ok(self.deny(ReasonCode::TEMPORARILY_UNAVAILABLE));
+        };
         let max_retention = state.config.limits.max_retention.as_secs();
         let (grant, retention) = (h.grant, reservation.auth().retention_secs.min(max_retention));
         let key = {
@@ -258,8 +264,8 @@ impl NodeHost {
             sender_key,
             inbox: NodeInbox {
                 state: Arc::clone(state),
-                peer: offer.peer.clone(),
                 file: None,
+                _permit: permit,
                 part,
                 draft: InboxRecordDraft {
                     sender: h.sender.clone(),
@@ -289,18 +295,25 @@ impl Host for NodeHost {
             Ok(decision) => decision,
             Err(e) => {
                 tracing::error!(error = %e, "cannot take an offer");
-                self.deny(offer.peer, ReasonCode::TEMPORARILY_UNAVAILABLE)
+                self.deny(ReasonCode::TEMPORARILY_UNAVAILABLE)
             }
         }
     }
 
-    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Option<Signed<Receipt>>> {
         let state = Arc::clone(&self.0);
         if receipt.recipient != state.agency {
             return Err(io::Error::other(format!(
                 "a rejection naming {} is not this node's to sign",
                 receipt.recipient
             )));
+        }
+        // Every signed refusal, before or after an offer was accepted, is
+        // within the peer's rate; past it, the exchange is closed unsigned.
+        if !state.limits.may_sign_refusal(&receipt.sender) {
+            state.metrics.unsigned_refusals.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %receipt.sender, "refusal not signed: the peer is past its refusal rate");
+            return Ok(None);
         }
         blocking(move || {
             let signed = state
@@ -310,7 +323,7 @@ impl Host for NodeHost {
             state.log.append(&[LogEntry::ReceiptIssued(signed.clone())])?;
             let r = signed.unverified();
             tracing::info!(packet = %r.packet_id, sender = %r.sender, outcome = %crate::outcome_text(&r.outcome), "refusal signed");
-            Ok(signed)
+            Ok(Some(signed))
         })
         .await
     }
@@ -334,10 +347,10 @@ impl Host for NodeHost {
         let state = &self.0;
         let directory = state.directory();
         let key = tally_grant::Directory::identity_key(&*directory, peer)
-            .ok_or_else(|| self.refuse(peer, ReasonCode::UNKNOWN_ISSUER_KEY))?;
-        let r = key.verify_object(request).map_err(|_| self.refuse(peer, ReasonCode::BAD_SIGNATURE))?;
+            .ok_or_else(|| self.refuse(ReasonCode::UNKNOWN_ISSUER_KEY))?;
+        let r = key.verify_object(request).map_err(|_| self.refuse(ReasonCode::BAD_SIGNATURE))?;
         if &r.requester != peer {
-            return Err(self.refuse(peer, ReasonCode::SENDER_NOT_AUTHENTICATED_PEER));
+            return Err(self.refuse(ReasonCode::SENDER_NOT_AUTHENTICATED_PEER));
         }
         let flow = |bytes| Flow {
             grant: r.grant,
@@ -352,25 +365,44 @@ impl Host for NodeHost {
         // The request itself, before any source is read.
         if let Err(denial) = state.decide(&flow(0), grant_chain) {
             tracing::info!(requester = %peer, %denial, "pull request refused");
-            return Err(self.refuse(peer, denial.reason_code()));
+            return Err(self.refuse(denial.reason_code()));
         }
+        // One open file (or command) at a time per answer, within the peer's share.
+        let wait = state.config.transport().exchange.idle_timeout;
+        let permit = state.limits.open_payload(peer, wait).await.ok_or_else(|| {
+            tracing::info!(requester = %peer, "pull request refused: no room for another open source");
+            self.refuse(ReasonCode::TEMPORARILY_UNAVAILABLE)
+        })?;
         let answer = crate::pull::answer(state, r, grant_chain).await.map_err(|e| {
             tracing::warn!(requester = %peer, error = %e, "cannot answer a pull request");
-            self.refuse(peer, ReasonCode::TEMPORARILY_UNAVAILABLE)
+            self.refuse(ReasonCode::TEMPORARILY_UNAVAILABLE)
         })?;
-        // Each packet counted against the quotas as this node serves it: a
-        // grantee that forgets its own usage still cannot pull past them.
-        let mut served = Vec::with_capacity(answer.len());
-        for mut outgoing in answer {
+        // Every packet of the answer is decided and counted against the
+        // quotas, durably, before the first is sent: a requester that reads
+        // the data and never sends its receipt, or forgets its own usage,
+        // still cannot pull past them (the count stays if a packet fails).
+        let mut reservations = Vec::with_capacity(answer.len());
+        for outgoing in &answer {
             let reservation =
                 state.decide_and_reserve(&flow(outgoing.spec.payload_len), grant_chain).map_err(|denial| {
                     tracing::info!(requester = %peer, %denial, "pull answer refused");
-                    self.refuse(peer, denial.reason_code())
+                    self.refuse(denial.reason_code())
                 })?;
-            outgoing.payload = Box::new(Reserved { inner: outgoing.payload, _reservation: reservation });
-            served.push(outgoing);
+            reservations.push(reservation);
         }
-        Ok(served)
+        let counting = Arc::clone(state);
+        blocking(move || counting.count_durably(reservations)).await.map_err(|e| {
+            tracing::error!(requester = %peer, error = %e, "cannot count a pull answer");
+            self.refuse(ReasonCode::TEMPORARILY_UNAVAILABLE)
+        })?;
+        let permit = Arc::new(permit);
+        Ok(answer
+            .into_iter()
+            .map(|mut outgoing| {
+                outgoing.payload = Box::new(Permitted { inner: outgoing.payload, _permit: Arc::clone(&permit) });
+                outgoing
+            })
+            .collect())
     }
 
     async fn keep_notice(&self, peer: &AgencyId, notice: Notice) -> Result<(), (CloseCode, String)> {
@@ -393,15 +425,14 @@ impl Host for NodeHost {
     }
 }
 
-/// A served packet's payload, holding its quota reservation while it is
-/// sent. The receipt, when it comes, counts the packet durably (`sent`);
-/// the reservation is given back as the payload is dropped.
-struct Reserved {
+/// A served packet's payload, holding its answer's place in the open-file
+/// budgets until the whole answer is done.
+struct Permitted {
     inner: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-    _reservation: Reservation,
+    _permit: Arc<OpenPayload>,
 }
 
-impl tokio::io::AsyncRead for Reserved {
+impl tokio::io::AsyncRead for Permitted {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,

@@ -29,7 +29,12 @@ pub(crate) struct PeerLimits {
     storage: Mutex<HashMap<AgencyId, Storage>>,
     /// Grant chains kept, by the issuer of their leaf.
     grants: Mutex<HashMap<AgencyId, usize>>,
+    /// Pull-source commands running (each holds up to 64 MiB of output).
+    commands: Arc<Semaphore>,
 }
+
+/// Most pull-source commands run at once.
+const MAX_COMMANDS: usize = 4;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Storage {
@@ -63,9 +68,20 @@ impl PeerLimits {
         for issuer in grants {
             *by_issuer.entry(issuer).or_default() += 1;
         }
+        // Payload files take at most half the descriptors the process may
+        // open beyond a reserve of 128 (the database, the local API,
+        // sockets); one peer at most a quarter of them.
+        let mut limits = limits.clone();
+        let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        if let Some(n) = nofile.and_then(|n| usize::try_from(n).ok()) {
+            limits.max_open_payloads = limits.max_open_payloads.min((n.saturating_sub(128) / 2).max(4));
+        }
+        limits.max_open_payloads_per_peer =
+            limits.max_open_payloads_per_peer.min((limits.max_open_payloads / 4).max(1));
         Self {
             open_payloads: Arc::new(Semaphore::new(limits.max_open_payloads.max(1))),
-            limits: limits.clone(),
+            commands: Arc::new(Semaphore::new(MAX_COMMANDS)),
+            limits,
             refusals: Mutex::new(HashMap::new()),
             open_per_peer: Mutex::new(HashMap::new()),
             storage: Mutex::new(storage),
@@ -111,6 +127,11 @@ impl PeerLimits {
         .await
         .ok()
         .flatten()
+    }
+
+    /// A place for one more pull-source command, waiting for one.
+    pub(crate) async fn command(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.commands).acquire_owned().await.ok()
     }
 
     /// Reserves room for `bytes` more from `sender`; `false` if its storage limit would be passed.
@@ -162,7 +183,7 @@ mod tests {
             refusals_per_minute: 3,
             max_storage_per_sender: 100,
             max_grants_per_issuer: 2,
-            max_open_payloads: 2,
+            max_open_payloads: 8,
             max_open_payloads_per_peer: 1,
             ..Limits::default()
         }
@@ -209,9 +230,12 @@ mod tests {
         let wait = Duration::from_millis(50);
         let first = l.open_payload(&agency("a"), wait).await.expect("room");
         assert!(l.open_payload(&agency("a"), wait).await.is_none(), "one per peer");
-        let second = l.open_payload(&agency("b"), wait).await.expect("room for b");
-        assert!(l.open_payload(&agency("c"), wait).await.is_none(), "two in total");
-        drop((first, second));
+        let mut others = Vec::new();
+        for peer in ["b", "c", "d", "e", "f", "g", "h"] {
+            others.push(l.open_payload(&agency(peer), wait).await.expect("room for another peer"));
+        }
+        assert!(l.open_payload(&agency("i"), wait).await.is_none(), "eight in total");
+        drop((first, others));
         assert!(l.open_payload(&agency("a"), wait).await.is_some());
     }
 }

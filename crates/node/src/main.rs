@@ -246,6 +246,9 @@ enum FederationCommand {
         /// Its roles: producer, consumer, auditor (comma-separated).
         #[arg(long, value_delimiter = ',', required = true)]
         roles: Vec<String>,
+        /// Replace an agency that is a member already (its keys, roles, endpoint).
+        #[arg(long)]
+        replace: bool,
     },
     /// Register a data category with the member agency that controls it
     /// (only the controller may issue a root grant for it).
@@ -894,9 +897,13 @@ fn federation(command: FederationCommand) -> Result<(), Failure> {
             println!("Created federation `{name}` in {}.", dir.display());
             println!("Operator public key (agencies put it in tally.toml as operator_key): {key}");
         }
-        FederationCommand::AddAgency { dir, export, roles } => {
-            let id = Federation::add_agency(&dir, &export, &roles)?;
-            println!("Added agency `{id}` ({}). Publish a new directory to make it known.", roles.join(", "));
+        FederationCommand::AddAgency { dir, export, roles, replace } => {
+            let (id, changes) = Federation::add_agency(&dir, &export, &roles, replace)?;
+            if replace && !changes.is_empty() {
+                println!("Replaced agency `{id}`: {}. Publish a new directory to make it known.", changes.join("; "));
+            } else {
+                println!("Added agency `{id}` ({}). Publish a new directory to make it known.", roles.join(", "));
+            }
         }
         FederationCommand::AddCategory { dir, category, controller, description } => {
             Federation::add_category(&dir, &category, &controller, &description)?;

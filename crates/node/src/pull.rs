@@ -51,6 +51,7 @@ pub(crate) async fn answer(state: &NodeState, r: &PullRequest, chain: &GrantChai
         return Ok(answer);
     }
     let Some(command) = source.command.as_ref().filter(|c| !c.is_empty()) else { return Ok(Vec::new()) };
+    let _running = state.limits.command().await.ok_or_else(|| NodeError::Refused("the node is stopping".into()))?;
     let output = run(command, r.query.as_ref()).await?;
     Ok(vec![Outgoing {
         spec: spec(state, r, output.len() as u64)?,

@@ -33,12 +33,16 @@ pub(crate) fn log_receipt(
     let r = receipt.unverified().clone();
     let packet = r.packet_id;
     let accepted = matches!(r.outcome, Outcome::Accepted { .. }) && r.sender == state.agency;
-    // The chain's grants with their rate periods, to count the packet durably.
-    let counted: Vec<_> = match accepted.then(|| state.store.grant_chain(&r.grant)).transpose()?.flatten() {
-        Some(chain) => chain.iter().map(|g| (grant_id(g), g.unverified().quota.rate.map(|q| q.period_secs))).collect(),
-        None => Vec::new(),
-    };
     let outbox = state.store.outbox()?.into_iter().find(|(id, _)| *id == packet).map(|(_, o)| o);
+    // A push is counted when its receipt comes (its chain is this node's);
+    // a pull answer was counted when it was decided (`answer_request`).
+    let counted: Vec<_> =
+        match (accepted && outbox.is_some()).then(|| state.store.grant_chain(&r.grant)).transpose()?.flatten() {
+            Some(chain) => {
+                chain.iter().map(|g| (grant_id(g), g.unverified().quota.rate.map(|q| q.period_secs))).collect()
+            }
+            None => Vec::new(),
+        };
     let sent = match (accepted, sealed, &outbox) {
         (false, _, _) => None,
         (true, Some((evidence, key)), _) => Some(SentRecord {
@@ -80,9 +84,18 @@ pub(crate) fn log_receipt(
 }
 
 /// The evidence of a resent packet: the header and encapsulated key from
-/// its offer, the trailer signed again over the receipt's digests.
+/// its offer, the trailer signed again over the receipt's digests, but only
+/// once the receipt's commitment is checked against the file the payload
+/// came from: this node signs no commitment it has not computed itself.
 fn rebuilt(state: &NodeState, r: &Receipt, outbox: &crate::OutboxRecord) -> Option<Evidence> {
     let Outcome::Accepted { ciphertext_fingerprint, content_commitment } = r.outcome else { return None };
+    let key = state.vault.unwrap_secret(&key_context(&r.packet_id), &outbox.commitment_key).ok()?;
+    let source = std::fs::File::open(outbox.source.as_ref()?).ok()?;
+    let key = CommitmentKey::from_revealed(*key);
+    if tally_envelope::verify_reveal(&content_commitment, &key, std::io::BufReader::new(source)).is_err() {
+        tracing::warn!(packet = %r.packet_id, "a resent packet's receipt commits to other content than its source file: no evidence kept");
+        return None;
+    }
     let header = outbox.offer.header.clone();
     let enc = outbox.offer.encapsulated_key;
     let trailer = sign_trailer(&state.identity, &header, &enc, &ciphertext_fingerprint, &content_commitment);

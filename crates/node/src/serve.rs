@@ -13,7 +13,9 @@ use crate::{Node, NodeError};
 
 /// Runs the node in `dir` until `stop` completes, then shuts down gracefully.
 /// `ready` is called once the node listens.
+/// Sets the process umask to 0077 first: nothing the node creates is readable by others.
 pub async fn serve(dir: &Path, stop: impl Future<Output = ()>, ready: impl FnOnce(&Node)) -> Result<(), NodeError> {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let node = Arc::new(Node::start(dir).await?);
     let socket = dir.join(SOCKET_FILE);
     let _ = std::fs::remove_file(&socket);

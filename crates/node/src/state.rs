@@ -82,6 +82,10 @@ pub(crate) struct NodeState {
     /// Packets being received now: a second offer of one waits on the
     /// first's notification, and is decided again when it ends.
     pub(crate) receiving: Mutex<HashMap<PacketId, Arc<Notify>>>,
+    /// Held for writing while erasure records and destroys keys, for
+    /// reading while a packet is stored: no packet is stored under a key
+    /// being destroyed, or after a revocation that took effect meanwhile.
+    pub(crate) erasing: RwLock<()>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -169,6 +173,7 @@ impl NodeState {
             blobs,
             metrics: Metrics::default(),
             receiving: Mutex::new(HashMap::new()),
+            erasing: RwLock::new(()),
             keys,
             config,
         });
@@ -271,6 +276,21 @@ impl NodeState {
         Ok(crate::reservation::Reservation::new(Arc::clone(self), auth, flow.bytes, flow.at))
     }
 
+    /// Makes the counts of `reservations` durable (one transaction), and keeps them.
+    pub(crate) fn count_durably(&self, reservations: Vec<crate::reservation::Reservation>) -> Result<(), NodeError> {
+        let counts: Vec<_> = reservations.iter().map(|r| (r.chain(), r.bytes(), r.at())).collect();
+        self.commit(&[], move |tx| {
+            for (chain, bytes, at) in &counts {
+                Store::count_usage(tx, chain, *bytes, *at)?;
+            }
+            Ok(())
+        })?;
+        for r in reservations {
+            r.keep();
+        }
+        Ok(())
+    }
+
     /// Stores a received, verified packet whose blob is in place: signs its
     /// receipt, records the packet (with its evidence), its usage and grants
     /// first seen in one transaction, then logs the receipt.
@@ -288,6 +308,21 @@ impl NodeState {
                 "a receipt naming {} is not this node's to sign",
                 receipt.recipient
             )));
+        }
+        // No erasure runs while a packet is stored: one that began after the
+        // packet was accepted is seen here, and the packet is not taken.
+        let _no_erasure = self.erasing.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.vault.is_live(record.grant, record.epoch)? {
+            return Err(NodeError::Refused(format!(
+                "grant {}'s data key of epoch {} was destroyed while the packet arrived",
+                record.grant, record.epoch
+            )));
+        }
+        let directory = self.directory();
+        if let Ok(verified) = VerifiedChain::verify(chain, &*directory)
+            && let Some((grant, _)) = lock(&self.policy).revocations.revoked_at(&verified, self.now())
+        {
+            return Err(NodeError::Refused(format!("grant {grant} was revoked while the packet arrived")));
         }
         let signed =
             self.identity.sign_object(receipt).map_err(|source| NodeError::Key { path: self.dir.clone(), source })?;

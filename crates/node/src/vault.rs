@@ -126,8 +126,15 @@ impl Vault {
             let table = tx.open_table(DATA_KEYS).map_err(NodeError::db)?;
             let mut used = std::collections::BTreeSet::new();
             for row in table.iter().map_err(NodeError::db)? {
-                let (_, v) = row.map_err(NodeError::db)?;
-                used.insert(decode::<DataKeyRecord>(v.value(), "data key")?.slot);
+                let (k, v) = row.map_err(NodeError::db)?;
+                let slot = decode::<DataKeyRecord>(v.value(), "data key")?.slot;
+                if !used.insert(slot) {
+                    let (grant, epoch) = k.value();
+                    return Err(NodeError::Database(format!(
+                        "two data keys name slot {slot} (one is grant {}/{epoch}): the key database is corrupt",
+                        GrantId(grant)
+                    )));
+                }
             }
             used
         };
@@ -228,7 +235,7 @@ impl Vault {
             })
             .and_then(|()| tx.commit().map_err(NodeError::db));
         if let Err(e) = recorded {
-            self.slots.destroy(slot)?;
+            self.slots.release(slot)?;
             return Err(e);
         }
         let key = std::sync::Arc::new(DataKey { bytes, epoch: next_epoch });
@@ -265,6 +272,15 @@ impl Vault {
         let mut bytes = Zeroizing::new([0u8; 32]);
         bytes.copy_from_slice(plain);
         Ok(DataKey { bytes, epoch })
+    }
+
+    /// Whether the key of `grant`'s `epoch` exists and no erasure of it is pending.
+    pub(crate) fn is_live(&self, grant: GrantId, epoch: u64) -> Result<bool, NodeError> {
+        let tx = self.store.db.begin_read().map_err(NodeError::db)?;
+        let keys = tx.open_table(DATA_KEYS).map_err(NodeError::db)?;
+        let erasures = tx.open_table(crate::store::ERASURES).map_err(NodeError::db)?;
+        Ok(keys.get((grant.0, epoch)).map_err(NodeError::db)?.is_some()
+            && erasures.get((grant.0, epoch)).map_err(NodeError::db)?.is_none())
     }
 
     /// The keys due for destruction at `now`: (grant, epoch).

@@ -79,7 +79,8 @@ pub enum ReceiverResponse {
     /// The signed rejection receipt.
     Rejected(Signed<Receipt>),
     /// Refuse without a signed statement: close the stream with this code
-    /// (a peer whose refusals are rate-limited, spec/protocol.md "Refusals").
+    /// (a peer whose refusals are rate-limited, spec/protocol.md "Refusals");
+    /// the answer to `Decide` or to `Reject`.
     Close(CloseCode),
 }
 
@@ -236,7 +237,7 @@ impl Receiver {
                 self.outcome = Some(Ok(ReceiverOutcome::Resent(receipt)));
                 Stage::Done
             }
-            (Stage::Deciding { .. }, ReceiverResponse::Close(code)) => {
+            (Stage::Deciding { .. } | Stage::Rejecting, ReceiverResponse::Close(code)) => {
                 self.fail(ExchangeError::ClosedByHost(code));
                 return;
             }

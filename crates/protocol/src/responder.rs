@@ -166,7 +166,7 @@ impl Responder {
                 self.requests.push_back(ResponderRequest::NextPacket);
                 Stage::AwaitingPacket
             }
-            (Stage::Deciding(_), ResponderResponse::Close(code)) => {
+            (Stage::Deciding(_) | Stage::Rejecting, ResponderResponse::Close(code)) => {
                 return self.fail(ExchangeError::ClosedByHost(code));
             }
             (Stage::Deciding(request), ResponderResponse::Deny(reason)) => {

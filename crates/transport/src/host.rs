@@ -89,8 +89,10 @@ pub trait Host: Send + Sync + 'static {
     /// policy decision (grants) and the keys, or a denial.
     fn decide_offer(&self, offer: OfferContext<'_>) -> impl Future<Output = OfferDecision<Self::Inbox>> + Send;
 
-    /// Signs and logs a rejection receipt this node issues.
-    fn sign_rejection(&self, receipt: Receipt) -> impl Future<Output = io::Result<Signed<Receipt>>> + Send;
+    /// Signs and logs a rejection receipt this node issues. `None`: the host
+    /// will not sign it (the peer is past its refusal rate); the exchange is
+    /// closed with `TOO_MANY_REFUSALS` and no signed statement.
+    fn sign_rejection(&self, receipt: Receipt) -> impl Future<Output = io::Result<Option<Signed<Receipt>>>> + Send;
 
     /// Logs a receipt or rejection a peer signed (verified by the transport)
     /// before the exchange reports it. `sealed` is the evidence of origin and

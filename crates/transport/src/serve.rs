@@ -10,7 +10,7 @@ use tally_protocol::{
     Answerer, AnswererRequest, AnswererResponse, Asker, Receiver, ReceiverRequest, ReceiverResponse, Requester,
     Responder, ResponderRequest, ResponderResponse, Sender, SenderRequest, SenderResponse,
 };
-use tally_wire::{AgencyId, Direction};
+use tally_wire::{AgencyId, CloseCode, Direction};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::drive::{Serve, now};
@@ -156,9 +156,11 @@ impl<'a, H: Host> ReceiveServe<'a, H> {
                 }
                 None
             }
-            ReceiverRequest::Reject { receipt } => {
-                Some(ReceiverResponse::Rejected(self.host.sign_rejection(receipt).await.map_err(TransportError::Host)?))
-            }
+            ReceiverRequest::Reject { receipt } => Some(match self.host.sign_rejection(receipt).await {
+                Ok(Some(signed)) => ReceiverResponse::Rejected(signed),
+                Ok(None) => ReceiverResponse::Close(CloseCode::TOO_MANY_REFUSALS),
+                Err(e) => return Err(TransportError::Host(e)),
+            }),
         })
     }
 }
@@ -236,9 +238,11 @@ impl<H: Host> Serve<Responder> for RespondServe<'_, H> {
                     Err(Refusal::Unsigned(code)) => ResponderResponse::Close(code),
                 }
             }
-            ResponderRequest::Reject { receipt } => {
-                ResponderResponse::Rejected(host.sign_rejection(receipt).await.map_err(TransportError::Host)?)
-            }
+            ResponderRequest::Reject { receipt } => match host.sign_rejection(receipt).await {
+                Ok(Some(signed)) => ResponderResponse::Rejected(signed),
+                Ok(None) => ResponderResponse::Close(CloseCode::TOO_MANY_REFUSALS),
+                Err(e) => return Err(TransportError::Host(e)),
+            },
             ResponderRequest::NextPacket => self.next_sender()?,
             ResponderRequest::Packet(SenderRequest::NextChunk { len }) => {
                 let payload =

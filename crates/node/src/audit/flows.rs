@@ -16,15 +16,20 @@ use tally_wire::{
 use super::{Finding, FindingKind, FlowSummary, Parsed};
 use crate::VerifiedDirectory;
 
-/// How far a time its own agency chose may run back along a log before it is a finding (clock adjustments).
-pub(crate) const CLOCK_TOLERANCE: Duration = Duration::from_secs(300);
+/// How far a time its own agency chose may run back along a log before it
+/// is a finding (clock adjustments), and how far ahead of a node's clock a
+/// revocation may be dated and still be kept.
+pub const CLOCK_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// An accepted receipt a recipient issued, with when the audit judges it.
 struct Accepted {
     receipt: Signed<Receipt>,
-    /// `max(received_at, the latest time the recipient's log had shown before it)`:
-    /// a backdated `received_at` cannot move a flow before a revocation the log already held.
+    /// `max(received_at, the latest time the recipient itself chose before it in its log)`:
+    /// a backdated `received_at` cannot move a flow before what its own log already showed.
     judged_at: Timestamp,
+    /// The recipient's log, and the receipt's position in it.
+    log: usize,
+    position: usize,
 }
 
 /// What the logs hold, gathered once.
@@ -35,6 +40,8 @@ struct Gathered {
     accepted: Vec<Accepted>,
     grants: HashMap<GrantId, Signed<Grant>>,
     revocations: Vec<Signed<Revocation>>,
+    /// Where each log holds each revocation (its encoding): (log, position).
+    revocation_positions: HashMap<Vec<u8>, Vec<(usize, usize)>>,
     deletions: Vec<(AgencyId, DeletionRecord)>,
     deletion_counts: BTreeMap<AgencyId, u64>,
 }
@@ -55,16 +62,22 @@ fn shown_time(entry: &LogEntry, agency: &AgencyId) -> Option<(Timestamp, bool)> 
 
 fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
     let mut g = Gathered::default();
-    for log in logs {
+    for (log_index, log) in logs.iter().enumerate() {
         let agency = &log.agency;
-        let (mut clock, mut own_clock) = (Timestamp::EPOCH, Timestamp::EPOCH);
+        let (mut own_clock, mut known) = (Timestamp::EPOCH, Timestamp::EPOCH);
         for (index, entry) in log.entries.iter().enumerate() {
-            let before = clock;
-            if let Some((t, own)) = shown_time(entry, agency) {
-                if own {
-                    // Within the tolerance it is a clock adjustment, not a finding.
-                    if t.checked_add(CLOCK_TOLERANCE).is_some_and(|late| late < own_clock) {
-                        findings.push(Finding::new(
+            // Only times this log's agency chose move its clock, and the
+            // issue times of revocations it kept (a node keeps none dated
+            // ahead of its own clock): a peer cannot date a grant or receipt
+            // ahead to make honest flows look late.
+            let before = known;
+            if let LogEntry::Revocation(r) = entry {
+                known = known.max(r.unverified().issued_at);
+            }
+            if let Some((t, true)) = shown_time(entry, agency) {
+                // Within the tolerance it is a clock adjustment, not a finding.
+                if t.checked_add(CLOCK_TOLERANCE).is_some_and(|late| late < own_clock) {
+                    findings.push(Finding::new(
                             FindingKind::TimeRegression,
                             agency,
                             format!(
@@ -73,10 +86,9 @@ fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
                                 tally_grant::rfc3339(own_clock)
                             ),
                         ));
-                    }
-                    own_clock = own_clock.max(t);
                 }
-                clock = clock.max(t);
+                own_clock = own_clock.max(t);
+                known = known.max(t);
             }
             match entry {
                 LogEntry::ReceiptIssued(r) => {
@@ -93,7 +105,7 @@ fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
                     }
                     if matches!(r.unverified().outcome, Outcome::Accepted { .. }) {
                         let judged_at = r.unverified().received_at.max(before);
-                        g.accepted.push(Accepted { receipt: r.clone(), judged_at });
+                        g.accepted.push(Accepted { receipt: r.clone(), judged_at, log: log_index, position: index });
                     }
                     g.issued.insert(key, r.clone());
                 }
@@ -114,7 +126,10 @@ fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
                 LogEntry::GrantIssued(grant) | LogEntry::GrantReceived(grant) => {
                     g.grants.insert(grant_id(grant), grant.clone());
                 }
-                LogEntry::Revocation(r) => g.revocations.push(r.clone()),
+                LogEntry::Revocation(r) => {
+                    g.revocation_positions.entry(r.encode()).or_default().push((log_index, index));
+                    g.revocations.push(r.clone());
+                }
                 LogEntry::Deletion(d) => {
                     *g.deletion_counts.entry(agency.clone()).or_default() += 1;
                     g.deletions.push((agency.clone(), d.value().clone()));
@@ -246,10 +261,19 @@ fn check_grants(
     bad: &std::collections::HashSet<PacketId>,
     findings: &mut Vec<Finding>,
 ) {
-    let mut revocations = RevocationSet::new();
-    for r in &g.revocations {
-        let _ = revocations.insert(r.clone(), directory);
-    }
+    // A revocation the recipient's log holds counts for the flows it logged
+    // after it; one it does not hold counts from its effective time.
+    let revocations_for = |a: &Accepted| {
+        let mut set = RevocationSet::new();
+        for r in &g.revocations {
+            let positions = &g.revocation_positions[&r.encode()];
+            let in_log: Vec<usize> = positions.iter().filter(|(l, _)| *l == a.log).map(|(_, p)| *p).collect();
+            if in_log.is_empty() || in_log.iter().any(|p| *p < a.position) {
+                let _ = set.insert(r.clone(), directory);
+            }
+        }
+        set
+    };
     let mut accepted: Vec<&Accepted> =
         g.accepted.iter().filter(|a| !bad.contains(&a.receipt.unverified().packet_id)).collect();
     accepted.sort_by_key(|a| a.judged_at);
@@ -281,6 +305,7 @@ fn check_grants(
             direction,
             at: a.judged_at,
         };
+        let revocations = revocations_for(a);
         let decision = match decide(&flow(Direction::Push), &chain, &revocations, directory, &usage) {
             Err(Denial::DirectionNotGranted { .. }) => {
                 decide(&flow(Direction::Pull), &chain, &revocations, directory, &usage)

@@ -19,9 +19,10 @@
 //! - every accepted flow had a valid grant at its time: the chain, from
 //!   the grants in the logs, verifies (rooted at the controller of its
 //!   category), covers the receipt's purpose and category, was not revoked
-//!   (a revocation counts from `max(effective_at, issued_at)`, and from the
-//!   time the recipient's log had reached when it kept it), and its quotas
-//!   hold over all the flows before it;
+//!   (a revocation counts from `max(effective_at, issued_at)`; one the
+//!   recipient's log holds counts only for the flows it logged after it;
+//!   a flow is judged no earlier than the times the recipient itself
+//!   chose before it), and its quotas hold over all the flows before it;
 //! - every erasure on revocation follows a revocation that obliged it.
 //!
 //! It never sees payloads or keys other than the directory's public keys.
@@ -31,6 +32,7 @@ mod render;
 #[cfg(test)]
 mod tests;
 
+pub use flows::CLOCK_TOLERANCE;
 pub use render::{render_html, render_text};
 
 use std::collections::BTreeMap;

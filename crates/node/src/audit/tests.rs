@@ -351,3 +351,22 @@ fn a_rejection_signed_in_another_agencys_name_blames_its_signer_not_the_agency_n
         report.findings
     );
 }
+
+#[test]
+fn a_peer_cannot_date_a_grant_ahead_to_make_honest_flows_look_late() {
+    // A time another party chose (a grant's issued_at, a peer's received_at)
+    // does not move the clock of the log that holds it.
+    let w = World::new();
+    let doc = GrantDocument::from_toml(
+        "grantee = \"social-security\"\npurposes = [\"social-security.eligibility\"]\ncategories = [\"income\"]\n\
+         not_before = \"2020-01-01T00:00:00Z\"\nnot_after = \"2100-01-01T00:00:00Z\"\ndirection = \"both\"\nretention = \"90days\"\n",
+    )
+    .expect("document");
+    let dated_ahead = at(4_200_000_000); // 2103, after the grant's own not_after
+    let g = tally_grant::issue_grant(&w.keys("tax-bureau").identity, &agency("tax-bureau"), &doc, dated_ahead)
+        .expect("issues");
+    let r = w.receipt("social-security", "tax-bureau", &g, "income.annual", 1, T0 + 10);
+    let social = w.export("social-security", vec![LogEntry::GrantReceived(g), LogEntry::ReceiptIssued(r)]);
+    let report = w.audit(&[social]);
+    assert!(report.findings.is_empty(), "the honest flow is judged at its own time: {:?}", report.findings);
+}

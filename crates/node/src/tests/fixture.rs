@@ -45,7 +45,7 @@ impl Fixture {
                 directory: PathBuf::from("directory.tally"),
             };
             let export = init_agency(&dir, &options).expect("init");
-            Federation::add_agency(&op, &export, &["producer".into(), "consumer".into()]).expect("add agency");
+            Federation::add_agency(&op, &export, &["producer".into(), "consumer".into()], false).expect("add agency");
         }
         let purpose = Purpose::new("social-security.eligibility").expect("valid");
         Federation::add_purpose(&op, &purpose, "SSA s. 12", "").expect("purpose");
@@ -167,7 +167,26 @@ pub(crate) async fn deliver(
     };
     let (kem, sender_key, mut inbox) = match host.decide_offer(context).await {
         OfferDecision::Accept { kem_key, sender_key, inbox } => (kem_key, sender_key, inbox),
-        OfferDecision::Deny(reason) => return Delivery::Denied(reason),
+        OfferDecision::Deny(reason) => {
+            // As the protocol does: the rejection is signed, or the exchange closed unsigned.
+            let h = offer.header.value();
+            let rejection = Receipt {
+                packet_id: h.packet_id,
+                header_digest: tally_envelope::header_digest(&offer.header),
+                grant: h.grant,
+                purpose: h.purpose.clone(),
+                category: h.category.clone(),
+                payload_len: h.payload_len,
+                sender: h.sender.clone(),
+                recipient: h.recipient.clone(),
+                received_at: recipient.now(),
+                outcome: Outcome::Rejected { reason },
+            };
+            return match host.sign_rejection(rejection).await.expect("signs or declines") {
+                Some(_) => Delivery::Denied(reason),
+                None => Delivery::Closed(tally_wire::CloseCode::TOO_MANY_REFUSALS),
+            };
+        }
         OfferDecision::Close(code) => return Delivery::Closed(code),
         OfferDecision::AlreadyReceipted(_) => return Delivery::Again,
     };

@@ -340,7 +340,7 @@ fn the_operator_refuses_keys_another_member_holds_and_exports_that_prove_no_key(
     copy.tls_signature = crate::hex::encode(&tls_signer.sign(tally_wire::label::REGISTRATION, &body).0);
     let path = fed.root.path().join("copycat.agency.toml");
     std::fs::write(&path, toml::to_string(&copy).expect("toml")).expect("writes");
-    match crate::Federation::add_agency(&op, &path, &["producer".into()]) {
+    match crate::Federation::add_agency(&op, &path, &["producer".into()], false) {
         Err(NodeError::Refused(why)) => assert!(why.contains("already registered for agency `tax-bureau`"), "{why}"),
         other => panic!("a copy of another member's keys was taken: {other:?}"),
     }
@@ -350,8 +350,39 @@ fn the_operator_refuses_keys_another_member_holds_and_exports_that_prove_no_key(
     forged.tls_signature = copy.tls_signature.clone();
     let path = fed.root.path().join("forged.agency.toml");
     std::fs::write(&path, toml::to_string(&forged).expect("toml")).expect("writes");
-    match crate::Federation::add_agency(&op, &path, &["producer".into()]) {
+    match crate::Federation::add_agency(&op, &path, &["producer".into()], false) {
         Err(NodeError::Refused(why)) => assert!(why.contains("tls_signature does not verify"), "{why}"),
         other => panic!("an export without proof of its TLS key was taken: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn rejections_after_an_offer_was_accepted_count_against_the_same_rate() {
+    // Issue 13 item 10, the other way in: a peer with a valid grant sends
+    // packets that fail after acceptance (a bad chunk, a bad trailer).
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    fed.configure("social-security", "\n[limits]\nrefusals_per_minute = 2\n");
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    let host = NodeHost(Arc::clone(&social));
+    let failed = |n: u8| tally_wire::Receipt {
+        packet_id: packet(n),
+        header_digest: tally_wire::Digest([n; 32]),
+        grant: leaf(&g),
+        purpose: tally_wire::Purpose::new("social-security.eligibility").expect("valid"),
+        category: tally_wire::DataCategory::new("income.annual").expect("valid"),
+        payload_len: 10,
+        sender: agency("tax-bureau"),
+        recipient: agency("social-security"),
+        received_at: social.now(),
+        outcome: tally_wire::Outcome::Rejected { reason: ReasonCode::DECRYPTION_FAILED },
+    };
+    let mut signed = 0;
+    for n in 0..5 {
+        if tally_transport::Host::sign_rejection(&host, failed(n)).await.expect("no storage error").is_some() {
+            signed += 1;
+        }
+    }
+    assert_eq!(signed, 2, "two signed, three closed unsigned");
+    assert_eq!(social.log.size().expect("size"), 2);
 }

@@ -171,8 +171,8 @@ impl Host for Receiving {
         }
     }
 
-    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
-        self.0.identity.sign_object(receipt).map_err(io::Error::other)
+    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Option<Signed<Receipt>>> {
+        self.0.identity.sign_object(receipt).map(Some).map_err(io::Error::other)
     }
 
     async fn log_receipt(&self, _receipt: &Signed<Receipt>, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
@@ -199,7 +199,7 @@ impl Host for Sending {
         OfferDecision::Deny(ReasonCode::DIRECTION_NOT_GRANTED)
     }
 
-    async fn sign_rejection(&self, _receipt: Receipt) -> io::Result<Signed<Receipt>> {
+    async fn sign_rejection(&self, _receipt: Receipt) -> io::Result<Option<Signed<Receipt>>> {
         Err(io::Error::other("the bench sender signs nothing"))
     }
 

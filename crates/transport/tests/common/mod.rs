@@ -124,10 +124,10 @@ impl Host for Shared {
         }
     }
 
-    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Signed<Receipt>> {
+    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Option<Signed<Receipt>>> {
         let signed = self.0.identity.sign_object(receipt).map_err(io::Error::other)?;
         self.0.state().log.push(signed.clone());
-        Ok(signed)
+        Ok(Some(signed))
     }
 
     async fn log_receipt(&self, receipt: &Signed<Receipt>, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
