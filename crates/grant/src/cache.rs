@@ -41,6 +41,18 @@ impl ChainCache {
         directory_serial: u64,
         usage: &Usage,
     ) -> Result<Authorization, Denial> {
+        let verified = self.verified(chain, directory, directory_serial)?;
+        decide_verified(flow, verified, revocations, directory, usage)
+    }
+
+    /// `chain` verified, from the cache if its leaf is there for this
+    /// directory serial. A chain that fails verification is not cached.
+    pub fn verified(
+        &mut self,
+        chain: &GrantChain,
+        directory: &impl Directory,
+        directory_serial: u64,
+    ) -> Result<&VerifiedChain, Denial> {
         if directory_serial != self.serial {
             self.chains.clear();
             self.serial = directory_serial;
@@ -54,8 +66,7 @@ impl ChainCache {
             }
             self.chains.insert(leaf, verified);
         }
-        let verified = self.chains.get(&leaf).expect("the leaf was inserted above");
-        decide_verified(flow, verified, revocations, directory, usage)
+        Ok(self.chains.get(&leaf).expect("the leaf was inserted above"))
     }
 
     /// How many chains are cached.

@@ -265,11 +265,7 @@ impl Directory for Stored {
         !self.unregistered.contains(purpose)
     }
     fn controller(&self, category: &DataCategory) -> Option<AgencyId> {
-        self.controllers
-            .iter()
-            .filter(|(c, _)| c.covers(category))
-            .max_by_key(|(c, _)| c.as_str().len())
-            .map(|(_, a)| a.clone())
+        controller_of(&self.controllers, category)
     }
 }
 

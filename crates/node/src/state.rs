@@ -319,9 +319,13 @@ impl NodeState {
             )));
         }
         let directory = self.directory();
-        if let Ok(verified) = VerifiedChain::verify(chain, &*directory)
-            && let Some((grant, _)) = lock(&self.policy).revocations.revoked_at(&verified, self.now())
-        {
+        let revoked = {
+            let mut policy = lock(&self.policy);
+            let Policy { revocations, cache, .. } = &mut *policy;
+            let now = self.now();
+            cache.verified(chain, &*directory, directory.serial()).ok().and_then(|c| revocations.revoked_at(c, now))
+        };
+        if let Some((grant, _)) = revoked {
             return Err(NodeError::Refused(format!("grant {grant} was revoked while the packet arrived")));
         }
         let signed =

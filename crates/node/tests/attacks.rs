@@ -269,6 +269,25 @@ fn a_requester_that_reads_the_data_and_withholds_its_receipt_still_uses_the_quot
     assert_eq!(second.as_ref().and_then(reason_of), Some(ReasonCode::QUOTA_EXHAUSTED), "{second:?}");
 }
 
+/// `tally send` of `file` from the node in `from` to the social-security
+/// bureau for eligibility checks on annual income; its standard output.
+fn send_income(from: &std::path::Path, grant: &str, file: &std::path::Path) -> String {
+    ok(&[
+        "send",
+        "--dir",
+        path(from),
+        "--to",
+        "social-security",
+        "--grant",
+        grant,
+        "--purpose",
+        "social-security.eligibility",
+        "--category",
+        "income.annual",
+        path(file),
+    ])
+}
+
 /// `tally serve` with at most `fds` open files.
 fn serve_limited(dir: &std::path::Path, fds: u32) -> Served {
     let log = std::fs::File::create(dir.join("serve.log")).expect("log file");
@@ -320,20 +339,7 @@ fn stalled_offers_do_not_exhaust_the_nodes_file_descriptors() {
     assert!((1..=16).contains(&accepted), "one peer got {accepted} payload slots");
     // The node still answers its user and takes a legitimate send.
     std::fs::write(fed.file("income.bin"), vec![7u8; 100_000]).expect("writes");
-    let sent = ok(&[
-        "send",
-        "--dir",
-        path(&tax),
-        "--to",
-        "social-security",
-        "--grant",
-        &g,
-        "--purpose",
-        "social-security.eligibility",
-        "--category",
-        "income.annual",
-        path(&fed.file("income.bin")),
-    ]);
+    let sent = send_income(&tax, &g, &fed.file("income.bin"));
     assert!(sent.starts_with("Delivered"), "{sent}");
     assert!(status(&social)["agency"] == "social-security");
     let leftovers = std::fs::read_dir(social.join("data/blobs/incoming")).expect("dir").count();
@@ -434,22 +440,7 @@ fn the_first_send_after_the_peer_was_killed_and_restarted_does_not_hang() {
     let mut social_node = serve(&social);
     let g = grant_id(&issue_grant(&tax, &fed.file("g.grant"), &[]));
     std::fs::write(fed.file("a.bin"), b"41250").expect("writes");
-    let send = || {
-        ok(&[
-            "send",
-            "--dir",
-            path(&tax),
-            "--to",
-            "social-security",
-            "--grant",
-            &g,
-            "--purpose",
-            "social-security.eligibility",
-            "--category",
-            "income.annual",
-            path(&fed.file("a.bin")),
-        ])
-    };
+    let send = || send_income(&tax, &g, &fed.file("a.bin"));
     assert!(send().starts_with("Delivered"));
     // SIGKILL: no goodbye reaches the tax bureau's cached connection.
     social_node.0.kill().expect("kills");
@@ -509,20 +500,7 @@ fn a_node_directory_is_readable_by_its_owner_only_and_a_readable_secret_stops_th
         let _nodes = [serve(&tax), serve(&social)];
         let g = grant_id(&issue_grant(&tax, &fed.file("g.grant"), &[]));
         std::fs::write(fed.file("a.bin"), b"41250").expect("writes");
-        let sent = ok(&[
-            "send",
-            "--dir",
-            path(&tax),
-            "--to",
-            "social-security",
-            "--grant",
-            &g,
-            "--purpose",
-            "social-security.eligibility",
-            "--category",
-            "income.annual",
-            path(&fed.file("a.bin")),
-        ]);
+        let sent = send_income(&tax, &g, &fed.file("a.bin"));
         let packet = packet_id(&sent);
         ok(&["inbox", "export", "--dir", path(&social), &packet, "--out", path(&social.join("out.bin"))]);
         ok(&["log", "export", "--dir", path(&social), "--out", path(&social.join("log.json"))]);
@@ -565,20 +543,7 @@ fn either_side_reveals_the_content_and_an_auditor_checks_it_offline() {
     let g = grant_id(&issue_grant(&tax, &fed.file("g.grant"), &[]));
     let payload = br#"{"citizen":42,"income":41250}"#;
     std::fs::write(fed.file("income.json"), payload).expect("writes");
-    let sent = ok(&[
-        "send",
-        "--dir",
-        path(&tax),
-        "--to",
-        "social-security",
-        "--grant",
-        &g,
-        "--purpose",
-        "social-security.eligibility",
-        "--category",
-        "income.annual",
-        path(&fed.file("income.json")),
-    ]);
+    let sent = send_income(&tax, &g, &fed.file("income.json"));
     let packet = packet_id(&sent);
     let (directory, operator) = (fed.file("directory.tally"), fed.dir("operator").join("operator.pub"));
     let trust = ["--directory", path(&directory), "--operator-key", path(&operator)];

@@ -70,12 +70,13 @@ impl Directory for Federation {
     }
 
     fn controller(&self, category: &DataCategory) -> Option<AgencyId> {
-        self.controllers
-            .iter()
-            .filter(|(c, _)| c.covers(category))
-            .max_by_key(|(c, _)| c.as_str().len())
-            .map(|(_, a)| a.clone())
+        controller_of(&self.controllers, category)
     }
+}
+
+/// The controller of `category` in a register: that of the longest registered category covering it.
+pub fn controller_of(register: &[(DataCategory, AgencyId)], category: &DataCategory) -> Option<AgencyId> {
+    register.iter().filter(|(c, _)| c.covers(category)).max_by_key(|(c, _)| c.as_str().len()).map(|(_, a)| a.clone())
 }
 
 /// The root grant: tax bureau → social security, one year, quotas.

@@ -169,19 +169,7 @@ pub(crate) async fn deliver(
         OfferDecision::Accept { kem_key, sender_key, inbox } => (kem_key, sender_key, inbox),
         OfferDecision::Deny(reason) => {
             // As the protocol does: the rejection is signed, or the exchange closed unsigned.
-            let h = offer.header.value();
-            let rejection = Receipt {
-                packet_id: h.packet_id,
-                header_digest: tally_envelope::header_digest(&offer.header),
-                grant: h.grant,
-                purpose: h.purpose.clone(),
-                category: h.category.clone(),
-                payload_len: h.payload_len,
-                sender: h.sender.clone(),
-                recipient: h.recipient.clone(),
-                received_at: recipient.now(),
-                outcome: Outcome::Rejected { reason },
-            };
+            let rejection = receipt(&offer, recipient.now(), Outcome::Rejected { reason });
             return match host.sign_rejection(rejection).await.expect("signs or declines") {
                 Some(_) => Delivery::Denied(reason),
                 None => Delivery::Closed(tally_wire::CloseCode::TOO_MANY_REFUSALS),
@@ -209,23 +197,29 @@ pub(crate) async fn deliver(
     let _ = index;
     let sealed = sealer.finish(&sender.identity).expect("finishes");
     let opened = opener.finish(&sealed.trailer).expect("verifies");
+    let accepted = Outcome::Accepted {
+        ciphertext_fingerprint: opened.digests.ciphertext_fingerprint,
+        content_commitment: opened.digests.content_commitment,
+    };
+    let receipt = receipt(&offer, recipient.now(), accepted);
+    Delivery::Stored(inbox.commit(receipt, opened.evidence, opened.commitment_key).await.expect("stored"))
+}
+
+/// The receipt of `offer` with `outcome`, as the protocol's receiver makes it.
+fn receipt(offer: &Offer, at: tally_wire::Timestamp, outcome: Outcome) -> Receipt {
     let h = offer.header.value();
-    let receipt = Receipt {
+    Receipt {
         packet_id: h.packet_id,
-        header_digest: opened.digests.header_digest,
+        header_digest: tally_envelope::header_digest(&offer.header),
         grant: h.grant,
         purpose: h.purpose.clone(),
         category: h.category.clone(),
         payload_len: h.payload_len,
         sender: h.sender.clone(),
         recipient: h.recipient.clone(),
-        received_at: recipient.now(),
-        outcome: Outcome::Accepted {
-            ciphertext_fingerprint: opened.digests.ciphertext_fingerprint,
-            content_commitment: opened.digests.content_commitment,
-        },
-    };
-    Delivery::Stored(inbox.commit(receipt, opened.evidence, opened.commitment_key).await.expect("stored"))
+        received_at: at,
+        outcome,
+    }
 }
 
 /// Every file under `dir`, recursively.
