@@ -183,13 +183,26 @@ impl Context {
     /// u64 and may never wrap (RFC 9180 allows up to 2^96 − 1; a u64 is
     /// never reached in practice, and reaching it is an error, not a wrap).
     fn next_nonce(&mut self) -> Result<[u8; 12], HpkeError> {
-        let seq = self.seq;
-        self.seq = seq.checked_add(1).ok_or(HpkeError::MessageLimitReached)?;
+        let nonce = self.nonce()?;
+        self.increment_seq();
+        Ok(nonce)
+    }
+
+    /// `ComputeNonce(seq)` alone, for an open: RFC 9180 §5.2 increments the
+    /// sequence number only after the open succeeded.
+    fn nonce(&self) -> Result<[u8; 12], HpkeError> {
+        // The increment after this nonce must not wrap.
+        self.seq.checked_add(1).ok_or(HpkeError::MessageLimitReached)?;
         let mut nonce = self.base_nonce;
-        for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
+        for (n, s) in nonce[4..].iter_mut().zip(self.seq.to_be_bytes()) {
             *n ^= s;
         }
         Ok(nonce)
+    }
+
+    /// `IncrementSeq()`, after [`nonce`](Self::nonce) checked that it cannot wrap.
+    fn increment_seq(&mut self) {
+        self.seq = self.seq.saturating_add(1);
     }
 
     fn key(&self) -> Result<&aead::Key, HpkeError> {
@@ -247,10 +260,19 @@ impl SenderContext {
 impl ReceiverContext {
     /// `ContextR.Open(aad, ct)` in place: `in_out` is ciphertext and tag;
     /// returns the plaintext, a prefix of `in_out`.
+    ///
+    /// A failed open leaves the sequence number where it was (RFC 9180
+    /// §5.2), so the genuine next ciphertext still opens after a forged one.
     pub fn open_in_place<'b>(&mut self, aad: &[u8], in_out: &'b mut [u8]) -> Result<&'b mut [u8], HpkeError> {
-        self.0.key()?;
-        let nonce = self.0.next_nonce()?;
-        self.0.key()?.open(nonce, aad, in_out)
+        let nonce = self.0.nonce()?;
+        let plaintext = self.0.key()?.open(nonce, aad, in_out)?;
+        self.0.increment_seq();
+        Ok(plaintext)
+    }
+
+    /// The sequence number of the next message.
+    pub fn seq(&self) -> u64 {
+        self.0.seq
     }
 
     /// `ContextR.Open(aad, ct)`, returning the plaintext.

@@ -179,3 +179,21 @@ fn sequence_number_never_wraps() {
     assert_eq!(s.seal(b"", b"x").map(|_| ()), Err(HpkeError::MessageLimitReached));
     assert_eq!(s.seq(), u64::MAX, "a failed seal does not advance");
 }
+
+#[test]
+fn a_failed_open_leaves_the_sequence_number_unchanged() {
+    // RFC 9180 §5.2: IncrementSeq() only after a successful Open, so one
+    // forged ciphertext does not make the genuine next one unopenable.
+    let sk_r = derive_key_pair(b"receiver");
+    let suite = Suite { aead: Aead::Aes128Gcm };
+    let rng = ring::rand::SystemRandom::new();
+    let (enc, mut s) = setup_sender(suite, &sk_r.public_key(), b"info", &ModeKeys::Base, &rng).expect("setup");
+    let ct0 = s.seal(b"aad", b"first").expect("seal");
+    let mut r = setup_receiver(suite, &enc, &sk_r, b"info", &ModeKeys::Base).expect("setup");
+    let mut forged = ct0.clone();
+    forged[0] ^= 1;
+    assert_eq!(r.open(b"aad", &forged), Err(HpkeError::OpenFailed));
+    assert_eq!(r.seq(), 0, "the failed open did not advance the sequence number");
+    assert_eq!(r.open(b"aad", &ct0).expect("the genuine ciphertext still opens"), b"first");
+    assert_eq!(r.seq(), 1);
+}
