@@ -51,6 +51,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod at_rest;
 mod digest;
 mod error;
 pub mod hpke;

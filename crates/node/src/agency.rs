@@ -176,11 +176,10 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         .map_err(key_error(dir.join(IDENTITY_FILE)))?;
     let kem = KemKey::generate().map_err(key_error(dir.join(KEM_FILE)))?;
     write_kem_key(&dir.join(KEM_FILE), &options.agency, &kem).map_err(key_error(dir.join(KEM_FILE)))?;
-    let tls = TlsKey::generate().map_err(|e| NodeError::Usage(e.to_string()))?;
+    let tls = TlsKey::generate()?;
     write_secret(&dir.join(TLS_FILE), tls.pkcs8())?;
     let mut storage = Zeroizing::new([0u8; 32]);
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut *storage)
-        .map_err(|_| NodeError::Usage("the system random generator failed".into()))?;
+    tally_envelope::at_rest::random_bytes(&mut *storage)?;
     write_secret(&dir.join(STORAGE_FILE), &*storage)?;
 
     let config = NodeConfig {

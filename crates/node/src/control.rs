@@ -164,7 +164,7 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
                 GrantDocument::from_toml(&document).map_err(|e| NodeError::Usage(format!("grant document: {e}")))?;
             let (id, _) = node.issue_grant(&doc)?;
             let chain =
-                node.grant_chain(&id)?.ok_or_else(|| NodeError::Database("the issued grant is missing".into()))?;
+                node.grant_chain(&id)?.ok_or_else(|| NodeError::Inconsistent("the issued grant is missing".into()))?;
             let delivered = node.deliver_grant(&id).await?;
             json!({"grant": id, "file": hex::encode(&tally_wire::encode_grant_chain(&chain)), "delivered": delivered})
         }
@@ -221,7 +221,7 @@ pub async fn handle(node: &Node, request: ControlRequest, progress: Arc<AtomicU6
             {
                 let _ = std::fs::remove_file(p);
             }
-            let encoded = tally_wire::Encoded::new(reveal).map_err(|e| NodeError::Database(e.to_string()))?;
+            let encoded = tally_wire::Encoded::new(reveal)?;
             json!({"packet": packet, "reveal": hex::encode(&encoded.encode()), "plaintext_bytes": written})
         }
         ControlRequest::InboxExport { packet, out } => {

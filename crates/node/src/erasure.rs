@@ -27,7 +27,7 @@ use tally_wire::{
 
 use crate::NodeError;
 use crate::state::{NodeState, lock};
-use crate::store::{DATA_KEYS, ERASURE_PENDING, ERASURES, INBOX, InboxRecord, REVOCATIONS, encode};
+use tally_store::InboxRecord;
 
 /// Most revocations kept of one grant: a revoker with authority cannot fill the log with variants.
 const MAX_REVOCATIONS_PER_GRANT: usize = 16;
@@ -86,11 +86,8 @@ impl NodeState {
             )));
         }
         let erase = r.erase || chains.iter().any(|c| c.links().any(|(id, g)| *id == r.grant && g.erase_on_revoke));
-        let pending = if erase { ERASURE_PENDING } else { 0 };
-        self.commit(&[LogEntry::Revocation(revocation.clone())], move |tx| {
-            tx.open_table(REVOCATIONS)?.insert(bytes.as_slice(), pending)?;
-            Ok(())
-        })?;
+        let kept = revocation.clone();
+        self.commit(&[LogEntry::Revocation(revocation.clone())], move |tx| tx.put_revocation(&kept, erase))?;
         // In memory only now that it is durable.
         let _ = lock(&self.policy).revocations.insert(revocation, &*directory);
         let at = effective_from(&r);
@@ -116,7 +113,7 @@ impl NodeState {
                     keys.push((leaf, self.vault.epochs(leaf)?));
                 }
             }
-            erased += self.record_erasure(keys, DeletionReason::REVOKED_WITH_ERASURE, Some(revocation.encode()))?;
+            erased += self.record_erasure(keys, DeletionReason::REVOKED_WITH_ERASURE, Some(revocation))?;
         }
         self.finish_erasures()?;
         Ok(erased)
@@ -143,11 +140,11 @@ impl NodeState {
         &self,
         keys: Vec<(GrantId, Vec<u64>)>,
         reason: DeletionReason,
-        revocation: Option<Vec<u8>>,
+        revocation: Option<Signed<Revocation>>,
     ) -> Result<usize, NodeError> {
         let _exclusive = self.erasing.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let pending: BTreeSet<(GrantId, u64)> =
-            self.store.pending_erasures()?.into_iter().map(|(g, e, _)| (g, e)).collect();
+            self.store.pending_erasures()?.into_iter().map(|p| (p.grant, p.epoch)).collect();
         let keys: Vec<(GrantId, u64)> = keys
             .into_iter()
             .flat_map(|(grant, epochs)| epochs.into_iter().map(move |e| (grant, e)))
@@ -171,21 +168,19 @@ impl NodeState {
                 let record = DeletionRecord {
                     agency: self.agency.clone(),
                     grant,
-                    packets: BoundedVec::new(part.to_vec()).map_err(|e| NodeError::Database(e.to_string()))?,
+                    packets: BoundedVec::new(part.to_vec())?,
                     erased_at: now,
                     reason,
                 };
-                entries.push(LogEntry::Deletion(Encoded::new(record).map_err(|e| NodeError::Database(e.to_string()))?));
+                entries.push(LogEntry::Deletion(Encoded::new(record)?));
             }
         }
-        let rows: Vec<([u8; 32], u64)> = keys.iter().map(|(g, e)| (g.0, *e)).collect();
         self.commit(&entries, move |tx| {
-            let mut table = tx.open_table(ERASURES)?;
-            for key in &rows {
-                table.insert(*key, reason.0)?;
+            for (grant, epoch) in &keys {
+                tx.put_erasure(grant, *epoch, reason.0)?;
             }
-            if let Some(bytes) = &revocation {
-                tx.open_table(REVOCATIONS)?.insert(bytes.as_slice(), 0)?;
+            if let Some(revocation) = &revocation {
+                tx.put_revocation(revocation, false)?;
             }
             Ok(())
         })?;
@@ -207,21 +202,19 @@ impl NodeState {
         let now = self.now();
         let inbox = self.store.inbox_all()?;
         let mut erased = 0;
-        for (grant, epoch, reason) in pending {
+        for tally_store::PendingErasure { grant, epoch, reason } in pending {
             self.vault.destroy(grant, epoch)?;
             let packets: Vec<(PacketId, InboxRecord)> = inbox
                 .iter()
                 .filter(|(_, r)| r.grant == grant && r.epoch == epoch && r.erased_at.is_none())
                 .map(|(id, r)| (*id, InboxRecord { erased_at: Some(now), ..r.clone() }))
                 .collect();
-            let rows: Vec<(PacketId, Vec<u8>)> = packets.iter().map(|(id, r)| (*id, encode(r))).collect();
-            self.store.write(|tx| {
-                tx.open_table(DATA_KEYS)?.remove((grant.0, epoch))?;
-                let mut table = tx.open_table(INBOX)?;
+            let rows = packets.clone();
+            self.commit(&[], move |tx| {
+                tx.finish_erasure(&grant, epoch)?;
                 for (id, record) in &rows {
-                    table.insert(id.0, record.as_slice())?;
+                    tx.put_inbox(id, record)?;
                 }
-                tx.open_table(ERASURES)?.remove((grant.0, epoch))?;
                 Ok(())
             })?;
             for (id, record) in &packets {

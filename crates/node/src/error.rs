@@ -43,9 +43,24 @@ pub enum NodeError {
         "agency `{0}` is not in the federation directory; ask the operator to add it (tally federation add-agency) and publish a new directory"
     )]
     UnknownAgency(String),
-    /// The node's database failed.
-    #[error("database: {0}")]
-    Database(String),
+    /// The node's storage failed, or what it holds is corrupt.
+    #[error("storage: {0}")]
+    Store(#[from] tally_store::Error),
+    /// A wire value could not be encoded (a bound of spec/wire.md exceeded).
+    #[error("encoding: {0}")]
+    Wire(#[from] tally_wire::Error),
+    /// A bound of spec/wire.md on a value this node built.
+    #[error("a value over its bound: {0}")]
+    OverBound(#[from] tally_wire::InvalidValue),
+    /// Randomness or a cryptographic operation of this node failed.
+    #[error("cryptography: {0}")]
+    Crypto(#[from] tally_envelope::HpkeError),
+    /// A blocking task of the node panicked or was cancelled.
+    #[error("a node task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The node's state contradicts itself (a record without its receipt, a grant that vanished).
+    #[error("the node's state is inconsistent: {0}")]
+    Inconsistent(String),
     /// The policy refused a flow this node was asked to start.
     #[error("{0}")]
     Refused(String),
@@ -89,10 +104,5 @@ impl NodeError {
     /// A file error at `path`.
     pub fn file(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
         move |source| Self::File { path: path.to_owned(), source }
-    }
-
-    /// A database error.
-    pub(crate) fn db(e: impl std::fmt::Display) -> Self {
-        Self::Database(e.to_string())
     }
 }

@@ -48,11 +48,11 @@ pub(crate) fn answer(state: &NodeState, peer: &AgencyId, fetch: Fetch) -> Result
 fn log_answer(state: &NodeState) -> Result<Vec<u8>, NodeError> {
     let log = &state.log;
     let (checkpoint, note) = log.checkpoint()?;
-    let note = Text::<MAX_CHECKPOINT_NOTE_LEN>::new(&note).map_err(|e| NodeError::Database(e.to_string()))?;
+    let note = Text::<MAX_CHECKPOINT_NOTE_LEN>::new(&note)?;
     let mut out = to_bytes(&note);
     for i in 0..checkpoint.size {
-        let body = log.store().entry(i).map_err(|e| NodeError::Database(e.to_string()))?;
-        let entry = Encoded::<LogEntry>::from_body(body).map_err(|e| NodeError::Database(format!("entry {i}: {e}")))?;
+        let body = log.store().entry(i).map_err(tally_receipt::LogError::from)?;
+        let entry = Encoded::<LogEntry>::from_body(body)?;
         out.extend_from_slice(&entry.encode());
     }
     Ok(out)

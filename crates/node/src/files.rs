@@ -56,21 +56,6 @@ pub(crate) fn check_secret(path: &Path) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// Opens the node's database, created with mode 0600; a second node on the
-/// same directory is told that one runs there already.
-pub(crate) fn open_database(path: &Path) -> Result<redb::Database, NodeError> {
-    if !path.exists() {
-        drop(private_options().truncate(false).open(path).map_err(NodeError::file(path))?);
-    }
-    redb::Database::create(path).map_err(|e| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => NodeError::Usage(format!(
-            "{}: a node already runs on this directory (its database is open); stop it first, or talk to it with the other commands",
-            path.display()
-        )),
-        other => NodeError::Database(format!("{}: {other}", path.display())),
-    })
-}
-
 /// Replaces the file at `path` with `bytes`: written beside it, fsynced, renamed into place.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     let tmp = path.with_extension("tmp");

@@ -22,15 +22,17 @@ use tokio::io::AsyncWriteExt;
 
 use crate::limits::OpenPayload;
 use crate::reservation::Reservation;
+use tally_store::{BlobSealer, DataKey, seal_commitment_key};
+
 use crate::state::{InboxRecordDraft, NodeState, lock};
-use crate::vault::{BlobSealer, DataKey, seal_commitment_key};
 use crate::{NodeError, hex};
 
 /// The host of a node's endpoint.
 pub struct NodeHost(pub(crate) Arc<NodeState>);
 
-fn io_error(e: NodeError) -> io::Error {
-    io::Error::other(e.to_string())
+/// A node error at the host boundary, kept as the I/O error's source.
+fn io_error(e: impl Into<NodeError>) -> io::Error {
+    io::Error::other(e.into())
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, NodeError> + Send + 'static) -> io::Result<T> {
@@ -188,9 +190,7 @@ impl NodeHost {
         let receiving = loop {
             let known = {
                 let state = Arc::clone(state);
-                tokio::task::spawn_blocking(move || state.store.inbox(&packet))
-                    .await
-                    .map_err(|e| NodeError::Database(e.to_string()))??
+                tokio::task::spawn_blocking(move || state.store.inbox(&packet)).await??
             };
             if let Some(record) = known {
                 return Ok(OfferDecision::AlreadyReceipted(record.receipt));
@@ -253,9 +253,7 @@ impl NodeHost {
         let (grant, retention) = (h.grant, reservation.auth().retention_secs.min(max_retention));
         let key = {
             let state = Arc::clone(state);
-            tokio::task::spawn_blocking(move || state.vault.key_for(grant, retention, now))
-                .await
-                .map_err(|e| NodeError::Database(e.to_string()))??
+            tokio::task::spawn_blocking(move || state.vault.key_for(grant, retention, now)).await??
         };
         let sealer = BlobSealer::new(&key, &packet, &grant)?;
         let part = state.blobs.join("incoming").join(format!("{}.part", hex::encode(&packet.0)));
@@ -274,7 +272,7 @@ impl NodeHost {
                     category: h.category.clone(),
                     content_type: h.content_type.clone(),
                     size: 0,
-                    epoch: key.epoch,
+                    epoch: key.epoch(),
                 },
                 key,
                 sealer,

@@ -52,7 +52,6 @@ mod fetch;
 mod files;
 pub mod hex;
 mod host;
-mod keyslots;
 mod limits;
 mod metrics;
 mod node;
@@ -62,10 +61,8 @@ mod reservation;
 mod sent;
 mod serve;
 mod state;
-mod store;
 #[cfg(test)]
 mod tests;
-mod vault;
 
 pub use agency::{AgencyExport, AgencyKeys, EXPORT_FORMAT, InitOptions, KEM_KEY_VALIDITY, init_agency};
 pub use config::{CONFIG_FILE, Limits, NodeConfig, PullSource, Timeouts};
@@ -77,4 +74,4 @@ pub use host::{NodeHost, NodeInbox};
 pub use node::{InboxEntry, LOG_EXPORT_FORMAT, LogExport, Node, ReceiptEntry, SendOptions, outcome_text};
 pub use notice::Delivery;
 pub use serve::serve;
-pub use store::{InboxRecord, OutboxRecord};
+pub use tally_store::{InboxRecord, OutboxRecord};

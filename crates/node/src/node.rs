@@ -21,8 +21,8 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::host::NodeHost;
 use crate::state::NodeState;
-use crate::store::{OUTBOX, OutboxRecord, encode};
 use crate::{NodeError, hex};
+use tally_store::OutboxRecord;
 
 /// A node: the agency's keys, directory, storage and log, and its QUIC endpoint.
 pub struct Node {
@@ -132,9 +132,7 @@ impl Node {
     /// Opens the node in `dir` and starts its QUIC listener. Must run inside a tokio runtime.
     pub async fn start(dir: &Path) -> Result<Self, NodeError> {
         let dir = dir.to_owned();
-        let state = tokio::task::spawn_blocking(move || NodeState::open(&dir))
-            .await
-            .map_err(|e| NodeError::Database(e.to_string()))??;
+        let state = tokio::task::spawn_blocking(move || NodeState::open(&dir)).await??;
         let local = LocalAgency {
             id: state.agency.clone(),
             identity: Arc::clone(&state.identity),
@@ -226,17 +224,10 @@ impl Node {
                 .vault
                 .wrap_secret(&crate::sent::key_context(&id), packet.commitment_key().reveal())?,
         };
-        self.sending.lock().map_err(|_| NodeError::Database("lock poisoned".into()))?.insert(id);
+        crate::state::lock(&self.sending).insert(id);
         let _running = Sending(&self.sending, id);
-        let (record, committing) = (encode(&record), Arc::clone(state));
-        tokio::task::spawn_blocking(move || {
-            committing.commit(&[], move |tx| {
-                tx.open_table(OUTBOX)?.insert(id.0, record.as_slice())?;
-                Ok(())
-            })
-        })
-        .await
-        .map_err(|e| NodeError::Database(e.to_string()))??;
+        let committing = Arc::clone(state);
+        tokio::task::spawn_blocking(move || committing.commit(&[], move |tx| tx.put_outbox(&id, &record))).await??;
         let outcome = self.endpoint.send(packet, Counting { inner: payload, count: progress }).await?;
         state.metrics.sent_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(outcome)
@@ -260,7 +251,7 @@ impl Node {
         let _one = self.resuming.lock().await;
         let mut results = Vec::new();
         for (id, record) in self.state.store.outbox()? {
-            if self.sending.lock().map_err(|_| NodeError::Database("lock poisoned".into()))?.contains(&id) {
+            if crate::state::lock(&self.sending).contains(&id) {
                 continue;
             }
             let outcome = self.endpoint.resend(&record.to, record.offer.clone()).await.map_err(NodeError::from);
@@ -269,10 +260,7 @@ impl Node {
             ))) = &outcome
             {
                 // The recipient never stored it: seal it anew from its file, once.
-                self.state.store.write(|tx| {
-                    tx.open_table(OUTBOX)?.remove(id.0)?;
-                    Ok(())
-                })?;
+                self.state.store.commit(&[], move |tx| tx.remove_outbox(&id))?;
                 if let Some(path) = &record.source {
                     let h = record.offer.header.value();
                     let options = SendOptions {
@@ -308,8 +296,7 @@ impl Node {
             NodeError::Refused(format!("grant {grant} is not known to this node; import it first (tally grant import)"))
         })?;
         let mut id = [0u8; 16];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
-            .map_err(|_| NodeError::Usage("the system random generator failed".into()))?;
+        tally_envelope::at_rest::random_bytes(&mut id)?;
         let request = PullRequest {
             request_id: RequestId(id),
             requester: state.agency.clone(),
@@ -349,12 +336,12 @@ impl Node {
 
     /// The grant chain of `grant`, if this node holds it.
     pub fn grant_chain(&self, grant: &GrantId) -> Result<Option<tally_wire::GrantChain>, NodeError> {
-        self.state.store.grant_chain(grant)
+        Ok(self.state.store.grant_chain(grant)?)
     }
 
     /// Every grant chain this node holds.
     pub fn grants(&self) -> Result<Vec<(GrantId, tally_wire::GrantChain)>, NodeError> {
-        self.state.store.grants()
+        Ok(self.state.store.grants()?)
     }
 
     /// Revokes a grant this node issued (or one delegated from it), from
@@ -503,7 +490,7 @@ impl Node {
             .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
         let path = state.blob_path(packet);
         let blob = std::fs::File::open(&path).map_err(NodeError::file(&path))?;
-        crate::vault::open_blob(&key, packet, &record.grant, std::io::BufReader::new(blob), out)
+        Ok(tally_store::open_blob(&key, packet, &record.grant, std::io::BufReader::new(blob), out)?)
     }
 
     /// Every receipt in the log.
@@ -548,7 +535,7 @@ impl Node {
             })?;
         let (checkpoint, note) = log.checkpoint()?;
         let bundle = log.bundle(BundledReceipt::Signed(receipt), index, &checkpoint, &note)?;
-        bundle_to_text(&bundle).map_err(|e| NodeError::Database(e.to_string()))
+        bundle_to_text(&bundle).map_err(NodeError::from)
     }
 
     /// Signs a checkpoint of the log as it is now; returns the signed note.
@@ -561,7 +548,7 @@ impl Node {
         let log = &self.state.log;
         let (checkpoint, note) = log.checkpoint()?;
         let entries = (0..checkpoint.size)
-            .map(|i| log.store().entry(i).map(|e| hex::encode(&e)).map_err(|e| NodeError::Database(e.to_string())))
+            .map(|i| log.store().entry(i).map(|e| hex::encode(&e)).map_err(|e| NodeError::Log(e.into())))
             .collect::<Result<_, _>>()?;
         Ok(LogExport { format: LOG_EXPORT_FORMAT.into(), agency: self.state.agency.clone(), checkpoint: note, entries })
     }

@@ -16,7 +16,7 @@ use tally_wire::{Evidence, LogEntry, Outcome, PacketId, Receipt, Reveal, Reveale
 
 use crate::NodeError;
 use crate::state::{NodeState, lock};
-use crate::store::{OUTBOX, SENT, SentRecord, Store, encode};
+use tally_store::SentRecord;
 
 /// What a commitment key is wrapped for: `sent ‖ packet id`.
 pub(crate) fn key_context(packet: &PacketId) -> Vec<u8> {
@@ -59,15 +59,13 @@ pub(crate) fn log_receipt(
         (true, None, None) => None,
     };
     let (bytes, at) = (r.payload_len, state.now());
-    let sent = sent.map(|s| encode(&s));
     let chain = counted.clone();
     state.commit(&[LogEntry::ReceiptReceived(receipt)], move |tx| {
-        tx.open_table(OUTBOX)?.remove(packet.0)?;
+        tx.remove_outbox(&packet)?;
         if let Some(sent) = &sent {
-            tx.open_table(SENT)?.insert(packet.0, sent.as_slice())?;
+            tx.put_sent(&packet, sent)?;
         }
-        Store::count_usage(tx, &chain, bytes, at)?;
-        Ok(())
+        tx.count_usage(&chain, bytes, at)
     })?;
     // Counted in memory only now that it is durable.
     let mut policy = lock(&state.policy);
@@ -116,7 +114,7 @@ pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, Nod
             .vault
             .key(record.grant, record.epoch)?
             .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
-        let k = crate::vault::open_commitment_key(&key, packet, &record.grant, &record.commitment_key)?;
+        let k = tally_store::open_commitment_key(&key, packet, &record.grant, &record.commitment_key)?;
         return Ok(Reveal { evidence: record.evidence, receipt: record.receipt, commitment_key: RevealedKey(*k) });
     }
     let sent = state.store.sent(packet)?.ok_or_else(|| {
@@ -135,7 +133,7 @@ pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, Nod
             _ => None,
         })
         .ok_or_else(|| {
-            NodeError::Database(format!("packet {packet} is in the sent table but its receipt is not in the log"))
+            NodeError::Inconsistent(format!("packet {packet} is in the sent table but its receipt is not in the log"))
         })?;
     let k = state.vault.unwrap_secret(&key_context(packet), &sent.commitment_key)?;
     Ok(Reveal { evidence: sent.evidence, receipt, commitment_key: RevealedKey(*k) })

@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 
 use tally_envelope::IdentityKey;
 use tally_grant::{Authorization, ChainCache, Denial, Flow, RevocationSet, Usage, VerifiedChain, grant_id};
-use tally_receipt::{Log, RedbStore, log_origin};
+use tally_receipt::{Log, log_origin};
+use tally_store::{InboxRecord, Store, Tx, Vault};
 use tally_transport::Roster;
 use tally_wire::{
     AgencyId, Evidence, Grant, GrantChain, GrantId, LogEntry, PacketId, ReasonCode, Receipt, Signed, Timestamp,
@@ -26,8 +27,6 @@ use crate::agency::AgencyKeys;
 use crate::config::NodeConfig;
 use crate::directory::VerifiedDirectory;
 use crate::limits::PeerLimits;
-use crate::store::{GRANTS, INBOX, InboxRecord, Store, decode, encode};
-use crate::vault::Vault;
 use crate::{NodeError, hex};
 
 /// The policy's mutable state.
@@ -73,7 +72,7 @@ pub(crate) struct NodeState {
     pub(crate) directory: RwLock<Arc<VerifiedDirectory>>,
     pub(crate) roster: Arc<Roster>,
     pub(crate) store: Store,
-    pub(crate) log: Log<RedbStore>,
+    pub(crate) log: Log<Store>,
     pub(crate) vault: Vault,
     pub(crate) policy: Mutex<Policy>,
     pub(crate) limits: PeerLimits,
@@ -123,9 +122,7 @@ impl NodeState {
         for entry in std::fs::read_dir(&incoming).map_err(NodeError::file(&incoming))?.flatten() {
             let _ = std::fs::remove_file(entry.path());
         }
-        let db_path = data.join("tally.redb");
-        let db = Arc::new(crate::files::open_database(&db_path)?);
-        let store = Store::new(Arc::clone(&db))?;
+        let store = Store::open(&data.join("tally.redb"), &log_origin(&config.agency), &keys.identity.public_key())?;
         let seen = store.meta("directory_serial")?.unwrap_or(0);
         if directory.serial() < seen {
             return Err(NodeError::Directory {
@@ -136,12 +133,11 @@ impl NodeState {
                 ),
             });
         }
-        store.set_meta("directory_serial", directory.serial())?;
-        let log_store = RedbStore::with_database(db, &log_origin(&config.agency), &keys.identity.public_key())
-            .map_err(|e| NodeError::Database(format!("log: {e}")))?;
+        let serial = directory.serial();
+        store.commit(&[], move |tx| tx.set_meta("directory_serial", serial))?;
         let identity = Arc::clone(&keys.identity);
-        let log = Log::new(log_store, &config.agency, Arc::clone(&identity));
-        let vault = Vault::new(&keys.storage, store.clone(), &data.join("keys.slots"))?;
+        let log = Log::new(store.clone(), &config.agency, Arc::clone(&identity));
+        let vault = Vault::open(&keys.storage, store.clone(), &data.join("keys.slots"))?;
         let roster = Arc::new(Roster::new(directory.directory()));
         let mut revocations = RevocationSet::new();
         for (r, _) in store.revocations()? {
@@ -211,8 +207,8 @@ impl NodeState {
         let size = self.log.size()?;
         (0..size)
             .map(|i| {
-                let bytes = self.log.store().entry(i).map_err(|e| NodeError::Database(e.to_string()))?;
-                Ok((i, decode::<LogEntry>(&bytes, "log entry")?))
+                let bytes = self.log.store().entry(i).map_err(tally_receipt::LogError::from)?;
+                Ok((i, tally_wire::from_bytes::<LogEntry>(&bytes, "log entry")?))
             })
             .collect()
     }
@@ -245,7 +241,8 @@ impl NodeState {
         if fresh.serial() <= self.directory().serial() {
             return Ok(false);
         }
-        self.store.set_meta("directory_serial", fresh.serial())?;
+        let serial = fresh.serial();
+        self.store.commit(&[], move |tx| tx.set_meta("directory_serial", serial))?;
         *self.directory.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh.clone());
         self.roster.update(fresh.directory());
         tracing::info!(serial = fresh.serial(), "directory updated");
@@ -281,7 +278,7 @@ impl NodeState {
         let counts: Vec<_> = reservations.iter().map(|r| (r.chain(), r.bytes(), r.at())).collect();
         self.commit(&[], move |tx| {
             for (chain, bytes, at) in &counts {
-                Store::count_usage(tx, chain, *bytes, *at)?;
+                tx.count_usage(chain, *bytes, *at)?;
             }
             Ok(())
         })?;
@@ -348,16 +345,15 @@ impl NodeState {
         let new_grants = self.new_grants(chain)?;
         let mut entries: Vec<LogEntry> = new_grants.iter().cloned().map(LogEntry::GrantReceived).collect();
         entries.push(LogEntry::ReceiptIssued(signed.clone()));
-        let record = encode(&record);
         let new_chain = (!new_grants.is_empty()).then(|| chain.clone());
         let (counted, bytes, at) = (reservation.chain(), reservation.bytes(), reservation.at());
         // The packet's record, the quota it used, any grant first seen with
         // it and its receipt: one transaction, shared with other exchanges.
         self.commit(&entries, move |tx| {
-            tx.open_table(INBOX)?.insert(packet.0, record.as_slice())?;
-            Store::count_usage(tx, &counted, bytes, at)?;
-            if let Some(chain) = new_chain {
-                tx.open_table(GRANTS)?.insert(grant_id(&chain[0]).0, encode(&chain).as_slice())?;
+            tx.put_inbox(&packet, &record)?;
+            tx.count_usage(&counted, bytes, at)?;
+            if let Some(chain) = &new_chain {
+                tx.put_grant_chain(chain)?;
             }
             Ok(())
         })?;
@@ -377,9 +373,9 @@ impl NodeState {
     pub(crate) fn commit(
         &self,
         entries: &[LogEntry],
-        side: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error> + Send + 'static,
+        side: impl Fn(&mut Tx<'_>) -> Result<(), tally_store::Error> + Send + 'static,
     ) -> Result<(), NodeError> {
-        self.log.append_with(entries, Some(Box::new(side)))?;
+        self.store.commit(entries, side)?;
         Ok(())
     }
 
@@ -423,11 +419,7 @@ impl NodeState {
                 }
             })
             .collect();
-        let chain = encode(&chain);
-        self.commit(&entries, move |tx| {
-            tx.open_table(GRANTS)?.insert(id.0, chain.as_slice())?;
-            Ok(())
-        })?;
+        self.commit(&entries, move |tx| tx.put_grant_chain(&chain))?;
         self.limits.kept_grant(&issuer);
         Ok(id)
     }

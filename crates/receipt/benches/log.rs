@@ -3,13 +3,12 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use tally_envelope::IdentityKey;
 use tally_receipt::merkle::{
     Tree, consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion,
 };
-use tally_receipt::{Log, LogStore, MemoryStore, RedbStore, entry_bytes, log_origin};
+use tally_receipt::{Log, LogStore, MemoryStore, entry_bytes};
 use tally_testkit::time;
 use tally_wire::{AgencyId, Digest, Encoded, GrantId, LogEntry, Outcome, PacketId, Purpose, Receipt, Timestamp, label};
 
@@ -54,29 +53,7 @@ fn main() {
         t_sha / t_append
     );
 
-    // Durable appends on redb with group commit: 16 threads, one entry per append.
-    let path = std::env::temp_dir().join(format!("tally-bench-{}.redb", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    {
-        let store = RedbStore::open(&path, &log_origin(&social), &key.public_key()).expect("opens");
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let start = Instant::now();
-        std::thread::scope(|s| {
-            for _ in 0..16 {
-                s.spawn(|| {
-                    while Instant::now() < deadline {
-                        store.append(vec![entry.clone()]).expect("appends");
-                    }
-                });
-            }
-        });
-        let n = store.size().expect("size");
-        println!(
-            "durable appends on redb, 16 writers, group commit: {:9.0}/s (each acknowledged after its fsync'd commit)",
-            n as f64 / start.elapsed().as_secs_f64()
-        );
-    }
-    let _ = std::fs::remove_file(&path);
+    // Durable appends on redb with group commit: `cargo bench -p tally-store`.
 
     // Receipts: individually signed vs batched under one checkpoint.
     let t_sign = time(|| {

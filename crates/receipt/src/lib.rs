@@ -6,7 +6,7 @@
 //! - [`note`]: checkpoints as C2SP tlog-checkpoint signed notes, readable
 //!   by existing transparency tooling;
 //! - [`Log`]: a node's typed, append-only log over a [`LogStore`] (in
-//!   memory, or durable on redb with group commit), which issues receipts
+//!   memory here; durable with group commit in `tally-store`), which issues receipts
 //!   signed individually or in batches under one checkpoint;
 //! - [`verify_bundle`]: a receipt, its inclusion proof and the signed
 //!   checkpoint, verified offline with only the directory's keys;
@@ -58,7 +58,7 @@ pub use bundle::{
 };
 pub use fork::{ForkError, ForkEvidence};
 pub use log::{Log, LogError, SigningMode};
-pub use store::{LogStore, MemoryStore, RedbStore, SideWrite, StoreError};
+pub use store::{LogStore, MemoryStore, StoreError};
 
 pub(crate) fn encode_value<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, tally_wire::Error> {
     Ok(tally_wire::to_bytes(value))

@@ -160,16 +160,6 @@ impl<S: LogStore> Log<S> {
     }
 }
 
-impl Log<crate::RedbStore> {
-    /// Appends entries durably together with the caller's own changes to
-    /// other tables of the log's database, in one transaction (see
-    /// [`RedbStore::append_with`](crate::RedbStore::append_with)).
-    pub fn append_with(&self, entries: &[LogEntry], side: Option<crate::SideWrite>) -> Result<Range<u64>, LogError> {
-        let bytes = entries.iter().map(entry_bytes).collect::<Result<Vec<_>, _>>()?;
-        Ok(self.store.append_with(bytes, side)?)
-    }
-}
-
 fn bounded_proof(proof: Vec<Digest>, index: u64, size: u64) -> Result<BoundedVec<Digest, 64>, LogError> {
     Ok(BoundedVec::new(proof).map_err(|_| crate::merkle::ProofError::IndexOutOfRange { index, size })?)
 }

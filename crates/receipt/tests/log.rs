@@ -1,11 +1,10 @@
-//! Receipts, bundles in both signing modes, fork evidence, and the redb store.
+//! Receipts, bundles in both signing modes, and fork evidence.
 
 use std::sync::Arc;
 
 use tally_envelope::IdentityKey;
 use tally_receipt::{
-    BundleError, ForkError, ForkEvidence, Log, LogStore, MemoryStore, RedbStore, StoreError, bundle_from_text,
-    bundle_to_text, log_origin, verify_bundle,
+    BundleError, ForkError, ForkEvidence, Log, MemoryStore, bundle_from_text, bundle_to_text, log_origin, verify_bundle,
 };
 use tally_wire::{
     AgencyId, BundledReceipt, Digest, GrantId, IdentityPublicKey, LogEntry, Outcome, PacketId, Purpose, ReasonCode,
@@ -187,109 +186,4 @@ fn fork_evidence_for_equal_sizes_and_for_a_rewritten_prefix() {
             .verify(&origin, &public),
         Err(ForkError::Consistent)
     ));
-}
-
-fn temp(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("tally-receipt-{}-{name}.redb", std::process::id()));
-    let _ = std::fs::remove_file(&p);
-    p
-}
-
-#[test]
-fn redb_store_persists_and_checks_itself_on_open() {
-    let key = Arc::new(IdentityKey::from_seed(&[2; 32]));
-    let public = key.public_key();
-    let social = agency("social-security");
-    let origin = log_origin(&social);
-    let path = temp("persist");
-    let root5;
-    {
-        let log = Log::new(RedbStore::open(&path, &origin, &public).expect("opens"), &social, Arc::clone(&key));
-        std::thread::scope(|s| {
-            for t in 0..4u8 {
-                let log = &log;
-                s.spawn(move || {
-                    for i in 0..25u8 {
-                        log.append(&[LogEntry::ReceiptLogged(
-                            tally_wire::Encoded::new(receipt(t * 25 + i)).expect("encodes"),
-                        )])
-                        .expect("appends");
-                    }
-                });
-            }
-        });
-        assert_eq!(log.size().expect("size"), 100);
-        let (c, _) = log.checkpoint().expect("signs");
-        root5 = c.root;
-    }
-    let store = RedbStore::open(&path, &origin, &public).expect("reopens and verifies");
-    assert_eq!(store.size().expect("size"), 100);
-    let log = Log::new(store, &social, Arc::clone(&key));
-    assert_eq!(log.root(100).expect("root"), root5);
-    // Equal to an in-memory log of the same entries, in the same order.
-    let mem = MemoryStore::new();
-    for i in 0..100 {
-        mem.append(vec![log.store().entry(i).expect("entry")]).expect("appends");
-    }
-    assert_eq!(Log::new(mem, &social, key).root(100).expect("root"), root5);
-    // A store opened with the wrong key refuses its own checkpoint.
-    drop(log);
-    let stranger = IdentityKey::from_seed(&[8; 32]).public_key();
-    assert!(matches!(RedbStore::open(&path, &origin, &stranger), Err(StoreError::Inconsistent(_))));
-    let _ = std::fs::remove_file(&path);
-}
-
-#[test]
-fn a_side_write_commits_with_its_entries_or_not_at_all() {
-    const MINE: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("mine");
-    let key = Arc::new(IdentityKey::from_seed(&[2; 32]));
-    let social = agency("social-security");
-    let path = temp("side-write");
-    let db = Arc::new(redb::Database::create(&path).expect("creates"));
-    let store = RedbStore::with_database(Arc::clone(&db), &log_origin(&social), &key.public_key()).expect("opens");
-    let log = Log::new(store, &social, key);
-    let entry = |i| LogEntry::ReceiptLogged(tally_wire::Encoded::new(receipt(i)).expect("encodes"));
-    let read = |k: u64| {
-        let tx = redb::ReadableDatabase::begin_read(&*db).expect("reads");
-        match tx.open_table(MINE) {
-            Ok(t) => redb::ReadableTable::get(&t, k).expect("reads").map(|v| v.value()),
-            Err(_) => None,
-        }
-    };
-
-    let range = log
-        .append_with(
-            &[entry(1)],
-            Some(Box::new(|tx| {
-                tx.open_table(MINE)?.insert(1, 10)?;
-                Ok(())
-            })),
-        )
-        .expect("appends");
-    assert_eq!((range, read(1)), (0..1, Some(10)), "the entry and the side write are both committed");
-
-    let only_side = log
-        .append_with(
-            &[],
-            Some(Box::new(|tx| {
-                tx.open_table(MINE)?.insert(2, 20)?;
-                Ok(())
-            })),
-        )
-        .expect("commits");
-    assert_eq!((only_side, read(2)), (1..1, Some(20)), "a side write alone commits, adding no entry");
-
-    // A side write that fails takes its entries with it.
-    const WRONG: redb::TableDefinition<u64, &str> = redb::TableDefinition::new("mine");
-    let failed = log.append_with(
-        &[entry(2)],
-        Some(Box::new(|tx| {
-            tx.open_table(WRONG)?.insert(3, "the table has another value type")?;
-            Ok(())
-        })),
-    );
-    assert!(failed.is_err(), "a failing side write fails the append");
-    assert_eq!(log.size().expect("size"), 1, "and its entries are not in the log");
-    drop(log);
-    let _ = std::fs::remove_file(&path);
 }

@@ -37,7 +37,7 @@ fn exportable(state: &crate::state::NodeState, packet: &tally_wire::PacketId) ->
     let record = state.store.inbox(packet).expect("readable").expect("stored");
     let Ok(Some(key)) = state.vault.key(record.grant, record.epoch) else { return false };
     let blob = std::fs::File::open(state.blob_path(packet)).expect("the blob is there");
-    crate::vault::open_blob(&key, packet, &record.grant, std::io::BufReader::new(blob), Vec::new()).is_ok()
+    tally_store::open_blob(&key, packet, &record.grant, std::io::BufReader::new(blob), Vec::new()).is_ok()
 }
 
 #[tokio::test]

@@ -1,24 +1,22 @@
-//! Where a log lives: the [`LogStore`] abstraction, in memory and on redb
-//! (spec/receipts.md, "Storage").
+//! Where a log lives: the [`LogStore`] abstraction, and a store in memory
+//! (spec/receipts.md, "Storage"). The durable store is `tally-store`'s.
 
 mod memory;
-mod redb;
 
 use std::ops::Range;
 
 use tally_wire::Digest;
 
 pub use self::memory::MemoryStore;
-pub use self::redb::{RedbStore, SideWrite};
 use crate::merkle::NodeSource;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database failed (I/O, corruption, a full disk).
+    /// The store's storage failed (I/O, corruption, a full disk); the source says how.
     #[error("log storage: {0}")]
-    Storage(String),
+    Storage(Box<dyn std::error::Error + Send + Sync>),
     /// The store's contents contradict its own signed checkpoint.
     #[error("the stored log does not match its latest checkpoint: {0}")]
     Inconsistent(String),

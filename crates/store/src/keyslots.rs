@@ -13,10 +13,10 @@
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::NodeError;
+use crate::Error;
 
 /// Bytes of one slot.
 const SLOT: u64 = 64;
@@ -28,6 +28,7 @@ pub(crate) const WRAPPED: usize = 60;
 /// The slot file and which of its slots are free.
 pub(crate) struct KeySlots {
     file: File,
+    path: PathBuf,
     state: Mutex<Slots>,
 }
 
@@ -38,38 +39,38 @@ struct Slots {
 
 impl KeySlots {
     /// Opens (or creates) the slot file; every slot not in `used` is zeroed and free.
-    pub(crate) fn open(path: &Path, used: &BTreeSet<u64>) -> Result<Self, NodeError> {
+    pub(crate) fn open(path: &Path, used: &BTreeSet<u64>) -> Result<Self, Error> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(NodeError::file(path))?;
-        let len = file.metadata().map_err(NodeError::file(path))?.len();
+        let file = options.open(path).map_err(file_error(path))?;
+        let len = file.metadata().map_err(file_error(path))?.len();
         let end = len / SLOT;
         let mut free = BTreeSet::new();
         let mut slot = [0u8; SLOT as usize];
         let mut zeroed = false;
         for i in 0..end {
-            file.read_exact_at(&mut slot, i * SLOT).map_err(NodeError::file(path))?;
+            file.read_exact_at(&mut slot, i * SLOT).map_err(file_error(path))?;
             if used.contains(&i) {
                 continue;
             }
             if slot != [0; SLOT as usize] {
                 // Written by a key_for that crashed before its record was committed.
-                file.write_all_at(&[0; SLOT as usize], i * SLOT).map_err(NodeError::file(path))?;
+                file.write_all_at(&[0; SLOT as usize], i * SLOT).map_err(file_error(path))?;
                 zeroed = true;
             }
             free.insert(i);
         }
         if zeroed {
-            file.sync_data().map_err(NodeError::file(path))?;
+            file.sync_data().map_err(file_error(path))?;
         }
         if let Some(missing) = used.iter().find(|&&i| i >= end) {
-            return Err(NodeError::Database(format!(
+            return Err(Error::Inconsistent(format!(
                 "{}: the database names key slot {missing}, but the file has {end} slots",
                 path.display()
             )));
         }
-        Ok(Self { file, state: Mutex::new(Slots { free, end }) })
+        Ok(Self { file, path: path.to_owned(), state: Mutex::new(Slots { free, end }) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
@@ -77,7 +78,7 @@ impl KeySlots {
     }
 
     /// Writes a wrapped key into a free slot and makes it durable; returns the slot.
-    pub(crate) fn write(&self, wrapped: &[u8; WRAPPED]) -> Result<u64, NodeError> {
+    pub(crate) fn write(&self, wrapped: &[u8; WRAPPED]) -> Result<u64, Error> {
         let slot = {
             let mut state = self.lock();
             match state.free.pop_first() {
@@ -94,17 +95,17 @@ impl KeySlots {
         let written = self.file.write_all_at(&bytes, slot * SLOT).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             self.lock().free.insert(slot);
-            return Err(NodeError::Database(format!("cannot write a data key slot: {e}")));
+            return Err(Error::File { path: self.path.clone(), source: e });
         }
         Ok(slot)
     }
 
     /// The wrapped key in `slot`; `None` if the slot was destroyed.
-    pub(crate) fn read(&self, slot: u64) -> Result<Option<[u8; WRAPPED]>, NodeError> {
+    pub(crate) fn read(&self, slot: u64) -> Result<Option<[u8; WRAPPED]>, Error> {
         let mut bytes = [0u8; SLOT as usize];
         self.file
             .read_exact_at(&mut bytes, slot * SLOT)
-            .map_err(|e| NodeError::Database(format!("cannot read data key slot {slot}: {e}")))?;
+            .map_err(|source| Error::File { path: self.path.clone(), source })?;
         if &bytes[..4] != MAGIC {
             return Ok(None);
         }
@@ -116,19 +117,23 @@ impl KeySlots {
     /// Overwrites `slot` with zeros and makes that durable: the key it held
     /// is gone. The slot is not used again before the next start: until the
     /// record naming it is removed, a crash would destroy it once more.
-    pub(crate) fn destroy(&self, slot: u64) -> Result<(), NodeError> {
+    pub(crate) fn destroy(&self, slot: u64) -> Result<(), Error> {
         self.file
             .write_all_at(&[0; SLOT as usize], slot * SLOT)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| NodeError::Database(format!("cannot destroy data key slot {slot}: {e}")))
+            .map_err(|source| Error::File { path: self.path.clone(), source })
     }
 
     /// Gives back a slot whose key was never recorded (its record failed to commit).
-    pub(crate) fn release(&self, slot: u64) -> Result<(), NodeError> {
+    pub(crate) fn release(&self, slot: u64) -> Result<(), Error> {
         self.destroy(slot)?;
         self.lock().free.insert(slot);
         Ok(())
     }
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::File { path: path.to_owned(), source }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tally_envelope::IdentityKey;
 use tally_receipt::merkle::verify_consistency;
-use tally_receipt::{Log, LogStore, RedbStore, log_origin};
+use tally_receipt::{Log, LogStore, log_origin};
+use tally_store::Store;
 use tally_wire::{AgencyId, Digest};
 
 const CHILD: &str = "TALLY_CRASH_CHILD_DB";
@@ -40,7 +41,7 @@ fn crash_child() {
     let Some(path) = std::env::var_os(CHILD) else { return };
     let key = key();
     let origin = log_origin(&agency());
-    let store = RedbStore::open(std::path::Path::new(&path), &origin, &key.public_key()).expect("opens");
+    let store = Store::open(std::path::Path::new(&path), &origin, &key.public_key()).expect("opens");
     let log = Log::new(store, &agency(), Arc::clone(&key));
     let next = std::sync::Mutex::new(log.size().expect("size"));
     std::thread::scope(|s| {
@@ -111,7 +112,7 @@ fn crash_and_restart_never_loses_a_durable_append() {
             }
         }
         // Restart: the store checks its latest checkpoint against its tree.
-        let store = RedbStore::open(&path, &origin, &key.public_key()).expect("reopens after SIGKILL");
+        let store = Store::open(&path, &origin, &key.public_key()).expect("reopens after SIGKILL");
         let size = store.size().expect("size");
         assert!(size >= durable, "round {round}: {durable} appends were durable, the log has {size}");
         for i in (0..size).step_by(((size / 200).max(1)) as usize).chain(size.checked_sub(1)) {

@@ -1,0 +1,116 @@
+//! Group commit: one committer thread takes every commit waiting, writes
+//! them in one redb write transaction and commits it (one fsync), and only
+//! then answers each caller with its entries' indices.
+//!
+//! A commit whose writes fail must not take the others with it: when a
+//! grouped transaction fails, each of its commits is tried again alone, so
+//! only the one at fault (or all, if storage itself fails) gets the error.
+
+use std::ops::Range;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use redb::{Database, ReadableTable, ReadableTableMetadata};
+use tally_receipt::merkle::{leaf_hash, node_hash};
+use tally_wire::Digest;
+
+use crate::error::{Error, db};
+use crate::tables::{ENTRIES, NODES};
+use crate::tx::Tx;
+
+/// Most entries one transaction takes from the queue.
+const MAX_GROUP: usize = 4096;
+
+/// A caller's writes to the node's tables. It may run twice (once in a
+/// group, once alone after the group failed), each time in a transaction
+/// that is either committed whole or dropped, so it must only write.
+pub(crate) type Write = Box<dyn Fn(&mut Tx<'_>) -> Result<(), Error> + Send>;
+
+/// Where a commit's answer goes.
+pub(crate) type Reply = SyncSender<Result<Range<u64>, Error>>;
+
+/// One commit waiting: the entries' encodings, the writes, and where to answer.
+pub(crate) struct Request {
+    pub(crate) entries: Vec<Vec<u8>>,
+    pub(crate) write: Option<Write>,
+    pub(crate) reply: Reply,
+}
+
+pub(crate) fn commit_loop(database: &Database, requests: &Receiver<Request>) {
+    while let Ok(first) = requests.recv() {
+        let mut count = first.entries.len().max(1);
+        let mut group = vec![first];
+        while count < MAX_GROUP {
+            match requests.try_recv() {
+                Ok(r) => {
+                    count += r.entries.len().max(1);
+                    group.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        match write_group(database, &group) {
+            Ok(ranges) => {
+                for (request, range) in group.into_iter().zip(ranges) {
+                    let _ = request.reply.send(Ok(range));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                let _ = group[0].reply.send(Err(e));
+            }
+            Err(_) => {
+                for request in group {
+                    let alone = write_group(database, std::slice::from_ref(&request));
+                    let _ = request.reply.send(alone.map(|mut r| r.remove(0)));
+                }
+            }
+        }
+    }
+}
+
+/// Writes every commit of the group in one transaction and commits it.
+fn write_group(database: &Database, group: &[Request]) -> Result<Vec<Range<u64>>, Error> {
+    let tx = database.begin_write().map_err(db)?;
+    let mut ranges = Vec::with_capacity(group.len());
+    {
+        let mut entries = tx.open_table(ENTRIES).map_err(db)?;
+        let mut nodes = tx.open_table(NODES).map_err(db)?;
+        let mut size = entries.len().map_err(db)?;
+        for request in group {
+            let start = size;
+            for e in &request.entries {
+                entries.insert(size, e.as_slice()).map_err(db)?;
+                // The leaf, and every perfect node it completes.
+                let (mut level, mut index, mut hash) = (0u8, size, leaf_hash(e));
+                nodes.insert((level, index), hash.0.as_slice()).map_err(db)?;
+                while index % 2 == 1 {
+                    let left = {
+                        let guard = nodes.get((level, index - 1)).map_err(db)?;
+                        let guard = guard.ok_or_else(|| Error::Inconsistent("a left Merkle node is missing".into()))?;
+                        node_digest(guard.value())?
+                    };
+                    hash = node_hash(&left, &hash);
+                    level += 1;
+                    index /= 2;
+                    nodes.insert((level, index), hash.0.as_slice()).map_err(db)?;
+                }
+                size += 1;
+            }
+            ranges.push(start..size);
+        }
+    }
+    {
+        let mut writes = Tx::new(&tx);
+        for write in group.iter().filter_map(|r| r.write.as_ref()) {
+            write(&mut writes)?;
+        }
+    }
+    tx.commit().map_err(db)?;
+    Ok(ranges)
+}
+
+/// A stored Merkle node.
+pub(crate) fn node_digest(bytes: &[u8]) -> Result<Digest, Error> {
+    let bytes: [u8; 32] =
+        bytes.try_into().map_err(|_| Error::Inconsistent("a stored Merkle node is not 32 bytes".into()))?;
+    Ok(Digest(bytes))
+}

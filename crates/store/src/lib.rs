@@ -1,0 +1,158 @@
+//! `tally-store`: the only owner of a Tally node's database.
+//!
+//! A node keeps its state in one redb file (`data/tally.redb`): its log
+//! (entries, Merkle nodes, checkpoints) and its tables (received packets,
+//! grants, revocations, usage, data keys, unfinished and receipted sends).
+//! Nothing outside this crate sees a database type:
+//!
+//! - reads are typed methods on [`Store`];
+//! - every write is a [`Store::commit`]: log entries and typed table
+//!   writes ([`Tx`]) in one transaction, grouped with every other commit
+//!   waiting (group commit, one fsync), reported only once durable;
+//! - [`Store`] is the node's `tally_receipt::LogStore`, so a
+//!   `tally_receipt::Log<Store>` signs checkpoints over what is stored;
+//! - payloads at rest are encrypted under per-grant data keys wrapped by
+//!   the node's storage key ([`Vault`], [`BlobSealer`], [`open_blob`]),
+//!   with tally-envelope's AEAD; destroyed keys are overwritten on disk.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tally_receipt::LogStore;
+//! use tally_store::Store;
+//! use tally_wire::{AgencyId, PacketId};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let key = tally_envelope::IdentityKey::from_seed(&[1; 32]);
+//! let origin = tally_receipt::log_origin(&AgencyId::new("tax-bureau")?);
+//! let store = Store::open(&dir.path().join("tally.redb"), &origin, &key.public_key())?;
+//! let packet = PacketId([7; 16]);
+//! store.commit(&[], move |tx| tx.remove_outbox(&packet))?;
+//! assert_eq!(store.size()?, 0);
+//! assert!(store.outbox()?.is_empty());
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod blob;
+mod commit;
+mod error;
+mod keyslots;
+mod log;
+mod records;
+mod tables;
+mod tx;
+mod vault;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::Database;
+use tally_wire::{IdentityPublicKey, LogEntry, LogOrigin};
+
+pub use blob::{BlobSealer, open_blob, open_commitment_key, seal_commitment_key};
+pub use error::{DatabaseError, Error};
+pub use records::{InboxRecord, OutboxRecord, PendingErasure, SentRecord};
+pub use tx::Tx;
+pub use vault::{DataKey, Vault};
+
+use crate::commit::{Request, Write, commit_loop};
+use crate::error::db;
+
+/// A node's database: its log and its tables. Cloning shares it.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    database: Arc<Database>,
+    path: PathBuf,
+    queue: Mutex<Option<SyncSender<Request>>>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens (or creates, with mode 0600) the database at `path`, creates
+    /// missing tables, and checks the log: the latest stored checkpoint must
+    /// be signed by `key` for `origin` and match the stored tree.
+    pub fn open(path: &Path, origin: &LogOrigin, key: &IdentityPublicKey) -> Result<Self, Error> {
+        if !path.exists() {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(false);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            drop(options.open(path).map_err(|source| Error::File { path: path.to_owned(), source })?);
+        }
+        let database = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::InUse { path: path.to_owned() },
+            other => db(other),
+        })?;
+        let database = Arc::new(database);
+        tables::create(&database)?;
+        let (queue, requests) = sync_channel(1024);
+        let worker = Arc::clone(&database);
+        let committer = std::thread::Builder::new()
+            .name("tally-store-commit".into())
+            .spawn(move || commit_loop(&worker, &requests))
+            .map_err(|source| Error::File { path: path.to_owned(), source })?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                database,
+                path: path.to_owned(),
+                queue: Mutex::new(Some(queue)),
+                committer: Mutex::new(Some(committer)),
+            }),
+        };
+        store.check_log(origin, key)?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Appends `entries` to the log and makes `write`'s changes to the
+    /// tables in the same transaction, committed with every other commit
+    /// waiting (group commit). Blocks until the transaction is durable;
+    /// returns the entries' indices (an empty range after the last entry
+    /// when there are none). On an error nothing of it is stored.
+    ///
+    /// `write` may run twice: if the grouped transaction fails, each commit
+    /// of the group is tried again alone, so that one commit's failing write
+    /// does not fail the others.
+    pub fn commit(
+        &self,
+        entries: &[LogEntry],
+        write: impl Fn(&mut Tx<'_>) -> Result<(), Error> + Send + 'static,
+    ) -> Result<Range<u64>, Error> {
+        let bytes = entries.iter().map(tally_receipt::entry_bytes).collect::<Result<Vec<_>, _>>()?;
+        self.append_encoded(bytes, Some(Box::new(write)))
+    }
+
+    pub(crate) fn append_encoded(&self, entries: Vec<Vec<u8>>, write: Option<Write>) -> Result<Range<u64>, Error> {
+        let queue = self.inner.queue.lock().map_err(|_| Error::Closed)?.clone().ok_or(Error::Closed)?;
+        let (reply, answer) = sync_channel(1);
+        queue.send(Request { entries, write, reply }).map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    fn database(&self) -> &Database {
+        &self.inner.database
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue ends the committer after the commits it holds.
+        if let Ok(mut q) = self.queue.lock() {
+            q.take();
+        }
+        if let Some(handle) = self.committer.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+    }
+}

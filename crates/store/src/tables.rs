@@ -1,0 +1,163 @@
+//! The tables, and the store's reads of them.
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tally_grant::GrantUsage;
+use tally_wire::{GrantChain, GrantId, PacketId, Revocation, Signed};
+
+use crate::Store;
+use crate::error::{Error, corrupt, db};
+use crate::records::{InboxRecord, OutboxRecord, PendingErasure, SentRecord};
+
+/// The log's entries, by index.
+pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+/// The log's perfect Merkle nodes, by level and index.
+pub(crate) const NODES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("nodes");
+/// The log's signed checkpoints, by size.
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
+/// Received packets, by packet id.
+pub(crate) const INBOX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("inbox");
+/// Grant chains this node holds (issued or received), by leaf grant id.
+pub(crate) const GRANTS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("grants");
+/// Revocations, by their encoding; the value is [`ERASURE_PENDING`] while
+/// an erasure it obliges waits for its effective time, else 0.
+pub(crate) const REVOCATIONS: TableDefinition<&[u8], u8> = TableDefinition::new("revocations");
+/// A revocation's erasure is still to happen.
+pub(crate) const ERASURE_PENDING: u8 = 1;
+/// Usage per grant.
+pub(crate) const USAGE: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("usage");
+/// Data keys, by grant and epoch.
+pub(crate) const DATA_KEYS: TableDefinition<([u8; 32], u64), &[u8]> = TableDefinition::new("data_keys");
+/// Sends not yet receipted, by packet id.
+pub(crate) const OUTBOX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("outbox");
+/// Sends receipted: what the sender keeps to reveal the content later, by packet id.
+pub(crate) const SENT: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sent");
+/// Erasures recorded in the log whose keys are not destroyed yet, by grant and epoch (the value is the reason).
+pub(crate) const ERASURES: TableDefinition<([u8; 32], u64), u16> = TableDefinition::new("erasures");
+/// Node facts: the newest directory serial seen.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Creates every table that is missing.
+pub(crate) fn create(database: &redb::Database) -> Result<(), Error> {
+    let tx = database.begin_write().map_err(db)?;
+    tx.open_table(ENTRIES).map_err(db)?;
+    tx.open_table(NODES).map_err(db)?;
+    tx.open_table(CHECKPOINTS).map_err(db)?;
+    tx.open_table(INBOX).map_err(db)?;
+    tx.open_table(GRANTS).map_err(db)?;
+    tx.open_table(REVOCATIONS).map_err(db)?;
+    tx.open_table(USAGE).map_err(db)?;
+    tx.open_table(DATA_KEYS).map_err(db)?;
+    tx.open_table(OUTBOX).map_err(db)?;
+    tx.open_table(SENT).map_err(db)?;
+    tx.open_table(ERASURES).map_err(db)?;
+    tx.open_table(META).map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    tally_wire::to_bytes(value)
+}
+
+pub(crate) fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, Error> {
+    tally_wire::from_bytes(bytes, what).map_err(corrupt(what))
+}
+
+impl Store {
+    /// The received packet `packet`.
+    pub fn inbox(&self, packet: &PacketId) -> Result<Option<InboxRecord>, Error> {
+        self.get(INBOX, packet.0, "inbox record")
+    }
+
+    /// Every received packet.
+    pub fn inbox_all(&self) -> Result<Vec<(PacketId, InboxRecord)>, Error> {
+        self.all(INBOX, "inbox record", PacketId)
+    }
+
+    /// The grant chain whose leaf is `grant`.
+    pub fn grant_chain(&self, grant: &GrantId) -> Result<Option<GrantChain>, Error> {
+        self.get(GRANTS, grant.0, "grant chain")
+    }
+
+    /// Every grant chain kept, by leaf.
+    pub fn grants(&self) -> Result<Vec<(GrantId, GrantChain)>, Error> {
+        self.all(GRANTS, "grant chain", GrantId)
+    }
+
+    /// Every send not yet receipted.
+    pub fn outbox(&self) -> Result<Vec<(PacketId, OutboxRecord)>, Error> {
+        self.all(OUTBOX, "outbox record", PacketId)
+    }
+
+    /// Every revocation kept, and whether an erasure it obliges is still pending.
+    pub fn revocations(&self) -> Result<Vec<(Signed<Revocation>, bool)>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(REVOCATIONS).map_err(db)?;
+        let rows = table.iter().map_err(db)?;
+        rows.map(|row| {
+            let (k, v) = row.map_err(db)?;
+            let r = Signed::decode(k.value()).map_err(corrupt("revocation"))?;
+            Ok((r, v.value() == ERASURE_PENDING))
+        })
+        .collect()
+    }
+
+    /// The durable usage of every grant counted.
+    pub fn usage(&self) -> Result<Vec<(GrantId, GrantUsage)>, Error> {
+        self.all(USAGE, "usage", GrantId)
+    }
+
+    /// What this node kept of a receipted send.
+    pub fn sent(&self, packet: &PacketId) -> Result<Option<SentRecord>, Error> {
+        self.get(SENT, packet.0, "sent record")
+    }
+
+    /// The erasures recorded but not finished.
+    pub fn pending_erasures(&self) -> Result<Vec<PendingErasure>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(ERASURES).map_err(db)?;
+        let rows = table.iter().map_err(db)?;
+        rows.map(|row| {
+            let (k, v) = row.map_err(db)?;
+            let (grant, epoch) = k.value();
+            Ok(PendingErasure { grant: GrantId(grant), epoch, reason: v.value() })
+        })
+        .collect()
+    }
+
+    /// A node fact (such as the newest directory serial seen).
+    pub fn meta(&self, key: &str) -> Result<Option<u64>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(META).map_err(db)?;
+        Ok(table.get(key).map_err(db)?.map(|v| v.value()))
+    }
+
+    fn get<const N: usize, V: Serialize + DeserializeOwned>(
+        &self,
+        table: TableDefinition<[u8; N], &[u8]>,
+        key: [u8; N],
+        what: &'static str,
+    ) -> Result<Option<V>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(table).map_err(db)?;
+        let value = table.get(key).map_err(db)?;
+        value.map(|v| decode(v.value(), what)).transpose()
+    }
+
+    fn all<const N: usize, K, V: Serialize + DeserializeOwned>(
+        &self,
+        table: TableDefinition<[u8; N], &[u8]>,
+        what: &'static str,
+        key: impl Fn([u8; N]) -> K,
+    ) -> Result<Vec<(K, V)>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(table).map_err(db)?;
+        let rows = table.iter().map_err(db)?;
+        rows.map(|row| {
+            let (k, v) = row.map_err(db)?;
+            Ok((key(k.value()), decode(v.value(), what)?))
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,147 @@
+//! The store: the log persists and checks itself, a commit's table writes
+//! are atomic with its entries, and one failing commit does not fail the
+//! commits grouped with it.
+
+use std::sync::Arc;
+
+use tally_envelope::IdentityKey;
+use tally_receipt::{Log, LogStore, MemoryStore, log_origin};
+use tally_store::{Error, Store};
+use tally_wire::{AgencyId, Digest, GrantId, LogEntry, Outcome, PacketId, Purpose, Receipt, Timestamp};
+
+fn agency(s: &str) -> AgencyId {
+    AgencyId::new(s).expect("valid")
+}
+
+fn receipt(i: u8) -> Receipt {
+    Receipt {
+        packet_id: PacketId([i; 16]),
+        header_digest: Digest([i; 32]),
+        grant: GrantId([3; 32]),
+        purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: tally_wire::DataCategory::new("income.annual").expect("valid"),
+        payload_len: 1024,
+        sender: agency("tax-bureau"),
+        recipient: agency("social-security"),
+        received_at: Timestamp::from_secs(1_800_000_000 + u64::from(i)),
+        outcome: Outcome::Accepted { ciphertext_fingerprint: Digest([4; 32]), content_commitment: Digest([5; 32]) },
+    }
+}
+
+fn entry(i: u8) -> LogEntry {
+    LogEntry::ReceiptLogged(tally_wire::Encoded::new(receipt(i)).expect("encodes"))
+}
+
+fn open(path: &std::path::Path) -> Store {
+    let key = IdentityKey::from_seed(&[2; 32]);
+    Store::open(path, &log_origin(&agency("social-security")), &key.public_key()).expect("opens")
+}
+
+#[test]
+fn the_log_persists_and_checks_itself_on_open() {
+    let key = Arc::new(IdentityKey::from_seed(&[2; 32]));
+    let public = key.public_key();
+    let social = agency("social-security");
+    let origin = log_origin(&social);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tally.redb");
+    let root100;
+    {
+        let log = Log::new(open(&path), &social, Arc::clone(&key));
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let log = &log;
+                s.spawn(move || {
+                    for i in 0..25u8 {
+                        log.append(&[entry(t * 25 + i)]).expect("appends");
+                    }
+                });
+            }
+        });
+        assert_eq!(log.size().expect("size"), 100);
+        root100 = log.checkpoint().expect("signs").0.root;
+    }
+    let store = Store::open(&path, &origin, &public).expect("reopens and verifies");
+    assert_eq!(store.size().expect("size"), 100);
+    let log = Log::new(store, &social, Arc::clone(&key));
+    assert_eq!(log.root(100).expect("root"), root100);
+    // Equal to an in-memory log of the same entries, in the same order.
+    let mem = MemoryStore::new();
+    for i in 0..100 {
+        mem.append(vec![log.store().entry(i).expect("entry")]).expect("appends");
+    }
+    assert_eq!(Log::new(mem, &social, key).root(100).expect("root"), root100);
+    // A store opened with the wrong key refuses its own checkpoint.
+    drop(log);
+    let stranger = IdentityKey::from_seed(&[8; 32]).public_key();
+    assert!(matches!(Store::open(&path, &origin, &stranger), Err(Error::Inconsistent(_))));
+}
+
+#[test]
+fn a_second_process_cannot_open_the_same_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tally.redb");
+    let _first = open(&path);
+    let key = IdentityKey::from_seed(&[2; 32]);
+    let second = Store::open(&path, &log_origin(&agency("social-security")), &key.public_key());
+    assert!(matches!(second, Err(Error::InUse { .. })), "{:?}", second.err());
+}
+
+/// Counts one packet of `i` bytes against grant `i`.
+fn count(tx: &mut tally_store::Tx<'_>, i: u8) -> Result<(), Error> {
+    tx.count_usage(&[(GrantId([i; 32]), None)], u64::from(i), Timestamp::from_secs(1_800_000_000))
+}
+
+/// A write that always fails: a grant chain must have a leaf.
+fn failing(tx: &mut tally_store::Tx<'_>) -> Result<(), Error> {
+    tx.put_grant_chain(&tally_wire::GrantChain::new(Vec::new()).expect("an empty chain encodes"))
+}
+
+#[test]
+fn a_commits_writes_are_stored_with_its_entries_or_not_at_all() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir.path().join("tally.redb"));
+    let range = store.commit(&[entry(1)], |tx| count(tx, 1)).expect("commits");
+    assert_eq!(range, 0..1);
+    assert_eq!(store.usage().expect("reads").len(), 1, "the entry and the write are both committed");
+
+    let only_writes = store.commit(&[], |tx| count(tx, 2)).expect("commits");
+    assert_eq!(only_writes, 1..1, "writes alone commit, adding no entry");
+    assert_eq!(store.usage().expect("reads").len(), 2);
+
+    // A write that fails takes its entries and its other writes with it.
+    let failed = store.commit(&[entry(2)], |tx| {
+        count(tx, 3)?;
+        failing(tx)
+    });
+    assert!(matches!(failed, Err(Error::Inconsistent(_))), "{failed:?}");
+    assert_eq!(store.size().expect("size"), 1, "its entries are not in the log");
+    assert_eq!(store.usage().expect("reads").len(), 2, "and its other writes are not stored");
+}
+
+#[test]
+fn one_commit_that_fails_does_not_fail_the_commits_grouped_with_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir.path().join("tally.redb"));
+    let results: Vec<(u8, Result<std::ops::Range<u64>, Error>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..64u8)
+            .map(|i| {
+                let store = &store;
+                s.spawn(move || {
+                    let fail = i % 4 == 0;
+                    let result = store.commit(&[entry(i)], move |tx| {
+                        count(tx, i)?;
+                        if fail { failing(tx) } else { Ok(()) }
+                    });
+                    (i, result)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("joins")).collect()
+    });
+    for (i, result) in &results {
+        assert_eq!(result.is_err(), i % 4 == 0, "commit {i}: {result:?}");
+    }
+    assert_eq!(store.size().expect("size"), 48, "every commit that did not fail is in the log");
+    assert_eq!(store.usage().expect("reads").len(), 48, "with its writes");
+}
