@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use tally_audit as audit;
 use tally_grant::{GrantDocument, QuotaDocument};
-use tally_node::{Federation, InitOptions, Node, NodeError, SendOptions, VerifiedDirectory, audit, init_agency};
+use tally_node::{Federation, InitOptions, Node, NodeError, SendOptions, init_agency, load_directory};
 use tally_protocol::{ReceiverOutcome, RequesterOutcome, SenderOutcome};
 use tally_receipt::{bundle_from_text, verify_bundle};
 use tally_wire::{
@@ -111,7 +112,7 @@ async fn main() -> Result<()> {
         std::fs::copy(&directory_file, dir.join("directory.tally"))?;
     }
     println!("published directory serial {serial}: 3 agencies, 2 purposes, income data controlled by {tax}");
-    let directory = VerifiedDirectory::load(&directory_file, &operator_key)?;
+    let directory = load_directory(&directory_file, &operator_key)?;
 
     // The tax bureau serves yearly income files to pull requests.
     let tax_dir = root.join(tax.as_str());

@@ -56,7 +56,7 @@ impl NodeState {
             tracing::warn!(grant = %r.grant, issuer = %r.issuer, "revocation refused: {why}");
             NodeError::NotPermitted(why)
         };
-        if r.issued_at > self.now().checked_add(crate::audit::CLOCK_TOLERANCE).unwrap_or(r.issued_at) {
+        if r.issued_at > self.now().checked_add(tally_audit::CLOCK_TOLERANCE).unwrap_or(r.issued_at) {
             return Err(refuse(format!(
                 "the revocation is dated {}, ahead of this node's clock; check the revoker's clock",
                 tally_grant::rfc3339(r.issued_at)

@@ -38,6 +38,14 @@ pub enum NodeError {
         /// Why it is refused.
         reason: String,
     },
+    /// The directory file does not verify.
+    #[error("directory {}: {source}", path.display())]
+    InvalidDirectory {
+        /// The directory file.
+        path: PathBuf,
+        /// Why it is refused.
+        source: Box<tally_grant::DirectoryError>,
+    },
     /// The directory does not list this agency.
     #[error(
         "agency `{0}` is not in the federation directory; ask the operator to add it (tally federation add-agency) and publish a new directory"

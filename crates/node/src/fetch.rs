@@ -10,9 +10,9 @@ use tally_receipt::LogStore;
 use tally_wire::limits::{MAX_CHECKPOINT_NOTE_LEN, MAX_DIRECTORY_SIZE, SIGNED_OVERHEAD};
 use tally_wire::{AgencyId, CloseCode, Encoded, Fetch, LogEntry, Roles, Text, take_from_bytes, to_bytes};
 
-use crate::node::{LOG_EXPORT_FORMAT, LogExport};
 use crate::state::NodeState;
 use crate::{NodeError, hex};
+use tally_audit::{LOG_EXPORT_FORMAT, LogExport};
 
 /// The most bytes of a directory this node takes from a peer.
 pub const MAX_FETCHED_DIRECTORY: u64 = (MAX_DIRECTORY_SIZE + SIGNED_OVERHEAD) as u64;

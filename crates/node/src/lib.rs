@@ -41,7 +41,6 @@
 #![forbid(unsafe_code)]
 
 mod agency;
-pub mod audit;
 mod config;
 pub mod control;
 mod directory;
@@ -66,12 +65,14 @@ mod tests;
 
 pub use agency::{AgencyExport, AgencyKeys, EXPORT_FORMAT, InitOptions, KEM_KEY_VALIDITY, init_agency};
 pub use config::{CONFIG_FILE, Limits, NodeConfig, PullSource, Timeouts};
-pub use directory::VerifiedDirectory;
+pub use directory::load_directory;
 pub use error::NodeError;
 pub use federation::{CategoryEntry, Federation, Member, PurposeEntry, parse_roles};
 pub use fetch::{MAX_FETCHED_DIRECTORY, MAX_FETCHED_LOG};
 pub use host::{NodeHost, NodeInbox};
-pub use node::{InboxEntry, LOG_EXPORT_FORMAT, LogExport, Node, ReceiptEntry, SendOptions, outcome_text};
+pub use node::{InboxEntry, Node, ReceiptEntry, SendOptions, outcome_text};
 pub use notice::Delivery;
 pub use serve::serve;
+pub use tally_audit::{LOG_EXPORT_FORMAT, LogExport};
+pub use tally_grant::VerifiedDirectory;
 pub use tally_store::{InboxRecord, OutboxRecord};

@@ -12,9 +12,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
+use tally_audit as audit;
 use tally_grant::{GrantDocument, QuotaDocument, VerifiedChain};
 use tally_node::control::{ControlRequest, call};
-use tally_node::{Federation, InitOptions, LogExport, NodeConfig, NodeError, VerifiedDirectory, audit, init_agency};
+use tally_node::{Federation, InitOptions, LogExport, NodeConfig, NodeError, VerifiedDirectory, init_agency};
 use tally_wire::{AgencyId, ContentType, DataCategory, Direction, GrantId, IdentityPublicKey, PacketId, Purpose};
 
 #[derive(Parser)]
@@ -558,7 +559,7 @@ fn operator_key(text: &str) -> Result<IdentityPublicKey, Failure> {
 }
 
 fn load_directory(trust: &Trust) -> Result<VerifiedDirectory, Failure> {
-    Ok(VerifiedDirectory::load(&trust.directory, &operator_key(&trust.operator_key)?)?)
+    Ok(tally_node::load_directory(&trust.directory, &operator_key(&trust.operator_key)?)?)
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -972,7 +973,7 @@ fn grant(command: GrantCommand) -> Result<(), Failure> {
         GrantCommand::Show { node, file, output } => {
             let config = NodeConfig::load(&node.dir)?;
             let key = config.operator_key.ok_or_else(|| usage("operator_key is not set in tally.toml"))?;
-            let directory = VerifiedDirectory::load(&node.dir.join(&config.directory), &key)?;
+            let directory = tally_node::load_directory(&node.dir.join(&config.directory), &key)?;
             let chain = tally_wire::decode_grant_chain(&read_file(&file)?)
                 .map_err(|e| Failure(format!("{}: not a grant file: {e}", file.display()), 1))?;
             let verdict = match VerifiedChain::verify(&chain, &directory) {

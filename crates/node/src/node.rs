@@ -19,6 +19,8 @@ use tally_wire::{
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
+use tally_audit::{LOG_EXPORT_FORMAT, LogExport};
+
 use crate::host::NodeHost;
 use crate::state::NodeState;
 use crate::{NodeError, hex};
@@ -103,22 +105,6 @@ pub struct ReceiptEntry {
     /// When (RFC 3339).
     pub at: String,
 }
-
-/// A log exported for an auditor: every entry and a checkpoint over them.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct LogExport {
-    /// Always `"tally-log-export/1"`.
-    pub format: String,
-    /// The agency whose log it is.
-    pub agency: AgencyId,
-    /// The signed checkpoint note covering exactly these entries.
-    pub checkpoint: String,
-    /// Each entry's encoding, hex.
-    pub entries: Vec<String>,
-}
-
-/// The format line of a log export.
-pub const LOG_EXPORT_FORMAT: &str = "tally-log-export/1";
 
 /// Describes an outcome in one line.
 pub fn outcome_text(outcome: &Outcome) -> String {
@@ -428,7 +414,7 @@ impl Node {
         }
         let refuse = |why: String| NodeError::Refused(format!("the directory {from} sent: {why}"));
         let signed = Signed::decode(&bytes).map_err(|e| refuse(e.to_string()))?;
-        let fresh = crate::VerifiedDirectory::verify(&signed, &state.operator).map_err(refuse)?;
+        let fresh = crate::VerifiedDirectory::verify(&signed, &state.operator).map_err(|e| refuse(e.to_string()))?;
         if fresh.serial() <= newer_than {
             return Ok(None);
         }

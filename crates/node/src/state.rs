@@ -25,9 +25,10 @@ use tokio::sync::Notify;
 
 use crate::agency::AgencyKeys;
 use crate::config::NodeConfig;
-use crate::directory::VerifiedDirectory;
 use crate::limits::PeerLimits;
+use crate::load_directory;
 use crate::{NodeError, hex};
+use tally_grant::VerifiedDirectory;
 
 /// The policy's mutable state.
 pub(crate) struct Policy {
@@ -102,7 +103,7 @@ impl NodeState {
             ))
         })?;
         let keys = AgencyKeys::load(dir, &config.agency)?;
-        let directory = VerifiedDirectory::load(&dir.join(&config.directory), &operator)?;
+        let directory = load_directory(&dir.join(&config.directory), &operator)?;
         let record =
             directory.agency(&config.agency).ok_or_else(|| NodeError::UnknownAgency(config.agency.to_string()))?;
         if record.identity_key != keys.identity.public_key() || record.tls_key != keys.tls.spki_digest() {
@@ -232,7 +233,7 @@ impl NodeState {
     /// Loads the directory file again and switches to it if its serial is newer.
     pub(crate) fn reload_directory(&self) -> Result<bool, NodeError> {
         let path = self.dir.join(&self.config.directory);
-        self.adopt_directory(VerifiedDirectory::load(&path, &self.operator)?)
+        self.adopt_directory(load_directory(&path, &self.operator)?)
     }
 
     /// Uses `fresh` from now on if its serial is above the current one's;

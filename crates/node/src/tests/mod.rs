@@ -4,6 +4,7 @@
 //! the node's host as the transport hands them. The attacks over QUIC
 //! against `tally serve` processes are in `tests/attacks.rs`.
 
+mod audit;
 pub(crate) mod fixture;
 
 use std::sync::Arc;

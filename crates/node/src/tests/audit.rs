@@ -11,10 +11,10 @@ use tally_wire::{
     PacketId, Purpose, ReasonCode, Receipt, RevocationReason, Signed, Timestamp,
 };
 
-use super::{AuditReport, FindingKind, audit};
-use crate::node::{LOG_EXPORT_FORMAT, LogExport};
 use crate::tests::fixture::{Fixture, agency};
-use crate::{AgencyKeys, VerifiedDirectory, hex};
+use crate::{AgencyKeys, VerifiedDirectory, hex, load_directory};
+use tally_audit::{AuditReport, FindingKind, audit};
+use tally_audit::{LOG_EXPORT_FORMAT, LogExport};
 
 struct World {
     fed: Fixture,
@@ -26,7 +26,7 @@ impl World {
         let fed = Fixture::new(&["tax-bureau", "social-security", "statistics"]);
         let operator = std::fs::read_to_string(fed.root.path().join("operator/operator.pub")).expect("key");
         let directory =
-            VerifiedDirectory::load(&fed.root.path().join("directory.tally"), &operator.trim().parse().expect("hex"))
+            load_directory(&fed.root.path().join("directory.tally"), &operator.trim().parse().expect("hex"))
                 .expect("directory");
         Self { fed, directory }
     }

@@ -7,14 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use tally_envelope::IdentityVerifier;
-use tally_grant::{Denial, Flow, RevocationSet, Usage, VerifiedChain, decide, effective_from, grant_id};
+use tally_grant::{
+    Denial, Flow, RevocationSet, Usage, VerifiedChain, VerifiedDirectory, decide, effective_from, grant_id,
+};
 use tally_wire::{
     AgencyId, BoundedVec, DeletionReason, DeletionRecord, Direction, Grant, GrantChain, GrantId, LogEntry, Outcome,
     PacketId, Purpose, Receipt, Revocation, Signed, Timestamp,
 };
 
 use super::{Finding, FindingKind, FlowSummary, Parsed};
-use crate::VerifiedDirectory;
 
 /// How far a time its own agency chose may run back along a log before it
 /// is a finding (clock adjustments), and how far ahead of a node's clock a

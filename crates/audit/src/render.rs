@@ -37,8 +37,7 @@ pub fn render_text(report: &AuditReport) -> String {
     } else {
         let _ = writeln!(out, "Findings ({}):", report.findings.len());
         for f in &report.findings {
-            let kind =
-                serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let kind = f.kind.code().to_owned();
             let _ = writeln!(out, "  [{kind}] {}: {}", f.agency, f.detail);
         }
     }
@@ -108,8 +107,7 @@ pub fn render_html(report: &AuditReport) -> String {
     } else {
         findings.push_str("<table><tr><th>Kind</th><th>Agency</th><th>Detail</th></tr>");
         for f in &report.findings {
-            let kind =
-                serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let kind = f.kind.code().to_owned();
             let _ = write!(
                 findings,
                 "<tr class=bad><td>{kind}</td><td>{}</td><td>{}</td></tr>",

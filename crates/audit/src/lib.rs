@@ -1,4 +1,8 @@
-//! The auditor's check of agencies' logs (`tally audit`).
+//! `tally-audit`: the auditor's offline check of agencies' logs (`tally audit`).
+//!
+//! It depends only on the layer crates (wire, envelope, grant, receipt):
+//! an auditor who verifies logs offline compiles no transport, runtime or
+//! database.
 //!
 //! Given the directory and the logs two or more agencies exported
 //! ([`LogExport`]: every entry and a checkpoint over them), and optionally
@@ -26,25 +30,38 @@
 //! - every erasure on revocation follows a revocation that obliged it.
 //!
 //! It never sees payloads or keys other than the directory's public keys.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let operator = std::fs::read_to_string("operator.pub")?.trim().parse()?;
+//! let directory = tally_grant::VerifiedDirectory::decode(&std::fs::read("directory.tally")?, &operator)?;
+//! let tax: tally_audit::LogExport = serde_json::from_slice(&std::fs::read("tax-bureau.log.json")?)?;
+//! let social: tally_audit::LogExport = serde_json::from_slice(&std::fs::read("social-security.log.json")?)?;
+//! let report = tally_audit::audit(&directory, &[tax, social], &[]);
+//! for finding in &report.findings {
+//!     println!("{}: {} ({})", finding.agency, finding.detail, finding.kind.code());
+//! }
+//! # Ok(()) }
+//! ```
 
+#![forbid(unsafe_code)]
+
+mod export;
 mod flows;
 mod render;
-#[cfg(test)]
-mod tests;
 
+pub use export::{LOG_EXPORT_FORMAT, LogExport};
 pub use flows::CLOCK_TOLERANCE;
 pub use render::{render_html, render_text};
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use tally_grant::VerifiedDirectory;
 use tally_receipt::log_origin;
-use tally_receipt::merkle::{NodeSource, leaf_hash, node_hash, root};
+use tally_receipt::merkle::{Tree, leaf_hash, root};
 use tally_receipt::note::verify_checkpoint;
 use tally_wire::{AgencyId, Digest, LogEntry, Purpose};
-
-use crate::node::{LOG_EXPORT_FORMAT, LogExport};
-use crate::{VerifiedDirectory, hex};
 
 /// What kind of problem a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -72,6 +89,25 @@ pub enum FindingKind {
     QuotaExceeded,
     /// A deletion record says "revoked with erasure" without a revocation that obliged it.
     ErasureWithoutRevocation,
+}
+
+impl FindingKind {
+    /// The kind's stable name, as in JSON reports (`log-mismatch`, `fork`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::LogMismatch => "log-mismatch",
+            Self::Fork => "fork",
+            Self::BadSignature => "bad-signature",
+            Self::MissingAtSender => "missing-at-sender",
+            Self::MissingAtRecipient => "missing-at-recipient",
+            Self::ReceiptsDiffer => "receipts-differ",
+            Self::DuplicatePacketId => "duplicate-packet-id",
+            Self::TimeRegression => "time-regression",
+            Self::NoValidGrant => "no-valid-grant",
+            Self::QuotaExceeded => "quota-exceeded",
+            Self::ErasureWithoutRevocation => "erasure-without-revocation",
+        }
+    }
 }
 
 /// One problem found.
@@ -128,27 +164,6 @@ pub struct AuditReport {
     pub findings: Vec<Finding>,
 }
 
-/// The perfect subtree hashes of a list of leaves.
-struct Levels(Vec<Vec<Digest>>);
-
-impl Levels {
-    fn new(leaves: Vec<Digest>) -> Self {
-        let mut levels = vec![leaves];
-        while let Some(last) = levels.last().filter(|l| l.len() > 1) {
-            let next = last.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
-            levels.push(next);
-        }
-        Self(levels)
-    }
-}
-
-impl NodeSource for Levels {
-    type Error = ();
-    fn node(&self, level: u8, index: u64) -> Result<Digest, ()> {
-        self.0.get(level as usize).and_then(|l| l.get(usize::try_from(index).ok()?)).copied().ok_or(())
-    }
-}
-
 struct Parsed {
     agency: AgencyId,
     entries: Vec<LogEntry>,
@@ -178,12 +193,15 @@ pub fn audit(directory: &VerifiedDirectory, exports: &[LogExport], earlier: &[St
         }
         let mut bytes = Vec::with_capacity(export.entries.len());
         for (i, h) in export.entries.iter().enumerate() {
-            match hex::decode(h) {
+            match export::unhex(h) {
                 Some(b) => bytes.push(b),
                 None => finding(FindingKind::LogMismatch, format!("entry {i} is not hex")),
             }
         }
-        let levels = Levels::new(bytes.iter().map(|b| leaf_hash(b)).collect());
+        let mut levels = Tree::new();
+        for b in &bytes {
+            levels.push(leaf_hash(b));
+        }
         let size = bytes.len() as u64;
         let actual = root(&levels, size).unwrap_or(Digest([0; 32]));
         let origin = log_origin(&agency);
@@ -234,4 +252,28 @@ pub fn audit(directory: &VerifiedDirectory, exports: &[LogExport], earlier: &[St
     let (flows, deletions) = flows::check(directory, &parsed, &mut findings);
     findings.sort_by(|a, b| (a.kind, &a.agency).cmp(&(b.kind, &b.agency)));
     AuditReport { directory_serial: directory.serial(), logs, flows, deletions, findings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FindingKind;
+
+    #[test]
+    fn a_findings_code_is_its_json_name() {
+        for kind in [
+            FindingKind::LogMismatch,
+            FindingKind::Fork,
+            FindingKind::BadSignature,
+            FindingKind::MissingAtSender,
+            FindingKind::MissingAtRecipient,
+            FindingKind::ReceiptsDiffer,
+            FindingKind::DuplicatePacketId,
+            FindingKind::TimeRegression,
+            FindingKind::NoValidGrant,
+            FindingKind::QuotaExceeded,
+            FindingKind::ErasureWithoutRevocation,
+        ] {
+            assert_eq!(serde_json::to_value(kind).expect("serializes"), kind.code());
+        }
+    }
 }
