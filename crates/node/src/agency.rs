@@ -187,7 +187,7 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         listen: options.listen,
         directory: options.directory.clone(),
         operator_key: options.operator_key,
-        metrics: None,
+        api: None,
         sweep_interval: Duration::from_secs(10),
         clock_offset_secs: 0,
         pull_sources: Vec::new(),

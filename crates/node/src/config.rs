@@ -25,9 +25,11 @@ pub struct NodeConfig {
     pub directory: PathBuf,
     /// The federation operator's public key (hex), which must sign the directory.
     pub operator_key: Option<IdentityPublicKey>,
-    /// The health and metrics HTTP endpoint (localhost only); none if absent.
-    #[serde(default)]
-    pub metrics: Option<SocketAddr>,
+    /// A loopback TCP address for the local API (with the bearer token in
+    /// `api.token`), beside its Unix socket; none if absent. `metrics` is
+    /// its former name.
+    #[serde(default, alias = "metrics")]
+    pub api: Option<SocketAddr>,
     /// How often the retention sweeper runs, e.g. `"10s"`.
     #[serde(default = "default_sweep", with = "humantime_serde_str")]
     pub sweep_interval: Duration,
@@ -271,8 +273,9 @@ directory = "{directory}"
 # The federation operator's public key: the directory must be signed by it.
 {operator}
 
-# Health and Prometheus metrics over HTTP on this localhost address (GET /health, GET /metrics).
-# metrics = "127.0.0.1:9464"
+# The local API (GET /health, GET /metrics, /v1/...) on this loopback TCP address too, beside
+# api.sock; every request needs `Authorization: Bearer` with the token in api.token (made at start).
+# api = "127.0.0.1:9464"
 
 # How often received data past its retention is destroyed (crypto-shredding).
 sweep_interval = "10s"

@@ -18,7 +18,6 @@
 //! "deleted" of data that stays readable.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
 
 use tally_grant::{VerifiedChain, effective_from, grant_id};
 use tally_wire::{
@@ -52,7 +51,7 @@ impl NodeState {
             .filter_map(|(_, chain)| VerifiedChain::verify(&chain, &*directory).ok())
             .collect();
         let refuse = |why: String| {
-            self.metrics.notices_refused.fetch_add(1, Ordering::Relaxed);
+            self.metrics.notices_refused.inc();
             tracing::warn!(grant = %r.grant, issuer = %r.issuer, "revocation refused: {why}");
             NodeError::NotPermitted(why)
         };
@@ -227,7 +226,7 @@ impl NodeState {
                 self.limits.erased(&record.sender, record.size);
             }
             erased += packets.len();
-            self.metrics.erased.fetch_add(packets.len() as u64, Ordering::Relaxed);
+            self.metrics.erased.inc_by(packets.len() as u64);
             let reason = DeletionReason(reason);
             tracing::info!(grant = %grant, epoch, packets = packets.len(), %reason, "erased (data key destroyed)");
         }

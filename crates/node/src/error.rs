@@ -79,6 +79,9 @@ pub enum NodeError {
     /// An argument is wrong.
     #[error("{0}")]
     Usage(String),
+    /// What was asked for is not here (a packet, a receipt, a grant).
+    #[error("{0}")]
+    NotFound(String),
     /// The transport failed.
     #[error("{0}{hint}", hint = transport_hint(.0))]
     Transport(#[from] tally_transport::TransportError),
@@ -108,7 +111,45 @@ fn transport_hint(e: &tally_transport::TransportError) -> &'static str {
     }
 }
 
+/// Who is at fault for an error: what the local API and the command line
+/// make of it (spec/api.md, "Problems").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The caller's input is malformed (a file, an argument, a document).
+    Input,
+    /// What was asked for does not exist here.
+    NotFound,
+    /// The grant policy, or a limit, refused it.
+    Policy,
+    /// A peer failed, could not be reached, or broke the protocol.
+    Peer,
+    /// This node's own files, storage or configuration failed.
+    Local,
+}
+
 impl NodeError {
+    /// Who is at fault.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Malformed { .. } | Self::Usage(_) | Self::Wire(_) | Self::OverBound(_) | Self::UnknownAgency(_) => {
+                Fault::Input
+            }
+            Self::NotFound(_) => Fault::NotFound,
+            Self::Refused(_) | Self::NotPermitted(_) => Fault::Policy,
+            Self::Transport(_) => Fault::Peer,
+            Self::File { .. }
+            | Self::Key { .. }
+            | Self::Directory { .. }
+            | Self::InvalidDirectory { .. }
+            | Self::Store(_)
+            | Self::Log(_)
+            | Self::Crypto(_)
+            | Self::Task(_)
+            | Self::Inconsistent(_)
+            | Self::NotRunning { .. } => Fault::Local,
+        }
+    }
+
     /// A file error at `path`.
     pub fn file(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
         move |source| Self::File { path: path.to_owned(), source }

@@ -9,7 +9,6 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tally_envelope::CommitmentKey;
 use tally_grant::Flow;
@@ -309,7 +308,7 @@ impl Host for NodeHost {
         // Every signed refusal, before or after an offer was accepted, is
         // within the peer's rate; past it, the exchange is closed unsigned.
         if !state.limits.may_sign_refusal(&receipt.sender) {
-            state.metrics.unsigned_refusals.fetch_add(1, Ordering::Relaxed);
+            state.metrics.unsigned_refusals.inc();
             tracing::debug!(peer = %receipt.sender, "refusal not signed: the peer is past its refusal rate");
             return Ok(None);
         }

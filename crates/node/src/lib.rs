@@ -1,8 +1,8 @@
-//! `tally-node`: the Tally peer node and the `tally` command.
+//! `tally-node`: the Tally peer node (the `tally` command is `tally-cli`).
 //!
 //! A node is one agency's presence in a federation: its keys, the signed
 //! federation directory, a QUIC endpoint (`tally-transport`), and its
-//! state in one redb database beside a directory of payload blobs:
+//! state in one database (`tally-store`) beside a directory of payload blobs:
 //!
 //! - every offer and pull request is decided by the grant policy
 //!   (`tally-grant`) against the directory, the grants and revocations the
@@ -15,7 +15,8 @@
 //! - grants and revocations are handed to the agencies they concern over
 //!   the transport (notices), and a node fetches a newer directory, or, as
 //!   an auditor, another agency's log, from a peer (fetches);
-//! - an auditor matches two agencies' logs ([`audit`]).
+//! - agency systems and the `tally` command drive it through its local
+//!   HTTP API ([`api`]); an auditor matches agencies' logs with `tally-audit`.
 //!
 //! The operator side (root key, registers, publishing the directory) is
 //! [`Federation`]; an agency's node directory is made by [`init_agency`].
@@ -41,8 +42,8 @@
 #![forbid(unsafe_code)]
 
 mod agency;
+pub mod api;
 mod config;
-pub mod control;
 mod directory;
 mod erasure;
 mod error;
@@ -64,13 +65,14 @@ mod state;
 mod tests;
 
 pub use agency::{AgencyExport, AgencyKeys, EXPORT_FORMAT, InitOptions, KEM_KEY_VALIDITY, init_agency};
+pub use api::{InboxEntry, ReceiptEntry, SendOptions, outcome_text};
 pub use config::{CONFIG_FILE, Limits, NodeConfig, PullSource, Timeouts};
 pub use directory::load_directory;
-pub use error::NodeError;
+pub use error::{Fault, NodeError};
 pub use federation::{CategoryEntry, Federation, Member, PurposeEntry, parse_roles};
 pub use fetch::{MAX_FETCHED_DIRECTORY, MAX_FETCHED_LOG};
 pub use host::{NodeHost, NodeInbox};
-pub use node::{InboxEntry, Node, ReceiptEntry, SendOptions, outcome_text};
+pub use node::{Node, StoredPacket};
 pub use notice::Delivery;
 pub use serve::serve;
 pub use tally_audit::{LOG_EXPORT_FORMAT, LogExport};

@@ -1,77 +1,101 @@
-//! Health and Prometheus-text metrics on a localhost HTTP endpoint.
+//! The node's metrics (`GET /metrics` on the local API), in the
+//! OpenMetrics text format, kept and encoded by the `prometheus-client` crate.
 
-use std::fmt::Write;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tally_wire::ReasonCode;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-use crate::state::NodeState;
-
-/// The metrics in the Prometheus text exposition format.
-pub(crate) fn render(state: &NodeState) -> String {
-    let m = &state.metrics;
-    let mut out = String::new();
-    let mut counter = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
-    };
-    counter("tally_packets_received_total", "Packets received and receipted.", m.received.load(Ordering::Relaxed));
-    counter(
-        "tally_bytes_received_total",
-        "Plaintext bytes received and receipted.",
-        m.received_bytes.load(Ordering::Relaxed),
-    );
-    counter(
-        "tally_packets_sent_total",
-        "Packets sent and receipted or refused by the peer.",
-        m.sent.load(Ordering::Relaxed),
-    );
-    counter("tally_bytes_sent_total", "Plaintext bytes sent.", m.sent_bytes.load(Ordering::Relaxed));
-    counter(
-        "tally_packets_erased_total",
-        "Packets erased by destroying their data key.",
-        m.erased.load(Ordering::Relaxed),
-    );
-    let _ = writeln!(out, "# HELP tally_rejections_total Offers and requests this node refused, by reason.");
-    let _ = writeln!(out, "# TYPE tally_rejections_total counter");
-    if let Ok(r) = m.rejections.lock() {
-        for (code, n) in r.iter() {
-            let _ = writeln!(out, "tally_rejections_total{{reason=\"{}\"}} {n}", tally_wire::ReasonCode(*code));
-        }
-    }
-    let size = state.log.size().unwrap_or(0);
-    let _ = writeln!(
-        out,
-        "# HELP tally_log_entries Entries in the node's log.\n# TYPE tally_log_entries gauge\ntally_log_entries {size}"
-    );
-    out
+/// A refusal's reason, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: String,
 }
 
-/// Serves `GET /health` and `GET /metrics` on `listener` until the task is dropped.
-pub(crate) async fn serve(listener: TcpListener, state: Arc<NodeState>) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let mut request = [0u8; 1024];
-            let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut request)).await
-            else {
-                return;
-            };
-            let line = String::from_utf8_lossy(&request[..n]);
-            let (status, body) = if line.starts_with("GET /metrics ") {
-                ("200 OK", render(&state))
-            } else if line.starts_with("GET /health ") {
-                ("200 OK", "ok\n".to_owned())
-            } else {
-                ("404 Not Found", "GET /health or GET /metrics\n".to_owned())
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
+/// The node's counters and gauges, registered once.
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub(crate) received: Counter,
+    pub(crate) received_bytes: Counter,
+    pub(crate) sent: Counter,
+    pub(crate) sent_bytes: Counter,
+    pub(crate) erased: Counter,
+    /// Offers and requests closed without a signed refusal (a peer past its refusal rate).
+    pub(crate) unsigned_refusals: Counter,
+    /// Notices refused: revocations without authority, grants past the per-issuer limit.
+    pub(crate) notices_refused: Counter,
+    rejections: Family<Reason, Counter>,
+    log_entries: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("tally");
+        let metrics = Self {
+            received: Counter::default(),
+            received_bytes: Counter::default(),
+            sent: Counter::default(),
+            sent_bytes: Counter::default(),
+            erased: Counter::default(),
+            unsigned_refusals: Counter::default(),
+            notices_refused: Counter::default(),
+            rejections: Family::default(),
+            log_entries: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("packets_received", "Packets received and receipted", metrics.received.clone());
+        registry.register("bytes_received", "Plaintext bytes received and receipted", metrics.received_bytes.clone());
+        registry.register("packets_sent", "Packets sent and receipted or refused by the peer", metrics.sent.clone());
+        registry.register("bytes_sent", "Plaintext bytes sent", metrics.sent_bytes.clone());
+        registry.register("packets_erased", "Packets erased by destroying their data key", metrics.erased.clone());
+        registry.register(
+            "unsigned_refusals",
+            "Offers and requests closed without a signed refusal (a peer past its refusal rate)",
+            metrics.unsigned_refusals.clone(),
+        );
+        registry.register("notices_refused", "Grants and revocations refused", metrics.notices_refused.clone());
+        registry.register("rejections", "Offers and requests this node refused, by reason", metrics.rejections.clone());
+        registry.register("log_entries", "Entries in the node's log", metrics.log_entries.clone());
+        Self { registry, ..metrics }
+    }
+}
+
+impl Metrics {
+    /// Counts a signed refusal for `reason`.
+    pub(crate) fn rejected(&self, reason: ReasonCode) {
+        self.rejections.get_or_create(&Reason { reason: reason.to_string() }).inc();
+    }
+
+    /// The metrics now, with the log holding `log_entries`.
+    pub(crate) fn render(&self, log_entries: u64) -> String {
+        self.log_entries.set(i64::try_from(log_entries).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_names_every_metric_with_its_value() {
+        let m = Metrics::default();
+        m.received.inc();
+        m.received_bytes.inc_by(1024);
+        m.rejected(ReasonCode::QUOTA_EXHAUSTED);
+        let text = m.render(7);
+        assert!(text.contains("tally_packets_received_total 1\n"), "{text}");
+        assert!(text.contains("tally_bytes_received_total 1024\n"), "{text}");
+        assert!(text.contains("tally_log_entries 7\n"), "{text}");
+        assert!(
+            text.contains(&format!("tally_rejections_total{{reason=\"{}\"}} 1\n", ReasonCode::QUOTA_EXHAUSTED)),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -7,20 +7,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use serde::Serialize;
 use tally_envelope::PacketSpec;
 use tally_grant::{Flow, GrantDocument, issue_grant};
 use tally_protocol::{RequesterOutcome, SenderOutcome};
 use tally_receipt::{LogStore, bundle_to_text};
 use tally_transport::{Endpoint, LocalAgency};
 use tally_wire::{
-    AgencyId, BoundedBytes, BundledReceipt, ChunkSize, ContentType, DataCategory, Direction, Grant, GrantId, LogEntry,
-    Outcome, PacketId, PullRequest, Purpose, Receipt, RequestId, Revocation, RevocationReason, Signed, SuiteId,
+    AgencyId, BoundedBytes, BundledReceipt, ChunkSize, DataCategory, Direction, Grant, GrantId, LogEntry, PacketId,
+    PullRequest, Purpose, Receipt, RequestId, Revocation, RevocationReason, Signed, SuiteId,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
 use tally_audit::{LOG_EXPORT_FORMAT, LogExport};
 
+use crate::api::{InboxEntry, ReceiptEntry, ReceiptSummary, SendOptions, Side, Status};
 use crate::host::NodeHost;
 use crate::state::NodeState;
 use crate::{NodeError, hex};
@@ -47,70 +47,24 @@ impl Drop for Sending<'_> {
     }
 }
 
-/// What to send.
-#[derive(Clone, Debug)]
-pub struct SendOptions {
-    /// The recipient.
-    pub to: AgencyId,
-    /// The grant (the leaf of a chain this node holds).
-    pub grant: GrantId,
-    /// The purpose.
-    pub purpose: Purpose,
-    /// The data category.
-    pub category: DataCategory,
-    /// The payload's media type.
-    pub content_type: ContentType,
+/// A received packet whose blob and key are at hand ([`Node::open_packet`]).
+pub struct StoredPacket {
+    packet: PacketId,
+    record: tally_store::InboxRecord,
+    key: Arc<tally_store::DataKey>,
+    blob: std::fs::File,
 }
 
-/// A received packet, as listed.
-#[derive(Clone, Debug, Serialize)]
-pub struct InboxEntry {
-    /// Its id.
-    pub packet: PacketId,
-    /// Who sent it.
-    pub sender: AgencyId,
-    /// Under which grant.
-    pub grant: GrantId,
-    /// For what.
-    pub purpose: Purpose,
-    /// What kind of data.
-    pub category: DataCategory,
-    /// Plaintext bytes.
-    pub size: u64,
-    /// When it was receipted (RFC 3339).
-    pub received_at: String,
-    /// When its data was destroyed (RFC 3339), if it was.
-    pub erased_at: Option<String>,
-}
+impl StoredPacket {
+    /// Its plaintext length.
+    pub fn size(&self) -> u64 {
+        self.record.size
+    }
 
-/// A receipt in the log, as listed.
-#[derive(Clone, Debug, Serialize)]
-pub struct ReceiptEntry {
-    /// Its index in the log.
-    pub index: u64,
-    /// `issued` (this node received the packet) or `received` (this node sent it).
-    pub side: &'static str,
-    /// The packet (or pull request) id.
-    pub packet: PacketId,
-    /// The sender.
-    pub sender: AgencyId,
-    /// The recipient.
-    pub recipient: AgencyId,
-    /// The grant.
-    pub grant: GrantId,
-    /// The purpose.
-    pub purpose: Purpose,
-    /// `accepted` or `rejected: REASON`.
-    pub outcome: String,
-    /// When (RFC 3339).
-    pub at: String,
-}
-
-/// Describes an outcome in one line.
-pub fn outcome_text(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Accepted { .. } => "accepted".into(),
-        Outcome::Rejected { reason } => format!("rejected: {reason}"),
+    /// Decrypts it into `out`; fails if the blob was cut short or altered.
+    pub fn write_to(self, out: impl std::io::Write) -> Result<u64, NodeError> {
+        let blob = std::io::BufReader::new(self.blob);
+        Ok(tally_store::open_blob(&self.key, &self.packet, &self.record.grant, blob, out)?)
     }
 }
 
@@ -215,7 +169,7 @@ impl Node {
         let committing = Arc::clone(state);
         tokio::task::spawn_blocking(move || committing.commit(&[], move |tx| tx.put_outbox(&id, &record))).await??;
         let outcome = self.endpoint.send(packet, Counting { inner: payload, count: progress }).await?;
-        state.metrics.sent_bytes.fetch_add(len, Ordering::Relaxed);
+        state.metrics.sent_bytes.inc_by(len);
         Ok(outcome)
     }
 
@@ -350,20 +304,24 @@ impl Node {
     }
 
     /// The reveal of a packet this node received or delivered: its
-    /// evidence of origin, its receipt and its commitment key. For a packet
-    /// it received, the plaintext is written to `plaintext` too (a sender
-    /// does not keep what it sent: it gives the auditor its own copy).
-    pub fn reveal(
-        &self,
-        packet: &PacketId,
-        plaintext: Option<&mut dyn std::io::Write>,
-    ) -> Result<(tally_wire::Reveal, Option<u64>), NodeError> {
+    /// evidence of origin, its receipt and its commitment key, and whether
+    /// this node received it (then [`export_packet`](Self::export_packet)
+    /// gives its plaintext; a sender does not keep what it sent: it gives
+    /// the auditor its own copy).
+    pub fn reveal(&self, packet: &PacketId) -> Result<(tally_wire::Reveal, bool), NodeError> {
         let reveal = crate::sent::reveal(&self.state, packet)?;
-        let written = match plaintext {
-            Some(out) if self.state.store.inbox(packet)?.is_some() => Some(self.export_packet(packet, out)?),
-            _ => None,
-        };
-        Ok((reveal, written))
+        Ok((reveal, self.state.store.inbox(packet)?.is_some()))
+    }
+
+    /// What the node is and holds.
+    pub fn status(&self) -> Result<Status, NodeError> {
+        Ok(Status {
+            agency: self.state.agency.clone(),
+            listen: self.local_addr()?,
+            directory_serial: self.state.directory().serial(),
+            log_size: self.state.log.size()?,
+            unfinished_sends: self.state.store.outbox()?.len() as u64,
+        })
     }
 
     /// Hands grant `grant` (with its chain) over the transport to every
@@ -459,11 +417,17 @@ impl Node {
 
     /// Writes a received packet's plaintext to `out`.
     pub fn export_packet(&self, packet: &PacketId, out: impl std::io::Write) -> Result<u64, NodeError> {
+        self.open_packet(packet)?.write_to(out)
+    }
+
+    /// A received packet ready to be decrypted: every reason it cannot be
+    /// (not received, erased, its key destroyed, its blob missing) is found here.
+    pub fn open_packet(&self, packet: &PacketId) -> Result<StoredPacket, NodeError> {
         let state = &self.state;
         let record = state
             .store
             .inbox(packet)?
-            .ok_or_else(|| NodeError::Usage(format!("no packet {packet} in the inbox (see tally inbox list)")))?;
+            .ok_or_else(|| NodeError::NotFound(format!("no packet {packet} in the inbox (see tally inbox list)")))?;
         if let Some(at) = record.erased_at {
             return Err(NodeError::Refused(format!(
                 "packet {packet} was erased at {} (retention ended or grant revoked)",
@@ -476,29 +440,19 @@ impl Node {
             .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
         let path = state.blob_path(packet);
         let blob = std::fs::File::open(&path).map_err(NodeError::file(&path))?;
-        Ok(tally_store::open_blob(&key, packet, &record.grant, std::io::BufReader::new(blob), out)?)
+        Ok(StoredPacket { packet: *packet, record, key, blob })
     }
 
     /// Every receipt in the log.
     pub fn receipts(&self) -> Result<Vec<ReceiptEntry>, NodeError> {
-        let entry = |index, side, r: &Receipt| ReceiptEntry {
-            index,
-            side,
-            packet: r.packet_id,
-            sender: r.sender.clone(),
-            recipient: r.recipient.clone(),
-            grant: r.grant,
-            purpose: r.purpose.clone(),
-            outcome: outcome_text(&r.outcome),
-            at: tally_grant::rfc3339(r.received_at),
-        };
+        let entry = |index, side, r: &Receipt| ReceiptEntry { index, side, receipt: ReceiptSummary::of(r) };
         Ok(self
             .state
             .log_entries()?
             .into_iter()
             .filter_map(|(i, e)| match e {
-                LogEntry::ReceiptIssued(r) => Some(entry(i, "issued", r.unverified())),
-                LogEntry::ReceiptReceived(r) => Some(entry(i, "received", r.unverified())),
+                LogEntry::ReceiptIssued(r) => Some(entry(i, Side::Issued, r.unverified())),
+                LogEntry::ReceiptReceived(r) => Some(entry(i, Side::Received, r.unverified())),
                 _ => None,
             })
             .collect())
@@ -517,7 +471,7 @@ impl Node {
                 _ => None,
             })
             .ok_or_else(|| {
-                NodeError::Usage(format!("no receipt this node issued for {packet} (see tally receipts list)"))
+                NodeError::NotFound(format!("no receipt this node issued for {packet} (see tally receipts list)"))
             })?;
         let (checkpoint, note) = log.checkpoint()?;
         let bundle = log.bundle(BundledReceipt::Signed(receipt), index, &checkpoint, &note)?;
@@ -551,7 +505,7 @@ impl Node {
 
     /// The metrics, in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        crate::metrics::render(&self.state)
+        self.state.metrics.render(self.state.log.size().unwrap_or(0))
     }
 
     pub(crate) fn state(&self) -> &Arc<NodeState> {

@@ -3,21 +3,12 @@
 //! verify it against the directory, keep it and log it. The issuer logged
 //! it when it issued it, so it is logged on both sides.
 
-use serde::Serialize;
 use tally_grant::grant_id;
 use tally_wire::{AgencyId, CloseCode, Grant, GrantId, Notice};
 
 use crate::NodeError;
+pub use crate::api::Delivery;
 use crate::state::NodeState;
-
-/// Whether one agency a grant or revocation concerns now holds it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Delivery {
-    /// The agency.
-    pub agency: AgencyId,
-    /// `None` once it has kept it; otherwise why it could not be handed over.
-    pub error: Option<String>,
-}
 
 /// Checks a notice from `peer` and keeps it: the host side of a notice.
 /// `Err` is the close code and reason `peer` is told.

@@ -8,8 +8,6 @@
 //! commitment key (wrapped under the storage key) kept in the `sent`
 //! table: all in one transaction.
 
-use std::sync::atomic::Ordering;
-
 use tally_envelope::{CommitmentKey, sign_trailer};
 use tally_grant::grant_id;
 use tally_wire::{Evidence, LogEntry, Outcome, PacketId, Receipt, Reveal, RevealedKey, Signed};
@@ -75,7 +73,7 @@ pub(crate) fn log_receipt(
         policy.usage.restore(*grant, usage);
     }
     drop(policy);
-    state.metrics.sent.fetch_add(1, Ordering::Relaxed);
+    state.metrics.sent.inc();
     tracing::info!(packet = %packet, recipient = %r.recipient, grant = %r.grant, bytes = r.payload_len,
         outcome = %crate::outcome_text(&r.outcome), "receipt logged");
     Ok(())
@@ -118,7 +116,9 @@ pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, Nod
         return Ok(Reveal { evidence: record.evidence, receipt: record.receipt, commitment_key: RevealedKey(*k) });
     }
     let sent = state.store.sent(packet)?.ok_or_else(|| {
-        NodeError::Usage(format!("this node neither received nor delivered packet {packet} (see tally receipts list)"))
+        NodeError::NotFound(format!(
+            "this node neither received nor delivered packet {packet} (see tally receipts list)"
+        ))
     })?;
     let receipt = state
         .log_entries()?

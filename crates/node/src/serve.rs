@@ -1,14 +1,13 @@
-//! `tally serve`: the node with its control socket, metrics endpoint,
-//! retention sweeper and directory watcher, until asked to stop.
+//! `tally serve`: the node with its local API (on the Unix socket, and on
+//! a loopback TCP address where configured), retention sweeper and
+//! directory watcher, until asked to stop.
 
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UnixListener;
-
-use crate::control::SOCKET_FILE;
+use crate::api::{SOCKET_FILE, TOKEN_FILE};
 use crate::{Node, NodeError};
 
 /// Runs the node in `dir` until `stop` completes, then shuts down gracefully.
@@ -19,21 +18,31 @@ pub async fn serve(dir: &Path, stop: impl Future<Output = ()>, ready: impl FnOnc
     let node = Arc::new(Node::start(dir).await?);
     let socket = dir.join(SOCKET_FILE);
     let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).map_err(NodeError::file(&socket))?;
-    #[cfg(unix)]
+    let listener = tokio::net::UnixListener::bind(&socket).map_err(NodeError::file(&socket))?;
     std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .map_err(NodeError::file(&socket))?;
-    let control = tokio::spawn(crate::control::serve(Arc::clone(&node), listener));
-    let metrics = match node.state().config.metrics {
+    let local = axum::serve(listener, crate::api::server::router(Arc::clone(&node), None));
+    let local = tokio::spawn(async move {
+        if let Err(e) = local.await {
+            tracing::error!(error = %e, "the local API stopped");
+        }
+    });
+    let tcp = match node.state().config.api {
         Some(addr) if addr.ip().is_loopback() => {
+            let token = api_token(dir)?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| NodeError::Usage(format!("metrics address {addr}: {e}")))?;
-            Some(tokio::spawn(crate::metrics::serve(listener, Arc::clone(node.state()))))
+                .map_err(|e| NodeError::Usage(format!("api address {addr}: {e}")))?;
+            let server = axum::serve(listener, crate::api::server::router(Arc::clone(&node), Some(token)));
+            Some(tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "the local API's TCP listener stopped");
+                }
+            }))
         }
         Some(addr) => {
             return Err(NodeError::Usage(format!(
-                "metrics address {addr} is not a loopback address; metrics stay on localhost"
+                "api address {addr} is not a loopback address; the local API stays on this machine"
             )));
         }
         None => None,
@@ -42,14 +51,32 @@ pub async fn serve(dir: &Path, stop: impl Future<Output = ()>, ready: impl FnOnc
     ready(&node);
     stop.await;
     tracing::info!("shutting down");
-    control.abort();
+    local.abort();
     background.abort();
-    if let Some(m) = metrics {
-        m.abort();
+    if let Some(t) = tcp {
+        t.abort();
     }
     node.shutdown(Duration::from_secs(10)).await;
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// The TCP listener's bearer token: read from `api.token`, or made (32
+/// random bytes, hex) and written with mode 0600 if the file is missing.
+fn api_token(dir: &Path) -> Result<Arc<str>, NodeError> {
+    let path = dir.join(TOKEN_FILE);
+    if !path.exists() {
+        let mut bytes = [0u8; 32];
+        tally_envelope::at_rest::random_bytes(&mut bytes)?;
+        crate::files::write_secret(&path, format!("{}\n", crate::hex::encode(&bytes)).as_bytes())?;
+    }
+    let text = String::from_utf8(crate::files::read(&path)?)
+        .map_err(|_| NodeError::Malformed { path: path.clone(), message: "the API token is not text".into() })?;
+    let token = text.trim();
+    if token.len() < 32 {
+        return Err(NodeError::Malformed { path, message: "the API token is shorter than 32 characters".into() });
+    }
+    Ok(Arc::from(token))
 }
 
 /// Resumes unfinished sends once, then sweeps retention and watches the directory file.

@@ -7,9 +7,8 @@
 //! reservation is the one exception, and it is given back unless its
 //! packet is stored ([`Reservation`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -18,9 +17,7 @@ use tally_grant::{Authorization, ChainCache, Denial, Flow, RevocationSet, Usage,
 use tally_receipt::{Log, log_origin};
 use tally_store::{InboxRecord, Store, Tx, Vault};
 use tally_transport::Roster;
-use tally_wire::{
-    AgencyId, Evidence, Grant, GrantChain, GrantId, LogEntry, PacketId, ReasonCode, Receipt, Signed, Timestamp,
-};
+use tally_wire::{AgencyId, Evidence, Grant, GrantChain, GrantId, LogEntry, PacketId, Receipt, Signed, Timestamp};
 use tokio::sync::Notify;
 
 use crate::agency::AgencyKeys;
@@ -39,29 +36,6 @@ pub(crate) struct Policy {
     pub(crate) cache: ChainCache,
 }
 
-/// Counters for the metrics endpoint.
-#[derive(Default)]
-pub(crate) struct Metrics {
-    pub(crate) received: AtomicU64,
-    pub(crate) received_bytes: AtomicU64,
-    pub(crate) sent: AtomicU64,
-    pub(crate) sent_bytes: AtomicU64,
-    pub(crate) rejections: Mutex<BTreeMap<u16, u64>>,
-    pub(crate) erased: AtomicU64,
-    /// Offers and requests closed without a signed refusal (a peer past its refusal rate).
-    pub(crate) unsigned_refusals: AtomicU64,
-    /// Notices refused: revocations without authority, grants past the per-issuer limit.
-    pub(crate) notices_refused: AtomicU64,
-}
-
-impl Metrics {
-    pub(crate) fn rejected(&self, reason: ReasonCode) {
-        if let Ok(mut r) = self.rejections.lock() {
-            *r.entry(reason.0).or_default() += 1;
-        }
-    }
-}
-
 /// Everything a running node holds.
 pub(crate) struct NodeState {
     pub(crate) dir: PathBuf,
@@ -78,7 +52,7 @@ pub(crate) struct NodeState {
     pub(crate) policy: Mutex<Policy>,
     pub(crate) limits: PeerLimits,
     pub(crate) blobs: PathBuf,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: crate::metrics::Metrics,
     /// Packets being received now: a second offer of one waits on the
     /// first's notification, and is decided again when it ends.
     pub(crate) receiving: Mutex<HashMap<PacketId, Arc<Notify>>>,
@@ -168,7 +142,7 @@ impl NodeState {
             policy: Mutex::new(Policy { usage, revocations, cache: ChainCache::new(serial, 1024) }),
             limits,
             blobs,
-            metrics: Metrics::default(),
+            metrics: crate::metrics::Metrics::default(),
             receiving: Mutex::new(HashMap::new()),
             erasing: RwLock::new(()),
             keys,
@@ -363,8 +337,8 @@ impl NodeState {
             self.limits.kept_grant(&leaf.unverified().issuer);
         }
         tracing::info!(packet = %packet, %sender, bytes = size, "packet received and receipted");
-        self.metrics.received.fetch_add(1, Ordering::Relaxed);
-        self.metrics.received_bytes.fetch_add(size, Ordering::Relaxed);
+        self.metrics.received.inc();
+        self.metrics.received_bytes.inc_by(size);
         Ok(signed)
     }
 

@@ -1,6 +1,6 @@
 //! Node benchmark: two real `tally serve` processes on 127.0.0.1, each with
-//! its redb database and blob directory, driven through their control
-//! sockets. Run with `cargo bench -p tally-node`.
+//! its redb database and blob directory, driven through their local APIs
+//! (HTTP over the Unix socket, payloads streamed). Run with `cargo bench -p tally-cli`.
 //!
 //! 1. Small: durable, receipted 1 KiB exchanges with 64 in flight (64
 //!    concurrent `send` requests to the tax bureau's node): the payload is
@@ -21,14 +21,14 @@ mod common;
 mod memory;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Federation, Served, grant_id, issue_grant, serve};
 use memory::{MemoryHost, Receiving, Sending, agency, directory, record, social_identity, social_kem, tax_identity};
-use serde_json::Value;
-use tally_node::control::{self, ControlRequest};
+use tally_node::SendOptions;
+use tally_node::api::{Client, SendResult};
 use tally_testkit::benchmarking;
 use tally_transport::{Endpoint, LocalAgency, Roster, TlsKey, TransportConfig};
 use tally_wire::{AgencyId, ContentType, DataCategory, GrantId, Purpose};
@@ -44,15 +44,15 @@ fn peak_rss_mib(pid: u32) -> u64 {
 }
 
 /// Sends the file at `file` `count` times from the node in `dir`, `in_flight` at a time; seconds taken.
-async fn node_sends(dir: &Path, send: &ControlRequest, count: usize, in_flight: usize) -> f64 {
+async fn node_sends(dir: &Path, send: &SendOptions, file: &Path, count: usize, in_flight: usize) -> f64 {
     let start = Instant::now();
     let tasks: Vec<_> = (0..in_flight)
         .map(|_| {
-            let (dir, send) = (dir.to_owned(), send.clone());
+            let (client, send, file) = (Client::new(dir), send.clone(), file.to_owned());
             tokio::spawn(async move {
                 for _ in 0..count / in_flight {
-                    let answer = control::call(&dir, &send, |_, _| {}).await.expect("the node answers");
-                    assert_eq!(answer["result"], Value::from("delivered"), "{answer}");
+                    let answer = send_file(&client, &send, &file).await;
+                    assert_eq!(answer.result, SendResult::Delivered, "{answer:?}");
                 }
             })
         })
@@ -105,15 +105,21 @@ async fn transport_sends(count: usize, in_flight: usize) -> f64 {
     secs
 }
 
-fn send_request(file: PathBuf, grant: GrantId) -> ControlRequest {
-    ControlRequest::Send {
+fn send_options(grant: GrantId) -> SendOptions {
+    SendOptions {
         to: AgencyId::new("social-security").expect("valid"),
         grant,
         purpose: Purpose::new("social-security.eligibility").expect("valid"),
         category: DataCategory::new("income.annual").expect("valid"),
         content_type: ContentType::new("application/octet-stream").expect("valid"),
-        path: file,
     }
+}
+
+/// Streams `file` to the node's local API as one send.
+async fn send_file(client: &Client, send: &SendOptions, file: &Path) -> tally_node::api::SendAnswer {
+    let payload = tokio::fs::File::open(file).await.expect("opens");
+    let len = payload.metadata().await.expect("metadata").len();
+    client.send(send, payload, len, Some(file)).await.expect("the node answers")
 }
 
 async fn run() {
@@ -129,7 +135,7 @@ async fn run() {
     let small = fed.file("record.bin");
     std::fs::write(&small, [0x5a; 1024]).expect("writes");
     let transport_secs = transport_sends(count, in_flight).await;
-    let node_secs = node_sends(&tax, &send_request(small, grant), count, in_flight).await;
+    let node_secs = node_sends(&tax, &send_options(grant), &small, count, in_flight).await;
     let rate = |s: f64| count as f64 / s;
     println!("1 KiB exchanges, {count} with {in_flight} in flight:");
     println!("  transport, in-memory hosts (one process)   {:7.0}/s", rate(transport_secs));
@@ -146,9 +152,9 @@ async fn run() {
     // A sparse file: reading it costs no disk, so the nodes are measured, not this machine's disk.
     std::fs::File::create(&large).and_then(|f| f.set_len(bulk)).expect("creates the file");
     let start = Instant::now();
-    let answer = control::call(&tax, &send_request(large, grant), |_, _| {}).await.expect("the node answers");
+    let answer = send_file(&Client::new(&tax), &send_options(grant), &large).await;
     let secs = start.elapsed().as_secs_f64();
-    assert_eq!(answer["result"], Value::from("delivered"), "{answer}");
+    assert_eq!(answer.result, SendResult::Delivered, "{answer:?}");
     println!(
         "bulk send, {} MiB: {:.0} MiB/s ({secs:.1} s), stored encrypted and fsynced at the recipient",
         bulk >> 20,

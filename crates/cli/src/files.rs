@@ -1,0 +1,72 @@
+//! Files the command reads and writes, and the node it talks to.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tally_grant::VerifiedDirectory;
+use tally_node::api::Client;
+use tally_wire::IdentityPublicKey;
+
+use crate::args::Trust;
+use crate::failure::{Failure, file_error, usage};
+
+/// The async runtime the API client and the node run on.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::failure::failed(format!("cannot start: {e}")))
+}
+
+/// Runs one call to the node in `dir` through its local API.
+pub(crate) fn call<T, F>(dir: &Path, f: impl FnOnce(Client) -> F) -> Result<T, Failure>
+where
+    F: Future<Output = Result<T, tally_node::api::ClientError>>,
+{
+    Ok(runtime()?.block_on(f(Client::new(dir)))?)
+}
+
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(path).map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(file_error(path))
+}
+
+pub(crate) fn read_text(path: &Path) -> Result<String, Failure> {
+    String::from_utf8(read_file(path)?)
+        .map_err(|_| crate::failure::failed(format!("{}: not UTF-8 text", path.display())))
+}
+
+/// Opens a file readable by its owner only (grants, receipts, logs and
+/// plaintexts are the agency's business until it hands them over).
+pub(crate) fn create_private(path: &Path) -> Result<std::fs::File, Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(file_error(path))
+}
+
+/// Writes a file readable by its owner only.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    create_private(path)?.write_all(bytes).map_err(file_error(path))
+}
+
+pub(crate) fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+pub(crate) fn operator_key(text: &str) -> Result<IdentityPublicKey, Failure> {
+    let text = if Path::new(text).is_file() { read_text(Path::new(text))? } else { text.to_owned() };
+    text.trim().parse().map_err(|e| usage(format!("--operator-key: {e}; give the hex key or the operator.pub file")))
+}
+
+pub(crate) fn load_directory(trust: &Trust) -> Result<VerifiedDirectory, Failure> {
+    Ok(tally_node::load_directory(&trust.directory, &operator_key(&trust.operator_key)?)?)
+}
+
+/// Lowercase hex from the node's answers.
+pub(crate) fn unhex(text: &str) -> Result<Vec<u8>, Failure> {
+    tally_node::hex::decode(text).ok_or_else(|| crate::failure::failed("the node answered with malformed hex"))
+}

@@ -1,0 +1,249 @@
+//! `tally grant`: issue, delegate, show, import, list, revoke.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use tally_grant::{GrantDocument, QuotaDocument, VerifiedChain};
+use tally_node::NodeConfig;
+use tally_node::api::{Delivery, GrantIssue, RevokeReason, RevokeRequest};
+use tally_wire::{AgencyId, DataCategory, Direction, GrantId, Purpose};
+
+use crate::args::{NodeDir, Output};
+use crate::failure::{Failure, failed, usage};
+use crate::files::{call, print_json, read_file, read_text, unhex, write_file};
+
+#[derive(Subcommand)]
+pub(crate) enum GrantCommand {
+    /// Issue a grant (from a TOML document or flags); writes the grant file for the grantee.
+    Issue(IssueArgs),
+    /// Issue a delegated grant under one this node received (same flags, with --parent).
+    Delegate(IssueArgs),
+    /// Show a grant file, verified against the node's directory.
+    Show {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The grant file.
+        file: PathBuf,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Keep a grant file another agency issued.
+    Import {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The grant file.
+        file: PathBuf,
+    },
+    /// The grants the node holds.
+    List {
+        #[command(flatten)]
+        node: NodeDir,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Revoke a grant this node issued; writes the revocation file for the grantee.
+    Revoke {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The grant id.
+        grant: GrantId,
+        /// Why: unspecified, superseded, purpose-ended, key-compromise, legal-order, breach.
+        #[arg(long, default_value = "unspecified")]
+        reason: RevokeReason,
+        /// Oblige the grantee to erase what it received.
+        #[arg(long)]
+        erase: bool,
+        /// When it takes effect (RFC 3339, such as 2027-01-01T00:00:00Z); now if absent.
+        #[arg(long)]
+        effective_at: Option<String>,
+        /// Where to write the revocation file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Keep a revocation file another agency issued (erasing if it obliges erasure).
+    ImportRevocation {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The revocation file.
+        file: PathBuf,
+    },
+}
+
+/// Which way data may flow under a grant.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum DirectionArg {
+    /// The issuer's side sends unasked.
+    Push,
+    /// The grantee asks.
+    Pull,
+    /// Both.
+    Both,
+}
+
+impl From<DirectionArg> for Direction {
+    fn from(d: DirectionArg) -> Self {
+        match d {
+            DirectionArg::Push => Self::Push,
+            DirectionArg::Pull => Self::Pull,
+            DirectionArg::Both => Self::Both,
+        }
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct IssueArgs {
+    #[command(flatten)]
+    node: NodeDir,
+    /// A grant document (TOML, spec/grants.md); the flags below are ignored with it.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Who may receive.
+    #[arg(long)]
+    grantee: Option<AgencyId>,
+    /// Who may send (repeat); default the issuer.
+    #[arg(long)]
+    sender: Vec<AgencyId>,
+    /// Permitted purposes (repeat).
+    #[arg(long)]
+    purpose: Vec<Purpose>,
+    /// Permitted data categories (repeat).
+    #[arg(long)]
+    category: Vec<DataCategory>,
+    /// First invalid instant (RFC 3339), or a duration from now (`30days`).
+    #[arg(long, default_value = "365days")]
+    valid_for: String,
+    /// Which way data may flow.
+    #[arg(long, value_enum, default_value = "both")]
+    direction: DirectionArg,
+    /// How long the recipient may keep the data (`90days`).
+    #[arg(long, default_value = "90days")]
+    retention: String,
+    /// Oblige erasure when revoked.
+    #[arg(long)]
+    erase_on_revoke: bool,
+    /// Most packets.
+    #[arg(long)]
+    max_packets: Option<u64>,
+    /// Most payload bytes.
+    #[arg(long)]
+    max_bytes: Option<u64>,
+    /// Further delegation levels allowed.
+    #[arg(long, default_value_t = 0)]
+    delegation_depth: u8,
+    /// The parent grant (for `delegate`).
+    #[arg(long)]
+    parent: Option<GrantId>,
+    /// The legal basis.
+    #[arg(long, default_value = "")]
+    legal_basis: String,
+    /// Where to write the grant file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// The grant document the flags (or the document file) describe.
+fn grant_document(args: &IssueArgs) -> Result<GrantDocument, Failure> {
+    if let Some(file) = &args.file {
+        return GrantDocument::from_toml(&read_text(file)?)
+            .map_err(|e| usage(format!("{}: grant document: {e}", file.display())));
+    }
+    let grantee = args.grantee.clone().ok_or_else(|| usage("give --grantee (or --file with a grant document)"))?;
+    if args.purpose.is_empty() || args.category.is_empty() {
+        return Err(usage("give at least one --purpose and one --category"));
+    }
+    let now = std::time::SystemTime::now();
+    let not_after = match humantime::parse_duration(&args.valid_for) {
+        Ok(d) => humantime::format_rfc3339_seconds(now + d).to_string(),
+        Err(_) => args.valid_for.clone(),
+    };
+    Ok(GrantDocument {
+        issuer: None,
+        grantee: grantee.to_string(),
+        senders: args.sender.iter().map(ToString::to_string).collect(),
+        purposes: args.purpose.iter().map(ToString::to_string).collect(),
+        categories: args.category.iter().map(ToString::to_string).collect(),
+        not_before: humantime::format_rfc3339_seconds(now - std::time::Duration::from_secs(60)).to_string(),
+        not_after,
+        direction: args.direction.into(),
+        retention: args.retention.clone(),
+        erase_on_revoke: args.erase_on_revoke,
+        delegation_depth: args.delegation_depth,
+        parent: args.parent.map(|p| p.to_hex()),
+        quota: QuotaDocument { max_packets: args.max_packets, max_bytes: args.max_bytes, rate: None },
+        legal_basis: args.legal_basis.clone(),
+        note: String::new(),
+        issued_at: None,
+    })
+}
+
+pub(crate) fn run(command: GrantCommand) -> Result<(), Failure> {
+    match command {
+        GrantCommand::Issue(args) | GrantCommand::Delegate(args) => {
+            let issue = GrantIssue { document: grant_document(&args)? };
+            let issued = call(&args.node.dir, |c| async move { c.issue_grant(&issue).await })?;
+            write_file(&args.out, &unhex(&issued.file)?)?;
+            println!("Issued grant {}; the grant file is {}.", issued.grant, args.out.display());
+            print_deliveries(&issued.delivered, "tally grant import");
+        }
+        GrantCommand::Show { node, file, output } => {
+            let config = NodeConfig::load(&node.dir)?;
+            let key = config.operator_key.ok_or_else(|| usage("operator_key is not set in tally.toml"))?;
+            let directory = tally_node::load_directory(&node.dir.join(&config.directory), &key)?;
+            let chain = tally_wire::decode_grant_chain(&read_file(&file)?)
+                .map_err(|e| failed(format!("{}: not a grant file: {e}", file.display())))?;
+            let verdict = match VerifiedChain::verify(&chain, &directory) {
+                Ok(_) => "verified: every signature and link checks against the directory".to_owned(),
+                Err(d) => format!("DOES NOT VERIFY: {d}"),
+            };
+            let leaf = chain.first().ok_or_else(|| failed(format!("{}: an empty grant chain", file.display())))?;
+            let doc = GrantDocument::from_grant(leaf.unverified());
+            if output.json {
+                print_json(&serde_json::json!({
+                    "grant": tally_grant::grant_id(leaf), "chain_depth": chain.len(), "verdict": verdict, "document": doc,
+                }));
+            } else {
+                println!("# grant {} ({} in chain) — {verdict}", tally_grant::grant_id(leaf), chain.len());
+                print!("{}", toml::to_string(&doc).map_err(|e| failed(e.to_string()))?);
+            }
+        }
+        GrantCommand::Import { node, file } => {
+            let bytes = read_file(&file)?;
+            let kept = call(&node.dir, |c| async move { c.import_grant(bytes).await })?;
+            println!("Kept grant {}.", kept.grant);
+        }
+        GrantCommand::List { node, output } => {
+            let grants = call(&node.dir, |c| async move { c.grants().await })?;
+            if output.json {
+                print_json(&grants);
+                return Ok(());
+            }
+            for g in grants {
+                let purposes: Vec<&str> = g.purposes.iter().map(|p| p.as_str()).collect();
+                println!("{}  {} -> {}  {:?}  until {}", g.grant, g.issuer, g.grantee, purposes, g.not_after);
+            }
+        }
+        GrantCommand::Revoke { node, grant, reason, erase, effective_at, out } => {
+            let request = RevokeRequest { reason, erase, effective_at };
+            let revoked = call(&node.dir, |c| async move { c.revoke(&grant, &request).await })?;
+            write_file(&out, &unhex(&revoked.file)?)?;
+            println!("Revoked grant {grant}; the revocation file is {}.", out.display());
+            print_deliveries(&revoked.delivered, "tally grant import-revocation");
+        }
+        GrantCommand::ImportRevocation { node, file } => {
+            let bytes = read_file(&file)?;
+            call(&node.dir, |c| async move { c.import_revocation(bytes).await })?;
+            println!("Kept the revocation.");
+        }
+    }
+    Ok(())
+}
+
+/// Reports, per agency, whether a grant or revocation reached it over the transport.
+fn print_deliveries(delivered: &[Delivery], import: &str) {
+    for d in delivered {
+        match &d.error {
+            None => println!("Handed to {} over the transport; it verified, kept and logged it.", d.agency),
+            Some(e) => println!("Could not hand it to {} ({e}); give them the file ({import}).", d.agency),
+        }
+    }
+}

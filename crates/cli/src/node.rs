@@ -1,0 +1,181 @@
+//! The commands about the node itself: `init`, `serve`, `status`,
+//! `resume`, `sweep`, `log` and `directory`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use tally_node::api::SendResult;
+use tally_node::{InitOptions, init_agency};
+use tally_wire::{AgencyId, IdentityPublicKey};
+
+use crate::args::{LogFormat, NodeDir};
+use crate::failure::{Failure, failed, usage};
+use crate::files::{call, print_json, runtime, write_file};
+
+#[derive(Subcommand)]
+pub(crate) enum LogCommand {
+    /// Sign a checkpoint of the log now and print it.
+    Checkpoint {
+        #[command(flatten)]
+        node: NodeDir,
+    },
+    /// Export the whole log with a checkpoint, for an auditor.
+    Export {
+        #[command(flatten)]
+        node: NodeDir,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Fetch another agency's whole log over the transport, for an audit (needs the auditor role).
+    Fetch {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The agency whose log to fetch.
+        #[arg(long)]
+        from: AgencyId,
+        /// Where to write it (a log export, as `tally log export` writes).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DirectoryCommand {
+    /// Fetch the directory from another agency over the transport, if it has a newer one.
+    Fetch {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The agency to ask.
+        #[arg(long)]
+        from: AgencyId,
+    },
+}
+
+pub(crate) fn init(
+    agency: AgencyId,
+    dir: &Path,
+    name: Option<String>,
+    listen: std::net::SocketAddr,
+    endpoint: Option<String>,
+    operator_key: Option<IdentityPublicKey>,
+    directory: PathBuf,
+) -> Result<(), Failure> {
+    let endpoint =
+        endpoint.map(tally_wire::Endpoint::new).transpose().map_err(|e| usage(format!("--endpoint: {e}")))?;
+    let name = name.unwrap_or_else(|| agency.to_string());
+    let export = init_agency(dir, &InitOptions { agency, name, listen, endpoint, operator_key, directory })?;
+    println!("Created the node directory {}.", dir.display());
+    println!("Hand {} to the federation operator (tally federation add-agency).", export.display());
+    if operator_key.is_none() {
+        println!("Then set operator_key in {} before `tally serve`.", dir.join(tally_node::CONFIG_FILE).display());
+    }
+    Ok(())
+}
+
+pub(crate) fn serve(dir: &Path, format: LogFormat) -> Result<(), Failure> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    runtime()?.block_on(async {
+        let stop = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        tally_node::serve(dir, stop, |node| {
+            if let Ok(addr) = node.local_addr() {
+                let socket = dir.join(tally_node::api::SOCKET_FILE);
+                println!("{} serving on {addr} (local API {})", node.agency(), socket.display());
+            }
+        })
+        .await
+    })?;
+    Ok(())
+}
+
+pub(crate) fn status(node: &NodeDir, json: bool) -> Result<(), Failure> {
+    let s = call(&node.dir, |c| async move { c.status().await })?;
+    if json {
+        print_json(&s);
+    } else {
+        println!(
+            "{} listening on {}, directory serial {}, {} log entries, {} unfinished sends",
+            s.agency, s.listen, s.directory_serial, s.log_size, s.unfinished_sends
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn resume(node: &NodeDir, json: bool) -> Result<(), Failure> {
+    let results = call(&node.dir, |c| async move { c.resume().await })?;
+    if json {
+        print_json(&results);
+        return Ok(());
+    }
+    println!("{} unfinished send(s)", results.len());
+    for r in results {
+        match (&r.answer, &r.problem) {
+            (Some(a), _) => {
+                let result = if a.result == SendResult::Delivered { "delivered" } else { "refused" };
+                println!("  {}: {result}", r.packet);
+            }
+            (None, Some(p)) => println!("  {}: {}", r.packet, p.detail),
+            (None, None) => println!("  {}: ?", r.packet),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn sweep(node: &NodeDir) -> Result<(), Failure> {
+    let erased = call(&node.dir, |c| async move { c.sweep().await })?;
+    println!("{} packet(s) erased", erased.erased);
+    Ok(())
+}
+
+pub(crate) fn log(command: LogCommand) -> Result<(), Failure> {
+    match command {
+        LogCommand::Checkpoint { node } => {
+            let c = call(&node.dir, |c| async move { c.checkpoint().await })?;
+            print!("{}", c.checkpoint);
+        }
+        LogCommand::Export { node, out } => {
+            let export = call(&node.dir, |c| async move { c.export_log().await })?;
+            let text = serde_json::to_string_pretty(&export).map_err(|e| failed(e.to_string()))?;
+            write_file(&out, text.as_bytes())?;
+            println!("Wrote {} log entries and a signed checkpoint to {}.", export.entries.len(), out.display());
+        }
+        LogCommand::Fetch { node, from, out } => {
+            let asked = from.clone();
+            let export = call(&node.dir, |c| async move { c.fetch_log(&asked).await })?;
+            let text = serde_json::to_string_pretty(&export).map_err(|e| failed(e.to_string()))?;
+            write_file(&out, text.as_bytes())?;
+            println!(
+                "Fetched {} entries of {from}'s log and its signed checkpoint into {} (tally audit checks them).",
+                export.entries.len(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn directory(command: DirectoryCommand) -> Result<(), Failure> {
+    match command {
+        DirectoryCommand::Fetch { node, from } => {
+            let asked = from.clone();
+            let fetched = call(&node.dir, |c| async move { c.fetch_directory(&asked).await })?;
+            match fetched.serial {
+                Some(serial) => println!("Fetched directory serial {serial} from {from}; the node uses it now."),
+                None => println!("{from} has no newer directory than this node's."),
+            }
+        }
+    }
+    Ok(())
+}

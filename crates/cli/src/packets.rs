@@ -1,0 +1,188 @@
+//! `tally inbox`, `tally receipts` and `tally reveal`: what a node holds of its packets.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use tally_node::api::Side;
+use tally_wire::PacketId;
+
+use crate::args::{NodeDir, Output};
+use crate::failure::{Failure, failed};
+use crate::files::{absolute, call, print_json, runtime, unhex, write_file};
+
+#[derive(Subcommand)]
+pub(crate) enum InboxCommand {
+    /// List received packets.
+    List {
+        #[command(flatten)]
+        node: NodeDir,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Write a received packet's plaintext to a file.
+    Export {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The packet id.
+        packet: PacketId,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ReceiptsCommand {
+    /// List the receipts in the log.
+    List {
+        #[command(flatten)]
+        node: NodeDir,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Show the receipts (or rejections) the log holds for one packet or pull request.
+    Show {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The packet (or pull request) id.
+        packet: PacketId,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Write the receipt bundle of a packet this node received (for `tally verify`).
+    Export {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The packet id.
+        packet: PacketId,
+        /// Write the bundle (receipt, inclusion proof, checkpoint).
+        #[arg(long, required = true)]
+        bundle: bool,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Streams a received packet's plaintext into a private file at `out`.
+fn export_to(node: &NodeDir, packet: &PacketId, out: &std::path::Path) -> Result<u64, Failure> {
+    let file = crate::files::create_private(out)?;
+    runtime()?.block_on(async {
+        let mut file = tokio::fs::File::from_std(file);
+        let n = tally_node::api::Client::new(&node.dir).export_packet(packet, &mut file).await?;
+        file.sync_all().await.map_err(crate::failure::file_error(out))?;
+        Ok(n)
+    })
+}
+
+pub(crate) fn inbox(command: InboxCommand) -> Result<(), Failure> {
+    match command {
+        InboxCommand::List { node, output } => {
+            let packets = call(&node.dir, |c| async move { c.inbox().await })?;
+            if output.json {
+                print_json(&packets);
+                return Ok(());
+            }
+            for p in packets {
+                println!(
+                    "{}  from {:<18} {:>12} B  {}  {}{}",
+                    p.packet,
+                    p.sender,
+                    p.size,
+                    p.purpose,
+                    p.received_at,
+                    p.erased_at.map(|t| format!("  erased {t}")).unwrap_or_default()
+                );
+            }
+        }
+        InboxCommand::Export { node, packet, out } => {
+            let out = absolute(&out)?;
+            let result = export_to(&node, &packet, &out);
+            if result.is_err() {
+                // Nothing half-written stays behind.
+                let _ = std::fs::remove_file(&out);
+            }
+            println!("Wrote {} bytes of {packet} to {}.", result?, out.display());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn receipts(command: ReceiptsCommand) -> Result<(), Failure> {
+    match command {
+        ReceiptsCommand::List { node, output } => {
+            let receipts = call(&node.dir, |c| async move { c.receipts().await })?;
+            if output.json {
+                print_json(&receipts);
+                return Ok(());
+            }
+            for e in receipts {
+                let r = &e.receipt;
+                let side = match e.side {
+                    Side::Issued => "issued",
+                    Side::Received => "received",
+                };
+                println!(
+                    "#{:<5} {:<8} {}  {} -> {}  {}  {}",
+                    e.index, side, r.packet, r.sender, r.recipient, r.purpose, r.outcome
+                );
+            }
+        }
+        ReceiptsCommand::Show { node, packet, output } => {
+            let receipts = call(&node.dir, |c| async move { c.receipts().await })?;
+            let found: Vec<_> = receipts.into_iter().filter(|e| e.receipt.packet == packet).collect();
+            if found.is_empty() {
+                return Err(failed(format!("no receipt for {packet} in this node's log (see tally receipts list)")));
+            }
+            if output.json {
+                print_json(&found);
+                return Ok(());
+            }
+            for e in found {
+                let r = &e.receipt;
+                let side = match e.side {
+                    Side::Issued => "signed by this node (it received the packet)",
+                    Side::Received => "signed by the recipient (this node sent the packet)",
+                };
+                println!("receipt, log entry #{}, {side}", e.index);
+                println!("  packet    {}", r.packet);
+                println!("  from      {}", r.sender);
+                println!("  to        {}", r.recipient);
+                println!("  grant     {}", r.grant);
+                println!("  purpose   {}", r.purpose);
+                println!("  outcome   {}", r.outcome);
+                println!("  at        {}", r.at);
+            }
+        }
+        ReceiptsCommand::Export { node, packet, bundle: _, out } => {
+            let bundle = call(&node.dir, |c| async move { c.receipt_bundle(&packet).await })?;
+            write_file(&out, bundle.as_bytes())?;
+            println!("Wrote the receipt bundle of {packet} to {}; check it with `tally verify`.", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// `tally reveal`: the reveal file, and for a received packet its plaintext.
+pub(crate) fn reveal(node: NodeDir, packet: PacketId, out: PathBuf, plaintext: Option<PathBuf>) -> Result<(), Failure> {
+    let plaintext = plaintext.as_deref().map(absolute).transpose()?;
+    let answer = call(&node.dir, |c| async move { c.reveal(&packet).await })?;
+    let bytes = unhex(&answer.reveal)?;
+    write_file(&out, format!("{}\n", tally_node::hex::encode(&bytes)).as_bytes())?;
+    println!("Wrote the reveal of {packet} to {}.", out.display());
+    match (&plaintext, answer.received) {
+        (Some(p), true) => {
+            let result = export_to(&node, &packet, p);
+            if result.is_err() {
+                let _ = std::fs::remove_file(p);
+            }
+            println!("Wrote its plaintext ({} bytes) to {}.", result?, p.display());
+        }
+        (Some(_), false) => {
+            println!("This node sent the packet and keeps no copy of it: give the auditor the file that was sent.");
+        }
+        (None, _) => {}
+    }
+    println!("An auditor checks them with `tally verify --reveal {} --plaintext FILE`.", out.display());
+    Ok(())
+}

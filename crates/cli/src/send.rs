@@ -1,0 +1,146 @@
+//! `tally send` and `tally request`: the flows a node starts.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use tally_node::api::{Client, PullOptions, PullResult, SendResult};
+use tally_wire::ContentType;
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::args::FlowArgs;
+use crate::failure::{Exit, Failure, file_error, usage};
+use crate::files::{absolute, call, print_json, runtime};
+
+/// Counts the bytes read through it, for the progress bar.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.count.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
+        result
+    }
+}
+
+/// `tally send`: streams the file (or standard input) to the node, which
+/// seals it for the recipient and sends it.
+pub(crate) fn send(
+    dir: &Path,
+    flow: FlowArgs,
+    content_type: ContentType,
+    file: &Path,
+    json: bool,
+) -> Result<(), Failure> {
+    let options = flow.send(content_type);
+    let to = options.to.clone();
+    let runtime = runtime()?;
+    let count = Arc::new(AtomicU64::new(0));
+    let (answer, total) = if file == Path::new("-") {
+        // Standard input is spooled to a private file first: a packet states its length up front.
+        let spool = tempfile_in(dir)?;
+        let mut input = std::io::stdin().lock();
+        let mut out = std::fs::File::create(&spool).map_err(file_error(&spool))?;
+        std::io::copy(&mut input, &mut out).map_err(|e| crate::failure::failed(format!("standard input: {e}")))?;
+        drop(out);
+        let result = send_file(&runtime, dir, &options, &spool, None, &count);
+        let _ = std::fs::remove_file(&spool);
+        result?
+    } else {
+        let path = absolute(file)?;
+        if !path.is_file() {
+            return Err(usage(format!("{}: no such file", file.display())));
+        }
+        send_file(&runtime, dir, &options, &path, Some(&path), &count)?
+    };
+    if json {
+        print_json(&answer);
+    }
+    let r = &answer.receipt;
+    if answer.result == SendResult::Delivered {
+        if !json {
+            println!(
+                "Delivered {} to {to} ({total} bytes); receipt signed by {} at {}, logged.",
+                r.packet, r.recipient, r.at
+            );
+        }
+        return Ok(());
+    }
+    Err(Failure::new(
+        Exit::Refused,
+        format!(
+            "{to} refused {}: {}; its signed rejection is in the log. Check the grant (tally grant list) and the purpose and category against it.",
+            r.packet, r.outcome
+        ),
+    ))
+}
+
+fn tempfile_in(dir: &Path) -> Result<std::path::PathBuf, Failure> {
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).map_err(file_error(&spool))?;
+    Ok(spool.join(format!("stdin-{}", std::process::id())))
+}
+
+fn send_file(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    options: &tally_node::SendOptions,
+    path: &Path,
+    source: Option<&Path>,
+    count: &Arc<AtomicU64>,
+) -> Result<(tally_node::api::SendAnswer, u64), Failure> {
+    let total = std::fs::metadata(path).map_err(file_error(path))?.len();
+    let bar = (std::io::stderr().is_terminal() && total >= 8 << 20).then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let answer = runtime.block_on(async {
+        let file = tokio::fs::File::open(path).await.map_err(file_error(path))?;
+        let payload = Counting { inner: file, count: Arc::clone(count) };
+        let client = Client::new(dir);
+        let sending = client.send(options, payload, total, source);
+        tokio::pin!(sending);
+        let mut ticker = tokio::time::interval(std::time::Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                answer = &mut sending => break answer.map_err(Failure::from),
+                _ = ticker.tick() => if let Some(bar) = &bar { bar.set_position(count.load(Ordering::Relaxed)) },
+            }
+        }
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    Ok((answer?, total))
+}
+
+/// `tally request`: a pull; the answer lands in the inbox.
+pub(crate) fn request(dir: &Path, flow: FlowArgs, query: String, json: bool) -> Result<(), Failure> {
+    let FlowArgs { to, grant, purpose, category } = flow;
+    let options = PullOptions { to: to.clone(), grant, purpose, category, query };
+    let answer = call(dir, |c| async move { c.request_pull(&options).await })?;
+    if json {
+        print_json(&answer);
+        return Ok(());
+    }
+    if answer.result == PullResult::Refused {
+        let outcome = answer.refusal.map(|r| r.outcome).unwrap_or_default();
+        return Err(Failure::new(Exit::Refused, format!("{to} refused the request: {outcome}")));
+    }
+    println!("{to} answered with {} packet(s):", answer.packets.len());
+    for p in answer.packets {
+        println!("  {}  {}  ({})", p.packet, p.outcome, p.purpose);
+    }
+    Ok(())
+}

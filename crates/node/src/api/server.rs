@@ -1,0 +1,337 @@
+//! The local API's server: routes and handlers on axum, over the node's
+//! Unix socket (mode 0600) and, where configured, a loopback TCP address
+//! that requires the bearer token (spec/api.md).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::TryStreamExt;
+use tally_grant::GrantDocument;
+use tally_protocol::{ReceiverOutcome, RequesterOutcome, SenderOutcome};
+use tally_wire::{GrantId, PacketId, Signed};
+
+use super::types::*;
+use super::{PROBLEM_JSON, Problem, ProblemCode};
+use crate::{Node, NodeError, hex};
+
+/// A handler's failure, answered as a problem document.
+pub(crate) struct ApiError(Problem);
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        Self(Problem::from(&e))
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self.0).unwrap_or_default();
+        (status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+    }
+}
+
+type Answer<T> = Result<Json<T>, ApiError>;
+
+/// Every route of the API, as `(method, path)`; the OpenAPI document lists exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/metrics"),
+    ("get", "/v1/status"),
+    ("post", "/v1/sends"),
+    ("post", "/v1/resume"),
+    ("post", "/v1/requests"),
+    ("get", "/v1/grants"),
+    ("post", "/v1/grants"),
+    ("post", "/v1/grants/import"),
+    ("post", "/v1/grants/{grant}/revoke"),
+    ("post", "/v1/revocations"),
+    ("get", "/v1/inbox"),
+    ("get", "/v1/inbox/{packet}/content"),
+    ("get", "/v1/packets/{packet}/reveal"),
+    ("get", "/v1/receipts"),
+    ("get", "/v1/receipts/{packet}/bundle"),
+    ("post", "/v1/log/checkpoint"),
+    ("get", "/v1/log/export"),
+    ("post", "/v1/log/fetch"),
+    ("post", "/v1/sweep"),
+    ("post", "/v1/directory/reload"),
+    ("post", "/v1/directory/fetch"),
+];
+
+/// The API's routes on `node`. `token`, when given, is required as a
+/// bearer token on every request (the TCP listener's router).
+pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
+    let router = axum::Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status))
+        .route("/v1/sends", post(send))
+        .route("/v1/resume", post(resume))
+        .route("/v1/requests", post(request))
+        .route("/v1/grants", get(grants).post(issue_grant))
+        .route("/v1/grants/import", post(import_grant))
+        .route("/v1/grants/{grant}/revoke", post(revoke))
+        .route("/v1/revocations", post(import_revocation))
+        .route("/v1/inbox", get(inbox))
+        .route("/v1/inbox/{packet}/content", get(inbox_content))
+        .route("/v1/packets/{packet}/reveal", get(reveal))
+        .route("/v1/receipts", get(receipts))
+        .route("/v1/receipts/{packet}/bundle", get(receipt_bundle))
+        .route("/v1/log/checkpoint", post(checkpoint))
+        .route("/v1/log/export", get(log_export))
+        .route("/v1/log/fetch", post(log_fetch))
+        .route("/v1/sweep", post(sweep))
+        .route("/v1/directory/reload", post(reload_directory))
+        .route("/v1/directory/fetch", post(fetch_directory))
+        .fallback(|| async {
+            ApiError(Problem::new(ProblemCode::NotFound, "no such route (see spec/api.openapi.json)"))
+        })
+        .with_state(node);
+    match token {
+        Some(token) => router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+            let token = Arc::clone(&token);
+            async move { bearer(&token, request, next).await }
+        })),
+        None => router,
+    }
+}
+
+/// Lets a request through only with `Authorization: Bearer <token>`.
+async fn bearer(token: &str, request: Request, next: Next) -> Response {
+    let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let ok = given
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| subtle::ConstantTimeEq::ct_eq(t.as_bytes(), token.as_bytes()).into());
+    if !ok {
+        return ApiError(Problem::new(
+            ProblemCode::Unauthorized,
+            "this listener needs `Authorization: Bearer` with the token in the node's api.token file",
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok".into() })
+}
+
+async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    let text = node.metrics_text();
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+}
+
+async fn status(State(node): State<Arc<Node>>) -> Answer<Status> {
+    Ok(Json(node.status()?))
+}
+
+fn send_answer(outcome: &SenderOutcome) -> SendAnswer {
+    match outcome {
+        SenderOutcome::Delivered(r) => {
+            SendAnswer { result: SendResult::Delivered, receipt: ReceiptSummary::of(r.unverified()) }
+        }
+        SenderOutcome::Refused(r) => {
+            SendAnswer { result: SendResult::Refused, receipt: ReceiptSummary::of(r.unverified()) }
+        }
+    }
+}
+
+async fn send(
+    State(node): State<Arc<Node>>,
+    Query(query): Query<SendQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer<SendAnswer> {
+    let len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemCode::LengthRequired,
+                "a send needs Content-Length: the packet header states the payload's length",
+            )
+        })?;
+    let mut payload = tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    let outcome = node.send(&query.options, &mut payload, len, query.source, Arc::default()).await;
+    // A send refused before its payload was read (by this node's policy or
+    // the peer's signed rejection) still takes the rest of the body, so
+    // that the client, still writing, reads the answer instead of a reset.
+    let _ = tokio::io::copy(&mut payload, &mut tokio::io::sink()).await;
+    Ok(Json(send_answer(&outcome?)))
+}
+
+async fn resume(State(node): State<Arc<Node>>) -> Answer<Vec<Resumed>> {
+    let results = node.resume_sends().await?;
+    Ok(Json(
+        results
+            .iter()
+            .map(|(packet, r)| match r {
+                Ok(outcome) => Resumed { packet: *packet, answer: Some(send_answer(outcome)), problem: None },
+                Err(e) => Resumed { packet: *packet, answer: None, problem: Some(Problem::from(e)) },
+            })
+            .collect(),
+    ))
+}
+
+async fn request(State(node): State<Arc<Node>>, Json(p): Json<PullOptions>) -> Answer<PullAnswer> {
+    let answer = match node.request(&p.to, p.grant, p.purpose, p.category, p.query.as_bytes()).await? {
+        RequesterOutcome::Refused(r) => PullAnswer {
+            result: PullResult::Refused,
+            refusal: Some(ReceiptSummary::of(r.unverified())),
+            packets: Vec::new(),
+        },
+        RequesterOutcome::Answered(packets) => PullAnswer {
+            result: PullResult::Answered,
+            refusal: None,
+            packets: packets
+                .iter()
+                .map(|o| match o {
+                    ReceiverOutcome::Received(r) | ReceiverOutcome::Resent(r) | ReceiverOutcome::Rejected(r) => {
+                        ReceiptSummary::of(r.unverified())
+                    }
+                })
+                .collect(),
+        },
+    };
+    Ok(Json(answer))
+}
+
+async fn grants(State(node): State<Arc<Node>>) -> Answer<Vec<GrantSummary>> {
+    let grants = node.grants()?;
+    Ok(Json(
+        grants
+            .iter()
+            .filter_map(|(id, chain)| {
+                let g = chain.first()?.unverified();
+                Some(GrantSummary {
+                    grant: *id,
+                    issuer: g.issuer.clone(),
+                    grantee: g.grantee.clone(),
+                    purposes: g.purposes.iter().cloned().collect(),
+                    categories: g.categories.iter().cloned().collect(),
+                    not_after: tally_grant::rfc3339(g.not_after),
+                    depth: chain.len(),
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn issue_grant(State(node): State<Arc<Node>>, Json(issue): Json<GrantIssue>) -> Answer<GrantIssued> {
+    let document: GrantDocument = issue.document;
+    let (id, _) = node.issue_grant(&document)?;
+    let chain = node.grant_chain(&id)?.ok_or_else(|| NodeError::Inconsistent("the issued grant is missing".into()))?;
+    let delivered = node.deliver_grant(&id).await?;
+    Ok(Json(GrantIssued { grant: id, file: hex::encode(&tally_wire::encode_grant_chain(&chain)), delivered }))
+}
+
+async fn import_grant(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Answer<GrantKept> {
+    let chain = tally_wire::decode_grant_chain(&body)
+        .map_err(|e| Problem::new(ProblemCode::BadRequest, format!("not a grant file: {e}")))?;
+    Ok(Json(GrantKept { grant: node.import_grant(chain)? }))
+}
+
+async fn revoke(
+    State(node): State<Arc<Node>>,
+    Path(grant): Path<GrantId>,
+    Json(r): Json<RevokeRequest>,
+) -> Answer<Revoked> {
+    let at = r
+        .effective_at
+        .map(|t| {
+            humantime::parse_rfc3339(&t).map(tally_wire::Timestamp::from_system_time).map_err(|e| {
+                Problem::new(
+                    ProblemCode::BadRequest,
+                    format!("effective_at `{t}`: {e}; write a time such as 2027-01-01T00:00:00Z"),
+                )
+            })
+        })
+        .transpose()?;
+    let revocation = node.revoke(grant, r.reason.code(), r.erase, at)?;
+    let delivered = node.deliver_revocation(&revocation).await?;
+    Ok(Json(Revoked { grant, file: hex::encode(&revocation.encode()), delivered }))
+}
+
+async fn import_revocation(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Answer<RevocationKept> {
+    let revocation = Signed::decode(&body)
+        .map_err(|e| Problem::new(ProblemCode::BadRequest, format!("not a revocation file: {e}")))?;
+    Ok(Json(RevocationKept { new: node.import_revocation(revocation)? }))
+}
+
+async fn inbox(State(node): State<Arc<Node>>) -> Answer<Vec<InboxEntry>> {
+    Ok(Json(node.inbox()?))
+}
+
+/// Streams a received packet's plaintext: decrypted on a blocking thread
+/// into a small pipe, so that memory stays flat whatever the payload's size.
+async fn inbox_content(State(node): State<Arc<Node>>, Path(packet): Path<PacketId>) -> Result<Response, ApiError> {
+    let stored = node.open_packet(&packet)?;
+    let size = stored.size();
+    let (reader, writer) = tokio::io::duplex(1 << 16);
+    tokio::task::spawn_blocking(move || {
+        let mut out = tokio_util::io::SyncIoBridge::new(writer);
+        if let Err(e) = stored.write_to(&mut out) {
+            // The client sees the body end before Content-Length: a failed transfer.
+            tracing::warn!(%packet, error = %e, "the packet's export stopped");
+        }
+    });
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream".to_owned()), (header::CONTENT_LENGTH, size.to_string())],
+        body,
+    )
+        .into_response())
+}
+
+async fn reveal(State(node): State<Arc<Node>>, Path(packet): Path<PacketId>) -> Answer<RevealAnswer> {
+    let (reveal, received) = node.reveal(&packet)?;
+    let encoded = tally_wire::Encoded::new(reveal).map_err(NodeError::from)?;
+    Ok(Json(RevealAnswer { packet, reveal: hex::encode(&encoded.encode()), received }))
+}
+
+async fn receipts(State(node): State<Arc<Node>>) -> Answer<Vec<ReceiptEntry>> {
+    Ok(Json(node.receipts()?))
+}
+
+async fn receipt_bundle(State(node): State<Arc<Node>>, Path(packet): Path<PacketId>) -> Result<Response, ApiError> {
+    let text = node.receipt_bundle(&packet)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+async fn checkpoint(State(node): State<Arc<Node>>) -> Answer<CheckpointAnswer> {
+    Ok(Json(CheckpointAnswer { checkpoint: node.checkpoint()? }))
+}
+
+async fn log_export(State(node): State<Arc<Node>>) -> Answer<crate::LogExport> {
+    Ok(Json(node.export_log()?))
+}
+
+async fn log_fetch(State(node): State<Arc<Node>>, Json(f): Json<FetchFrom>) -> Answer<crate::LogExport> {
+    Ok(Json(node.fetch_log(&f.from).await?))
+}
+
+async fn sweep(State(node): State<Arc<Node>>) -> Answer<Erased> {
+    Ok(Json(Erased { erased: node.sweep()? }))
+}
+
+async fn reload_directory(State(node): State<Arc<Node>>) -> Answer<DirectoryReloaded> {
+    Ok(Json(DirectoryReloaded { updated: node.reload_directory()? }))
+}
+
+async fn fetch_directory(State(node): State<Arc<Node>>, Json(f): Json<FetchFrom>) -> Answer<DirectoryFetched> {
+    Ok(Json(DirectoryFetched { serial: node.fetch_directory(&f.from).await? }))
+}

@@ -1,0 +1,397 @@
+//! The local API's request and response bodies: Rust types shared by the
+//! server (`tally serve`) and its clients (the `tally` command, [`Client`](super::Client)).
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use tally_grant::GrantDocument;
+use tally_wire::{AgencyId, ContentType, DataCategory, GrantId, Outcome, PacketId, Purpose, Receipt, RevocationReason};
+
+use super::Problem;
+
+/// `GET /v1/status`: what the node is and holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// This agency.
+    pub agency: AgencyId,
+    /// The QUIC listener's address.
+    pub listen: SocketAddr,
+    /// The directory serial in use.
+    pub directory_serial: u64,
+    /// Entries in the log.
+    pub log_size: u64,
+    /// Sends not yet receipted.
+    pub unfinished_sends: u64,
+}
+
+/// `GET /health`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` while the node serves.
+    pub status: String,
+}
+
+/// The flow of a send, from the command line to the packet header: the
+/// query of `POST /v1/sends`, whose body is the payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendOptions {
+    /// The recipient.
+    pub to: AgencyId,
+    /// The grant (the leaf of a chain this node holds).
+    pub grant: GrantId,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The data category.
+    pub category: DataCategory,
+    /// The payload's media type.
+    pub content_type: ContentType,
+}
+
+/// The query of `POST /v1/sends`: the flow, and the file the payload is
+/// read from, if it is one (so that the node can seal it anew, should the
+/// recipient never have stored it).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SendQuery {
+    /// The flow.
+    #[serde(flatten)]
+    pub options: SendOptions,
+    /// The payload's file (an absolute path on the node's machine).
+    pub source: Option<std::path::PathBuf>,
+}
+
+/// `POST /v1/requests`: a pull from a peer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PullOptions {
+    /// The responder.
+    pub to: AgencyId,
+    /// The grant (the leaf of a chain this node holds).
+    pub grant: GrantId,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The data category.
+    pub category: DataCategory,
+    /// What is asked for (the responder's pull source reads it).
+    pub query: String,
+}
+
+/// A receipt, as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptSummary {
+    /// The packet (or pull request) id.
+    pub packet: PacketId,
+    /// The sender.
+    pub sender: AgencyId,
+    /// The recipient, who signed it.
+    pub recipient: AgencyId,
+    /// The grant.
+    pub grant: GrantId,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// `accepted` or `rejected: REASON`.
+    pub outcome: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+impl ReceiptSummary {
+    /// The summary of `receipt`.
+    pub fn of(receipt: &Receipt) -> Self {
+        Self {
+            packet: receipt.packet_id,
+            sender: receipt.sender.clone(),
+            recipient: receipt.recipient.clone(),
+            grant: receipt.grant,
+            purpose: receipt.purpose.clone(),
+            outcome: outcome_text(&receipt.outcome),
+            at: tally_grant::rfc3339(receipt.received_at),
+        }
+    }
+}
+
+/// Describes an outcome in one line.
+pub fn outcome_text(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Accepted { .. } => "accepted".into(),
+        Outcome::Rejected { reason } => format!("rejected: {reason}"),
+    }
+}
+
+/// Whether the recipient took a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SendResult {
+    /// Delivered: the recipient's receipt is in the log.
+    Delivered,
+    /// Refused: the recipient's signed rejection is in the log.
+    Refused,
+}
+
+/// The answer to a send (or a resend).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendAnswer {
+    /// Delivered or refused.
+    pub result: SendResult,
+    /// The recipient's signed receipt or rejection.
+    pub receipt: ReceiptSummary,
+}
+
+/// Whether a responder answered a pull.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullResult {
+    /// Answered with packets (maybe none).
+    Answered,
+    /// Refused with a signed rejection.
+    Refused,
+}
+
+/// The answer to a pull.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PullAnswer {
+    /// Answered or refused.
+    pub result: PullResult,
+    /// The responder's signed rejection, when refused.
+    pub refusal: Option<ReceiptSummary>,
+    /// This node's receipt for each answer packet.
+    pub packets: Vec<ReceiptSummary>,
+}
+
+/// `POST /v1/grants`: a grant to issue (or delegate, with `parent`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GrantIssue {
+    /// What it grants.
+    pub document: GrantDocument,
+}
+
+/// Whether one agency a grant or revocation concerns now holds it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The agency.
+    pub agency: AgencyId,
+    /// `None` once it has kept it; otherwise why it could not be handed over.
+    pub error: Option<String>,
+}
+
+/// A grant issued: its id, its file, and who has it now.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GrantIssued {
+    /// The grant's id.
+    pub grant: GrantId,
+    /// The grant file (its chain's encoding), hex.
+    pub file: String,
+    /// Whether each agency it names received it over the transport.
+    pub delivered: Vec<Delivery>,
+}
+
+/// A grant chain kept.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GrantKept {
+    /// The leaf grant's id.
+    pub grant: GrantId,
+}
+
+/// A grant this node holds, as listed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GrantSummary {
+    /// The leaf's id.
+    pub grant: GrantId,
+    /// Who issued it.
+    pub issuer: AgencyId,
+    /// To whom.
+    pub grantee: AgencyId,
+    /// For which purposes.
+    pub purposes: Vec<Purpose>,
+    /// Which categories.
+    pub categories: Vec<DataCategory>,
+    /// Until when (RFC 3339).
+    pub not_after: String,
+    /// Grants in its chain.
+    pub depth: usize,
+}
+
+/// Why a grant is revoked (spec/grants.md, "Revocation").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevokeReason {
+    /// No reason given.
+    Unspecified,
+    /// Replaced by another grant.
+    Superseded,
+    /// The purpose has ended.
+    PurposeEnded,
+    /// A key was compromised.
+    KeyCompromise,
+    /// A legal order.
+    LegalOrder,
+    /// A breach of the grant's terms.
+    Breach,
+}
+
+impl RevokeReason {
+    /// Every reason, for messages.
+    pub const ALL: [Self; 6] =
+        [Self::Unspecified, Self::Superseded, Self::PurposeEnded, Self::KeyCompromise, Self::LegalOrder, Self::Breach];
+
+    /// Its name (`purpose-ended`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::Superseded => "superseded",
+            Self::PurposeEnded => "purpose-ended",
+            Self::KeyCompromise => "key-compromise",
+            Self::LegalOrder => "legal-order",
+            Self::Breach => "breach",
+        }
+    }
+
+    /// Its wire code.
+    pub fn code(self) -> RevocationReason {
+        match self {
+            Self::Unspecified => RevocationReason::UNSPECIFIED,
+            Self::Superseded => RevocationReason::SUPERSEDED,
+            Self::PurposeEnded => RevocationReason::PURPOSE_ENDED,
+            Self::KeyCompromise => RevocationReason::KEY_COMPROMISE,
+            Self::LegalOrder => RevocationReason::LEGAL_ORDER,
+            Self::Breach => RevocationReason::BREACH,
+        }
+    }
+}
+
+impl std::str::FromStr for RevokeReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|r| r.name()).collect();
+            format!("unknown revocation reason `{s}`: use {}", names.join(", "))
+        })
+    }
+}
+
+/// `POST /v1/grants/{grant}/revoke`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevokeRequest {
+    /// Why.
+    pub reason: RevokeReason,
+    /// Whether the grantee must erase what it received under it.
+    pub erase: bool,
+    /// From when (RFC 3339); now if absent.
+    pub effective_at: Option<String>,
+}
+
+/// A revocation signed: its file, and who has it now.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Revoked {
+    /// The revoked grant.
+    pub grant: GrantId,
+    /// The revocation file (its encoding), hex.
+    pub file: String,
+    /// Whether each agency concerned received it over the transport.
+    pub delivered: Vec<Delivery>,
+}
+
+/// A revocation another agency issued, kept.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevocationKept {
+    /// `false` if this node held it already.
+    pub new: bool,
+}
+
+/// A received packet, as listed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// Its id.
+    pub packet: PacketId,
+    /// Who sent it.
+    pub sender: AgencyId,
+    /// Under which grant.
+    pub grant: GrantId,
+    /// For what.
+    pub purpose: Purpose,
+    /// What kind of data.
+    pub category: DataCategory,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// When it was receipted (RFC 3339).
+    pub received_at: String,
+    /// When its data was destroyed (RFC 3339), if it was.
+    pub erased_at: Option<String>,
+}
+
+/// Which side of an exchange a receipt in this node's log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// This node signed it: it received the packet.
+    Issued,
+    /// The peer signed it: this node sent the packet.
+    Received,
+}
+
+/// A receipt in the log, as listed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceiptEntry {
+    /// Its index in the log.
+    pub index: u64,
+    /// Which side.
+    pub side: Side,
+    /// The receipt.
+    #[serde(flatten)]
+    pub receipt: ReceiptSummary,
+}
+
+/// `GET /v1/packets/{packet}/reveal`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevealAnswer {
+    /// The packet.
+    pub packet: PacketId,
+    /// The reveal (its encoding), hex.
+    pub reveal: String,
+    /// Whether this node received the packet (its plaintext is then at `GET /v1/inbox/{packet}/content`).
+    pub received: bool,
+}
+
+/// A checkpoint signed now.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointAnswer {
+    /// The signed checkpoint note.
+    pub checkpoint: String,
+}
+
+/// What a sweep erased.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Erased {
+    /// Packets erased.
+    pub erased: usize,
+}
+
+/// One unfinished send offered again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Resumed {
+    /// The packet.
+    pub packet: PacketId,
+    /// Its answer, if the recipient gave one.
+    pub answer: Option<SendAnswer>,
+    /// Why it could not be resent, if it could not.
+    pub problem: Option<Problem>,
+}
+
+/// Whether the directory file was newer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DirectoryReloaded {
+    /// `true` if the node uses it now.
+    pub updated: bool,
+}
+
+/// `POST /v1/directory/fetch` and `POST /v1/log/fetch`: the peer to ask.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FetchFrom {
+    /// The peer.
+    pub from: AgencyId,
+}
+
+/// A directory fetched from a peer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DirectoryFetched {
+    /// The newer serial now in use, or `None` if the peer had none newer.
+    pub serial: Option<u64>,
+}
