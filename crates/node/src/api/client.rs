@@ -71,7 +71,15 @@ impl Client {
         Self { dir: dir.to_owned() }
     }
 
-    async fn call(&self, request: Request<Body>) -> Result<hyper::Response<Incoming>, ClientError> {
+    /// Sends `method path` with `body` as it is and returns the status and
+    /// body as they are, problem documents included (for scripts and tests).
+    pub async fn raw(&self, method: Method, path: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), ClientError> {
+        let response = self.exchange(Self::request(method, path, full(body), "application/json")?).await?;
+        let status = response.status().as_u16();
+        Ok((status, response.into_body().collect().await.map_err(protocol)?.to_bytes().to_vec()))
+    }
+
+    async fn exchange(&self, request: Request<Body>) -> Result<hyper::Response<Incoming>, ClientError> {
         let socket = self.dir.join(SOCKET_FILE);
         let stream = UnixStream::connect(&socket).await.map_err(|source| ClientError::NotRunning {
             socket: socket.clone(),
@@ -83,7 +91,11 @@ impl Client {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        let response = sender.send_request(request).await.map_err(protocol)?;
+        sender.send_request(request).await.map_err(protocol)
+    }
+
+    async fn call(&self, request: Request<Body>) -> Result<hyper::Response<Incoming>, ClientError> {
+        let response = self.exchange(request).await?;
         if response.status().is_success() {
             return Ok(response);
         }

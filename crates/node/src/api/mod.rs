@@ -26,3 +26,6 @@ pub const SOCKET_FILE: &str = "api.sock";
 
 /// The file in the node directory holding the TCP listener's bearer token.
 pub const TOKEN_FILE: &str = "api.token";
+
+#[cfg(test)]
+mod tests;

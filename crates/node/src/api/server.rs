@@ -99,7 +99,8 @@ pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
         .fallback(|| async {
             ApiError(Problem::new(ProblemCode::NotFound, "no such route (see spec/api.openapi.json)"))
         })
-        .with_state(node);
+        .with_state(node)
+        .layer(axum::middleware::map_response(as_problem));
     match token {
         Some(token) => router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
             let token = Arc::clone(&token);
@@ -107,6 +108,32 @@ pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
         })),
         None => router,
     }
+}
+
+/// Most bytes of an error body turned into a problem's detail.
+const MAX_REJECTION: usize = 4096;
+
+/// Every failure is a problem document: the rejections of axum's
+/// extractors (a malformed query, path or JSON body) become one too.
+async fn as_problem(response: Response) -> Response {
+    let status = response.status();
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let detail = match axum::body::to_bytes(response.into_body(), MAX_REJECTION).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => status.to_string(),
+    };
+    let code = match status.as_u16() {
+        404 | 405 => ProblemCode::NotFound,
+        411 => ProblemCode::LengthRequired,
+        401 => ProblemCode::Unauthorized,
+        s if s >= 500 => ProblemCode::NodeFailed,
+        _ => ProblemCode::BadRequest,
+    };
+    ApiError(Problem::new(code, detail)).into_response()
 }
 
 /// Lets a request through only with `Authorization: Bearer <token>`.
