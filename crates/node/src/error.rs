@@ -88,16 +88,6 @@ pub enum NodeError {
     /// The log failed.
     #[error("log: {0}")]
     Log(#[from] tally_receipt::LogError),
-    /// The node is not running, or its control socket is not reachable.
-    #[error("cannot reach the node at {}: {source}; start it with `tally serve --dir {}`", socket.display(), dir.display())]
-    NotRunning {
-        /// The control socket.
-        socket: PathBuf,
-        /// The node's directory.
-        dir: PathBuf,
-        /// The connection error.
-        source: std::io::Error,
-    },
 }
 
 /// What to do about a transport failure a user can meet: a peer that cannot be reached.
@@ -145,8 +135,7 @@ impl NodeError {
             | Self::Log(_)
             | Self::Crypto(_)
             | Self::Task(_)
-            | Self::Inconsistent(_)
-            | Self::NotRunning { .. } => Fault::Local,
+            | Self::Inconsistent(_) => Fault::Local,
         }
     }
 

@@ -1,5 +1,5 @@
 //! A running node's state: keys, directory, policy, storage and log, and
-//! the operations on them that the transport host, the control socket and
+//! the operations on them that the transport host, the local API and
 //! the sweeper share.
 //!
 //! What the policy holds in memory (usage, revocations) changes only after
