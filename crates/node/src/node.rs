@@ -10,25 +10,24 @@ use std::time::Duration;
 use tally_envelope::PacketSpec;
 use tally_grant::{Flow, GrantDocument, issue_grant};
 use tally_protocol::{RequesterOutcome, SenderOutcome};
-use tally_receipt::{LogStore, bundle_to_text};
 use tally_transport::{Endpoint, LocalAgency};
 use tally_wire::{
-    AgencyId, BoundedBytes, BundledReceipt, ChunkSize, DataCategory, Direction, Grant, GrantId, LogEntry, PacketId,
-    PullRequest, Purpose, Receipt, RequestId, Revocation, RevocationReason, Signed, SuiteId,
+    AgencyId, BoundedBytes, ChunkSize, DataCategory, Direction, Grant, GrantId, PacketId, PullRequest, Purpose,
+    RequestId, Revocation, RevocationReason, Signed, SuiteId,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
-use tally_audit::{LOG_EXPORT_FORMAT, LogExport};
+use tally_audit::LogExport;
 
-use crate::api::{InboxEntry, ReceiptEntry, ReceiptSummary, SendOptions, Side, Status};
+use crate::NodeError;
+use crate::api::SendOptions;
 use crate::host::NodeHost;
 use crate::state::NodeState;
-use crate::{NodeError, hex};
 use tally_store::OutboxRecord;
 
 /// A node: the agency's keys, directory, storage and log, and its QUIC endpoint.
 pub struct Node {
-    state: Arc<NodeState>,
+    pub(crate) state: Arc<NodeState>,
     endpoint: Endpoint<NodeHost>,
     /// Sends running now: a resume leaves them alone.
     sending: std::sync::Mutex<std::collections::HashSet<PacketId>>,
@@ -44,27 +43,6 @@ impl Drop for Sending<'_> {
         if let Ok(mut s) = self.0.lock() {
             s.remove(&self.1);
         }
-    }
-}
-
-/// A received packet whose blob and key are at hand ([`Node::open_packet`]).
-pub struct StoredPacket {
-    packet: PacketId,
-    record: tally_store::InboxRecord,
-    key: Arc<tally_store::DataKey>,
-    blob: std::fs::File,
-}
-
-impl StoredPacket {
-    /// Its plaintext length.
-    pub fn size(&self) -> u64 {
-        self.record.size
-    }
-
-    /// Decrypts it into `out`; fails if the blob was cut short or altered.
-    pub fn write_to(self, out: impl std::io::Write) -> Result<u64, NodeError> {
-        let blob = std::io::BufReader::new(self.blob);
-        Ok(tally_store::open_blob(&self.key, &self.packet, &self.record.grant, blob, out)?)
     }
 }
 
@@ -303,27 +281,6 @@ impl Node {
         Ok(r)
     }
 
-    /// The reveal of a packet this node received or delivered: its
-    /// evidence of origin, its receipt and its commitment key, and whether
-    /// this node received it (then [`export_packet`](Self::export_packet)
-    /// gives its plaintext; a sender does not keep what it sent: it gives
-    /// the auditor its own copy).
-    pub fn reveal(&self, packet: &PacketId) -> Result<(tally_wire::Reveal, bool), NodeError> {
-        let reveal = crate::sent::reveal(&self.state, packet)?;
-        Ok((reveal, self.state.store.inbox(packet)?.is_some()))
-    }
-
-    /// What the node is and holds.
-    pub fn status(&self) -> Result<Status, NodeError> {
-        Ok(Status {
-            agency: self.state.agency.clone(),
-            listen: self.local_addr()?,
-            directory_serial: self.state.directory().serial(),
-            log_size: self.state.log.size()?,
-            unfinished_sends: self.state.store.outbox()?.len() as u64,
-        })
-    }
-
     /// Hands grant `grant` (with its chain) over the transport to every
     /// agency it names besides this one: its grantee and senders.
     pub async fn deliver_grant(&self, grant: &GrantId) -> Result<Vec<crate::Delivery>, NodeError> {
@@ -393,104 +350,6 @@ impl Node {
     /// Keeps a revocation another agency issued (verified), logs it, and erases if it obliges erasure.
     pub fn import_revocation(&self, revocation: Signed<Revocation>) -> Result<bool, NodeError> {
         self.state.keep_revocation(revocation)
-    }
-
-    /// Received packets.
-    pub fn inbox(&self) -> Result<Vec<InboxEntry>, NodeError> {
-        Ok(self
-            .state
-            .store
-            .inbox_all()?
-            .into_iter()
-            .map(|(packet, r)| InboxEntry {
-                packet,
-                sender: r.sender,
-                grant: r.grant,
-                purpose: r.purpose,
-                category: r.category,
-                size: r.size,
-                received_at: tally_grant::rfc3339(r.receipt.unverified().received_at),
-                erased_at: r.erased_at.map(tally_grant::rfc3339),
-            })
-            .collect())
-    }
-
-    /// Writes a received packet's plaintext to `out`.
-    pub fn export_packet(&self, packet: &PacketId, out: impl std::io::Write) -> Result<u64, NodeError> {
-        self.open_packet(packet)?.write_to(out)
-    }
-
-    /// A received packet ready to be decrypted: every reason it cannot be
-    /// (not received, erased, its key destroyed, its blob missing) is found here.
-    pub fn open_packet(&self, packet: &PacketId) -> Result<StoredPacket, NodeError> {
-        let state = &self.state;
-        let record = state
-            .store
-            .inbox(packet)?
-            .ok_or_else(|| NodeError::NotFound(format!("no packet {packet} in the inbox (see tally inbox list)")))?;
-        if let Some(at) = record.erased_at {
-            return Err(NodeError::Refused(format!(
-                "packet {packet} was erased at {} (retention ended or grant revoked)",
-                tally_grant::rfc3339(at)
-            )));
-        }
-        let key = state
-            .vault
-            .key(record.grant, record.epoch)?
-            .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
-        let path = state.blob_path(packet);
-        let blob = std::fs::File::open(&path).map_err(NodeError::file(&path))?;
-        Ok(StoredPacket { packet: *packet, record, key, blob })
-    }
-
-    /// Every receipt in the log.
-    pub fn receipts(&self) -> Result<Vec<ReceiptEntry>, NodeError> {
-        let entry = |index, side, r: &Receipt| ReceiptEntry { index, side, receipt: ReceiptSummary::of(r) };
-        Ok(self
-            .state
-            .log_entries()?
-            .into_iter()
-            .filter_map(|(i, e)| match e {
-                LogEntry::ReceiptIssued(r) => Some(entry(i, Side::Issued, r.unverified())),
-                LogEntry::ReceiptReceived(r) => Some(entry(i, Side::Received, r.unverified())),
-                _ => None,
-            })
-            .collect())
-    }
-
-    /// The receipt bundle (receipt, inclusion proof, fresh checkpoint) of a
-    /// packet this node received, as the text form `tally verify` reads.
-    pub fn receipt_bundle(&self, packet: &PacketId) -> Result<String, NodeError> {
-        let log = &self.state.log;
-        let (index, receipt) = self
-            .state
-            .log_entries()?
-            .into_iter()
-            .find_map(|(i, e)| match e {
-                LogEntry::ReceiptIssued(r) if r.unverified().packet_id == *packet => Some((i, r)),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                NodeError::NotFound(format!("no receipt this node issued for {packet} (see tally receipts list)"))
-            })?;
-        let (checkpoint, note) = log.checkpoint()?;
-        let bundle = log.bundle(BundledReceipt::Signed(receipt), index, &checkpoint, &note)?;
-        bundle_to_text(&bundle).map_err(NodeError::from)
-    }
-
-    /// Signs a checkpoint of the log as it is now; returns the signed note.
-    pub fn checkpoint(&self) -> Result<String, NodeError> {
-        Ok(self.state.log.checkpoint()?.1)
-    }
-
-    /// The whole log and a fresh checkpoint over it, for an auditor.
-    pub fn export_log(&self) -> Result<LogExport, NodeError> {
-        let log = &self.state.log;
-        let (checkpoint, note) = log.checkpoint()?;
-        let entries = (0..checkpoint.size)
-            .map(|i| log.store().entry(i).map(|e| hex::encode(&e)).map_err(|e| NodeError::Log(e.into())))
-            .collect::<Result<_, _>>()?;
-        Ok(LogExport { format: LOG_EXPORT_FORMAT.into(), agency: self.state.agency.clone(), checkpoint: note, entries })
     }
 
     /// Destroys what is past its retention now; returns how many packets were erased.

@@ -1,0 +1,153 @@
+//! What a node holds, as it shows it: its status, inbox, receipts, bundles,
+//! log exports, reveals, and the plaintext of what it received.
+
+use std::sync::Arc;
+
+use tally_audit::{LOG_EXPORT_FORMAT, LogExport};
+use tally_receipt::{LogStore, bundle_to_text};
+use tally_wire::{BundledReceipt, LogEntry, PacketId, Receipt};
+
+use crate::api::{InboxEntry, ReceiptEntry, ReceiptSummary, Side, Status};
+use crate::{Node, NodeError, hex};
+
+/// A received packet whose blob and key are at hand ([`Node::open_packet`]).
+pub struct StoredPacket {
+    packet: PacketId,
+    record: tally_store::InboxRecord,
+    key: Arc<tally_store::DataKey>,
+    blob: std::fs::File,
+}
+
+impl StoredPacket {
+    /// Its plaintext length.
+    pub fn size(&self) -> u64 {
+        self.record.size
+    }
+
+    /// Decrypts it into `out`; fails if the blob was cut short or altered.
+    pub fn write_to(self, out: impl std::io::Write) -> Result<u64, NodeError> {
+        let blob = std::io::BufReader::new(self.blob);
+        Ok(tally_store::open_blob(&self.key, &self.packet, &self.record.grant, blob, out)?)
+    }
+}
+
+impl Node {
+    /// The reveal of a packet this node received or delivered: its
+    /// evidence of origin, its receipt and its commitment key, and whether
+    /// this node received it (then [`export_packet`](Self::export_packet)
+    /// gives its plaintext; a sender does not keep what it sent: it gives
+    /// the auditor its own copy).
+    pub fn reveal(&self, packet: &PacketId) -> Result<(tally_wire::Reveal, bool), NodeError> {
+        let reveal = crate::sent::reveal(&self.state, packet)?;
+        Ok((reveal, self.state.store.inbox(packet)?.is_some()))
+    }
+
+    /// What the node is and holds.
+    pub fn status(&self) -> Result<Status, NodeError> {
+        Ok(Status {
+            agency: self.state.agency.clone(),
+            listen: self.local_addr()?,
+            directory_serial: self.state.directory().serial(),
+            log_size: self.state.log.size()?,
+            unfinished_sends: self.state.store.outbox()?.len() as u64,
+        })
+    }
+
+    /// Received packets.
+    pub fn inbox(&self) -> Result<Vec<InboxEntry>, NodeError> {
+        Ok(self
+            .state
+            .store
+            .inbox_all()?
+            .into_iter()
+            .map(|(packet, r)| InboxEntry {
+                packet,
+                sender: r.sender,
+                grant: r.grant,
+                purpose: r.purpose,
+                category: r.category,
+                size: r.size,
+                received_at: tally_grant::rfc3339(r.receipt.unverified().received_at),
+                erased_at: r.erased_at.map(tally_grant::rfc3339),
+            })
+            .collect())
+    }
+
+    /// Writes a received packet's plaintext to `out`.
+    pub fn export_packet(&self, packet: &PacketId, out: impl std::io::Write) -> Result<u64, NodeError> {
+        self.open_packet(packet)?.write_to(out)
+    }
+
+    /// A received packet ready to be decrypted: every reason it cannot be
+    /// (not received, erased, its key destroyed, its blob missing) is found here.
+    pub fn open_packet(&self, packet: &PacketId) -> Result<StoredPacket, NodeError> {
+        let state = &self.state;
+        let record = state
+            .store
+            .inbox(packet)?
+            .ok_or_else(|| NodeError::NotFound(format!("no packet {packet} in the inbox (see tally inbox list)")))?;
+        if let Some(at) = record.erased_at {
+            return Err(NodeError::Refused(format!(
+                "packet {packet} was erased at {} (retention ended or grant revoked)",
+                tally_grant::rfc3339(at)
+            )));
+        }
+        let key = state
+            .vault
+            .key(record.grant, record.epoch)?
+            .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
+        let path = state.blob_path(packet);
+        let blob = std::fs::File::open(&path).map_err(NodeError::file(&path))?;
+        Ok(StoredPacket { packet: *packet, record, key, blob })
+    }
+
+    /// Every receipt in the log.
+    pub fn receipts(&self) -> Result<Vec<ReceiptEntry>, NodeError> {
+        let entry = |index, side, r: &Receipt| ReceiptEntry { index, side, receipt: ReceiptSummary::of(r) };
+        Ok(self
+            .state
+            .log_entries()?
+            .into_iter()
+            .filter_map(|(i, e)| match e {
+                LogEntry::ReceiptIssued(r) => Some(entry(i, Side::Issued, r.unverified())),
+                LogEntry::ReceiptReceived(r) => Some(entry(i, Side::Received, r.unverified())),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The receipt bundle (receipt, inclusion proof, fresh checkpoint) of a
+    /// packet this node received, as the text form `tally verify` reads.
+    pub fn receipt_bundle(&self, packet: &PacketId) -> Result<String, NodeError> {
+        let log = &self.state.log;
+        let (index, receipt) = self
+            .state
+            .log_entries()?
+            .into_iter()
+            .find_map(|(i, e)| match e {
+                LogEntry::ReceiptIssued(r) if r.unverified().packet_id == *packet => Some((i, r)),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                NodeError::NotFound(format!("no receipt this node issued for {packet} (see tally receipts list)"))
+            })?;
+        let (checkpoint, note) = log.checkpoint()?;
+        let bundle = log.bundle(BundledReceipt::Signed(receipt), index, &checkpoint, &note)?;
+        bundle_to_text(&bundle).map_err(NodeError::from)
+    }
+
+    /// Signs a checkpoint of the log as it is now; returns the signed note.
+    pub fn checkpoint(&self) -> Result<String, NodeError> {
+        Ok(self.state.log.checkpoint()?.1)
+    }
+
+    /// The whole log and a fresh checkpoint over it, for an auditor.
+    pub fn export_log(&self) -> Result<LogExport, NodeError> {
+        let log = &self.state.log;
+        let (checkpoint, note) = log.checkpoint()?;
+        let entries = (0..checkpoint.size)
+            .map(|i| log.store().entry(i).map(|e| hex::encode(&e)).map_err(|e| NodeError::Log(e.into())))
+            .collect::<Result<_, _>>()?;
+        Ok(LogExport { format: LOG_EXPORT_FORMAT.into(), agency: self.state.agency.clone(), checkpoint: note, entries })
+    }
+}
