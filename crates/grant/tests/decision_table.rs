@@ -578,3 +578,22 @@ fn cached_decision_equals_the_uncached_one_and_skips_verification() {
     let _ = cache.decide(&f, &ch, &RevocationSet::new(), &fed, 2, &Usage::new());
     assert_eq!(cache.len(), 1);
 }
+
+#[test]
+fn usage_takes_memory_in_grants_not_in_packets() {
+    // Issue 14, fix 3: counting a million packets under one chain leaves
+    // one record per grant of the chain, whatever the number of packets.
+    let fed = Federation::new();
+    let g = fed.sign(root());
+    let f = flow(&g);
+    let auth = allowed(&fed, &chain(vec![g.clone()]), &f);
+    let mut usage = Usage::new();
+    for _ in 0..1_000_000u32 {
+        usage.apply(&auth, 10, f.at);
+    }
+    assert_eq!(usage.len(), 1);
+    let u = usage.of(&grant_id(&g));
+    assert_eq!((u.packets, u.bytes), (1_000_000, 10_000_000));
+    let encoded = tally_wire::to_bytes(&usage);
+    assert!(encoded.len() < 64, "{} bytes for a million packets", encoded.len());
+}

@@ -35,7 +35,32 @@ pub(crate) struct Request {
     pub(crate) reply: Reply,
 }
 
-pub(crate) fn commit_loop(database: &Database, requests: &Receiver<Request>) {
+/// What makes commits fail on purpose: a count of transactions to fail
+/// (feature `failpoints`), or nothing.
+#[cfg(feature = "failpoints")]
+pub(crate) type Failpoint = std::sync::Arc<std::sync::atomic::AtomicUsize>;
+/// What makes commits fail on purpose: nothing, without `failpoints`.
+#[cfg(not(feature = "failpoints"))]
+pub(crate) type Failpoint = ();
+
+#[cfg(feature = "failpoints")]
+fn injected(failpoint: &Failpoint) -> Result<(), Error> {
+    use std::sync::atomic::Ordering;
+    match failpoint.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+        Ok(_) => Err(Error::File {
+            path: "tally.redb".into(),
+            source: std::io::Error::new(std::io::ErrorKind::StorageFull, "an injected commit failure"),
+        }),
+        Err(_) => Ok(()),
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn injected(_: &Failpoint) -> Result<(), Error> {
+    Ok(())
+}
+
+pub(crate) fn commit_loop(database: &Database, requests: &Receiver<Request>, failpoint: &Failpoint) {
     while let Ok(first) = requests.recv() {
         let mut count = first.entries.len().max(1);
         let mut group = vec![first];
@@ -48,7 +73,7 @@ pub(crate) fn commit_loop(database: &Database, requests: &Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        match write_group(database, &group) {
+        match injected(failpoint).and_then(|()| write_group(database, &group)) {
             Ok(ranges) => {
                 for (request, range) in group.into_iter().zip(ranges) {
                     let _ = request.reply.send(Ok(range));
@@ -59,7 +84,8 @@ pub(crate) fn commit_loop(database: &Database, requests: &Receiver<Request>) {
             }
             Err(_) => {
                 for request in group {
-                    let alone = write_group(database, std::slice::from_ref(&request));
+                    let alone =
+                        injected(failpoint).and_then(|()| write_group(database, std::slice::from_ref(&request)));
                     let _ = request.reply.send(alone.map(|mut r| r.remove(0)));
                 }
             }

@@ -70,6 +70,9 @@ pub struct Store {
 
 struct Inner {
     database: Arc<Database>,
+    /// Commits still to fail (`failpoints` only).
+    #[cfg(feature = "failpoints")]
+    failing: Arc<std::sync::atomic::AtomicUsize>,
     path: PathBuf,
     queue: Mutex<Option<SyncSender<Request>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
@@ -94,13 +97,21 @@ impl Store {
         tables::create(&database)?;
         let (queue, requests) = sync_channel(1024);
         let worker = Arc::clone(&database);
+        #[cfg(feature = "failpoints")]
+        let failing = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        #[cfg(feature = "failpoints")]
+        let failpoint = Arc::clone(&failing);
+        #[cfg(not(feature = "failpoints"))]
+        let failpoint = ();
         let committer = std::thread::Builder::new()
             .name("tally-store-commit".into())
-            .spawn(move || commit_loop(&worker, &requests))
+            .spawn(move || commit_loop(&worker, &requests, &failpoint))
             .map_err(|source| Error::File { path: path.to_owned(), source })?;
         let store = Self {
             inner: Arc::new(Inner {
                 database,
+                #[cfg(feature = "failpoints")]
+                failing,
                 path: path.to_owned(),
                 queue: Mutex::new(Some(queue)),
                 committer: Mutex::new(Some(committer)),
@@ -138,6 +149,13 @@ impl Store {
         let (reply, answer) = sync_channel(1);
         queue.send(Request { entries, write, reply }).map_err(|_| Error::Closed)?;
         answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Makes the next `n` transactions of the committer fail as a full disk
+    /// would (tests only, feature `failpoints`).
+    #[cfg(feature = "failpoints")]
+    pub fn fail_commits(&self, n: usize) {
+        self.inner.failing.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn database(&self) -> &Database {

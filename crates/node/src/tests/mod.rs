@@ -387,3 +387,42 @@ async fn rejections_after_an_offer_was_accepted_count_against_the_same_rate() {
     assert_eq!(signed, 2, "two signed, three closed unsigned");
     assert_eq!(social.log.size().expect("size"), 2);
 }
+
+#[tokio::test]
+async fn a_failed_commit_leaves_no_trace_in_memory_and_a_retry_stores_it() {
+    // Issue 14, fix 1: state in memory changes only after its commit.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", "erase_on_revoke = true"));
+
+    // A grant whose commit fails is not kept, and a retry keeps it.
+    social.store.fail_commits(1);
+    assert!(matches!(social.keep_grant(g.clone(), false), Err(NodeError::Store(_))));
+    assert!(social.store.grant_chain(&leaf(&g)).expect("readable").is_none());
+    social.keep_grant(g.clone(), false).expect("the retry keeps the grant");
+    assert!(social.store.grant_chain(&leaf(&g)).expect("readable").is_some());
+
+    // A packet whose commit fails gets no receipt and leaves its quota unused.
+    let one = issue(&tax, &document("social-security", "income", "[quota]\nmax_packets = 1"));
+    social.store.fail_commits(1);
+    let failed = deliver(&tax, &social, &one, "income.annual", b"x", packet(1), false).await;
+    assert!(!matches!(failed, Delivery::Stored(_)), "a packet whose commit failed is not receipted");
+    assert_eq!(social.store.usage().expect("readable").iter().filter(|(id, _)| *id == leaf(&one)).count(), 0);
+    stored(deliver(&tax, &social, &one, "income.annual", b"x", packet(2), false).await);
+
+    // A revocation whose commit fails is not in force and not "already known": the retry stores it.
+    let now = tax.now();
+    let revocation =
+        tally_grant::revoke(&tax.identity, &tax.agency, leaf(&g), now, RevocationReason::PURPOSE_ENDED, false, now)
+            .expect("signs");
+    social.store.fail_commits(1);
+    assert!(matches!(social.keep_revocation(revocation.clone()), Err(NodeError::Store(_))));
+    assert!(social.store.revocations().expect("readable").is_empty());
+    stored(deliver(&tax, &social, &g, "income.annual", b"still granted", packet(3), false).await);
+    assert!(social.keep_revocation(revocation).expect("the retry stores it"), "the retry is new, not already known");
+    assert_eq!(social.store.revocations().expect("readable").len(), 1);
+    assert_eq!(
+        denied(deliver(&tax, &social, &g, "income.annual", b"revoked", packet(4), false).await),
+        ReasonCode::GRANT_REVOKED
+    );
+}
