@@ -58,6 +58,10 @@ pub struct Client {
     dir: PathBuf,
 }
 
+/// Bytes read from a payload per body frame: large enough that a send costs
+/// few system calls, small enough that memory stays flat.
+const UPLOAD_CHUNK: usize = 256 << 10;
+
 /// A request body.
 type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
@@ -169,7 +173,8 @@ impl Client {
     ) -> Result<SendAnswer, ClientError> {
         let query = SendQuery { options: options.clone(), source: source.map(Path::to_owned) };
         let query = serde_urlencoded::to_string(&query).map_err(protocol)?;
-        let stream = tokio_util::io::ReaderStream::new(payload).map_ok(hyper::body::Frame::data);
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(payload, UPLOAD_CHUNK).map_ok(hyper::body::Frame::data);
         let body = http_body_util::StreamBody::new(stream).boxed();
         let mut request = Self::request(Method::POST, &format!("/v1/sends?{query}"), body, "application/octet-stream")?;
         request.headers_mut().insert(header::CONTENT_LENGTH, len.into());

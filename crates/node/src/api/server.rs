@@ -308,7 +308,7 @@ async fn inbox(State(node): State<Arc<Node>>) -> Answer<Vec<InboxEntry>> {
 async fn inbox_content(State(node): State<Arc<Node>>, Path(packet): Path<PacketId>) -> Result<Response, ApiError> {
     let stored = node.open_packet(&packet)?;
     let size = stored.size();
-    let (reader, writer) = tokio::io::duplex(1 << 16);
+    let (reader, writer) = tokio::io::duplex(1 << 18);
     tokio::task::spawn_blocking(move || {
         let mut out = tokio_util::io::SyncIoBridge::new(writer);
         if let Err(e) = stored.write_to(&mut out) {
@@ -316,7 +316,7 @@ async fn inbox_content(State(node): State<Arc<Node>>, Path(packet): Path<PacketI
             tracing::warn!(%packet, error = %e, "the packet's export stopped");
         }
     });
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, 1 << 18));
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream".to_owned()), (header::CONTENT_LENGTH, size.to_string())],
         body,
