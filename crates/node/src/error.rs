@@ -118,6 +118,19 @@ pub enum Fault {
 }
 
 impl NodeError {
+    /// The close code a peer is told when this error refuses what it sent
+    /// (a notice, a fetch): the one place node errors meet the wire.
+    pub fn close_code(&self) -> tally_wire::CloseCode {
+        use tally_wire::CloseCode;
+        match self {
+            Self::NotPermitted(_) => CloseCode::NOT_PERMITTED,
+            Self::Refused(_) | Self::InvalidDirectory { .. } | Self::Wire(_) | Self::OverBound(_) => {
+                CloseCode::VERIFICATION_FAILED
+            }
+            _ => CloseCode::INTERNAL_ERROR,
+        }
+    }
+
     /// Who is at fault.
     pub fn fault(&self) -> Fault {
         match self {

@@ -173,10 +173,7 @@ impl Node {
                 continue;
             }
             let outcome = self.endpoint.resend(&record.to, record.offer.clone()).await.map_err(NodeError::from);
-            if let Err(NodeError::Transport(tally_transport::TransportError::Exchange(
-                tally_protocol::ExchangeError::NotYetReceipted,
-            ))) = &outcome
-            {
+            if let Ok(SenderOutcome::NotStored) = &outcome {
                 // The recipient never stored it: seal it anew from its file, once.
                 self.state.store.commit(&[], move |tx| tx.remove_outbox(&id))?;
                 if let Some(path) = &record.source {

@@ -40,13 +40,13 @@ pub(crate) fn keep(state: &NodeState, peer: &AgencyId, notice: Notice) -> Result
 }
 
 fn refusal(e: NodeError) -> (CloseCode, String) {
-    match e {
-        NodeError::Refused(reason) => (CloseCode::VERIFICATION_FAILED, reason),
-        NodeError::NotPermitted(reason) => (CloseCode::NOT_PERMITTED, reason),
-        other => {
-            tracing::error!(error = %other, "cannot keep a notice");
+    match e.close_code() {
+        CloseCode::INTERNAL_ERROR => {
+            // This node's own failure: the peer is not told its details.
+            tracing::error!(error = %e, "cannot keep a notice");
             (CloseCode::INTERNAL_ERROR, "the node could not keep it; try again".to_owned())
         }
+        code => (code, e.to_string()),
     }
 }
 

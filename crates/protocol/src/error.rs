@@ -1,6 +1,6 @@
 //! How an exchange can end badly (spec/protocol.md, "Errors").
 
-use tally_wire::{AgencyId, Close, CloseCode, Frame, FrameType, ReasonCode};
+use tally_wire::{AgencyId, Close, CloseCode, Frame, FrameType};
 
 /// Why an exchange ended without its normal outcome. Each variant has the
 /// close code sent to the peer ([`ExchangeError::close_code`]).
@@ -55,12 +55,6 @@ pub enum ExchangeError {
     /// The host could not store the packet; no receipt was issued.
     #[error("the host could not store the packet")]
     StoreFailed,
-    /// The packet was refused with a signed rejection.
-    #[error("rejected: {0}")]
-    Rejected(ReasonCode),
-    /// A resent offer was accepted as new: the recipient never stored it, so it must be sealed and sent anew.
-    #[error("the recipient had not stored the resent packet; seal and send it again")]
-    NotYetReceipted,
     /// The local side misused the API (a host response at the wrong time).
     #[error("host response out of turn: {0}")]
     HostOutOfTurn(&'static str),
@@ -72,7 +66,45 @@ pub enum ExchangeError {
     },
     /// The envelope failed locally (sealing).
     #[error("envelope: {0}")]
-    Envelope(String),
+    Envelope(EnvelopeFailure),
+}
+
+/// A sealing failure of tally-envelope, kept as the error's source. Two
+/// are equal if they are the same failure (one error, shared).
+#[derive(Clone, Debug)]
+pub struct EnvelopeFailure(std::sync::Arc<tally_envelope::Error>);
+
+impl EnvelopeFailure {
+    /// The envelope's error.
+    pub fn error(&self) -> &tally_envelope::Error {
+        &self.0
+    }
+}
+
+impl From<tally_envelope::Error> for EnvelopeFailure {
+    fn from(e: tally_envelope::Error) -> Self {
+        Self(std::sync::Arc::new(e))
+    }
+}
+
+impl PartialEq for EnvelopeFailure {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for EnvelopeFailure {}
+
+impl std::fmt::Display for EnvelopeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for EnvelopeFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
 }
 
 impl ExchangeError {
@@ -87,7 +119,7 @@ impl ExchangeError {
             Self::Timeout => CloseCode::TIMEOUT,
             Self::BadReceipt(_) => CloseCode::VERIFICATION_FAILED,
             Self::AnswerTooLarge { .. } => CloseCode::FRAME_TOO_LARGE,
-            Self::ClosedByPeer { .. } | Self::Rejected(_) | Self::NotYetReceipted => CloseCode::NO_ERROR,
+            Self::ClosedByPeer { .. } => CloseCode::NO_ERROR,
             Self::StoreFailed | Self::HostOutOfTurn(_) | Self::Envelope(_) => CloseCode::INTERNAL_ERROR,
         }
     }

@@ -41,7 +41,7 @@ use tally_wire::{Frame, Timestamp};
 
 pub use answerer::{Answerer, AnswererOutcome, AnswererRequest, AnswererResponse};
 pub use asker::Asker;
-pub use error::ExchangeError;
+pub use error::{EnvelopeFailure, ExchangeError};
 pub use receiver::{Receiver, ReceiverOutcome, ReceiverRequest, ReceiverResponse};
 pub use requester::{Requester, RequesterOutcome};
 pub use responder::{Responder, ResponderOutcome, ResponderRequest, ResponderResponse};

@@ -56,6 +56,9 @@ pub enum SenderOutcome {
     Delivered(Signed<Receipt>),
     /// The recipient refused it; its signed rejection is logged.
     Refused(Signed<Receipt>),
+    /// A resent offer was accepted as new: the recipient never stored the
+    /// packet, so it must be sealed and sent anew (only [`Sender::resend`]).
+    NotStored,
 }
 
 enum Stage {
@@ -116,7 +119,7 @@ impl Sender {
     /// with the same receipt, which is verified against the header and
     /// logged. If it had not, the packet must be sealed and sent anew
     /// (the sealing state is not kept), and the exchange ends with
-    /// [`ExchangeError::NotYetReceipted`].
+    /// [`SenderOutcome::NotStored`].
     pub fn resend(
         offer: Offer,
         identity: Arc<IdentityKey>,
@@ -175,7 +178,11 @@ impl Sender {
                 }
                 Err(e) => return self.fail(e),
             },
-            (Stage::Resending, Frame::Accept(_)) => return self.fail(ExchangeError::NotYetReceipted),
+            (Stage::Resending, Frame::Accept(_)) => {
+                let reason = "the packet was not stored; it is sealed and sent anew";
+                self.transmit.push_back(Frame::Close(tally_wire::Close::new(tally_wire::CloseCode::NO_ERROR, reason)));
+                return self.finish(Ok(SenderOutcome::NotStored));
+            }
             (
                 Stage::Offering { .. } | Stage::Resending | Stage::Streaming { .. } | Stage::AwaitingReceipt { .. },
                 Frame::Reject(reject),
@@ -218,7 +225,7 @@ impl Sender {
             (Stage::Streaming { mut sealer, index }, SenderResponse::Chunk(mut buf)) => {
                 let tag = match sealer.seal_chunk_in_place(&mut buf) {
                     Ok(tag) => tag,
-                    Err(e) => return self.fail(ExchangeError::Envelope(e.to_string())),
+                    Err(e) => return self.fail(ExchangeError::Envelope(e.into())),
                 };
                 buf.extend_from_slice(&tag);
                 self.transmit.push_back(Frame::Chunk(Chunk { index, data: Cow::Owned(buf) }));
@@ -238,7 +245,7 @@ impl Sender {
                             let kept = Box::new((evidence, sealed.commitment_key));
                             Stage::AwaitingReceipt { digests: sealed.digests, sealed: kept }
                         }
-                        Err(e) => return self.fail(ExchangeError::Envelope(e.to_string())),
+                        Err(e) => return self.fail(ExchangeError::Envelope(e.into())),
                     }
                 }
             }

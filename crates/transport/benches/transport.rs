@@ -132,6 +132,7 @@ impl Bench {
         match outcome {
             SenderOutcome::Delivered(r) => assert!(matches!(r.unverified().outcome, Outcome::Accepted { .. })),
             SenderOutcome::Refused(r) => panic!("refused: {r:?}"),
+            SenderOutcome::NotStored => panic!("a fresh send is stored or refused"),
         }
         elapsed
     }

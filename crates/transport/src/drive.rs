@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::connections::{Budget, Held};
-use crate::error::TransportError;
+use crate::error::{StreamFailure, TransportError};
 
 /// The most body bytes asked of QUIC (and of the budget) at once.
 const PIECE: usize = 64 * 1024;
@@ -145,10 +145,10 @@ impl Stream {
     /// Writes one frame, waiting for flow control at most the write timeout.
     pub(crate) async fn write(&mut self, frame: &Frame<'_>) -> Result<(), TransportError> {
         self.out.clear();
-        frame.encode_into(&mut self.out).map_err(|e| TransportError::Stream(format!("encoding a frame: {e}")))?;
+        frame.encode_into(&mut self.out).map_err(StreamFailure::Encode)?;
         match tokio::time::timeout(self.write_timeout, self.send.write_all(&self.out)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.stream_error(TransportError::Stream(e.to_string()))),
+            Ok(Err(e)) => Err(self.stream_error(StreamFailure::Write(e))),
             Err(_) => {
                 let _ = self.send.reset(quinn::VarInt::from_u32(u32::from(CloseCode::TIMEOUT.0)));
                 Err(TransportError::Stalled(self.write_timeout))
@@ -210,7 +210,7 @@ async fn read_frames(
 }
 
 fn stream_failure(e: quinn::ReadError) -> ReadFailure {
-    ReadFailure::Stream(TransportError::Stream(e.to_string()))
+    ReadFailure::Stream(StreamFailure::Read(e).into())
 }
 
 /// Reads one frame: the prefix byte by byte (checked as it arrives), then

@@ -15,7 +15,7 @@ use crate::accept::{accept_connections, watch_directory};
 use crate::config::TransportConfig;
 use crate::connections::Budget;
 use crate::drive::{Stream, drive, now};
-use crate::error::TransportError;
+use crate::error::{ConnectionFailure, StreamFailure, TransportError};
 use crate::host::Host;
 use crate::inner::{Inner, close_code, identity_key, kem_certificate};
 use crate::roster::Roster;
@@ -84,12 +84,12 @@ impl<H: Host> Endpoint<H> {
     ) -> Result<Self, TransportError> {
         let quic_server =
             quinn::crypto::rustls::QuicServerConfig::try_from(tls::server_config(&local.tls_key, Arc::clone(&roster))?)
-                .map_err(|e| TransportError::Config(e.to_string()))?;
+                .map_err(TransportError::from)?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
         server.transport_config(Arc::new(config.quinn()));
         let quic_client =
             quinn::crypto::rustls::QuicClientConfig::try_from(tls::client_config(&local.tls_key, Arc::clone(&roster))?)
-                .map_err(|e| TransportError::Config(e.to_string()))?;
+                .map_err(TransportError::from)?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic_client));
         client.transport_config(Arc::new(config.quinn()));
         // The stateless-reset key survives restarts: a peer that still holds
@@ -110,7 +110,7 @@ impl<H: Host> Endpoint<H> {
 
     /// The address the endpoint listens on.
     pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
-        self.inner.quinn.local_addr().map_err(|e| TransportError::Stream(e.to_string()))
+        self.inner.quinn.local_addr().map_err(|e| StreamFailure::LocalAddr(e).into())
     }
 
     /// The agency this endpoint is.
@@ -134,18 +134,26 @@ impl<H: Host> Endpoint<H> {
         }
         let record = self.inner.roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
         let endpoint = record.endpoint.to_string();
-        let resolve_error =
-            |reason: String| TransportError::Resolve { agency: agency.clone(), endpoint: endpoint.clone(), reason };
+        let resolve_error = |source: std::io::Error| TransportError::Resolve {
+            agency: agency.clone(),
+            endpoint: endpoint.clone(),
+            source,
+        };
         let addr = tokio::net::lookup_host(endpoint.as_str())
             .await
-            .map_err(|e| resolve_error(e.to_string()))?
+            .map_err(resolve_error)?
             .next()
-            .ok_or_else(|| resolve_error("no address".into()))?;
+            .ok_or_else(|| resolve_error(std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))?;
         let connecting =
             self.inner.quinn.connect(addr, agency.as_str()).map_err(|e| TransportError::connection(agency, e))?;
         let connection = tokio::time::timeout(self.inner.config.connect_timeout, connecting)
             .await
-            .map_err(|_| TransportError::connection(agency, "no handshake within the connect timeout"))?
+            .map_err(|_| {
+                TransportError::connection(
+                    agency,
+                    ConnectionFailure::HandshakeTimeout(self.inner.config.connect_timeout),
+                )
+            })?
             .map_err(|e| TransportError::connection(agency, e))?;
         // Dialed connections are this node's own: only accepted ones count against a peer's limit.
         let budget = self.inner.live.dialed(agency, &connection);
@@ -202,8 +210,8 @@ impl<H: Host> Endpoint<H> {
 
     /// Offers again a packet whose exchange was cut off. If the recipient
     /// had stored it, its receipt comes back (the same one) and is logged;
-    /// otherwise the exchange ends with
-    /// [`ExchangeError::NotYetReceipted`](tally_protocol::ExchangeError::NotYetReceipted)
+    /// otherwise the outcome is
+    /// [`SenderOutcome::NotStored`](tally_protocol::SenderOutcome::NotStored)
     /// and the payload must be sealed and sent anew.
     pub async fn resend(&self, to: &AgencyId, offer: Offer) -> Result<SenderOutcome, TransportError> {
         let recipient_key = self.identity_key(to)?;

@@ -12,10 +12,13 @@ use tally_wire::{AgencyId, CloseCode};
 pub enum TransportError {
     /// The TLS key could not be made or loaded.
     #[error("TLS key: {0}")]
-    TlsKey(String),
-    /// The TLS or QUIC configuration was refused.
+    TlsKey(TlsKeyError),
+    /// rustls refused the TLS configuration.
     #[error("TLS configuration: {0}")]
-    Config(String),
+    Tls(#[from] rustls::Error),
+    /// quinn refused the TLS configuration for QUIC.
+    #[error("QUIC configuration: {0}")]
+    Config(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
     /// The UDP socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -31,27 +34,27 @@ pub enum TransportError {
     #[error("agency {0} has no KEM key valid now in the directory")]
     NoKemKey(AgencyId),
     /// The agency's endpoint did not resolve to an address.
-    #[error("cannot resolve {agency}'s endpoint {endpoint}: {reason}")]
+    #[error("cannot resolve {agency}'s endpoint {endpoint}: {source}")]
     Resolve {
         /// The agency.
         agency: AgencyId,
         /// Its endpoint from the directory.
         endpoint: String,
-        /// Why.
-        reason: String,
+        /// Why (a lookup that found no address is `NotFound`).
+        source: io::Error,
     },
     /// The connection to the agency could not be made or was lost
     /// (unreachable, handshake refused, the peer's key not the one the directory pins).
-    #[error("connection to {agency}: {reason}")]
+    #[error("connection to {agency}: {source}")]
     Connection {
         /// The peer.
         agency: AgencyId,
-        /// Why.
-        reason: String,
+        /// Why, as QUIC or TLS said.
+        source: ConnectionFailure,
     },
     /// Reading or writing the exchange's stream failed.
     #[error("exchange stream: {0}")]
-    Stream(String),
+    Stream(#[from] StreamFailure),
     /// The peer stopped taking data (flow control) for longer than the exchange's idle timeout.
     #[error("the peer took no data for {0:?}")]
     Stalled(std::time::Duration),
@@ -80,12 +83,65 @@ pub enum TransportError {
     ShuttingDown,
 }
 
-impl TransportError {
-    pub(crate) fn tls(e: rustls::Error) -> Self {
-        Self::Config(e.to_string())
-    }
+/// Why a connection could not be made or was lost.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionFailure {
+    /// quinn refused to start the connection.
+    #[error(transparent)]
+    Connect(#[from] quinn::ConnectError),
+    /// The connection failed or was closed (by the peer, QUIC, TLS or a timeout).
+    #[error(transparent)]
+    Lost(#[from] quinn::ConnectionError),
+    /// The handshake did not finish within the connect timeout.
+    #[error("no handshake within {0:?}")]
+    HandshakeTimeout(std::time::Duration),
+}
 
-    pub(crate) fn connection(agency: &AgencyId, e: impl std::fmt::Display) -> Self {
-        Self::Connection { agency: agency.clone(), reason: e.to_string() }
+/// Why the exchange's stream failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamFailure {
+    /// Reading failed.
+    #[error("reading: {0}")]
+    Read(#[from] quinn::ReadError),
+    /// Writing failed.
+    #[error("writing: {0}")]
+    Write(#[from] quinn::WriteError),
+    /// A frame could not be encoded.
+    #[error("encoding a frame: {0}")]
+    Encode(tally_wire::Error),
+    /// The endpoint's socket could not say its address.
+    #[error("the socket's address: {0}")]
+    LocalAddr(io::Error),
+}
+
+/// Why a TLS key could not be made or loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsKeyError {
+    /// The system random generator failed.
+    #[error("the system random generator failed")]
+    Random,
+    /// rustls could not load the key.
+    #[error("not a usable PKCS#8 key: {0}")]
+    Unusable(rustls::Error),
+    /// The key has no public half to put in the raw public key certificate.
+    #[error("the key has no SubjectPublicKeyInfo")]
+    NoPublicKey,
+    /// The document's public key is not its private key's.
+    #[error("inconsistent PKCS#8 key")]
+    Inconsistent,
+}
+
+impl From<TlsKeyError> for TransportError {
+    fn from(e: TlsKeyError) -> Self {
+        Self::TlsKey(e)
+    }
+}
+
+impl TransportError {
+    pub(crate) fn connection(agency: &AgencyId, source: impl Into<ConnectionFailure>) -> Self {
+        Self::Connection { agency: agency.clone(), source: source.into() }
     }
 }

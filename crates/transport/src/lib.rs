@@ -37,7 +37,7 @@ mod tls;
 
 pub use config::TransportConfig;
 pub use endpoint::{Endpoint, LocalAgency, Packet};
-pub use error::TransportError;
+pub use error::{ConnectionFailure, StreamFailure, TlsKeyError, TransportError};
 pub use host::{Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal};
 pub use roster::Roster;
 pub use tls::{ALPN, TlsKey, client_config as tls_client_config, server_config as tls_server_config};

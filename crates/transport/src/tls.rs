@@ -21,7 +21,7 @@ use rustls::{
 use tally_wire::{AgencyId, Digest};
 use zeroize::Zeroizing;
 
-use crate::error::TransportError;
+use crate::error::{TlsKeyError, TransportError};
 use crate::roster::Roster;
 
 /// The ALPN protocol id of Tally version 1.
@@ -42,7 +42,7 @@ impl TlsKey {
     /// A new random key.
     pub fn generate() -> Result<Self, TransportError> {
         let rng = ring::rand::SystemRandom::new();
-        let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| TransportError::TlsKey("no randomness".into()))?;
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| TlsKeyError::Random)?;
         Self::from_pkcs8(doc.as_ref())
     }
 
@@ -52,16 +52,13 @@ impl TlsKey {
         let signing = provider()
             .key_provider
             .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec())))
-            .map_err(|e| TransportError::TlsKey(format!("not a usable PKCS#8 key: {e}")))?;
-        let spki = signing
-            .public_key()
-            .ok_or_else(|| TransportError::TlsKey("the key has no SubjectPublicKeyInfo".into()))?
-            .to_vec();
+            .map_err(TlsKeyError::Unusable)?;
+        let spki = signing.public_key().ok_or(TlsKeyError::NoPublicKey)?.to_vec();
         // Cross-check an Ed25519 key against ring's own parse, which also checks the public half.
         if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
             && !spki.ends_with(pair.public_key().as_ref())
         {
-            return Err(TransportError::TlsKey("inconsistent PKCS#8 key".into()));
+            return Err(TlsKeyError::Inconsistent.into());
         }
         Ok(Self { pkcs8, spki })
     }
@@ -105,7 +102,7 @@ impl TlsKey {
         let signing = provider()
             .key_provider
             .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pkcs8.to_vec())))
-            .map_err(|e| TransportError::TlsKey(e.to_string()))?;
+            .map_err(TlsKeyError::Unusable)?;
         Ok(Arc::new(CertifiedKey::new(vec![CertificateDer::from(self.spki.clone())], signing)))
     }
 }
@@ -128,7 +125,7 @@ pub fn client_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::Client
     let verifier = Arc::new(PinnedPeer::new(roster));
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(TransportError::tls)?
+        .map_err(TransportError::from)?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_client_cert_resolver(Arc::new(rustls::client::AlwaysResolvesClientRawPublicKeys::new(
@@ -146,7 +143,7 @@ pub fn server_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::Server
     let verifier = Arc::new(PinnedPeer::new(roster));
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(TransportError::tls)?
+        .map_err(TransportError::from)?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(rustls::server::AlwaysResolvesServerRawPublicKeys::new(key.certified_key()?)));
     config.alpn_protocols = vec![ALPN.to_vec()];

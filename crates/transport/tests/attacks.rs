@@ -54,8 +54,11 @@ async fn a_peer_gets_no_more_connections_than_its_limit() {
         let packet = twin.endpoint.seal(&b.id, push_spec(&a.id, 10), BoundedVec::empty()).expect("seals");
         match twin.endpoint.send(packet, &payload(10)[..]).await {
             Ok(SenderOutcome::Delivered(_)) => {}
-            Err(TransportError::Connection { reason, .. }) => {
-                assert!(reason.contains("too many connections"), "{reason}");
+            Err(TransportError::Connection {
+                source: tally_transport::ConnectionFailure::Lost(quinn::ConnectionError::ApplicationClosed(close)),
+                ..
+            }) => {
+                assert_eq!(close.error_code, quinn::VarInt::from(u32::from(CloseCode::TOO_MANY_CONNECTIONS.0)));
                 refused += 1;
             }
             other => panic!("{other:?}"),

@@ -223,7 +223,7 @@ async fn a_connection_killed_mid_transfer_then_resent_delivers_exactly_once() {
     assert!(b.host.state().stored.is_empty());
     // The resend finds nothing stored: the payload is sealed and sent anew.
     let resent = a.endpoint.resend(&b.id, offer).await;
-    assert!(matches!(resent, Err(TransportError::Exchange(ExchangeError::NotYetReceipted))), "{resent:?}");
+    assert!(matches!(resent, Ok(SenderOutcome::NotStored)), "{resent:?}");
     let packet = a.endpoint.seal(&b.id, push_spec(&a.id, data.len()), BoundedVec::empty()).expect("seals");
     delivered(a.endpoint.send(packet, &data[..]).await);
     assert_eq!(b.host.state().stored.len(), 1, "exactly one delivery");

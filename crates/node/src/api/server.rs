@@ -165,15 +165,21 @@ async fn status(State(node): State<Arc<Node>>) -> Answer<Status> {
     Ok(Json(node.status()?))
 }
 
-fn send_answer(outcome: &SenderOutcome) -> SendAnswer {
-    match outcome {
+fn send_answer(outcome: &SenderOutcome) -> Result<SendAnswer, Problem> {
+    Ok(match outcome {
         SenderOutcome::Delivered(r) => {
             SendAnswer { result: SendResult::Delivered, receipt: ReceiptSummary::of(r.unverified()) }
         }
         SenderOutcome::Refused(r) => {
             SendAnswer { result: SendResult::Refused, receipt: ReceiptSummary::of(r.unverified()) }
         }
-    }
+        SenderOutcome::NotStored => {
+            return Err(Problem::new(
+                ProblemCode::PeerFailed,
+                "the recipient had not stored the packet; send it again",
+            ));
+        }
+    })
 }
 
 async fn send(
@@ -198,7 +204,7 @@ async fn send(
     // the peer's signed rejection) still takes the rest of the body, so
     // that the client, still writing, reads the answer instead of a reset.
     let _ = tokio::io::copy(&mut payload, &mut tokio::io::sink()).await;
-    Ok(Json(send_answer(&outcome?)))
+    Ok(Json(send_answer(&outcome?)?))
 }
 
 async fn resume(State(node): State<Arc<Node>>) -> Answer<Vec<Resumed>> {
@@ -207,7 +213,10 @@ async fn resume(State(node): State<Arc<Node>>) -> Answer<Vec<Resumed>> {
         results
             .iter()
             .map(|(packet, r)| match r {
-                Ok(outcome) => Resumed { packet: *packet, answer: Some(send_answer(outcome)), problem: None },
+                Ok(outcome) => match send_answer(outcome) {
+                    Ok(answer) => Resumed { packet: *packet, answer: Some(answer), problem: None },
+                    Err(problem) => Resumed { packet: *packet, answer: None, problem: Some(problem) },
+                },
                 Err(e) => Resumed { packet: *packet, answer: None, problem: Some(Problem::from(e)) },
             })
             .collect(),
