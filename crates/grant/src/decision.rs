@@ -6,6 +6,7 @@
 
 use tally_wire::{AgencyId, DataCategory, Direction, GrantChain, GrantId, Purpose, Timestamp, limits};
 
+pub use crate::authorization::Authorization;
 use crate::chain::{Directory, VerifiedChain, direction_allows, effective_senders};
 use crate::denial::{Denial, QuotaKind};
 use crate::revocation::RevocationSet;
@@ -30,25 +31,6 @@ pub struct Flow {
     pub direction: Direction,
     /// When it happens.
     pub at: Timestamp,
-}
-
-/// A permitted flow, with the constraints that come with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Authorization {
-    /// The leaf grant.
-    pub grant: GrantId,
-    /// How long the recipient may keep the data, in seconds (the leaf's, the shortest in the chain).
-    pub retention_secs: u64,
-    /// Whether revoking obliges erasure.
-    pub erase_on_revoke: bool,
-    /// When the permission ends: the earliest not-after in the chain.
-    pub expires: Timestamp,
-    /// Packets left after this one, over the whole chain; `None` is unlimited.
-    pub remaining_packets: Option<u64>,
-    /// Bytes left after this one, over the whole chain; `None` is unlimited.
-    pub remaining_bytes: Option<u64>,
-    /// Every grant of the chain (leaf first) with its rate period, for [`Usage::apply`].
-    pub chain: Vec<(GrantId, Option<u32>)>,
 }
 
 /// Verifies `chain` and decides `flow` in one step. See [`decide_verified`]

@@ -66,6 +66,7 @@
 
 #![forbid(unsafe_code)]
 
+mod authorization;
 mod cache;
 mod chain;
 mod decision;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tally_wire::{GrantId, Timestamp};
 
-use crate::decision::Authorization;
+use crate::authorization::Authorization;
 
 /// What has flowed under one grant.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

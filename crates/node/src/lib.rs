@@ -57,6 +57,7 @@ mod limits;
 mod metrics;
 mod node;
 mod notice;
+mod policy;
 mod pull;
 mod reservation;
 mod sent;

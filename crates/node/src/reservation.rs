@@ -8,11 +8,13 @@ use std::sync::Arc;
 use tally_grant::Authorization;
 use tally_wire::{AgencyId, GrantId, Timestamp};
 
-use crate::state::{NodeState, lock};
+use crate::limits::PeerLimits;
+use crate::policy::{Policy, lock};
 
 /// A reservation, given back on drop unless [`keep`](Self::keep) made it durable.
 pub(crate) struct Reservation {
-    state: Arc<NodeState>,
+    policy: Arc<std::sync::Mutex<Policy>>,
+    limits: Arc<PeerLimits>,
     auth: Authorization,
     bytes: u64,
     at: Timestamp,
@@ -23,8 +25,14 @@ pub(crate) struct Reservation {
 
 impl Reservation {
     /// A reservation already counted in the in-memory usage (by `NodeState::decide_and_reserve`).
-    pub(crate) fn new(state: Arc<NodeState>, auth: Authorization, bytes: u64, at: Timestamp) -> Self {
-        Self { state, auth, bytes, at, storage: None, kept: false }
+    pub(crate) fn new(
+        policy: Arc<std::sync::Mutex<Policy>>,
+        limits: Arc<PeerLimits>,
+        auth: Authorization,
+        bytes: u64,
+        at: Timestamp,
+    ) -> Self {
+        Self { policy, limits, auth, bytes, at, storage: None, kept: false }
     }
 
     /// Reserves room for the packet in `sender`'s storage too; `false` if
@@ -33,7 +41,7 @@ impl Reservation {
         if self.storage.is_some() {
             return true;
         }
-        if !self.state.limits.reserve_storage(sender, self.bytes) {
+        if !self.limits.reserve_storage(sender, self.bytes) {
             return false;
         }
         self.storage = Some(sender.clone());
@@ -69,10 +77,10 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.kept {
-            lock(&self.state.policy).usage.release(&self.auth, self.bytes, self.at);
+            lock(&self.policy).usage.release(&self.auth, self.bytes, self.at);
         }
         if let Some(sender) = &self.storage {
-            self.state.limits.end_storage(sender, self.bytes, self.kept);
+            self.limits.end_storage(sender, self.bytes, self.kept);
         }
     }
 }

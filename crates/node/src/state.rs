@@ -24,17 +24,9 @@ use crate::agency::AgencyKeys;
 use crate::config::NodeConfig;
 use crate::limits::PeerLimits;
 use crate::load_directory;
+pub(crate) use crate::policy::{Policy, lock};
 use crate::{NodeError, hex};
 use tally_grant::VerifiedDirectory;
-
-/// The policy's mutable state.
-pub(crate) struct Policy {
-    /// Durable usage, plus the reservations of exchanges in flight.
-    pub(crate) usage: Usage,
-    /// Revocations kept (durable).
-    pub(crate) revocations: RevocationSet,
-    pub(crate) cache: ChainCache,
-}
 
 /// Everything a running node holds.
 pub(crate) struct NodeState {
@@ -49,8 +41,8 @@ pub(crate) struct NodeState {
     pub(crate) store: Store,
     pub(crate) log: Log<Store>,
     pub(crate) vault: Vault,
-    pub(crate) policy: Mutex<Policy>,
-    pub(crate) limits: PeerLimits,
+    pub(crate) policy: Arc<Mutex<Policy>>,
+    pub(crate) limits: Arc<PeerLimits>,
     pub(crate) blobs: PathBuf,
     pub(crate) metrics: crate::metrics::Metrics,
     /// Packets being received now: a second offer of one waits on the
@@ -60,10 +52,6 @@ pub(crate) struct NodeState {
     /// reading while a packet is stored: no packet is stored under a key
     /// being destroyed, or after a revocation that took effect meanwhile.
     pub(crate) erasing: RwLock<()>,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl NodeState {
@@ -139,8 +127,8 @@ impl NodeState {
             store,
             log,
             vault,
-            policy: Mutex::new(Policy { usage, revocations, cache: ChainCache::new(serial, 1024) }),
-            limits,
+            policy: Arc::new(Mutex::new(Policy { usage, revocations, cache: ChainCache::new(serial, 1024) })),
+            limits: Arc::new(limits),
             blobs,
             metrics: crate::metrics::Metrics::default(),
             receiving: Mutex::new(HashMap::new()),
@@ -245,7 +233,13 @@ impl NodeState {
         let Policy { usage, revocations, cache } = &mut *policy;
         let auth = cache.decide(flow, chain, revocations, &*directory, directory.serial(), usage)?;
         usage.apply(&auth, flow.bytes, flow.at);
-        Ok(crate::reservation::Reservation::new(Arc::clone(self), auth, flow.bytes, flow.at))
+        Ok(crate::reservation::Reservation::new(
+            Arc::clone(&self.policy),
+            Arc::clone(&self.limits),
+            auth,
+            flow.bytes,
+            flow.at,
+        ))
     }
 
     /// Makes the counts of `reservations` durable (one transaction), and keeps them.

@@ -15,11 +15,12 @@ use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::bounded::Text;
-use crate::bytes::{Digest, EncapsulatedKey, PacketId, Signature, hex_encode};
+use crate::bytes::{EncapsulatedKey, PacketId, hex_encode};
 use crate::codec;
 use crate::codepoint::{CloseCode, FrameType, Version};
 use crate::error::{Context, Error};
 use crate::limits::{self, MAX_FRAME_PREFIX};
+pub use crate::message::Trailer;
 use crate::message::{GrantChain, PacketHeader, PullRequest, Receipt, Revocation};
 use crate::signed::{Encoded, Signed};
 use crate::varint::{self, VarintError};
@@ -114,17 +115,6 @@ pub struct Chunk<'a> {
     pub index: u64,
     /// The sealed chunk: ciphertext and tag.
     pub data: Cow<'a, [u8]>,
-}
-
-/// The end of the payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Trailer {
-    /// How many chunks were sent.
-    pub chunk_count: u64,
-    /// The commitment to the plaintext (spec/envelope.md).
-    pub content_commitment: Digest,
-    /// The sender's signature over the packet transcript (spec/envelope.md).
-    pub signature: Signature,
 }
 
 /// The receiver's receipt for a stored packet.

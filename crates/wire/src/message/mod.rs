@@ -13,5 +13,5 @@ mod receipt;
 pub use directory::{AgencyRecord, CategoryRecord, Directory, KemKeyCertificate, PurposeRecord, Registration};
 pub use grant::{Direction, Grant, GrantChain, Quota, Rate, Revocation, decode_grant_chain, encode_grant_chain};
 pub use log::{BundledReceipt, DeletionRecord, LogEntry, ReceiptBundle};
-pub use packet::{Evidence, PacketHeader, PullRequest, Reveal};
+pub use packet::{Evidence, PacketHeader, PullRequest, Reveal, Trailer};
 pub use receipt::{Checkpoint, Outcome, Receipt};

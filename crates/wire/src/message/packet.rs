@@ -3,9 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bounded::BoundedBytes;
-use crate::bytes::{EncapsulatedKey, GrantId, KeyId, PacketId, RequestId, RevealedKey};
+use crate::bytes::{Digest, EncapsulatedKey, GrantId, KeyId, PacketId, RequestId, RevealedKey, Signature};
 use crate::codepoint::{SuiteId, Version};
-use crate::frame::Trailer;
 use crate::label::{PULL_REQUEST, SignatureLabel};
 use crate::limits;
 use crate::message::Receipt;
@@ -13,6 +12,18 @@ use crate::name::{AgencyId, ContentType, DataCategory, Purpose};
 use crate::signed::{Body, SignedBody};
 use crate::signed::{Encoded, Signed};
 use crate::time::{ChunkSize, Timestamp};
+
+/// The end of a packet's payload: the frame that ends its chunks, and part
+/// of the evidence of its origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trailer {
+    /// How many chunks were sent.
+    pub chunk_count: u64,
+    /// The commitment to the plaintext (spec/envelope.md).
+    pub content_commitment: Digest,
+    /// The sender's signature over the packet transcript (spec/envelope.md).
+    pub signature: Signature,
+}
 
 /// The cleartext, authenticated header of a packet (spec/envelope.md).
 ///
