@@ -76,7 +76,9 @@ mod document;
 mod revocation;
 mod usage;
 
-#[doc(hidden)]
+/// Entry points of the fuzz targets and the corpus replay test (`cfg(fuzzing)`,
+/// or feature `fuzzing`); not part of the API, never in a release build.
+#[cfg(any(test, fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 
 pub use cache::ChainCache;

@@ -47,7 +47,9 @@ mod signed;
 mod time;
 mod varint;
 
-#[doc(hidden)]
+/// Entry points of the fuzz targets and the corpus replay test (`cfg(fuzzing)`,
+/// or feature `fuzzing`); not part of the API, never in a release build.
+#[cfg(any(test, fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
 #[cfg(test)]
 mod tests;

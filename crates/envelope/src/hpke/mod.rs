@@ -305,8 +305,9 @@ pub fn setup_sender(
 }
 
 /// [`setup_sender`] with a given ephemeral key. Reusing an ephemeral key
-/// breaks HPKE's security; this exists for test vectors only.
-#[doc(hidden)]
+/// breaks HPKE's security; this exists for test vectors only (feature
+/// `test-vectors`; never in a release build).
+#[cfg(any(test, fuzzing, feature = "test-vectors"))]
 pub fn dangerous_setup_sender_with_ephemeral(
     suite: Suite,
     pk_r: &[u8; 32],

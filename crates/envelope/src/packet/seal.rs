@@ -67,8 +67,9 @@ impl Sealer {
     }
 
     /// [`Sealer::new`] with a fixed packet id and ephemeral key. Reusing
-    /// either breaks the construction; this exists for test vectors only.
-    #[doc(hidden)]
+    /// either breaks the construction; this exists for test vectors only
+    /// (feature `test-vectors`; never in a release build).
+    #[cfg(any(test, fuzzing, feature = "test-vectors"))]
     pub fn dangerous_new_deterministic(
         recipient: &KemKeyCertificate,
         spec: PacketSpec,
