@@ -48,6 +48,8 @@ fn agency(s: &str) -> AgencyId {
 /// Runs one push exchange of `payload` for `purpose`; returns both outcomes and both logs.
 fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>, Log<MemoryStore>, IdentityPublicKey) {
     let now = Timestamp::from_secs(NOW);
+    // The protocol's clocks: a monotonic instant for deadlines, the wall clock for receipts.
+    let clock = tally::protocol::Now { instant: std::time::Instant::now(), wall: now };
     let tax_key = Arc::new(IdentityKey::from_seed(&[1; 32]));
     let social_key = Arc::new(IdentityKey::from_seed(&[2; 32]));
     let social_public = social_key.public_key();
@@ -90,8 +92,8 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
     };
     let (sealer, offer) = Sealer::new(cert.unverified(), spec, chain).expect("seals");
     let mut sender =
-        Sender::new(sealer, offer, Arc::clone(&tax_key), federation.social.clone(), Config::default(), now);
-    let mut receiver = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), now);
+        Sender::new(sealer, offer, Arc::clone(&tax_key), federation.social.clone(), Config::default(), clock);
+    let mut receiver = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), clock);
     let sender_log = Log::new(MemoryStore::new(), &agency("tax-bureau"), Arc::clone(&tax_key));
     let recipient_log = Log::new(MemoryStore::new(), &agency("social-security"), Arc::clone(&social_key));
     let mut stored = Vec::new();
@@ -102,7 +104,7 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
         while let Some(frame) = sender.poll_transmit() {
             progress = true;
             let bytes = frame.encode().expect("encodes");
-            receiver.handle_frame(Frame::decode(&bytes).expect("decodes"), now);
+            receiver.handle_frame(Frame::decode(&bytes).expect("decodes"), clock);
         }
         while let Some(request) = receiver.poll_request() {
             progress = true;
@@ -145,13 +147,13 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
                 }
             };
             if let Some(response) = response {
-                receiver.handle_host(response, now);
+                receiver.handle_host(response, clock);
             }
         }
         while let Some(frame) = receiver.poll_transmit() {
             progress = true;
             let bytes = frame.encode().expect("encodes");
-            sender.handle_frame(Frame::decode(&bytes).expect("decodes"), now);
+            sender.handle_frame(Frame::decode(&bytes).expect("decodes"), clock);
         }
         while let Some(request) = sender.poll_request() {
             progress = true;
@@ -159,11 +161,11 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
                 SenderRequest::NextChunk { len } => {
                     let chunk = payload[read..read + len].to_vec();
                     read += len;
-                    sender.handle_host(SenderResponse::Chunk(chunk), now);
+                    sender.handle_host(SenderResponse::Chunk(chunk), clock);
                 }
                 SenderRequest::Log { receipt, .. } => {
                     sender_log.append(&[LogEntry::ReceiptReceived(*receipt)]).expect("logs");
-                    sender.handle_host(SenderResponse::Logged, now);
+                    sender.handle_host(SenderResponse::Logged, clock);
                 }
             }
         }

@@ -10,12 +10,13 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::time::Instant;
 
-use tally_wire::{AgencyId, Close, CloseCode, Fetch, Frame, Notice, Timestamp};
+use tally_wire::{AgencyId, Close, CloseCode, Fetch, Frame, Notice};
 
-use crate::Config;
 use crate::error::ExchangeError;
+use crate::queues::Queues;
+use crate::{Config, Now};
 
 /// What the answerer asks its host. Answer with [`Answerer::handle_host`].
 #[derive(Debug)]
@@ -65,23 +66,13 @@ enum Stage {
 pub struct Answerer {
     peer: AgencyId,
     stage: Stage,
-    transmit: VecDeque<Frame<'static>>,
-    requests: VecDeque<AnswererRequest>,
-    deadline: Option<Timestamp>,
-    outcome: Option<Result<AnswererOutcome, ExchangeError>>,
+    io: Queues<AnswererRequest, AnswererOutcome>,
 }
 
 impl Answerer {
     /// An answerer for a stream from `peer`, the agency the transport authenticated.
-    pub fn new(peer: AgencyId, config: Config, now: Timestamp) -> Self {
-        Self {
-            peer,
-            stage: Stage::AwaitingFirst,
-            transmit: VecDeque::new(),
-            requests: VecDeque::new(),
-            deadline: config.deadline_after(now),
-            outcome: None,
-        }
+    pub fn new(peer: AgencyId, config: Config, now: Now) -> Self {
+        Self { peer, stage: Stage::AwaitingFirst, io: Queues::new(config, now.instant) }
     }
 
     /// The authenticated peer.
@@ -91,30 +82,29 @@ impl Answerer {
 
     fn end(&mut self, outcome: Result<AnswererOutcome, ExchangeError>) {
         self.stage = Stage::Done;
-        self.deadline = None;
-        self.outcome = Some(outcome);
+        self.io.finish(outcome);
     }
 
     fn fail(&mut self, error: ExchangeError) {
         if !matches!(error, ExchangeError::ClosedByPeer { .. }) {
-            self.transmit.push_back(error.close_frame());
+            self.io.send(error.close_frame());
         }
         self.end(Err(error));
     }
 
     /// A frame from the peer.
-    pub fn handle_frame(&mut self, frame: Frame<'_>, _now: Timestamp) {
+    pub fn handle_frame(&mut self, frame: Frame<'_>, _now: Now) {
         match (self.stage, frame) {
             (Stage::Done, _) => {}
             (Stage::AwaitingFirst, Frame::Notice(n)) => {
                 self.stage = Stage::Keeping;
-                self.deadline = None;
-                self.requests.push_back(AnswererRequest::Keep(n));
+                self.io.await_host();
+                self.io.ask(AnswererRequest::Keep(n));
             }
             (Stage::AwaitingFirst, Frame::Fetch(f)) => {
                 self.stage = Stage::Fetching;
-                self.deadline = None;
-                self.requests.push_back(AnswererRequest::Fetch(f));
+                self.io.await_host();
+                self.io.ask(AnswererRequest::Fetch(f));
             }
             (_, Frame::Close(c)) => {
                 self.fail(ExchangeError::ClosedByPeer { code: c.code, reason: c.reason.as_str().to_owned() })
@@ -130,22 +120,22 @@ impl Answerer {
     }
 
     /// The host's answer to the oldest request.
-    pub fn handle_host(&mut self, response: AnswererResponse, _now: Timestamp) {
+    pub fn handle_host(&mut self, response: AnswererResponse, _now: Now) {
         match (self.stage, response) {
             (Stage::Keeping, AnswererResponse::Kept) => {
-                self.transmit.push_back(Frame::Close(Close::new(CloseCode::NO_ERROR, "kept")));
+                self.io.send(Frame::Close(Close::new(CloseCode::NO_ERROR, "kept")));
                 self.end(Ok(AnswererOutcome::Answered));
             }
             (Stage::Fetching, AnswererResponse::Part(bytes)) => {
-                self.transmit.push_back(Frame::Part(Cow::Owned(bytes)));
-                self.requests.push_back(AnswererRequest::NextPart);
+                self.io.send(Frame::Part(Cow::Owned(bytes)));
+                self.io.ask(AnswererRequest::NextPart);
             }
             (Stage::Fetching, AnswererResponse::End) => {
-                self.transmit.push_back(Frame::Close(Close::new(CloseCode::NO_ERROR, "end of answer")));
+                self.io.send(Frame::Close(Close::new(CloseCode::NO_ERROR, "end of answer")));
                 self.end(Ok(AnswererOutcome::Answered));
             }
             (Stage::Keeping | Stage::Fetching, AnswererResponse::Refuse(code, reason)) => {
-                self.transmit.push_back(Frame::Close(Close::new(code, &reason)));
+                self.io.send(Frame::Close(Close::new(code, &reason)));
                 self.end(Ok(AnswererOutcome::Refused(code)));
             }
             (Stage::Done, _) => {}
@@ -153,33 +143,34 @@ impl Answerer {
         }
     }
 
-    /// The time is now `now`.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
-        if self.stage == Stage::AwaitingFirst && self.deadline.is_some_and(|d| now >= d) {
+    /// The monotonic time is now `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.stage == Stage::AwaitingFirst && self.io.expired(now) {
             self.fail(ExchangeError::Timeout);
         }
     }
 
     /// The next frame to send.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Frame<'static>> {
-        self.transmit.pop_front()
+        self.io.poll_transmit()
     }
 
     /// The next request for the host.
+    #[must_use]
     pub fn poll_request(&mut self) -> Option<AnswererRequest> {
-        self.requests.pop_front()
+        self.io.poll_request()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.deadline
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.io.poll_timeout()
     }
 
-    /// The outcome, once the exchange has ended and its last frame is taken.
+    /// The outcome, once the exchange has ended and everything queued is taken.
+    #[must_use]
     pub fn poll_outcome(&mut self) -> Option<Result<AnswererOutcome, ExchangeError>> {
-        if !self.transmit.is_empty() {
-            return None;
-        }
-        self.outcome.take()
+        self.io.poll_outcome()
     }
 }

@@ -10,59 +10,50 @@
 //! the answer's bytes (at most the limit it was given) and ends with them.
 
 use std::convert::Infallible;
+use std::time::Instant;
 
-use tally_wire::{CloseCode, Fetch, Frame, Notice, Timestamp};
+use tally_wire::{CloseCode, Fetch, Frame, Notice};
 
-use crate::Config;
 use crate::error::ExchangeError;
+use crate::queues::Queues;
+use crate::{Config, Now};
 
 /// The asking side of one notice or fetch, with no I/O.
 pub struct Asker {
-    first: Option<Frame<'static>>,
     fetching: bool,
     limit: u64,
     answer: Vec<u8>,
-    config: Config,
-    deadline: Option<Timestamp>,
-    outcome: Option<Result<Vec<u8>, ExchangeError>>,
-    close: Option<Frame<'static>>,
+    io: Queues<Infallible, Vec<u8>>,
 }
 
 impl Asker {
     /// Hands `notice` to the peer; the exchange ends when the peer has kept it.
-    pub fn notice(notice: Notice, config: Config, now: Timestamp) -> Self {
+    pub fn notice(notice: Notice, config: Config, now: Now) -> Self {
         Self::new(Frame::Notice(notice), false, 0, config, now)
     }
 
     /// Asks the peer for `target`; the answer may hold at most `limit` bytes.
-    pub fn fetch(target: Fetch, limit: u64, config: Config, now: Timestamp) -> Self {
+    pub fn fetch(target: Fetch, limit: u64, config: Config, now: Now) -> Self {
         Self::new(Frame::Fetch(target), true, limit, config, now)
     }
 
-    fn new(first: Frame<'static>, fetching: bool, limit: u64, config: Config, now: Timestamp) -> Self {
-        Self {
-            first: Some(first),
-            fetching,
-            limit,
-            answer: Vec::new(),
-            config,
-            deadline: config.deadline_after(now),
-            outcome: None,
-            close: None,
-        }
+    fn new(first: Frame<'static>, fetching: bool, limit: u64, config: Config, now: Now) -> Self {
+        let mut io = Queues::new(config, now.instant);
+        io.send(first);
+        Self { fetching, limit, answer: Vec::new(), io }
     }
 
     fn fail(&mut self, error: ExchangeError) {
-        if !matches!(error, ExchangeError::ClosedByPeer { .. }) {
-            self.close = Some(error.close_frame());
+        if matches!(error, ExchangeError::ClosedByPeer { .. }) {
+            self.io.finish(Err(error));
+        } else {
+            self.io.fail(error);
         }
-        self.outcome = Some(Err(error));
-        self.deadline = None;
     }
 
     /// A frame from the peer.
-    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp) {
-        if self.outcome.is_some() {
+    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Now) {
+        if self.io.has_outcome() {
             return;
         }
         match frame {
@@ -72,11 +63,11 @@ impl Asker {
                     return;
                 }
                 self.answer.extend_from_slice(&bytes);
-                self.deadline = self.config.deadline_after(now);
+                self.io.await_peer(now.instant);
             }
             Frame::Close(c) if c.code == CloseCode::NO_ERROR => {
-                self.outcome = Some(Ok(std::mem::take(&mut self.answer)));
-                self.deadline = None;
+                let answer = std::mem::take(&mut self.answer);
+                self.io.finish(Ok(answer));
             }
             Frame::Close(c) => {
                 self.fail(ExchangeError::ClosedByPeer { code: c.code, reason: c.reason.as_str().to_owned() });
@@ -89,37 +80,38 @@ impl Asker {
     }
 
     /// The asker asks its host nothing.
-    pub fn handle_host(&mut self, response: Infallible, _now: Timestamp) {
+    pub fn handle_host(&mut self, response: Infallible, _now: Now) {
         match response {}
     }
 
-    /// The time is now `now`.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
-        if self.outcome.is_none() && self.deadline.is_some_and(|d| now >= d) {
+    /// The monotonic time is now `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.io.has_outcome() && self.io.expired(now) {
             self.fail(ExchangeError::Timeout);
         }
     }
 
     /// The next frame to send.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Frame<'static>> {
-        self.first.take().or_else(|| self.close.take())
+        self.io.poll_transmit()
     }
 
     /// The asker has no requests for its host.
+    #[must_use]
     pub fn poll_request(&mut self) -> Option<Infallible> {
-        None
+        self.io.poll_request()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.deadline
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.io.poll_timeout()
     }
 
     /// The answer's bytes (empty for a notice), once the peer has closed.
+    #[must_use]
     pub fn poll_outcome(&mut self) -> Option<Result<Vec<u8>, ExchangeError>> {
-        if self.first.is_some() || self.close.is_some() {
-            return None;
-        }
-        self.outcome.take()
+        self.io.poll_outcome()
     }
 }

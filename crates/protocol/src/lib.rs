@@ -8,20 +8,23 @@
 //! deadline (`poll_timeout`) and, at the end, their outcome
 //! (`poll_outcome`). No sockets, clocks, threads or randomness: the
 //! transport drives them, and tests drive them in memory with a simulated
-//! clock. The receiver asks its host to store a packet durably and only
+//! clock. Time comes as [`Now`]: a monotonic instant for the deadlines, and
+//! apart from it the wall-clock time written into receipts. The receiver asks its host to store a packet durably and only
 //! then sends the receipt the host signed. An [`Asker`] and an
 //! [`Answerer`] carry the smaller exchanges: a notice (a grant or
 //! revocation handed to the peer to keep) and a fetch (the peer's
 //! directory or log, streamed in parts).
 //!
 //! ```
-//! use tally_protocol::{Config, Receiver};
-//! use tally_wire::{AgencyId, Timestamp};
+//! use std::time::Duration;
+//! use tally_protocol::{Config, Now, Receiver};
+//! use tally_wire::AgencyId;
 //!
 //! let (local, peer) = (AgencyId::new("social-security")?, AgencyId::new("tax-bureau")?);
-//! let mut receiver = Receiver::new(local, peer, Config::default(), Timestamp::from_secs(0));
+//! let now = Now::system();
+//! let mut receiver = Receiver::new(local, peer, Config::default(), now);
 //! assert!(receiver.poll_transmit().is_none(), "a receiver speaks only after an offer");
-//! assert_eq!(receiver.poll_timeout(), Some(Timestamp::from_secs(30)));
+//! assert_eq!(receiver.poll_timeout(), Some(now.instant + Duration::from_secs(30)));
 //! # Ok::<(), tally_wire::InvalidValue>(())
 //! ```
 
@@ -30,12 +33,13 @@
 mod answerer;
 mod asker;
 mod error;
+mod queues;
 mod receiver;
 mod requester;
 mod responder;
 mod sender;
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use tally_wire::{Frame, Timestamp};
 
@@ -61,8 +65,33 @@ impl Default for Config {
 }
 
 impl Config {
-    fn deadline_after(&self, now: Timestamp) -> Option<Timestamp> {
+    fn deadline_after(&self, now: Instant) -> Option<Instant> {
         now.checked_add(self.idle_timeout)
+    }
+}
+
+/// The time as a driver gives it to an exchange: a monotonic instant for
+/// its deadlines, and the wall clock for the times it writes into receipts.
+/// The two are separate: a wall clock that jumps (NTP, an operator)
+/// neither fires nor postpones a timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// For deadlines.
+    pub instant: Instant,
+    /// For receipts.
+    pub wall: Timestamp,
+}
+
+impl Now {
+    /// The system's clocks now.
+    pub fn system() -> Self {
+        Self { instant: Instant::now(), wall: Timestamp::from_system_time(SystemTime::now()) }
+    }
+
+    /// Both clocks `by` later (for simulated time in tests).
+    #[must_use]
+    pub fn later(self, by: Duration) -> Self {
+        Self { instant: self.instant + by, wall: self.wall.checked_add(by).unwrap_or(self.wall) }
     }
 }
 
@@ -78,18 +107,22 @@ pub trait Exchange {
     type Outcome;
 
     /// A frame from the peer.
-    fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp);
+    fn handle_frame(&mut self, frame: Frame<'_>, now: Now);
     /// The host's answer to the oldest request that needs one.
-    fn handle_host(&mut self, response: Self::Response, now: Timestamp);
-    /// The time is now `now`.
-    fn handle_timeout(&mut self, now: Timestamp);
+    fn handle_host(&mut self, response: Self::Response, now: Now);
+    /// The monotonic time is now `now`.
+    fn handle_timeout(&mut self, now: Instant);
     /// The next frame to send.
+    #[must_use]
     fn poll_transmit(&mut self) -> Option<Frame<'static>>;
     /// The next request for the host.
+    #[must_use]
     fn poll_request(&mut self) -> Option<Self::Request>;
     /// When `handle_timeout` is next due.
-    fn poll_timeout(&self) -> Option<Timestamp>;
+    #[must_use]
+    fn poll_timeout(&self) -> Option<Instant>;
     /// The outcome, once the exchange has ended and everything queued is taken.
+    #[must_use]
     fn poll_outcome(&mut self) -> Option<Result<Self::Outcome, ExchangeError>>;
 }
 
@@ -99,13 +132,13 @@ macro_rules! exchange {
             type Request = $request;
             type Response = $response;
             type Outcome = $outcome;
-            fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp) {
+            fn handle_frame(&mut self, frame: Frame<'_>, now: Now) {
                 <$side>::handle_frame(self, frame, now)
             }
-            fn handle_host(&mut self, response: $response, now: Timestamp) {
+            fn handle_host(&mut self, response: $response, now: Now) {
                 <$side>::handle_host(self, response, now)
             }
-            fn handle_timeout(&mut self, now: Timestamp) {
+            fn handle_timeout(&mut self, now: Instant) {
                 <$side>::handle_timeout(self, now)
             }
             fn poll_transmit(&mut self) -> Option<Frame<'static>> {
@@ -114,7 +147,7 @@ macro_rules! exchange {
             fn poll_request(&mut self) -> Option<$request> {
                 <$side>::poll_request(self)
             }
-            fn poll_timeout(&self) -> Option<Timestamp> {
+            fn poll_timeout(&self) -> Option<Instant> {
                 <$side>::poll_timeout(self)
             }
             fn poll_outcome(&mut self) -> Option<Result<$outcome, ExchangeError>> {

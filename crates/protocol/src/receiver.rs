@@ -9,7 +9,6 @@
 //!        ◀─ Receipt ──          only after the host answered Stored
 //! ```
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tally_envelope::{CommitmentKey, IdentityVerifier, KemKey, Opener, header_digest};
@@ -18,8 +17,11 @@ use tally_wire::{
     Receipt, ReceiptFrame, Reject, Signed, Timestamp,
 };
 
-use crate::Config;
+use std::time::Instant;
+
 use crate::error::ExchangeError;
+use crate::queues::Queues;
+use crate::{Config, Now};
 
 /// What the receiver asks its host. Answer each with [`Receiver::handle_host`].
 #[derive(Debug)]
@@ -122,38 +124,24 @@ impl Stage {
 pub struct Receiver {
     local: AgencyId,
     peer: AgencyId,
-    config: Config,
     stage: Stage,
     header: Option<(PacketHeader, Digest)>,
-    transmit: VecDeque<Frame<'static>>,
-    requests: VecDeque<ReceiverRequest>,
-    deadline: Option<Timestamp>,
-    outcome: Option<Result<ReceiverOutcome, ExchangeError>>,
+    io: Queues<ReceiverRequest, ReceiverOutcome>,
 }
 
 impl Receiver {
     /// A receiver of agency `local` for a stream from `peer`, the agency
     /// the transport authenticated. It signs receipts naming `local` only.
-    pub fn new(local: AgencyId, peer: AgencyId, config: Config, now: Timestamp) -> Self {
-        Self {
-            deadline: config.deadline_after(now),
-            local,
-            peer,
-            config,
-            stage: Stage::AwaitingOffer,
-            header: None,
-            transmit: VecDeque::new(),
-            requests: VecDeque::new(),
-            outcome: None,
-        }
+    pub fn new(local: AgencyId, peer: AgencyId, config: Config, now: Now) -> Self {
+        Self { local, peer, stage: Stage::AwaitingOffer, header: None, io: Queues::new(config, now.instant) }
     }
 
     /// A frame from the peer.
-    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp) {
+    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Now) {
         if matches!(self.stage, Stage::Done) {
             return;
         }
-        self.deadline = self.config.deadline_after(now);
+        self.io.await_peer(now.instant);
         if let Frame::Close(close) = &frame {
             let error = ExchangeError::ClosedByPeer { code: close.code, reason: close.reason.to_string() };
             self.finish_quietly(Err(error));
@@ -168,26 +156,26 @@ impl Receiver {
                 match opener.open_chunk_in_place(chunk.index, &mut data).map(<[u8]>::len) {
                     Ok(len) => {
                         data.truncate(len);
-                        self.requests.push_back(ReceiverRequest::Store { plaintext: data });
+                        self.io.ask(ReceiverRequest::Store { plaintext: data });
                         Stage::Receiving { opener }
                     }
-                    Err(e) => self.reject_after_receiving(e.reason_code(), now),
+                    Err(e) => self.reject_after_receiving(e.reason_code(), now.wall),
                 }
             }
             (Stage::Receiving { opener, .. }, Frame::Trailer(trailer)) => match opener.finish(&trailer) {
                 Ok(opened) => {
                     let receipt = self.receipt(
-                        now,
+                        now.wall,
                         Outcome::Accepted {
                             ciphertext_fingerprint: opened.digests.ciphertext_fingerprint,
                             content_commitment: opened.digests.content_commitment,
                         },
                     );
                     let (evidence, commitment_key) = (opened.evidence, opened.commitment_key);
-                    self.requests.push_back(ReceiverRequest::Commit { receipt, evidence, commitment_key });
+                    self.io.ask(ReceiverRequest::Commit { receipt, evidence, commitment_key });
                     Stage::Committing
                 }
-                Err(e) => self.reject_after_receiving(e.reason_code(), now),
+                Err(e) => self.reject_after_receiving(e.reason_code(), now.wall),
             },
             // Chunks and the trailer already in flight when the packet was refused are dropped.
             (Stage::Rejecting, Frame::Chunk(_) | Frame::Trailer(_)) => Stage::Rejecting,
@@ -214,18 +202,14 @@ impl Receiver {
         }
         let digest = header_digest(&offer.header);
         self.header = Some((header.clone(), digest));
-        self.requests.push_back(ReceiverRequest::Decide {
-            header,
-            header_digest: digest,
-            grant_chain: offer.grant_chain.clone(),
-        });
+        self.io.ask(ReceiverRequest::Decide { header, header_digest: digest, grant_chain: offer.grant_chain.clone() });
         // The host, not the peer, is awaited now.
-        self.deadline = None;
+        self.io.await_host();
         Stage::Deciding { offer: Box::new(offer), digest }
     }
 
     /// The host's answer to the oldest request that needs one.
-    pub fn handle_host(&mut self, response: ReceiverResponse, now: Timestamp) {
+    pub fn handle_host(&mut self, response: ReceiverResponse, now: Now) {
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         self.stage = match (stage, response) {
             (Stage::Deciding { digest, .. }, ReceiverResponse::AlreadyReceipted(receipt)) => {
@@ -233,8 +217,8 @@ impl Receiver {
                     self.fail(ExchangeError::PacketIdReused);
                     return;
                 }
-                self.transmit.push_back(Frame::Receipt(ReceiptFrame { receipt: receipt.clone() }));
-                self.outcome = Some(Ok(ReceiverOutcome::Resent(receipt)));
+                self.io.send(Frame::Receipt(ReceiptFrame { receipt: receipt.clone() }));
+                self.io.finish(Ok(ReceiverOutcome::Resent(receipt)));
                 Stage::Done
             }
             (Stage::Deciding { .. } | Stage::Rejecting, ReceiverResponse::Close(code)) => {
@@ -242,28 +226,28 @@ impl Receiver {
                 return;
             }
             (Stage::Deciding { .. }, ReceiverResponse::Deny(reason)) => {
-                let receipt = self.receipt(now, Outcome::Rejected { reason });
-                self.requests.push_back(ReceiverRequest::Reject { receipt });
+                let receipt = self.receipt(now.wall, Outcome::Rejected { reason });
+                self.io.ask(ReceiverRequest::Reject { receipt });
                 Stage::Rejecting
             }
             (Stage::Deciding { offer, .. }, ReceiverResponse::Accept { kem_key, sender_key }) => {
                 match Opener::new(&kem_key, &offer, &sender_key) {
                     Ok(opener) => {
                         let packet_id = offer.header.value().packet_id;
-                        self.transmit.push_back(Frame::Accept(Accept { packet_id }));
-                        self.deadline = self.config.deadline_after(now);
+                        self.io.send(Frame::Accept(Accept { packet_id }));
+                        self.io.await_peer(now.instant);
                         Stage::Receiving { opener: Box::new(opener) }
                     }
                     Err(e) => {
-                        let receipt = self.receipt(now, Outcome::Rejected { reason: e.reason_code() });
-                        self.requests.push_back(ReceiverRequest::Reject { receipt });
+                        let receipt = self.receipt(now.wall, Outcome::Rejected { reason: e.reason_code() });
+                        self.io.ask(ReceiverRequest::Reject { receipt });
                         Stage::Rejecting
                     }
                 }
             }
             (Stage::Committing, ReceiverResponse::Stored(receipt)) => {
-                self.transmit.push_back(Frame::Receipt(ReceiptFrame { receipt: receipt.clone() }));
-                self.outcome = Some(Ok(ReceiverOutcome::Received(receipt)));
+                self.io.send(Frame::Receipt(ReceiptFrame { receipt: receipt.clone() }));
+                self.io.finish(Ok(ReceiverOutcome::Received(receipt)));
                 Stage::Done
             }
             (Stage::Committing, ReceiverResponse::StoreFailed) => {
@@ -271,8 +255,8 @@ impl Receiver {
                 return;
             }
             (Stage::Rejecting, ReceiverResponse::Rejected(receipt)) => {
-                self.transmit.push_back(Frame::Reject(Reject { receipt: receipt.clone() }));
-                self.outcome = Some(Ok(ReceiverOutcome::Rejected(receipt)));
+                self.io.send(Frame::Reject(Reject { receipt: receipt.clone() }));
+                self.io.finish(Ok(ReceiverOutcome::Rejected(receipt)));
                 Stage::Done
             }
             (stage, _) => {
@@ -285,30 +269,34 @@ impl Receiver {
     }
 
     /// The time is now `now`: a peer that stalled past its deadline ends the exchange.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
-        if self.deadline.is_some_and(|d| now >= d) {
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.io.expired(now) {
             self.fail(ExchangeError::Timeout);
         }
     }
 
     /// The next frame to send.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Frame<'static>> {
-        self.transmit.pop_front()
+        self.io.poll_transmit()
     }
 
     /// The next request for the host.
+    #[must_use]
     pub fn poll_request(&mut self) -> Option<ReceiverRequest> {
-        self.requests.pop_front()
+        self.io.poll_request()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due, if the peer is awaited.
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.deadline
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.io.poll_timeout()
     }
 
     /// The outcome, once the exchange has ended (take it once).
+    #[must_use]
     pub fn poll_outcome(&mut self) -> Option<Result<ReceiverOutcome, ExchangeError>> {
-        if self.transmit.is_empty() && self.requests.is_empty() { self.outcome.take() } else { None }
+        self.io.poll_outcome()
     }
 
     /// Whether the exchange has ended (frames and requests may still be queued).
@@ -333,26 +321,26 @@ impl Receiver {
     }
 
     fn reject_after_receiving(&mut self, reason: ReasonCode, now: Timestamp) -> Stage {
-        self.requests.push_back(ReceiverRequest::Discard);
+        self.io.ask(ReceiverRequest::Discard);
         let receipt = self.receipt(now, Outcome::Rejected { reason });
-        self.requests.push_back(ReceiverRequest::Reject { receipt });
-        self.deadline = None;
+        self.io.ask(ReceiverRequest::Reject { receipt });
+        self.io.await_host();
         Stage::Rejecting
     }
 
     /// Ends the exchange with an error, closing the stream with its code.
     fn fail(&mut self, error: ExchangeError) {
-        self.transmit.push_back(error.close_frame());
+        self.io.send(error.close_frame());
         self.finish_quietly(Err(error));
     }
 
     fn finish_quietly(&mut self, outcome: Result<ReceiverOutcome, ExchangeError>) {
         if matches!(self.stage, Stage::Receiving { .. }) {
-            self.requests.push_back(ReceiverRequest::Discard);
+            self.io.ask(ReceiverRequest::Discard);
         }
         self.stage = Stage::Done;
-        self.deadline = None;
-        self.outcome.get_or_insert(outcome);
+        self.io.await_host();
+        self.io.finish(outcome);
     }
 }
 

@@ -8,14 +8,15 @@
 //! ◀─ Close (NO_ERROR) ──  the answer is complete
 //! ```
 
-use std::collections::VecDeque;
-
 use tally_envelope::{IdentityVerifier, request_digest};
-use tally_wire::{CloseCode, Digest, Frame, GrantChain, Outcome, PullRequest, Receipt, Request, Signed, Timestamp};
+use tally_wire::{CloseCode, Digest, Frame, GrantChain, Outcome, PullRequest, Receipt, Request, Signed};
 
-use crate::Config;
+use std::time::Instant;
+
 use crate::error::ExchangeError;
+use crate::queues::Queues;
 use crate::receiver::{Receiver, ReceiverOutcome, ReceiverRequest, ReceiverResponse};
+use crate::{Config, Now};
 
 /// How a pull exchange ended for the requester.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,11 +59,9 @@ pub struct Requester {
     config: Config,
     stage: Stage,
     received: Vec<ReceiverOutcome>,
-    /// The latest time an input brought.
-    now: Timestamp,
-    transmit: VecDeque<Frame<'static>>,
-    deadline: Option<Timestamp>,
-    outcome: Option<Result<RequesterOutcome, ExchangeError>>,
+    /// The latest monotonic time an input brought.
+    now: Instant,
+    io: Queues<ReceiverRequest, RequesterOutcome>,
 }
 
 impl Requester {
@@ -74,7 +73,7 @@ impl Requester {
         grant_chain: GrantChain,
         responder_key: IdentityVerifier,
         config: Config,
-        now: Timestamp,
+        now: Now,
     ) -> Self {
         Self {
             request: request.unverified().clone(),
@@ -83,16 +82,18 @@ impl Requester {
             config,
             stage: Stage::AwaitingAnswer,
             received: Vec::new(),
-            now,
-            transmit: VecDeque::from([Frame::Request(Request { request, grant_chain })]),
-            deadline: config.deadline_after(now),
-            outcome: None,
+            now: now.instant,
+            io: {
+                let mut io = Queues::new(config, now.instant);
+                io.send(Frame::Request(Request { request, grant_chain }));
+                io
+            },
         }
     }
 
     /// A frame from the responder.
-    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp) {
-        self.now = now;
+    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Now) {
+        self.now = now.instant;
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         self.stage = match (stage, frame) {
             (Stage::Done, _) => Stage::Done,
@@ -116,7 +117,7 @@ impl Requester {
                 if !requested {
                     return self.fail(ExchangeError::NotRequested);
                 }
-                self.deadline = None;
+                self.io.await_host();
                 let mut receiver =
                     Receiver::new(self.request.requester.clone(), self.request.responder.clone(), self.config, now);
                 receiver.handle_frame(Frame::Offer(offer), now);
@@ -141,8 +142,8 @@ impl Requester {
     }
 
     /// The host's answer to the oldest request (of the packet being received).
-    pub fn handle_host(&mut self, response: ReceiverResponse, now: Timestamp) {
-        self.now = now;
+    pub fn handle_host(&mut self, response: ReceiverResponse, now: Now) {
+        self.now = now.instant;
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Receiving(mut receiver) => {
                 receiver.handle_host(response, now);
@@ -157,7 +158,7 @@ impl Requester {
     }
 
     /// The time is now `now`: a responder that stalled past its deadline ends the exchange.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
+    pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Receiving(mut receiver) => {
@@ -166,7 +167,7 @@ impl Requester {
             }
             stage => {
                 self.stage = stage;
-                if self.deadline.is_some_and(|d| now >= d) {
+                if self.io.expired(now) {
                     self.fail(ExchangeError::Timeout);
                 }
             }
@@ -174,11 +175,13 @@ impl Requester {
     }
 
     /// The next frame to send.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Frame<'static>> {
-        self.transmit.pop_front()
+        self.io.poll_transmit()
     }
 
     /// The next request for the host (of the packet being received).
+    #[must_use]
     pub fn poll_request(&mut self) -> Option<ReceiverRequest> {
         let Stage::Receiving(receiver) = &mut self.stage else { return None };
         if let Some(request) = receiver.poll_request() {
@@ -192,16 +195,18 @@ impl Requester {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.stage {
             Stage::Receiving(receiver) => receiver.poll_timeout(),
-            _ => self.deadline,
+            _ => self.io.poll_timeout(),
         }
     }
 
     /// The outcome, once the exchange has ended and everything queued is taken.
+    #[must_use]
     pub fn poll_outcome(&mut self) -> Option<Result<RequesterOutcome, ExchangeError>> {
-        if self.transmit.is_empty() { self.outcome.take() } else { None }
+        self.io.poll_outcome()
     }
 
     /// Whether the exchange has ended.
@@ -213,7 +218,7 @@ impl Requester {
     /// (and its host requests taken), records it and awaits the next offer.
     fn pump(&mut self, mut receiver: Box<Receiver>) {
         while let Some(frame) = receiver.poll_transmit() {
-            self.transmit.push_back(frame);
+            self.io.send(frame);
         }
         if !receiver.is_done() {
             self.stage = Stage::Receiving(receiver);
@@ -224,7 +229,7 @@ impl Requester {
             None => self.stage = Stage::Receiving(receiver),
             Some(Ok(outcome)) => {
                 self.received.push(outcome);
-                self.deadline = self.config.deadline_after(self.now);
+                self.io.await_peer(self.now);
                 self.stage = Stage::AwaitingOffer;
             }
             // The receiver has queued its Close frame already, if it owed one.
@@ -252,14 +257,14 @@ impl Requester {
     }
 
     fn fail(&mut self, error: ExchangeError) {
-        self.transmit.push_back(error.close_frame());
+        self.io.send(error.close_frame());
         self.finish(Err(error));
     }
 
     fn finish(&mut self, outcome: Result<RequesterOutcome, ExchangeError>) {
         self.stage = Stage::Done;
-        self.deadline = None;
-        self.outcome.get_or_insert(outcome);
+        self.io.await_host();
+        self.io.finish(outcome);
     }
 }
 

@@ -8,17 +8,18 @@
 //!       ◀─ Close (NO_ERROR) ─ the host has no more packets
 //! ```
 
-use std::collections::VecDeque;
-
 use tally_envelope::request_digest;
 use tally_wire::{
     AgencyId, Close, CloseCode, Frame, GrantChain, Outcome, PacketId, PullRequest, ReasonCode, Receipt, Reject,
     Request, Signed, Timestamp,
 };
 
-use crate::Config;
+use std::time::Instant;
+
 use crate::error::ExchangeError;
+use crate::queues::Queues;
 use crate::sender::{Sender, SenderOutcome, SenderRequest, SenderResponse};
+use crate::{Config, Now};
 
 /// What the responder asks its host. Answer with [`Responder::handle_host`].
 #[derive(Debug)]
@@ -103,29 +104,17 @@ pub struct Responder {
     local: AgencyId,
     stage: Stage,
     sent: Vec<SenderOutcome>,
-    transmit: VecDeque<Frame<'static>>,
-    requests: VecDeque<ResponderRequest>,
-    deadline: Option<Timestamp>,
-    outcome: Option<Result<ResponderOutcome, ExchangeError>>,
+    io: Queues<ResponderRequest, ResponderOutcome>,
 }
 
 impl Responder {
     /// A responder of agency `local` for a stream from `peer`, the agency the transport authenticated.
-    pub fn new(local: AgencyId, peer: AgencyId, config: Config, now: Timestamp) -> Self {
-        Self {
-            peer,
-            local,
-            stage: Stage::AwaitingRequest,
-            sent: Vec::new(),
-            transmit: VecDeque::new(),
-            requests: VecDeque::new(),
-            deadline: config.deadline_after(now),
-            outcome: None,
-        }
+    pub fn new(local: AgencyId, peer: AgencyId, config: Config, now: Now) -> Self {
+        Self { peer, local, stage: Stage::AwaitingRequest, sent: Vec::new(), io: Queues::new(config, now.instant) }
     }
 
     /// A frame from the requester.
-    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp) {
+    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Now) {
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         self.stage = match (stage, frame) {
             (Stage::Done, _) => Stage::Done,
@@ -143,8 +132,8 @@ impl Responder {
                     return self.fail(ExchangeError::NotRequested);
                 }
                 let request = Box::new(request);
-                self.requests.push_back(ResponderRequest::Decide { request: request.clone(), grant_chain });
-                self.deadline = None;
+                self.io.ask(ResponderRequest::Decide { request: request.clone(), grant_chain });
+                self.io.await_host();
                 Stage::Deciding(request)
             }
             (_, Frame::Close(close)) => {
@@ -159,29 +148,29 @@ impl Responder {
     }
 
     /// The host's answer to the oldest request that needs one.
-    pub fn handle_host(&mut self, response: ResponderResponse, now: Timestamp) {
+    pub fn handle_host(&mut self, response: ResponderResponse, now: Now) {
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         self.stage = match (stage, response) {
             (Stage::Deciding(_), ResponderResponse::Serve) => {
-                self.requests.push_back(ResponderRequest::NextPacket);
+                self.io.ask(ResponderRequest::NextPacket);
                 Stage::AwaitingPacket
             }
             (Stage::Deciding(_) | Stage::Rejecting, ResponderResponse::Close(code)) => {
                 return self.fail(ExchangeError::ClosedByHost(code));
             }
             (Stage::Deciding(request), ResponderResponse::Deny(reason)) => {
-                let receipt = refusal(&request, reason, now);
-                self.requests.push_back(ResponderRequest::Reject { receipt });
+                let receipt = refusal(&request, reason, now.wall);
+                self.io.ask(ResponderRequest::Reject { receipt });
                 Stage::Rejecting
             }
             (Stage::Rejecting, ResponderResponse::Rejected(receipt)) => {
-                self.transmit.push_back(Frame::Reject(Reject { receipt: receipt.clone() }));
+                self.io.send(Frame::Reject(Reject { receipt: receipt.clone() }));
                 self.finish(Ok(ResponderOutcome::Refused(receipt)));
                 Stage::Done
             }
             (Stage::AwaitingPacket, ResponderResponse::Send(sender)) => return self.pump(sender),
             (Stage::AwaitingPacket, ResponderResponse::End) => {
-                self.transmit.push_back(Frame::Close(Close::new(CloseCode::NO_ERROR, "end of answer")));
+                self.io.send(Frame::Close(Close::new(CloseCode::NO_ERROR, "end of answer")));
                 let sent = std::mem::take(&mut self.sent);
                 self.finish(Ok(ResponderOutcome::Served(sent)));
                 Stage::Done
@@ -199,7 +188,7 @@ impl Responder {
     }
 
     /// The time is now `now`: a requester that stalled past its deadline ends the exchange.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
+    pub fn handle_timeout(&mut self, now: Instant) {
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Sending(mut sender) => {
                 sender.handle_timeout(now);
@@ -207,7 +196,7 @@ impl Responder {
             }
             stage => {
                 self.stage = stage;
-                if self.deadline.is_some_and(|d| now >= d) {
+                if self.io.expired(now) {
                     self.fail(ExchangeError::Timeout);
                 }
             }
@@ -215,26 +204,30 @@ impl Responder {
     }
 
     /// The next frame to send.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Frame<'static>> {
-        self.transmit.pop_front()
+        self.io.poll_transmit()
     }
 
     /// The next request for the host.
+    #[must_use]
     pub fn poll_request(&mut self) -> Option<ResponderRequest> {
-        self.requests.pop_front()
+        self.io.poll_request()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.stage {
             Stage::Sending(sender) => sender.poll_timeout(),
-            _ => self.deadline,
+            _ => self.io.poll_timeout(),
         }
     }
 
     /// The outcome, once the exchange has ended and everything queued is taken.
+    #[must_use]
     pub fn poll_outcome(&mut self) -> Option<Result<ResponderOutcome, ExchangeError>> {
-        if self.transmit.is_empty() && self.requests.is_empty() { self.outcome.take() } else { None }
+        self.io.poll_outcome()
     }
 
     /// Whether the exchange has ended.
@@ -246,17 +239,17 @@ impl Responder {
     /// is settled, records it and asks the host for the next.
     fn pump(&mut self, mut sender: Box<Sender>) {
         while let Some(frame) = sender.poll_transmit() {
-            self.transmit.push_back(frame);
+            self.io.send(frame);
         }
         while let Some(request) = sender.poll_request() {
-            self.requests.push_back(ResponderRequest::Packet(request));
+            self.io.ask(ResponderRequest::Packet(request));
         }
         match sender.poll_outcome() {
             None => self.stage = Stage::Sending(sender),
             Some(Ok(outcome)) => {
                 self.sent.push(outcome);
-                self.requests.push_back(ResponderRequest::NextPacket);
-                self.deadline = None;
+                self.io.ask(ResponderRequest::NextPacket);
+                self.io.await_host();
                 self.stage = Stage::AwaitingPacket;
             }
             // The sender has queued its Close frame already, if it owed one.
@@ -265,14 +258,14 @@ impl Responder {
     }
 
     fn fail(&mut self, error: ExchangeError) {
-        self.transmit.push_back(error.close_frame());
+        self.io.send(error.close_frame());
         self.finish(Err(error));
     }
 
     fn finish(&mut self, outcome: Result<ResponderOutcome, ExchangeError>) {
         self.stage = Stage::Done;
-        self.deadline = None;
-        self.outcome.get_or_insert(outcome);
+        self.io.await_host();
+        self.io.finish(outcome);
     }
 }
 

@@ -9,16 +9,16 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, PacketDigests, Sealer};
-use tally_wire::{
-    Chunk, EncapsulatedKey, Encoded, Evidence, Frame, Offer, Outcome, PacketHeader, Receipt, Signed, Timestamp,
-};
+use tally_wire::{Chunk, EncapsulatedKey, Encoded, Evidence, Frame, Offer, Outcome, PacketHeader, Receipt, Signed};
 
-use crate::Config;
+use std::time::Instant;
+
 use crate::error::ExchangeError;
+use crate::queues::Queues;
+use crate::{Config, Now};
 
 /// What the sender asks its host. Answer with [`Sender::handle_host`].
 #[derive(Debug)]
@@ -91,12 +91,8 @@ pub struct Sender {
     encoded_header: Encoded<PacketHeader>,
     encapsulated_key: EncapsulatedKey,
     header_digest: tally_wire::Digest,
-    config: Config,
     stage: Stage,
-    transmit: VecDeque<Frame<'static>>,
-    requests: VecDeque<SenderRequest>,
-    deadline: Option<Timestamp>,
-    outcome: Option<Result<SenderOutcome, ExchangeError>>,
+    io: Queues<SenderRequest, SenderOutcome>,
 }
 
 impl Sender {
@@ -109,7 +105,7 @@ impl Sender {
         identity: Arc<IdentityKey>,
         recipient_key: IdentityVerifier,
         config: Config,
-        now: Timestamp,
+        now: Now,
     ) -> Self {
         Self::offering(offer, Stage::Offering { sealer: Box::new(sealer) }, identity, recipient_key, config, now)
     }
@@ -125,7 +121,7 @@ impl Sender {
         identity: Arc<IdentityKey>,
         recipient_key: IdentityVerifier,
         config: Config,
-        now: Timestamp,
+        now: Now,
     ) -> Self {
         Self::offering(offer, Stage::Resending, identity, recipient_key, config, now)
     }
@@ -137,7 +133,7 @@ impl Sender {
         identity: Arc<IdentityKey>,
         recipient_key: IdentityVerifier,
         config: Config,
-        now: Timestamp,
+        now: Now,
     ) -> Self {
         let header = offer.header.value().clone();
         let header_digest = tally_envelope::header_digest(&offer.header);
@@ -148,21 +144,21 @@ impl Sender {
             encoded_header: offer.header.clone(),
             encapsulated_key: offer.encapsulated_key,
             header_digest,
-            deadline: config.deadline_after(now),
-            config,
             stage,
-            transmit: VecDeque::from([Frame::Offer(offer)]),
-            requests: VecDeque::new(),
-            outcome: None,
+            io: {
+                let mut io = Queues::new(config, now.instant);
+                io.send(Frame::Offer(offer));
+                io
+            },
         }
     }
 
     /// A frame from the recipient.
-    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Timestamp) {
+    pub fn handle_frame(&mut self, frame: Frame<'_>, now: Now) {
         if matches!(self.stage, Stage::Done) {
             return;
         }
-        self.deadline = self.config.deadline_after(now);
+        self.io.await_peer(now.instant);
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         self.stage = match (stage, frame) {
             (Stage::Offering { sealer }, Frame::Accept(accept)) if accept.packet_id == self.header.packet_id => {
@@ -172,15 +168,15 @@ impl Sender {
             (Stage::Resending, Frame::Receipt(frame)) => match self.check_resent_receipt(&frame.receipt) {
                 Ok(()) => {
                     let receipt = Box::new(frame.receipt.clone());
-                    self.requests.push_back(SenderRequest::Log { receipt, sealed: None });
-                    self.deadline = None;
+                    self.io.ask(SenderRequest::Log { receipt, sealed: None });
+                    self.io.await_host();
                     Stage::Logging { receipt: Box::new(frame.receipt), delivered: true }
                 }
                 Err(e) => return self.fail(e),
             },
             (Stage::Resending, Frame::Accept(_)) => {
                 let reason = "the packet was not stored; it is sealed and sent anew";
-                self.transmit.push_back(Frame::Close(tally_wire::Close::new(tally_wire::CloseCode::NO_ERROR, reason)));
+                self.io.send(Frame::Close(tally_wire::Close::new(tally_wire::CloseCode::NO_ERROR, reason)));
                 return self.finish(Ok(SenderOutcome::NotStored));
             }
             (
@@ -189,8 +185,8 @@ impl Sender {
             ) => match self.check_rejection(&reject.receipt) {
                 Ok(()) => {
                     let receipt = Box::new(reject.receipt.clone());
-                    self.requests.push_back(SenderRequest::Log { receipt, sealed: None });
-                    self.deadline = None;
+                    self.io.ask(SenderRequest::Log { receipt, sealed: None });
+                    self.io.await_host();
                     Stage::Logging { receipt: Box::new(reject.receipt), delivered: false }
                 }
                 Err(e) => return self.fail(e),
@@ -199,8 +195,8 @@ impl Sender {
                 match self.check_acceptance(&frame.receipt, &digests) {
                     Ok(()) => {
                         let receipt = Box::new(frame.receipt.clone());
-                        self.requests.push_back(SenderRequest::Log { receipt, sealed: Some(sealed) });
-                        self.deadline = None;
+                        self.io.ask(SenderRequest::Log { receipt, sealed: Some(sealed) });
+                        self.io.await_host();
                         Stage::Logging { receipt: Box::new(frame.receipt), delivered: true }
                     }
                     Err(e) => return self.fail(e),
@@ -219,7 +215,7 @@ impl Sender {
     }
 
     /// The host's answer to the oldest request.
-    pub fn handle_host(&mut self, response: SenderResponse, now: Timestamp) {
+    pub fn handle_host(&mut self, response: SenderResponse, now: Now) {
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         self.stage = match (stage, response) {
             (Stage::Streaming { mut sealer, index }, SenderResponse::Chunk(mut buf)) => {
@@ -228,15 +224,15 @@ impl Sender {
                     Err(e) => return self.fail(ExchangeError::Envelope(e.into())),
                 };
                 buf.extend_from_slice(&tag);
-                self.transmit.push_back(Frame::Chunk(Chunk { index, data: Cow::Owned(buf) }));
+                self.io.send(Frame::Chunk(Chunk { index, data: Cow::Owned(buf) }));
                 if sealer.next_chunk_len().is_some() {
                     self.ask_for_chunk(&sealer);
                     Stage::Streaming { sealer, index: index + 1 }
                 } else {
                     match sealer.finish(&self.identity) {
                         Ok(sealed) => {
-                            self.transmit.push_back(Frame::Trailer(sealed.trailer));
-                            self.deadline = self.config.deadline_after(now);
+                            self.io.send(Frame::Trailer(sealed.trailer));
+                            self.io.await_peer(now.instant);
                             let evidence = Evidence {
                                 header: self.encoded_header.clone(),
                                 encapsulated_key: self.encapsulated_key,
@@ -268,30 +264,34 @@ impl Sender {
     }
 
     /// The time is now `now`: a recipient that stalled past its deadline ends the exchange.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
-        if self.deadline.is_some_and(|d| now >= d) {
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.io.expired(now) {
             self.fail(ExchangeError::Timeout);
         }
     }
 
     /// The next frame to send.
+    #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Frame<'static>> {
-        self.transmit.pop_front()
+        self.io.poll_transmit()
     }
 
     /// The next request for the host.
+    #[must_use]
     pub fn poll_request(&mut self) -> Option<SenderRequest> {
-        self.requests.pop_front()
+        self.io.poll_request()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.deadline
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.io.poll_timeout()
     }
 
     /// The outcome, once the exchange has ended and everything queued is taken.
+    #[must_use]
     pub fn poll_outcome(&mut self) -> Option<Result<SenderOutcome, ExchangeError>> {
-        if self.transmit.is_empty() && self.requests.is_empty() { self.outcome.take() } else { None }
+        self.io.poll_outcome()
     }
 
     /// Whether the exchange has ended.
@@ -315,7 +315,7 @@ impl Sender {
 
     fn ask_for_chunk(&mut self, sealer: &Sealer) {
         if let Some(len) = sealer.next_chunk_len() {
-            self.requests.push_back(SenderRequest::NextChunk { len });
+            self.io.ask(SenderRequest::NextChunk { len });
         }
     }
 
@@ -370,14 +370,14 @@ impl Sender {
     }
 
     fn fail(&mut self, error: ExchangeError) {
-        self.transmit.push_back(error.close_frame());
+        self.io.send(error.close_frame());
         self.finish(Err(error));
     }
 
     fn finish(&mut self, outcome: Result<SenderOutcome, ExchangeError>) {
         self.stage = Stage::Done;
-        self.deadline = None;
-        self.outcome.get_or_insert(outcome);
+        self.io.await_host();
+        self.io.finish(outcome);
     }
 }
 

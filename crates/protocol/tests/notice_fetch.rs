@@ -1,28 +1,30 @@
 //! Notices and fetches: an asker and an answerer connected in memory, every
 //! frame crossing as bytes, with a test host and a simulated clock.
 
+mod clock;
+
 use std::time::Duration;
 
 use proptest::prelude::*;
 use tally_protocol::{
     Answerer, AnswererOutcome, AnswererRequest, AnswererResponse, Asker, Config, Exchange, ExchangeError,
 };
-use tally_wire::{AgencyId, CloseCode, Fetch, Frame, Notice, Revocation, RevocationReason, Signed, Timestamp};
+use tally_wire::{AgencyId, CloseCode, Fetch, Frame, Notice, Revocation, RevocationReason, Signed};
 
 const T0: u64 = 1_800_000_000;
 
-fn at(secs: u64) -> Timestamp {
-    Timestamp::from_secs(T0 + secs)
+fn at(secs: u64) -> tally_protocol::Now {
+    clock::at(T0 + secs)
 }
 
 fn revocation() -> Signed<Revocation> {
     let r = Revocation {
         issuer: AgencyId::new("tax-bureau").expect("valid"),
         grant: tally_wire::GrantId([7; 32]),
-        effective_at: at(0),
+        effective_at: at(0).wall,
         reason: RevocationReason::PURPOSE_ENDED,
         erase: true,
-        issued_at: at(0),
+        issued_at: at(0).wall,
     };
     tally_envelope::IdentityKey::from_seed(&[1; 32]).sign_object(r).expect("signs")
 }
@@ -150,16 +152,16 @@ fn an_answer_over_the_askers_limit_ends_the_fetch() {
 fn a_silent_answerer_times_the_asker_out_and_a_silent_asker_the_answerer() {
     let mut asker = Asker::fetch(Fetch::Directory { newer_than: 0 }, 1 << 20, config(), at(0));
     assert!(asker.poll_transmit().is_some());
-    assert_eq!(asker.poll_timeout(), Some(at(30)));
-    asker.handle_timeout(at(29));
+    assert_eq!(asker.poll_timeout(), Some(at(30).instant));
+    asker.handle_timeout(at(29).instant);
     assert!(asker.poll_outcome().is_none(), "not before the deadline");
-    asker.handle_timeout(at(30));
+    asker.handle_timeout(at(30).instant);
     let close = asker.poll_transmit().expect("a close");
     assert!(matches!(close, Frame::Close(c) if c.code == CloseCode::TIMEOUT));
     assert_eq!(asker.poll_outcome(), Some(Err(ExchangeError::Timeout)));
 
     let mut answerer = Answerer::new(AgencyId::new("tax-bureau").expect("valid"), config(), at(0));
-    answerer.handle_timeout(at(30));
+    answerer.handle_timeout(at(30).instant);
     assert!(matches!(answerer.poll_transmit(), Some(Frame::Close(c)) if c.code == CloseCode::TIMEOUT));
     assert_eq!(answerer.poll_outcome(), Some(Err(ExchangeError::Timeout)));
 }
@@ -173,7 +175,7 @@ fn frames_out_of_place_are_closed_as_unexpected() {
     assert!(matches!(answerer.poll_outcome(), Some(Err(ExchangeError::UnexpectedFrame { .. }))));
 
     let mut asker = Asker::notice(Notice::Revocation(revocation()), config(), at(0));
-    asker.poll_transmit();
+    let _notice = asker.poll_transmit();
     asker.handle_frame(Frame::Part(b"x".as_slice().into()), at(1));
     assert!(matches!(asker.poll_transmit(), Some(Frame::Close(c)) if c.code == CloseCode::UNEXPECTED_FRAME));
     assert!(matches!(asker.poll_outcome(), Some(Err(ExchangeError::UnexpectedFrame { .. }))));
@@ -196,10 +198,10 @@ proptest! {
 /// Both sides run through the common [`Exchange`] trait the transport drives.
 #[test]
 fn both_sides_are_exchanges() {
-    fn deadline<E: Exchange>(e: &E) -> Option<Timestamp> {
+    fn deadline<E: Exchange>(e: &E) -> Option<std::time::Instant> {
         e.poll_timeout()
     }
     let asker = Asker::fetch(Fetch::Log, 1, config(), at(0));
     let answerer = Answerer::new(AgencyId::new("audit-office").expect("valid"), config(), at(0));
-    assert_eq!((deadline(&asker), deadline(&answerer)), (Some(at(30)), Some(at(30))));
+    assert_eq!((deadline(&asker), deadline(&answerer)), (Some(at(30).instant), Some(at(30).instant)));
 }

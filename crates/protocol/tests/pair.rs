@@ -2,6 +2,8 @@
 //! simulated clock and test hosts, in the manner of quinn-proto's `Pair`.
 //! Every frame crosses as bytes (encode, then strict decode).
 
+mod clock;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -86,7 +88,7 @@ struct Pair {
     payload: Vec<u8>,
     sent: usize,
     logged: Vec<Signed<Receipt>>,
-    now: Timestamp,
+    now: tally_protocol::Now,
     /// Frames the receiver sent, for assertions.
     from_receiver: Vec<Frame<'static>>,
     /// Applied to every frame from the sender before it arrives.
@@ -135,7 +137,7 @@ impl Pair {
     fn new(payload_len: usize, policy: Policy) -> (Self, Offer) {
         let w = world();
         let (sealer, offer) = Sealer::new(&w.cert, spec(payload_len), BoundedVec::empty()).expect("seals");
-        let now = Timestamp::from_secs(T0);
+        let now = clock::at(T0);
         let sender = Sender::new(
             sealer,
             offer.clone(),
@@ -148,7 +150,7 @@ impl Pair {
     }
 
     fn with_sender(sender: Sender, w: &World, policy: Policy, payload_len: usize) -> Self {
-        let now = Timestamp::from_secs(T0);
+        let now = clock::at(T0);
         Self {
             sender,
             receiver: Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), now),
@@ -326,8 +328,8 @@ fn a_stalled_sender_times_out_and_the_receiver_discards() {
     }
     assert!(matches!(p.receiver.poll_transmit(), Some(Frame::Accept(_))));
     let deadline = p.receiver.poll_timeout().expect("the peer is awaited");
-    assert_eq!(deadline, Timestamp::from_secs(T0 + 30));
-    p.receiver.handle_timeout(Timestamp::from_secs(T0 + 29));
+    assert_eq!(deadline, clock::at(T0 + 30).instant);
+    p.receiver.handle_timeout(clock::at(T0 + 29).instant);
     assert!(!p.receiver.is_done(), "not before the deadline");
     p.receiver.handle_timeout(deadline);
     assert!(matches!(p.receiver.poll_transmit(), Some(Frame::Close(c)) if c.code == CloseCode::TIMEOUT));
@@ -339,7 +341,7 @@ fn a_stalled_sender_times_out_and_the_receiver_discards() {
 fn a_stalled_receiver_times_out_the_sender() {
     let (mut p, _) = Pair::new(10, Policy::Allow);
     let _offer = p.sender.poll_transmit();
-    p.sender.handle_timeout(Timestamp::from_secs(T0 + 30));
+    p.sender.handle_timeout(clock::at(T0 + 30).instant);
     assert!(matches!(p.sender.poll_transmit(), Some(Frame::Close(c)) if c.code == CloseCode::TIMEOUT));
     assert_eq!(p.sender.poll_outcome(), Some(Err(ExchangeError::Timeout)));
 }
@@ -391,7 +393,7 @@ fn a_trailer_before_the_last_chunk_is_a_rejection() {
 
 #[test]
 fn out_of_order_frames_close_the_exchange() {
-    let now = Timestamp::from_secs(T0);
+    let now = clock::at(T0);
     let cases: Vec<(Frame<'static>, &str)> = vec![
         (Frame::Accept(tally_wire::Accept { packet_id: PacketId([0; 16]) }), "an accept to a receiver"),
         (Frame::Chunk(tally_wire::Chunk::new(0, &[0u8; 32])).into_owned(), "a chunk before the offer"),
@@ -445,17 +447,14 @@ fn frame_pool() -> (Vec<Frame<'static>>, World) {
         Arc::clone(&w.sender_identity),
         w.recipient_identity_public.clone(),
         Config::default(),
-        Timestamp::from_secs(T0),
+        clock::at(T0),
     );
     let _ = sender.poll_transmit();
-    sender.handle_frame(
-        Frame::Accept(tally_wire::Accept { packet_id: frames_packet_id(&frames[0]) }),
-        Timestamp::from_secs(T0),
-    );
+    sender.handle_frame(Frame::Accept(tally_wire::Accept { packet_id: frames_packet_id(&frames[0]) }), clock::at(T0));
     let payload = vec![1u8; 2500];
     let mut at = 0;
     while let Some(SenderRequest::NextChunk { len }) = sender.poll_request() {
-        sender.handle_host(SenderResponse::Chunk(payload[at..at + len].to_vec()), Timestamp::from_secs(T0));
+        sender.handle_host(SenderResponse::Chunk(payload[at..at + len].to_vec()), clock::at(T0));
         at += len;
         while let Some(f) = sender.poll_transmit() {
             frames.push(f);
@@ -493,7 +492,7 @@ proptest! {
             commits: 0,
             discards: 0,
         };
-        let now = Timestamp::from_secs(T0);
+        let now = clock::at(T0);
         let mut r = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), now);
         let mut receipts_sent = 0;
         for pick in picks {
@@ -510,7 +509,7 @@ proptest! {
             }
         }
         prop_assert!(receipts_sent <= host.stored.len(), "a receipt without durable storage");
-        r.handle_timeout(Timestamp::from_secs(T0 + 3600));
+        r.handle_timeout(clock::at(T0 + 3600).instant);
         while r.poll_transmit().is_some() {}
         while r.poll_request().is_some() {}
         prop_assert!(r.is_done(), "the exchange ends by its deadline");

@@ -4,6 +4,8 @@
 //! The responder is the tax bureau (it holds the data and sends the
 //! answer's packets); the requester is the social-security bureau.
 
+mod clock;
+
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -81,7 +83,7 @@ struct Pull {
     provisional: Vec<u8>,
     stored: Vec<Vec<u8>>,
     responder_logged: Vec<Signed<Receipt>>,
-    now: Timestamp,
+    now: tally_protocol::Now,
     deliver_to_requester: bool,
     /// Every frame the responder sent, for the property test's pool.
     from_responder: Vec<Frame<'static>>,
@@ -90,7 +92,7 @@ struct Pull {
 impl Pull {
     fn new(answer: Vec<Vec<u8>>, refuse: Option<ReasonCode>) -> Self {
         let keys = keys();
-        let now = Timestamp::from_secs(T0);
+        let now = clock::at(T0);
         let requester = Requester::new(
             request(&keys.social, "social-security"),
             BoundedVec::empty(),
@@ -128,7 +130,7 @@ impl Pull {
             purpose: purpose(),
             category: category(),
             content_type: ContentType::new("application/json").expect("valid"),
-            created_at: self.now,
+            created_at: self.now.wall,
             payload_len: payload.len() as u64,
             chunk_size: ChunkSize::new(1024).expect("valid"),
         };
@@ -348,8 +350,8 @@ fn a_stalled_responder_times_out_the_requester() {
     p.drive();
     assert!(p.requester.poll_outcome().is_none());
     let deadline = p.requester.poll_timeout().expect("awaiting the answer");
-    assert_eq!(deadline, Timestamp::from_secs(T0 + 30));
-    p.requester.handle_timeout(Timestamp::from_secs(T0 + 29));
+    assert_eq!(deadline, clock::at(T0 + 30).instant);
+    p.requester.handle_timeout(clock::at(T0 + 29).instant);
     assert!(p.requester.poll_outcome().is_none(), "not before the deadline");
     p.requester.handle_timeout(deadline);
     assert!(matches!(p.requester.poll_transmit(), Some(Frame::Close(c)) if c.code == CloseCode::TIMEOUT));
@@ -417,7 +419,7 @@ proptest! {
             }
         }
         prop_assert!(receipts_sent <= p.stored.len(), "a receipt without storage");
-        p.requester.handle_timeout(Timestamp::from_secs(T0 + 3600));
+        p.requester.handle_timeout(clock::at(T0 + 3600).instant);
         while p.requester.poll_transmit().is_some() {}
         while p.requester.poll_request().is_some() {}
         prop_assert!(p.requester.is_done(), "the exchange ends by its deadline");

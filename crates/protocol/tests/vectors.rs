@@ -7,6 +7,8 @@
 //! Regenerate after a deliberate change with
 //! `TALLY_BLESS=1 cargo test -p tally-protocol --test vectors`.
 
+mod clock;
+
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -46,7 +48,7 @@ fn generate() -> Value {
         })
         .expect("signs");
     // The refusal is made by the responder's state machine, signed by its host.
-    let now = Timestamp::from_secs(DECIDED_AT);
+    let now = clock::at(DECIDED_AT);
     let mut machine = Responder::new(agency("tax-bureau"), agency("social-security"), Config::default(), now);
     machine.handle_frame(Frame::Request(Request { request: request.clone(), grant_chain: BoundedVec::empty() }), now);
     assert!(matches!(machine.poll_request(), Some(ResponderRequest::Decide { .. })));

@@ -67,7 +67,7 @@ async fn serve_exchange<H: Host>(inner: Arc<Inner<H>>, peer: AgencyId, mut strea
         return;
     };
     let config = inner.config.exchange;
-    let deadline = now().checked_add(config.idle_timeout);
+    let deadline = std::time::Instant::now().checked_add(config.idle_timeout);
     let frame = match stream.next_frame(deadline).await {
         Ok(Some(frame)) => frame,
         Ok(None) => return stream.close(CloseCode::TIMEOUT, "no first frame").await,

@@ -14,12 +14,12 @@
 //! come faster than the node handles them wait in QUIC's flow control.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 use quinn::{RecvStream, SendStream};
-use tally_protocol::Exchange;
+use tally_protocol::{Exchange, Now};
 use tally_wire::limits::MAX_FRAME_PREFIX;
-use tally_wire::{AgencyId, Close, CloseCode, Frame, FramePrefix, Timestamp};
+use tally_wire::{AgencyId, Close, CloseCode, Frame, FramePrefix};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -29,9 +29,10 @@ use crate::error::{StreamFailure, TransportError};
 /// The most body bytes asked of QUIC (and of the budget) at once.
 const PIECE: usize = 64 * 1024;
 
-/// The time as the protocol sees it.
-pub(crate) fn now() -> Timestamp {
-    Timestamp::from_system_time(SystemTime::now())
+/// The time as the protocol sees it: the monotonic clock for its
+/// deadlines, the system clock for its receipts.
+pub(crate) fn now() -> Now {
+    Now::system()
 }
 
 /// How the peer's side of the stream failed.
@@ -94,19 +95,16 @@ impl Stream {
     /// (`Ok(None)`: the deadline passed).
     pub(crate) async fn next_frame(
         &mut self,
-        deadline: Option<Timestamp>,
+        deadline: Option<Instant>,
     ) -> Result<Option<Frame<'static>>, TransportError> {
         let received = if let Some(failure) = self.pending.take() {
             Some(Err(failure))
         } else {
             match deadline {
-                Some(d) => {
-                    let wait = d.since_epoch().saturating_sub(now().since_epoch());
-                    match tokio::time::timeout(wait, self.frames.recv()).await {
-                        Ok(r) => r,
-                        Err(_) => return Ok(None),
-                    }
-                }
+                Some(d) => match tokio::time::timeout_at(tokio::time::Instant::from_std(d), self.frames.recv()).await {
+                    Ok(r) => r,
+                    Err(_) => return Ok(None),
+                },
                 None => self.frames.recv().await,
             }
         };
@@ -281,7 +279,7 @@ where
         }
         match stream.next_frame(machine.poll_timeout()).await? {
             Some(frame) => machine.handle_frame(frame, now()),
-            None => machine.handle_timeout(now()),
+            None => machine.handle_timeout(Instant::now()),
         }
     }
 }

@@ -106,7 +106,7 @@ pub(crate) fn identity_key(roster: &Roster, agency: &AgencyId) -> Result<Identit
 pub(crate) fn kem_certificate(roster: &Roster, agency: &AgencyId) -> Result<KemKeyCertificate, TransportError> {
     let record = roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
     let issuer = IdentityVerifier::new(&record.identity_key)?;
-    let at = now();
+    let at = now().wall;
     record
         .kem_keys
         .iter()
