@@ -59,8 +59,8 @@
 //! };
 //! let chain = BoundedVec::new(vec![grant])?;
 //! let auth = decide(&flow, &chain, &RevocationSet::new(), &federation, &Usage::new())?;
-//! assert_eq!(auth.remaining_packets, Some(1));
-//! assert_eq!(auth.retention_secs, 90 * 86_400);
+//! assert_eq!(auth.remaining_packets(), Some(1));
+//! assert_eq!(auth.retention_secs(), 90 * 86_400);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -23,11 +23,11 @@ fn root_grant_allows_a_covered_flow() {
     let fed = Federation::new();
     let g = fed.sign(root());
     let auth = allowed(&fed, &chain(vec![g.clone()]), &flow(&g));
-    assert_eq!(auth.grant, grant_id(&g));
-    assert_eq!(auth.retention_secs, 90 * 86_400);
-    assert_eq!(auth.remaining_packets, Some(99));
-    assert_eq!(auth.remaining_bytes, Some((1 << 20) - 1000));
-    assert_eq!(auth.expires, Timestamp::from_secs(T0 + 365 * 86_400));
+    assert_eq!(auth.grant(), grant_id(&g));
+    assert_eq!(auth.retention_secs(), 90 * 86_400);
+    assert_eq!(auth.remaining_packets(), Some(99));
+    assert_eq!(auth.remaining_bytes(), Some((1 << 20) - 1000));
+    assert_eq!(auth.expires(), Timestamp::from_secs(T0 + 365 * 86_400));
 }
 
 #[test]
@@ -40,10 +40,10 @@ fn delegated_chain_allows_and_reports_the_tightest_constraints() {
     d.not_after = Timestamp::from_secs(T0 + 30 * 86_400);
     let d = fed.sign(d);
     let auth = allowed(&fed, &chain(vec![d.clone(), r]), &flow(&d));
-    assert_eq!(auth.remaining_packets, Some(4));
-    assert_eq!(auth.retention_secs, 86_400);
-    assert_eq!(auth.expires, Timestamp::from_secs(T0 + 30 * 86_400));
-    assert_eq!(auth.chain.len(), 2);
+    assert_eq!(auth.remaining_packets(), Some(4));
+    assert_eq!(auth.retention_secs(), 86_400);
+    assert_eq!(auth.expires(), Timestamp::from_secs(T0 + 30 * 86_400));
+    assert_eq!(auth.chain().len(), 2);
 }
 
 #[test]
@@ -329,7 +329,7 @@ fn last_packet_within_quota_then_the_first_beyond() {
     let f = flow(&g);
     for i in 0..2u8 {
         let auth = decide(&f, &ch, &revs, &fed, &usage).expect("within quota");
-        assert_eq!(auth.remaining_packets, Some(1 - u64::from(i)));
+        assert_eq!(auth.remaining_packets(), Some(1 - u64::from(i)));
         usage.apply(&auth, f.bytes, f.at);
     }
     assert_eq!(
@@ -350,7 +350,7 @@ fn byte_quota_exactly_reached_then_exceeded() {
     let auth = decide(&f, &ch, &RevocationSet::new(), &fed, &usage).expect("1000 of 2000");
     usage.apply(&auth, 1000, f.at);
     let auth = decide(&f, &ch, &RevocationSet::new(), &fed, &usage).expect("exactly 2000");
-    assert_eq!(auth.remaining_bytes, Some(0));
+    assert_eq!(auth.remaining_bytes(), Some(0));
     usage.apply(&auth, 1000, f.at);
     let mut one = f.clone();
     one.bytes = 1;

@@ -281,11 +281,11 @@ fn outcome(case: &Case, dir: &impl Directory) -> Value {
     let chain: GrantChain = BoundedVec::new(case.chain.clone()).expect("small");
     match decide(&case.flow, &chain, &revocations, dir, &usage) {
         Ok(a) => json!({"allowed": {
-            "retention_secs": a.retention_secs,
-            "erase_on_revoke": a.erase_on_revoke,
-            "expires": a.expires.secs(),
-            "remaining_packets": a.remaining_packets,
-            "remaining_bytes": a.remaining_bytes,
+            "retention_secs": a.retention_secs(),
+            "erase_on_revoke": a.erase_on_revoke(),
+            "expires": a.expires().secs(),
+            "remaining_packets": a.remaining_packets(),
+            "remaining_bytes": a.remaining_bytes(),
         }}),
         Err(d) => json!({"denied": {
             "denial": format!("{d:?}").split([' ', '{', '(']).next().unwrap_or_default(),

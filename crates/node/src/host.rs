@@ -249,7 +249,7 @@ impl NodeHost {
             return Ok(self.deny(ReasonCode::TEMPORARILY_UNAVAILABLE));
         };
         let max_retention = state.config.limits.max_retention.as_secs();
-        let (grant, retention) = (h.grant, reservation.auth().retention_secs.min(max_retention));
+        let (grant, retention) = (h.grant, reservation.auth().retention_secs().min(max_retention));
         let key = {
             let state = Arc::clone(state);
             tokio::task::spawn_blocking(move || state.vault.key_for(grant, retention, now)).await??

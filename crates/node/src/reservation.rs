@@ -55,7 +55,7 @@ impl Reservation {
 
     /// Every grant of the chain with its rate period: what the commit counts.
     pub(crate) fn chain(&self) -> Vec<(GrantId, Option<u32>)> {
-        self.auth.chain.clone()
+        self.auth.chain().to_vec()
     }
 
     /// The payload bytes counted.
