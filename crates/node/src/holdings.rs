@@ -104,33 +104,29 @@ impl Node {
     /// Every receipt in the log.
     pub fn receipts(&self) -> Result<Vec<ReceiptEntry>, NodeError> {
         let entry = |index, side, r: &Receipt| ReceiptEntry { index, side, receipt: ReceiptSummary::of(r) };
-        Ok(self
-            .state
-            .log_entries()?
-            .into_iter()
-            .filter_map(|(i, e)| match e {
-                LogEntry::ReceiptIssued(r) => Some(entry(i, Side::Issued, r.unverified())),
-                LogEntry::ReceiptReceived(r) => Some(entry(i, Side::Received, r.unverified())),
-                _ => None,
-            })
-            .collect())
+        // Only the receipts are read, by the store's index of them.
+        let mut receipts = Vec::new();
+        for index in self.state.store.receipt_indices()? {
+            match self.state.log_entry(index)? {
+                LogEntry::ReceiptIssued(r) => receipts.push(entry(index, Side::Issued, r.unverified())),
+                LogEntry::ReceiptReceived(r) => receipts.push(entry(index, Side::Received, r.unverified())),
+                _ => return Err(NodeError::Inconsistent(format!("log entry {index} is indexed as a receipt"))),
+            }
+        }
+        Ok(receipts)
     }
 
     /// The receipt bundle (receipt, inclusion proof, fresh checkpoint) of a
     /// packet this node received, as the text form `tally verify` reads.
     pub fn receipt_bundle(&self, packet: &PacketId) -> Result<String, NodeError> {
         let log = &self.state.log;
-        let (index, receipt) = self
-            .state
-            .log_entries()?
-            .into_iter()
-            .find_map(|(i, e)| match e {
-                LogEntry::ReceiptIssued(r) if r.unverified().packet_id == *packet => Some((i, r)),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                NodeError::NotFound(format!("no receipt this node issued for {packet} (see tally receipts list)"))
-            })?;
+        let none =
+            || NodeError::NotFound(format!("no receipt this node issued for {packet} (see tally receipts list)"));
+        let index = self.state.store.receipt_index(packet, tally_store::ReceiptSide::Issued)?.ok_or_else(none)?;
+        let receipt = match self.state.log_entry(index)? {
+            LogEntry::ReceiptIssued(r) if r.unverified().packet_id == *packet => r,
+            _ => return Err(NodeError::Inconsistent(format!("log entry {index} is not the receipt of {packet}"))),
+        };
         let (checkpoint, note) = log.checkpoint()?;
         let bundle = log.bundle(BundledReceipt::Signed(receipt), index, &checkpoint, &note)?;
         bundle_to_text(&bundle).map_err(NodeError::from)

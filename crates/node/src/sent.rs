@@ -120,21 +120,17 @@ pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, Nod
             "this node neither received nor delivered packet {packet} (see tally receipts list)"
         ))
     })?;
-    let receipt = state
-        .log_entries()?
-        .into_iter()
-        .find_map(|(_, e)| match e {
-            LogEntry::ReceiptReceived(r)
-                if r.unverified().packet_id == *packet
-                    && matches!(r.unverified().outcome, Outcome::Accepted { .. }) =>
-            {
-                Some(r)
-            }
-            _ => None,
-        })
-        .ok_or_else(|| {
-            NodeError::Inconsistent(format!("packet {packet} is in the sent table but its receipt is not in the log"))
-        })?;
+    let missing =
+        || NodeError::Inconsistent(format!("packet {packet} is in the sent table but its receipt is not in the log"));
+    let index = state.store.receipt_index(packet, tally_store::ReceiptSide::Received)?.ok_or_else(missing)?;
+    let receipt = match state.log_entry(index)? {
+        LogEntry::ReceiptReceived(r)
+            if r.unverified().packet_id == *packet && matches!(r.unverified().outcome, Outcome::Accepted { .. }) =>
+        {
+            r
+        }
+        _ => return Err(missing()),
+    };
     let k = state.vault.unwrap_secret(&key_context(packet), &sent.commitment_key)?;
     Ok(Reveal { evidence: sent.evidence, receipt, commitment_key: RevealedKey(*k) })
 }

@@ -144,19 +144,12 @@ impl NodeState {
 
     /// Logs the receipts of stored packets that a crash kept out of the log.
     fn reconcile(&self) -> Result<(), NodeError> {
-        let mut logged = HashSet::new();
-        for (_, entry) in self.log_entries()? {
-            if let LogEntry::ReceiptIssued(r) = entry {
-                logged.insert(r.unverified().packet_id);
+        let mut missing = Vec::new();
+        for (id, record) in self.store.inbox_all()? {
+            if self.store.receipt_index(&id, tally_store::ReceiptSide::Issued)?.is_none() {
+                missing.push(LogEntry::ReceiptIssued(record.receipt));
             }
         }
-        let missing: Vec<LogEntry> = self
-            .store
-            .inbox_all()?
-            .into_iter()
-            .filter(|(id, _)| !logged.contains(id))
-            .map(|(_, r)| LogEntry::ReceiptIssued(r.receipt))
-            .collect();
         if !missing.is_empty() {
             tracing::warn!(count = missing.len(), "logging receipts of stored packets left out of the log by a crash");
             self.log.append(&missing)?;
@@ -164,7 +157,15 @@ impl NodeState {
         Ok(())
     }
 
-    /// Every log entry, decoded, with its index.
+    /// The log entry at `index`, decoded.
+    pub(crate) fn log_entry(&self, index: u64) -> Result<LogEntry, NodeError> {
+        use tally_receipt::LogStore;
+        let bytes = self.log.store().entry(index).map_err(tally_receipt::LogError::from)?;
+        Ok(tally_wire::from_bytes::<LogEntry>(&bytes, "log entry")?)
+    }
+
+    /// Every log entry, decoded, with its index (tests look at the whole log).
+    #[cfg(test)]
     pub(crate) fn log_entries(&self) -> Result<Vec<(u64, LogEntry)>, NodeError> {
         use tally_receipt::LogStore;
         let size = self.log.size()?;

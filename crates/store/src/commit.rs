@@ -14,7 +14,7 @@ use tally_receipt::merkle::{leaf_hash, node_hash};
 use tally_wire::Digest;
 
 use crate::error::{Error, db};
-use crate::tables::{ENTRIES, NODES};
+use crate::tables::{ENTRIES, NODES, RECEIPTS};
 use crate::tx::Tx;
 
 /// Most entries one transaction takes from the queue.
@@ -28,9 +28,11 @@ pub(crate) type Write = Box<dyn Fn(&mut Tx<'_>) -> Result<(), Error> + Send>;
 /// Where a commit's answer goes.
 pub(crate) type Reply = SyncSender<Result<Range<u64>, Error>>;
 
-/// One commit waiting: the entries' encodings, the writes, and where to answer.
+/// One commit waiting: the entries' encodings, the receipts among them
+/// (offset in the batch, packet id, side), the writes, and where to answer.
 pub(crate) struct Request {
     pub(crate) entries: Vec<Vec<u8>>,
+    pub(crate) receipts: Vec<(usize, [u8; 16], u8)>,
     pub(crate) write: Option<Write>,
     pub(crate) reply: Reply,
 }
@@ -100,9 +102,13 @@ fn write_group(database: &Database, group: &[Request]) -> Result<Vec<Range<u64>>
     {
         let mut entries = tx.open_table(ENTRIES).map_err(db)?;
         let mut nodes = tx.open_table(NODES).map_err(db)?;
+        let mut receipts = tx.open_table(RECEIPTS).map_err(db)?;
         let mut size = entries.len().map_err(db)?;
         for request in group {
             let start = size;
+            for (offset, packet, side) in &request.receipts {
+                receipts.insert((*packet, *side), start + *offset as u64).map_err(db)?;
+            }
             for e in &request.entries {
                 entries.insert(size, e.as_slice()).map_err(db)?;
                 // The leaf, and every perfect node it completes.

@@ -50,8 +50,8 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use redb::Database;
-use tally_wire::{IdentityPublicKey, LogEntry, LogOrigin};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use tally_wire::{IdentityPublicKey, LogEntry, LogOrigin, PacketId};
 
 pub use blob::{BlobSealer, open_blob, open_commitment_key, seal_commitment_key};
 pub use error::{DatabaseError, Error};
@@ -118,6 +118,7 @@ impl Store {
             }),
         };
         store.check_log(origin, key)?;
+        store.index_receipts()?;
         Ok(store)
     }
 
@@ -141,14 +142,77 @@ impl Store {
         write: impl Fn(&mut Tx<'_>) -> Result<(), Error> + Send + 'static,
     ) -> Result<Range<u64>, Error> {
         let bytes = entries.iter().map(tally_receipt::entry_bytes).collect::<Result<Vec<_>, _>>()?;
-        self.append_encoded(bytes, Some(Box::new(write)))
+        let receipts = entries.iter().enumerate().filter_map(|(i, e)| receipt_key(e).map(|(p, s)| (i, p, s))).collect();
+        self.send(bytes, receipts, Some(Box::new(write)))
     }
 
-    pub(crate) fn append_encoded(&self, entries: Vec<Vec<u8>>, write: Option<Write>) -> Result<Range<u64>, Error> {
+    /// Appends encoded entries (the `LogStore` path), finding the receipts
+    /// among them (bytes that are no log entry are stored, not indexed).
+    pub(crate) fn append_encoded(&self, entries: Vec<Vec<u8>>) -> Result<Range<u64>, Error> {
+        let mut receipts = Vec::new();
+        for (i, bytes) in entries.iter().enumerate() {
+            if let Some((p, s)) =
+                tally_wire::from_bytes::<LogEntry>(bytes, "log entry").ok().as_ref().and_then(receipt_key)
+            {
+                receipts.push((i, p, s));
+            }
+        }
+        self.send(entries, receipts, None)
+    }
+
+    /// Hands a commit to the committer and waits until it is durable.
+    fn send(
+        &self,
+        entries: Vec<Vec<u8>>,
+        receipts: Vec<(usize, [u8; 16], u8)>,
+        write: Option<Write>,
+    ) -> Result<Range<u64>, Error> {
         let queue = self.inner.queue.lock().map_err(|_| Error::Closed)?.clone().ok_or(Error::Closed)?;
         let (reply, answer) = sync_channel(1);
-        queue.send(Request { entries, write, reply }).map_err(|_| Error::Closed)?;
+        queue.send(Request { entries, receipts, write, reply }).map_err(|_| Error::Closed)?;
         answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The index in the log of the receipt for `packet` (a packet or pull
+    /// request id) on `side`, if the log holds one.
+    pub fn receipt_index(&self, packet: &PacketId, side: ReceiptSide) -> Result<Option<u64>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(tables::RECEIPTS).map_err(db)?;
+        Ok(table.get((packet.0, side as u8)).map_err(db)?.map(|v| v.value()))
+    }
+
+    /// The indices of every receipt in the log, in log order.
+    pub fn receipt_indices(&self) -> Result<Vec<u64>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(tables::RECEIPTS).map_err(db)?;
+        let mut indices = table
+            .iter()
+            .map_err(db)?
+            .map(|row| row.map(|(_, v)| v.value()).map_err(db))
+            .collect::<Result<Vec<_>, _>>()?;
+        indices.sort_unstable();
+        Ok(indices)
+    }
+
+    /// Indexes the receipts of a log written before the index existed (once, at open).
+    fn index_receipts(&self) -> Result<(), Error> {
+        let size = self.log_size()?;
+        let tx = self.database().begin_write().map_err(db)?;
+        {
+            let mut table = tx.open_table(tables::RECEIPTS).map_err(db)?;
+            if size == 0 || !table.is_empty().map_err(db)? {
+                return Ok(());
+            }
+            let entries = tx.open_table(tables::ENTRIES).map_err(db)?;
+            for row in entries.iter().map_err(db)? {
+                let (index, bytes) = row.map_err(db)?;
+                let entry = tally_wire::from_bytes::<LogEntry>(bytes.value(), "log entry").ok();
+                if let Some((packet, side)) = entry.as_ref().and_then(receipt_key) {
+                    table.insert((packet, side), index.value()).map_err(db)?;
+                }
+            }
+        }
+        tx.commit().map_err(db)
     }
 
     /// Makes the next `n` transactions of the committer fail as a full disk
@@ -160,6 +224,24 @@ impl Store {
 
     fn database(&self) -> &Database {
         &self.inner.database
+    }
+}
+
+/// Which side of an exchange a receipt in a node's log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptSide {
+    /// This node signed it: it received the packet (or refused the request).
+    Issued = 0,
+    /// The peer signed it: this node sent the packet (or made the request).
+    Received = 1,
+}
+
+/// The index key of a receipt entry.
+fn receipt_key(entry: &LogEntry) -> Option<([u8; 16], u8)> {
+    match entry {
+        LogEntry::ReceiptIssued(r) => Some((r.unverified().packet_id.0, ReceiptSide::Issued as u8)),
+        LogEntry::ReceiptReceived(r) => Some((r.unverified().packet_id.0, ReceiptSide::Received as u8)),
+        _ => None,
     }
 }
 

@@ -20,7 +20,7 @@ impl LogStore for Store {
     }
 
     fn append(&self, entries: Vec<Vec<u8>>) -> Result<Range<u64>, StoreError> {
-        Ok(self.append_encoded(entries, None)?)
+        Ok(self.append_encoded(entries)?)
     }
 
     fn entry(&self, index: u64) -> Result<Vec<u8>, StoreError> {

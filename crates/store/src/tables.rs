@@ -16,6 +16,9 @@ pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("en
 pub(crate) const NODES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("nodes");
 /// The log's signed checkpoints, by size.
 pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
+/// Where each receipt is in the log: by packet (or request) id and side
+/// ([`ReceiptSide`](crate::ReceiptSide) as a byte), the entry's index.
+pub(crate) const RECEIPTS: TableDefinition<([u8; 16], u8), u64> = TableDefinition::new("receipts");
 /// Received packets, by packet id.
 pub(crate) const INBOX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("inbox");
 /// Grant chains this node holds (issued or received), by leaf grant id.
@@ -44,6 +47,7 @@ pub(crate) fn create(database: &redb::Database) -> Result<(), Error> {
     tx.open_table(ENTRIES).map_err(db)?;
     tx.open_table(NODES).map_err(db)?;
     tx.open_table(CHECKPOINTS).map_err(db)?;
+    tx.open_table(RECEIPTS).map_err(db)?;
     tx.open_table(INBOX).map_err(db)?;
     tx.open_table(GRANTS).map_err(db)?;
     tx.open_table(REVOCATIONS).map_err(db)?;

@@ -145,3 +145,27 @@ fn one_commit_that_fails_does_not_fail_the_commits_grouped_with_it() {
     assert_eq!(store.size().expect("size"), 48, "every commit that did not fail is in the log");
     assert_eq!(store.usage().expect("reads").len(), 48, "with its writes");
 }
+
+#[test]
+fn every_receipt_is_indexed_by_packet_and_side_as_it_is_logged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir.path().join("tally.redb"));
+    let key = IdentityKey::from_seed(&[2; 32]);
+    let signed = |i| key.sign_object(receipt(i)).expect("signs");
+    // Through a commit, beside other entries; and through the plain LogStore append.
+    store
+        .commit(&[entry(9), LogEntry::ReceiptIssued(signed(1)), LogEntry::ReceiptReceived(signed(2))], |_| Ok(()))
+        .expect("commits");
+    let bytes = tally_receipt::entry_bytes(&LogEntry::ReceiptIssued(signed(3))).expect("encodes");
+    store.append(vec![bytes]).expect("appends");
+    use tally_store::ReceiptSide::{Issued, Received};
+    assert_eq!(store.receipt_index(&PacketId([1; 16]), Issued).expect("reads"), Some(1));
+    assert_eq!(store.receipt_index(&PacketId([2; 16]), Received).expect("reads"), Some(2));
+    assert_eq!(store.receipt_index(&PacketId([2; 16]), Issued).expect("reads"), None, "the other side");
+    assert_eq!(store.receipt_index(&PacketId([3; 16]), Issued).expect("reads"), Some(3));
+    assert_eq!(store.receipt_indices().expect("reads"), vec![1, 2, 3], "the logged entry 0 is no receipt");
+    // A commit that fails indexes nothing.
+    let failed = store.commit(&[LogEntry::ReceiptIssued(signed(4))], failing);
+    assert!(failed.is_err());
+    assert_eq!(store.receipt_index(&PacketId([4; 16]), Issued).expect("reads"), None);
+}
