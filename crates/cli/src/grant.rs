@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use tally_grant::{GrantDocument, QuotaDocument, VerifiedChain};
-use tally_node::NodeConfig;
+use tally_grant::{GrantDocument, QuotaDocument};
 use tally_node::api::{Delivery, GrantIssue, RevokeReason, RevokeRequest};
 use tally_wire::{AgencyId, DataCategory, Direction, GrantId, Purpose};
 
@@ -186,24 +185,14 @@ pub(crate) fn run(command: GrantCommand) -> Result<(), Failure> {
             print_deliveries(&issued.delivered, "tally grant import");
         }
         GrantCommand::Show { node, file, output } => {
-            let config = NodeConfig::load(&node.dir)?;
-            let key = config.operator_key.ok_or_else(|| usage("operator_key is not set in tally.toml"))?;
-            let directory = tally_node::load_directory(&node.dir.join(&config.directory), &key)?;
-            let chain = tally_wire::decode_grant_chain(&read_file(&file)?)
-                .map_err(|e| failed(format!("{}: not a grant file: {e}", file.display())))?;
-            let verdict = match VerifiedChain::verify(&chain, &directory) {
-                Ok(_) => "verified: every signature and link checks against the directory".to_owned(),
-                Err(d) => format!("DOES NOT VERIFY: {d}"),
-            };
-            let leaf = chain.first().ok_or_else(|| failed(format!("{}: an empty grant chain", file.display())))?;
-            let doc = GrantDocument::from_grant(leaf.unverified());
+            let bytes = read_file(&file)?;
+            let shown = call(&node.dir, |c| async move { c.show_grant(bytes).await })
+                .map_err(|e| failed(format!("{}: {}", file.display(), e.message)))?;
             if output.json {
-                print_json(&serde_json::json!({
-                    "grant": tally_grant::grant_id(leaf), "chain_depth": chain.len(), "verdict": verdict, "document": doc,
-                }));
+                print_json(&shown);
             } else {
-                println!("# grant {} ({} in chain) — {verdict}", tally_grant::grant_id(leaf), chain.len());
-                print!("{}", toml::to_string(&doc).map_err(|e| failed(e.to_string()))?);
+                println!("# grant {} ({} in chain) — {}", shown.grant, shown.chain_depth, shown.verdict);
+                print!("{}", toml::to_string(&shown.document).map_err(|e| failed(e.to_string()))?);
             }
         }
         GrantCommand::Import { node, file } => {

@@ -44,15 +44,13 @@ pub(crate) fn send(
     let runtime = runtime()?;
     let count = Arc::new(AtomicU64::new(0));
     let (answer, total) = if file == Path::new("-") {
-        // Standard input is spooled to a private file first: a packet states its length up front.
-        let spool = tempfile_in(dir)?;
-        let mut input = std::io::stdin().lock();
-        let mut out = std::fs::File::create(&spool).map_err(file_error(&spool))?;
-        std::io::copy(&mut input, &mut out).map_err(|e| crate::failure::failed(format!("standard input: {e}")))?;
-        drop(out);
-        let result = send_file(&runtime, dir, &options, &spool, None, &count);
-        let _ = std::fs::remove_file(&spool);
-        result?
+        // Standard input is spooled to a private temporary file first (mode
+        // 0600, removed when done): a packet states its length up front.
+        let mut spool =
+            tempfile::NamedTempFile::new().map_err(|e| crate::failure::failed(format!("a spool file: {e}")))?;
+        std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut())
+            .map_err(|e| crate::failure::failed(format!("standard input: {e}")))?;
+        send_file(&runtime, dir, &options, spool.path(), None, &count)?
     } else {
         let path = absolute(file)?;
         if !path.is_file() {
@@ -80,12 +78,6 @@ pub(crate) fn send(
             r.packet, r.outcome
         ),
     ))
-}
-
-fn tempfile_in(dir: &Path) -> Result<std::path::PathBuf, Failure> {
-    let spool = dir.join("spool");
-    std::fs::create_dir_all(&spool).map_err(file_error(&spool))?;
-    Ok(spool.join(format!("stdin-{}", std::process::id())))
 }
 
 fn send_file(

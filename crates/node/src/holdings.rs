@@ -32,6 +32,12 @@ impl StoredPacket {
 }
 
 impl Node {
+    /// Verifies a grant chain against the node's current directory.
+    pub fn verify_chain(&self, chain: &tally_wire::GrantChain) -> Result<(), tally_grant::Denial> {
+        let directory = self.state.directory();
+        tally_grant::VerifiedChain::verify(chain, &*directory).map(drop)
+    }
+
     /// The reveal of a packet this node received or delivered: its
     /// evidence of origin, its receipt and its commitment key, and whether
     /// this node received it (then [`export_packet`](Self::export_packet)

@@ -206,6 +206,11 @@ impl Client {
         self.post_bytes("/v1/grants/import", file).await
     }
 
+    /// `POST /v1/grants/show`: a grant file's bytes, verified against the node's directory.
+    pub async fn show_grant(&self, file: Vec<u8>) -> Result<GrantShown, ClientError> {
+        self.post_bytes("/v1/grants/show", file).await
+    }
+
     /// `POST /v1/grants/{grant}/revoke`.
     pub async fn revoke(&self, grant: &tally_wire::GrantId, request: &RevokeRequest) -> Result<Revoked, ClientError> {
         self.post(&format!("/v1/grants/{grant}/revoke"), request).await

@@ -56,6 +56,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/grants"),
     ("post", "/v1/grants"),
     ("post", "/v1/grants/import"),
+    ("post", "/v1/grants/show"),
     ("post", "/v1/grants/{grant}/revoke"),
     ("post", "/v1/revocations"),
     ("get", "/v1/inbox"),
@@ -83,6 +84,7 @@ pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
         .route("/v1/requests", post(request))
         .route("/v1/grants", get(grants).post(issue_grant))
         .route("/v1/grants/import", post(import_grant))
+        .route("/v1/grants/show", post(show_grant))
         .route("/v1/grants/{grant}/revoke", post(revoke))
         .route("/v1/revocations", post(import_revocation))
         .route("/v1/inbox", get(inbox))
@@ -279,6 +281,23 @@ async fn import_grant(State(node): State<Arc<Node>>, body: axum::body::Bytes) ->
     let chain = tally_wire::decode_grant_chain(&body)
         .map_err(|e| Problem::new(ProblemCode::BadRequest, format!("not a grant file: {e}")))?;
     Ok(Json(GrantKept { grant: node.import_grant(chain)? }))
+}
+
+async fn show_grant(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Answer<GrantShown> {
+    let chain = tally_wire::decode_grant_chain(&body)
+        .map_err(|e| Problem::new(ProblemCode::BadRequest, format!("not a grant file: {e}")))?;
+    let leaf = chain.first().ok_or_else(|| Problem::new(ProblemCode::BadRequest, "an empty grant chain"))?;
+    let (verified, verdict) = match node.verify_chain(&chain) {
+        Ok(()) => (true, "verified: every signature and link checks against the directory".to_owned()),
+        Err(d) => (false, format!("DOES NOT VERIFY: {d}")),
+    };
+    Ok(Json(GrantShown {
+        grant: tally_grant::grant_id(leaf),
+        chain_depth: chain.len(),
+        verdict,
+        verified,
+        document: GrantDocument::from_grant(leaf.unverified()),
+    }))
 }
 
 async fn revoke(

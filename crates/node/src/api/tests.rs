@@ -83,6 +83,16 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         ("GrantKept", json(&GrantKept { grant: GrantId([2; 32]) })),
         (
+            "GrantShown",
+            json(&GrantShown {
+                grant: GrantId([2; 32]),
+                chain_depth: 1,
+                verdict: "verified".into(),
+                verified: true,
+                document: crate::tests::fixture::document("social-security", "income", ""),
+            }),
+        ),
+        (
             "GrantSummary",
             json(&GrantSummary {
                 grant: GrantId([2; 32]),

@@ -183,6 +183,21 @@ pub struct GrantIssued {
     pub delivered: Vec<Delivery>,
 }
 
+/// `POST /v1/grants/show`: a grant file, verified against the node's directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GrantShown {
+    /// The leaf grant's id.
+    pub grant: GrantId,
+    /// Grants in the chain.
+    pub chain_depth: usize,
+    /// `verified: …`, or `DOES NOT VERIFY: …` and why.
+    pub verdict: String,
+    /// Whether every signature and link checks against the directory.
+    pub verified: bool,
+    /// The leaf grant as a grant document.
+    pub document: GrantDocument,
+}
+
 /// A grant chain kept.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GrantKept {
