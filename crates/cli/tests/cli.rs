@@ -258,3 +258,39 @@ fn errors_a_user_can_cause_are_one_clear_message() {
     let wrong_agency = fails(&["serve", "--dir", path(&tax)], 1);
     assert!(wrong_agency.contains("nobody"), "{wrong_agency}");
 }
+
+#[test]
+fn a_send_from_standard_input_arrives_whole_and_leaves_nothing_in_the_node_directory() {
+    let fed = Federation::new(&[("tax-bureau", "producer,consumer"), ("social-security", "producer,consumer")]);
+    let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
+    let _nodes = [serve(&tax), serve(&social)];
+    let g = grant_id(&issue_grant(&tax, &fed.file("g.grant"), &[]));
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut child = std::process::Command::new(common::TALLY)
+        .args(["send", "--dir", path(&tax), "--to", "social-security", "--grant", &g])
+        .args(["--purpose", "social-security.eligibility", "--category", "income.annual", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("tally send starts");
+    std::io::Write::write_all(&mut child.stdin.take().expect("piped"), &payload).expect("writes standard input");
+    let out = child.wait_with_output().expect("tally send ends");
+    assert!(out.status.success(), "{}", common::text(&out.stdout));
+    let packet = packet_id(&common::text(&out.stdout));
+    ok(&["inbox", "export", "--dir", path(&social), &packet, "--out", path(&fed.file("in.bin"))]);
+    assert_eq!(std::fs::read(fed.file("in.bin")).expect("exported"), payload);
+    fn names(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("readable").flatten() {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+            if entry.path().is_dir() {
+                names(&entry.path(), out);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    names(&tax, &mut all);
+    assert!(
+        !all.iter().any(|n| n == "spool" || n.starts_with("stdin")),
+        "nothing was spooled into the node directory: {all:?}"
+    );
+}
