@@ -266,7 +266,7 @@ fn a_send_from_standard_input_arrives_whole_and_leaves_nothing_in_the_node_direc
     let _nodes = [serve(&tax), serve(&social)];
     let g = grant_id(&issue_grant(&tax, &fed.file("g.grant"), &[]));
     let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let mut child = std::process::Command::new(common::TALLY)
+    let mut child = std::process::Command::new(TALLY)
         .args(["send", "--dir", path(&tax), "--to", "social-security", "--grant", &g])
         .args(["--purpose", "social-security.eligibility", "--category", "income.annual", "-"])
         .stdin(std::process::Stdio::piped())
@@ -275,8 +275,8 @@ fn a_send_from_standard_input_arrives_whole_and_leaves_nothing_in_the_node_direc
         .expect("tally send starts");
     std::io::Write::write_all(&mut child.stdin.take().expect("piped"), &payload).expect("writes standard input");
     let out = child.wait_with_output().expect("tally send ends");
-    assert!(out.status.success(), "{}", common::text(&out.stdout));
-    let packet = packet_id(&common::text(&out.stdout));
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let packet = packet_id(&text(&out.stdout));
     ok(&["inbox", "export", "--dir", path(&social), &packet, "--out", path(&fed.file("in.bin"))]);
     assert_eq!(std::fs::read(fed.file("in.bin")).expect("exported"), payload);
     fn names(dir: &std::path::Path, out: &mut Vec<String>) {
