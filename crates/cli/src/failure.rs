@@ -5,7 +5,7 @@ use std::path::Path;
 use tally_node::NodeError;
 use tally_node::api::ClientError;
 
-/// The exit codes (README, "Exit codes").
+/// The exit codes (README, "Sending and pulling").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Exit {
     /// Anything else failed (a file, the node, a peer).
