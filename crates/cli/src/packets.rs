@@ -65,14 +65,20 @@ pub(crate) enum ReceiptsCommand {
 }
 
 /// Streams a received packet's plaintext into a private file at `out`.
+/// The plaintext goes to a private temporary file beside `out`, renamed
+/// onto `out` only once it is whole: a failed export leaves `out` as it was.
 fn export_to(node: &NodeDir, packet: &PacketId, out: &std::path::Path) -> Result<u64, Failure> {
-    let file = crate::files::create_private(out)?;
-    runtime()?.block_on(async {
-        let mut file = tokio::fs::File::from_std(file);
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let partial = tempfile::NamedTempFile::new_in(parent).map_err(crate::failure::file_error(parent))?;
+    let n = runtime()?.block_on(async {
+        let mut file =
+            tokio::fs::File::from_std(partial.as_file().try_clone().map_err(crate::failure::file_error(out))?);
         let n = tally_node::api::Client::new(&node.dir).export_packet(packet, &mut file).await?;
         file.sync_all().await.map_err(crate::failure::file_error(out))?;
-        Ok(n)
-    })
+        Ok::<_, Failure>(n)
+    })?;
+    partial.persist(out).map_err(|e| crate::failure::file_error(out)(e.error))?;
+    Ok(n)
 }
 
 pub(crate) fn inbox(command: InboxCommand) -> Result<(), Failure> {
@@ -97,12 +103,7 @@ pub(crate) fn inbox(command: InboxCommand) -> Result<(), Failure> {
         }
         InboxCommand::Export { node, packet, out } => {
             let out = absolute(&out)?;
-            let result = export_to(&node, &packet, &out);
-            if result.is_err() {
-                // Nothing half-written stays behind.
-                let _ = std::fs::remove_file(&out);
-            }
-            println!("Wrote {} bytes of {packet} to {}.", result?, out.display());
+            println!("Wrote {} bytes of {packet} to {}.", export_to(&node, &packet, &out)?, out.display());
         }
     }
     Ok(())
@@ -172,11 +173,7 @@ pub(crate) fn reveal(node: NodeDir, packet: PacketId, out: PathBuf, plaintext: O
     println!("Wrote the reveal of {packet} to {}.", out.display());
     match (&plaintext, answer.received) {
         (Some(p), true) => {
-            let result = export_to(&node, &packet, p);
-            if result.is_err() {
-                let _ = std::fs::remove_file(p);
-            }
-            println!("Wrote its plaintext ({} bytes) to {}.", result?, p.display());
+            println!("Wrote its plaintext ({} bytes) to {}.", export_to(&node, &packet, p)?, p.display());
         }
         (Some(_), false) => {
             println!("This node sent the packet and keeps no copy of it: give the auditor the file that was sent.");

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::args::FlowArgs;
 use crate::failure::{Exit, Failure, file_error, usage};
-use crate::files::{absolute, call, print_json, runtime};
+use crate::files::{call, print_json, runtime};
 
 /// Counts the bytes read through it, for the progress bar.
 struct Counting<R> {
@@ -52,9 +52,9 @@ pub(crate) fn send(
             .map_err(|e| crate::failure::failed(format!("standard input: {e}")))?;
         send_file(&runtime, dir, &options, spool.path(), None, &count)?
     } else {
-        let path = absolute(file)?;
+        let path = std::fs::canonicalize(file).map_err(|e| usage(format!("{}: {e}", file.display())))?;
         if !path.is_file() {
-            return Err(usage(format!("{}: no such file", file.display())));
+            return Err(usage(format!("{}: not a regular file", file.display())));
         }
         send_file(&runtime, dir, &options, &path, Some(&path), &count)?
     };

@@ -39,6 +39,12 @@ pub(crate) fn private_options() -> OpenOptions {
     options
 }
 
+/// Whether `path` is (or links to) a regular file: not a FIFO or a device,
+/// whose reading could block a thread for good or never end.
+pub(crate) fn is_regular_file(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.file_type().is_file())
+}
+
 /// Refuses a secret file that anyone but its owner may read or write.
 pub(crate) fn check_secret(path: &Path) -> Result<(), NodeError> {
     use std::os::unix::fs::PermissionsExt;

@@ -12,6 +12,7 @@ use crate::{Node, NodeError, hex};
 
 /// A received packet whose blob and key are at hand ([`Node::open_packet`]).
 pub struct StoredPacket {
+    state: Arc<crate::state::NodeState>,
     packet: PacketId,
     record: tally_store::InboxRecord,
     key: Arc<tally_store::DataKey>,
@@ -24,10 +25,45 @@ impl StoredPacket {
         self.record.size
     }
 
-    /// Decrypts it into `out`; fails if the blob was cut short or altered.
+    /// Decrypts it into `out`; fails if the blob was cut short or altered,
+    /// or if its data key is destroyed meanwhile (an erasure stops an export
+    /// that is under way: no plaintext flows after the log says it is gone).
     pub fn write_to(self, out: impl std::io::Write) -> Result<u64, NodeError> {
         let blob = std::io::BufReader::new(self.blob);
-        Ok(tally_store::open_blob(&self.key, &self.packet, &self.record.grant, blob, out)?)
+        let (grant, epoch) = (self.record.grant, self.record.epoch);
+        let out = Live { inner: out, state: &self.state, grant, epoch, unchecked: LIVE_CHECK };
+        Ok(tally_store::open_blob(&self.key, &self.packet, &grant, blob, out)?)
+    }
+}
+
+/// Plaintext bytes written between two checks that the data key still lives.
+const LIVE_CHECK: u64 = 1 << 20;
+
+/// A writer that stops once the packet's data key is destroyed.
+struct Live<'a, W> {
+    inner: W,
+    state: &'a crate::state::NodeState,
+    grant: tally_wire::GrantId,
+    epoch: u64,
+    unchecked: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Live<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.unchecked >= LIVE_CHECK {
+            let live = self.state.vault.is_live(self.grant, self.epoch).map_err(std::io::Error::other)?;
+            if !live {
+                return Err(std::io::Error::other("the packet was erased during the export"));
+            }
+            self.unchecked = 0;
+        }
+        let n = self.inner.write(buf)?;
+        self.unchecked += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -104,7 +140,7 @@ impl Node {
             .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
         let path = state.blob_path(packet);
         let blob = std::fs::File::open(&path).map_err(NodeError::file(&path))?;
-        Ok(StoredPacket { packet: *packet, record, key, blob })
+        Ok(StoredPacket { state: Arc::clone(state), packet: *packet, record, key, blob })
     }
 
     /// Every receipt in the log.
@@ -128,11 +164,7 @@ impl Node {
         let log = &self.state.log;
         let none =
             || NodeError::NotFound(format!("no receipt this node issued for {packet} (see tally receipts list)"));
-        let index = self.state.store.receipt_index(packet, tally_store::ReceiptSide::Issued)?.ok_or_else(none)?;
-        let receipt = match self.state.log_entry(index)? {
-            LogEntry::ReceiptIssued(r) if r.unverified().packet_id == *packet => r,
-            _ => return Err(NodeError::Inconsistent(format!("log entry {index} is not the receipt of {packet}"))),
-        };
+        let (index, receipt) = self.state.stored_receipt(packet)?.ok_or_else(none)?;
         let (checkpoint, note) = log.checkpoint()?;
         let bundle = log.bundle(BundledReceipt::Signed(receipt), index, &checkpoint, &note)?;
         bundle_to_text(&bundle).map_err(NodeError::from)

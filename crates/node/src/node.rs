@@ -158,6 +158,9 @@ impl Node {
         path: &Path,
         progress: Arc<AtomicU64>,
     ) -> Result<SenderOutcome, NodeError> {
+        if !crate::files::is_regular_file(path) {
+            return Err(NodeError::Usage(format!("{}: not a regular file", path.display())));
+        }
         let file = tokio::fs::File::open(path).await.map_err(NodeError::file(path))?;
         let len = file.metadata().await.map_err(NodeError::file(path))?.len();
         self.send(options, file, len, Some(path.to_owned()), progress).await
@@ -175,7 +178,8 @@ impl Node {
             let outcome = self.endpoint.resend(&record.to, record.offer.clone()).await.map_err(NodeError::from);
             if let Ok(SenderOutcome::NotStored) = &outcome {
                 // The recipient never stored it: seal it anew from its file, once.
-                self.state.store.commit(&[], move |tx| tx.remove_outbox(&id))?;
+                let store = self.state.store.clone();
+                tokio::task::spawn_blocking(move || store.commit(&[], move |tx| tx.remove_outbox(&id))).await??;
                 if let Some(path) = &record.source {
                     let h = record.offer.header.value();
                     let options = SendOptions {

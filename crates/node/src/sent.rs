@@ -86,7 +86,12 @@ pub(crate) fn log_receipt(
 fn rebuilt(state: &NodeState, r: &Receipt, outbox: &crate::OutboxRecord) -> Option<Evidence> {
     let Outcome::Accepted { ciphertext_fingerprint, content_commitment } = r.outcome else { return None };
     let key = state.vault.unwrap_secret(&key_context(&r.packet_id), &outbox.commitment_key).ok()?;
-    let source = std::fs::File::open(outbox.source.as_ref()?).ok()?;
+    let path = std::path::Path::new(outbox.source.as_ref()?);
+    // Never a FIFO or a device: reading one could block this thread for good.
+    if !crate::files::is_regular_file(path) {
+        return None;
+    }
+    let source = std::fs::File::open(path).ok()?;
     let key = CommitmentKey::from_revealed(*key);
     if tally_envelope::verify_reveal(&content_commitment, &key, std::io::BufReader::new(source)).is_err() {
         tracing::warn!(packet = %r.packet_id, "a resent packet's receipt commits to other content than its source file: no evidence kept");
@@ -122,15 +127,19 @@ pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, Nod
     })?;
     let missing =
         || NodeError::Inconsistent(format!("packet {packet} is in the sent table but its receipt is not in the log"));
-    let index = state.store.receipt_index(packet, tally_store::ReceiptSide::Received)?.ok_or_else(missing)?;
-    let receipt = match state.log_entry(index)? {
-        LogEntry::ReceiptReceived(r)
-            if r.unverified().packet_id == *packet && matches!(r.unverified().outcome, Outcome::Accepted { .. }) =>
+    // The recipient's acceptance of exactly the header this node sent.
+    let digest = tally_envelope::header_digest(&sent.evidence.header);
+    let mut receipt = None;
+    for index in state.store.receipt_indices_of(packet, tally_store::ReceiptSide::Received)? {
+        if let LogEntry::ReceiptReceived(r) = state.log_entry(index)?
+            && r.unverified().header_digest == digest
+            && matches!(r.unverified().outcome, Outcome::Accepted { .. })
         {
-            r
+            receipt = Some(r);
+            break;
         }
-        _ => return Err(missing()),
-    };
+    }
+    let receipt = receipt.ok_or_else(missing)?;
     let k = state.vault.unwrap_secret(&key_context(packet), &sent.commitment_key)?;
     Ok(Reveal { evidence: sent.evidence, receipt, commitment_key: RevealedKey(*k) })
 }

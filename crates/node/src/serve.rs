@@ -70,6 +70,7 @@ fn api_token(dir: &Path) -> Result<Arc<str>, NodeError> {
         tally_envelope::at_rest::random_bytes(&mut bytes)?;
         crate::files::write_secret(&path, format!("{}\n", crate::hex::encode(&bytes)).as_bytes())?;
     }
+    crate::files::check_secret(&path)?;
     let text = String::from_utf8(crate::files::read(&path)?)
         .map_err(|_| NodeError::Malformed { path: path.clone(), message: "the API token is not text".into() })?;
     let token = text.trim();

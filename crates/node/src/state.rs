@@ -146,7 +146,11 @@ impl NodeState {
     fn reconcile(&self) -> Result<(), NodeError> {
         let mut missing = Vec::new();
         for (id, record) in self.store.inbox_all()? {
-            if self.store.receipt_index(&id, tally_store::ReceiptSide::Issued)?.is_none() {
+            let logged = self.store.receipt_indices_of(&id, tally_store::ReceiptSide::Issued)?;
+            if !logged
+                .into_iter()
+                .any(|i| matches!(self.log_entry(i), Ok(LogEntry::ReceiptIssued(r)) if r == record.receipt))
+            {
                 missing.push(LogEntry::ReceiptIssued(record.receipt));
             }
         }
@@ -155,6 +159,21 @@ impl NodeState {
             self.log.append(&missing)?;
         }
         Ok(())
+    }
+
+    /// The receipt this node signed for the packet `packet` it stored, and
+    /// its index in the log. A pull request's refusal may carry the same id
+    /// (the requester chooses it): it is not this receipt.
+    pub(crate) fn stored_receipt(&self, packet: &PacketId) -> Result<Option<(u64, Signed<Receipt>)>, NodeError> {
+        let Some(stored) = self.store.inbox(packet)? else { return Ok(None) };
+        for index in self.store.receipt_indices_of(packet, tally_store::ReceiptSide::Issued)? {
+            if let LogEntry::ReceiptIssued(r) = self.log_entry(index)?
+                && r == stored.receipt
+            {
+                return Ok(Some((index, r)));
+            }
+        }
+        Err(NodeError::Inconsistent(format!("the receipt of stored packet {packet} is not in the log")))
     }
 
     /// The log entry at `index`, decoded.

@@ -107,7 +107,7 @@ fn write_group(database: &Database, group: &[Request]) -> Result<Vec<Range<u64>>
         for request in group {
             let start = size;
             for (offset, packet, side) in &request.receipts {
-                receipts.insert((*packet, *side), start + *offset as u64).map_err(db)?;
+                receipts.insert((*packet, *side, start + *offset as u64), ()).map_err(db)?;
             }
             for e in &request.entries {
                 entries.insert(size, e.as_slice()).map_err(db)?;

@@ -50,7 +50,7 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use tally_wire::{IdentityPublicKey, LogEntry, LogOrigin, PacketId};
 
 pub use blob::{BlobSealer, open_blob, open_commitment_key, seal_commitment_key};
@@ -173,44 +173,46 @@ impl Store {
         answer.recv().map_err(|_| Error::Closed)?
     }
 
-    /// The index in the log of the receipt for `packet` (a packet or pull
-    /// request id) on `side`, if the log holds one.
-    pub fn receipt_index(&self, packet: &PacketId, side: ReceiptSide) -> Result<Option<u64>, Error> {
+    /// The indices in the log of the receipts under `packet` (a packet or
+    /// pull request id) on `side`, oldest first. Several may share an id
+    /// (the caller picks the one it means by the receipt's content).
+    pub fn receipt_indices_of(&self, packet: &PacketId, side: ReceiptSide) -> Result<Vec<u64>, Error> {
         let tx = self.database().begin_read().map_err(db)?;
         let table = tx.open_table(tables::RECEIPTS).map_err(db)?;
-        Ok(table.get((packet.0, side as u8)).map_err(db)?.map(|v| v.value()))
+        let side = side as u8;
+        let rows = table.range((packet.0, side, 0)..=(packet.0, side, u64::MAX)).map_err(db)?;
+        rows.map(|row| row.map(|(k, _)| k.value().2).map_err(db)).collect()
     }
 
     /// The indices of every receipt in the log, in log order.
     pub fn receipt_indices(&self) -> Result<Vec<u64>, Error> {
         let tx = self.database().begin_read().map_err(db)?;
         let table = tx.open_table(tables::RECEIPTS).map_err(db)?;
-        let mut indices = table
-            .iter()
-            .map_err(db)?
-            .map(|row| row.map(|(_, v)| v.value()).map_err(db))
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = table.iter().map_err(db)?;
+        let mut indices = rows.map(|row| row.map(|(k, _)| k.value().2).map_err(db)).collect::<Result<Vec<_>, _>>()?;
         indices.sort_unstable();
         Ok(indices)
     }
 
-    /// Indexes the receipts of a log written before the index existed (once, at open).
+    /// Indexes the receipts of a log written before the index existed
+    /// (once, at open; a meta key records that it was done).
     fn index_receipts(&self) -> Result<(), Error> {
-        let size = self.log_size()?;
+        const INDEXED: &str = "receipt_index_built";
+        if self.meta(INDEXED)?.is_some() {
+            return Ok(());
+        }
         let tx = self.database().begin_write().map_err(db)?;
         {
             let mut table = tx.open_table(tables::RECEIPTS).map_err(db)?;
-            if size == 0 || !table.is_empty().map_err(db)? {
-                return Ok(());
-            }
             let entries = tx.open_table(tables::ENTRIES).map_err(db)?;
             for row in entries.iter().map_err(db)? {
                 let (index, bytes) = row.map_err(db)?;
                 let entry = tally_wire::from_bytes::<LogEntry>(bytes.value(), "log entry").ok();
                 if let Some((packet, side)) = entry.as_ref().and_then(receipt_key) {
-                    table.insert((packet, side), index.value()).map_err(db)?;
+                    table.insert((packet, side, index.value()), ()).map_err(db)?;
                 }
             }
+            tx.open_table(tables::META).map_err(db)?.insert(INDEXED, 1).map_err(db)?;
         }
         tx.commit().map_err(db)
     }

@@ -16,9 +16,11 @@ pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("en
 pub(crate) const NODES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("nodes");
 /// The log's signed checkpoints, by size.
 pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
-/// Where each receipt is in the log: by packet (or request) id and side
-/// ([`ReceiptSide`](crate::ReceiptSide) as a byte), the entry's index.
-pub(crate) const RECEIPTS: TableDefinition<([u8; 16], u8), u64> = TableDefinition::new("receipts");
+/// Where the receipts are in the log: keyed by packet (or request) id,
+/// side ([`ReceiptSide`](crate::ReceiptSide) as a byte) and the entry's
+/// index, so that every receipt under one id is kept (a peer may choose a
+/// pull request id equal to a packet's: it adds an entry, it replaces none).
+pub(crate) const RECEIPTS: TableDefinition<([u8; 16], u8, u64), ()> = TableDefinition::new("receipt_index");
 /// Received packets, by packet id.
 pub(crate) const INBOX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("inbox");
 /// Grant chains this node holds (issued or received), by leaf grant id.

@@ -159,13 +159,18 @@ fn every_receipt_is_indexed_by_packet_and_side_as_it_is_logged() {
     let bytes = tally_receipt::entry_bytes(&LogEntry::ReceiptIssued(signed(3))).expect("encodes");
     store.append(vec![bytes]).expect("appends");
     use tally_store::ReceiptSide::{Issued, Received};
-    assert_eq!(store.receipt_index(&PacketId([1; 16]), Issued).expect("reads"), Some(1));
-    assert_eq!(store.receipt_index(&PacketId([2; 16]), Received).expect("reads"), Some(2));
-    assert_eq!(store.receipt_index(&PacketId([2; 16]), Issued).expect("reads"), None, "the other side");
-    assert_eq!(store.receipt_index(&PacketId([3; 16]), Issued).expect("reads"), Some(3));
+    let of = |p: u8, side| store.receipt_indices_of(&PacketId([p; 16]), side).expect("reads");
+    assert_eq!(of(1, Issued), vec![1]);
+    assert_eq!(of(2, Received), vec![2]);
+    assert_eq!(of(2, Issued), Vec::<u64>::new(), "the other side");
+    assert_eq!(of(3, Issued), vec![3]);
     assert_eq!(store.receipt_indices().expect("reads"), vec![1, 2, 3], "the logged entry 0 is no receipt");
+    // A second receipt under an id already indexed (a peer may choose a pull
+    // request id equal to a packet id) is added beside it, not over it.
+    store.commit(&[LogEntry::ReceiptIssued(signed(1))], |_| Ok(())).expect("commits");
+    assert_eq!(of(1, Issued), vec![1, 4]);
     // A commit that fails indexes nothing.
-    let failed = store.commit(&[LogEntry::ReceiptIssued(signed(4))], failing);
+    let failed = store.commit(&[LogEntry::ReceiptIssued(signed(5))], failing);
     assert!(failed.is_err());
-    assert_eq!(store.receipt_index(&PacketId([4; 16]), Issued).expect("reads"), None);
+    assert_eq!(of(5, Issued), Vec::<u64>::new());
 }

@@ -45,6 +45,16 @@ impl IntoResponse for ApiError {
 
 type Answer<T> = Result<Json<T>, ApiError>;
 
+/// Runs `f` on a blocking thread: the node's storage waits on fsync and
+/// locks, which must not hold up the runtime's workers (and QUIC with them).
+async fn blocking<T: Send + 'static>(
+    node: &Arc<Node>,
+    f: impl FnOnce(&Node) -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let node = Arc::clone(node);
+    Ok(tokio::task::spawn_blocking(move || f(&node)).await.map_err(NodeError::from)??)
+}
+
 /// Every route of the API, as `(method, path)`; the OpenAPI document lists exactly these.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
@@ -75,6 +85,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The API's routes on `node`. `token`, when given, is required as a
 /// bearer token on every request (the TCP listener's router).
 pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
+    let listener = if token.is_some() { Listener::Tcp } else { Listener::UnixSocket };
     let router = axum::Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -102,6 +113,7 @@ pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
             ApiError(Problem::new(ProblemCode::NotFound, "no such route (see spec/api.openapi.json)"))
         })
         .with_state(node)
+        .layer(axum::Extension(listener))
         .layer(axum::middleware::map_response(as_problem));
     match token {
         Some(token) => router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
@@ -110,6 +122,15 @@ pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
         })),
         None => router,
     }
+}
+
+/// Which listener a request came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    /// `api.sock`: the node's own user.
+    UnixSocket,
+    /// The loopback TCP address, with the bearer token.
+    Tcp,
 }
 
 /// Most bytes of an error body turned into a problem's detail.
@@ -164,7 +185,7 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
 }
 
 async fn status(State(node): State<Arc<Node>>) -> Answer<Status> {
-    Ok(Json(node.status()?))
+    Ok(Json(blocking(&node, Node::status).await?))
 }
 
 fn send_answer(outcome: &SenderOutcome) -> Result<SendAnswer, Problem> {
@@ -186,6 +207,7 @@ fn send_answer(outcome: &SenderOutcome) -> Result<SendAnswer, Problem> {
 
 async fn send(
     State(node): State<Arc<Node>>,
+    axum::Extension(listener): axum::Extension<Listener>,
     Query(query): Query<SendQuery>,
     headers: HeaderMap,
     body: Body,
@@ -200,6 +222,9 @@ async fn send(
                 "a send needs Content-Length: the packet header states the payload's length",
             )
         })?;
+    if let Some(source) = &query.source {
+        check_source(&node, source, len, listener)?;
+    }
     let mut payload = tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     let outcome = node.send(&query.options, &mut payload, len, query.source, Arc::default()).await;
     // A send refused before its payload was read (by this node's policy or
@@ -207,6 +232,35 @@ async fn send(
     // that the client, still writing, reads the answer instead of a reset.
     let _ = tokio::io::copy(&mut payload, &mut tokio::io::sink()).await;
     Ok(Json(send_answer(&outcome?)?))
+}
+
+/// The file a send names as its payload's source, which the node reads
+/// itself should it have to seal the packet anew: only over the Unix socket
+/// (a TCP client is not the node's user), an absolute path to a regular
+/// file (no FIFO or device) of exactly the streamed length, outside the
+/// node directory.
+fn check_source(node: &Node, source: &std::path::Path, len: u64, listener: Listener) -> Result<(), Problem> {
+    let refuse = |why: &str| Problem::new(ProblemCode::BadRequest, format!("source {}: {why}", source.display()));
+    if listener == Listener::Tcp {
+        return Err(refuse("a payload's source file is named only over the Unix socket"));
+    }
+    if !source.is_absolute() {
+        return Err(refuse("not an absolute path"));
+    }
+    let meta = std::fs::metadata(source).map_err(|e| refuse(&e.to_string()))?;
+    if !meta.file_type().is_file() {
+        return Err(refuse("not a regular file"));
+    }
+    if meta.len() != len {
+        return Err(refuse(&format!("{} bytes, but the body has {len}", meta.len())));
+    }
+    let (real, dir) = (std::fs::canonicalize(source), std::fs::canonicalize(node.dir()));
+    if let (Ok(real), Ok(dir)) = (real, dir)
+        && real.starts_with(dir)
+    {
+        return Err(refuse("inside the node directory"));
+    }
+    Ok(())
 }
 
 async fn resume(State(node): State<Arc<Node>>) -> Answer<Vec<Resumed>> {
@@ -249,7 +303,7 @@ async fn request(State(node): State<Arc<Node>>, Json(p): Json<PullOptions>) -> A
 }
 
 async fn grants(State(node): State<Arc<Node>>) -> Answer<Vec<GrantSummary>> {
-    let grants = node.grants()?;
+    let grants = blocking(&node, Node::grants).await?;
     Ok(Json(
         grants
             .iter()
@@ -271,8 +325,12 @@ async fn grants(State(node): State<Arc<Node>>) -> Answer<Vec<GrantSummary>> {
 
 async fn issue_grant(State(node): State<Arc<Node>>, Json(issue): Json<GrantIssue>) -> Answer<GrantIssued> {
     let document: GrantDocument = issue.document;
-    let (id, _) = node.issue_grant(&document)?;
-    let chain = node.grant_chain(&id)?.ok_or_else(|| NodeError::Inconsistent("the issued grant is missing".into()))?;
+    let (id, chain) = blocking(&node, move |n| {
+        let (id, _) = n.issue_grant(&document)?;
+        let chain = n.grant_chain(&id)?.ok_or_else(|| NodeError::Inconsistent("the issued grant is missing".into()))?;
+        Ok((id, chain))
+    })
+    .await?;
     let delivered = node.deliver_grant(&id).await?;
     Ok(Json(GrantIssued { grant: id, file: hex::encode(&tally_wire::encode_grant_chain(&chain)), delivered }))
 }
@@ -280,7 +338,7 @@ async fn issue_grant(State(node): State<Arc<Node>>, Json(issue): Json<GrantIssue
 async fn import_grant(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Answer<GrantKept> {
     let chain = tally_wire::decode_grant_chain(&body)
         .map_err(|e| Problem::new(ProblemCode::BadRequest, format!("not a grant file: {e}")))?;
-    Ok(Json(GrantKept { grant: node.import_grant(chain)? }))
+    Ok(Json(GrantKept { grant: blocking(&node, move |n| n.import_grant(chain)).await? }))
 }
 
 async fn show_grant(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Answer<GrantShown> {
@@ -316,7 +374,7 @@ async fn revoke(
             })
         })
         .transpose()?;
-    let revocation = node.revoke(grant, r.reason.code(), r.erase, at)?;
+    let revocation = blocking(&node, move |n| n.revoke(grant, r.reason.code(), r.erase, at)).await?;
     let delivered = node.deliver_revocation(&revocation).await?;
     Ok(Json(Revoked { grant, file: hex::encode(&revocation.encode()), delivered }))
 }
@@ -324,17 +382,17 @@ async fn revoke(
 async fn import_revocation(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Answer<RevocationKept> {
     let revocation = Signed::decode(&body)
         .map_err(|e| Problem::new(ProblemCode::BadRequest, format!("not a revocation file: {e}")))?;
-    Ok(Json(RevocationKept { new: node.import_revocation(revocation)? }))
+    Ok(Json(RevocationKept { new: blocking(&node, move |n| n.import_revocation(revocation)).await? }))
 }
 
 async fn inbox(State(node): State<Arc<Node>>) -> Answer<Vec<InboxEntry>> {
-    Ok(Json(node.inbox()?))
+    Ok(Json(blocking(&node, Node::inbox).await?))
 }
 
 /// Streams a received packet's plaintext: decrypted on a blocking thread
 /// into a small pipe, so that memory stays flat whatever the payload's size.
 async fn inbox_content(State(node): State<Arc<Node>>, Path(packet): Path<PacketId>) -> Result<Response, ApiError> {
-    let stored = node.open_packet(&packet)?;
+    let stored = blocking(&node, move |n| n.open_packet(&packet)).await?;
     let size = stored.size();
     let (reader, writer) = tokio::io::duplex(1 << 18);
     tokio::task::spawn_blocking(move || {
@@ -353,26 +411,26 @@ async fn inbox_content(State(node): State<Arc<Node>>, Path(packet): Path<PacketI
 }
 
 async fn reveal(State(node): State<Arc<Node>>, Path(packet): Path<PacketId>) -> Answer<RevealAnswer> {
-    let (reveal, received) = node.reveal(&packet)?;
+    let (reveal, received) = blocking(&node, move |n| n.reveal(&packet)).await?;
     let encoded = tally_wire::Encoded::new(reveal).map_err(NodeError::from)?;
     Ok(Json(RevealAnswer { packet, reveal: hex::encode(&encoded.encode()), received }))
 }
 
 async fn receipts(State(node): State<Arc<Node>>) -> Answer<Vec<ReceiptEntry>> {
-    Ok(Json(node.receipts()?))
+    Ok(Json(blocking(&node, Node::receipts).await?))
 }
 
 async fn receipt_bundle(State(node): State<Arc<Node>>, Path(packet): Path<PacketId>) -> Result<Response, ApiError> {
-    let text = node.receipt_bundle(&packet)?;
+    let text = blocking(&node, move |n| n.receipt_bundle(&packet)).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
 async fn checkpoint(State(node): State<Arc<Node>>) -> Answer<CheckpointAnswer> {
-    Ok(Json(CheckpointAnswer { checkpoint: node.checkpoint()? }))
+    Ok(Json(CheckpointAnswer { checkpoint: blocking(&node, Node::checkpoint).await? }))
 }
 
 async fn log_export(State(node): State<Arc<Node>>) -> Answer<crate::LogExport> {
-    Ok(Json(node.export_log()?))
+    Ok(Json(blocking(&node, Node::export_log).await?))
 }
 
 async fn log_fetch(State(node): State<Arc<Node>>, Json(f): Json<FetchFrom>) -> Answer<crate::LogExport> {
@@ -380,11 +438,11 @@ async fn log_fetch(State(node): State<Arc<Node>>, Json(f): Json<FetchFrom>) -> A
 }
 
 async fn sweep(State(node): State<Arc<Node>>) -> Answer<Erased> {
-    Ok(Json(Erased { erased: node.sweep()? }))
+    Ok(Json(Erased { erased: blocking(&node, Node::sweep).await? }))
 }
 
 async fn reload_directory(State(node): State<Arc<Node>>) -> Answer<DirectoryReloaded> {
-    Ok(Json(DirectoryReloaded { updated: node.reload_directory()? }))
+    Ok(Json(DirectoryReloaded { updated: blocking(&node, Node::reload_directory).await? }))
 }
 
 async fn fetch_directory(State(node): State<Arc<Node>>, Json(f): Json<FetchFrom>) -> Answer<DirectoryFetched> {

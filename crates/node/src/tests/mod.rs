@@ -426,3 +426,23 @@ async fn a_failed_commit_leaves_no_trace_in_memory_and_a_retry_stores_it() {
         ReasonCode::GRANT_REVOKED
     );
 }
+
+#[tokio::test]
+async fn a_pull_refusal_under_a_stored_packets_id_does_not_replace_its_receipt() {
+    // A requester chooses its pull request's id; the refusal this node signs
+    // for it is logged under that id. Chosen equal to a stored packet's id,
+    // it must not become that packet's receipt, nor hide it from listings.
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    let original = stored(deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await);
+    let mut refusal = original.unverified().clone();
+    refusal.outcome = tally_wire::Outcome::Rejected { reason: ReasonCode::DIRECTION_NOT_GRANTED };
+    let host = NodeHost(Arc::clone(&social));
+    let signed = tally_transport::Host::sign_rejection(&host, refusal).await.expect("signs").expect("within the rate");
+    assert_eq!(signed.unverified().packet_id, packet(1));
+    let (_, receipt) = social.stored_receipt(&packet(1)).expect("reads").expect("the packet is stored");
+    assert_eq!(receipt, original, "the stored packet's receipt is still the one its bundle is made of");
+    let issued = social.store.receipt_indices_of(&packet(1), tally_store::ReceiptSide::Issued).expect("reads");
+    assert_eq!(issued.len(), 2, "both receipts are listed");
+}
