@@ -72,6 +72,14 @@ pub enum NodeError {
     /// The policy refused a flow this node was asked to start.
     #[error("{0}")]
     Refused(String),
+    /// The grant policy denied a flow or a chain: what was denied, and the denial.
+    #[error("{context}: {denial}")]
+    Denied {
+        /// What was decided (the send, the grant handed over).
+        context: &'static str,
+        /// The policy's denial.
+        denial: tally_grant::Denial,
+    },
     /// A peer asked for what it has no authority for (a revocation of a
     /// grant it did not issue, more grants than its limit).
     #[error("{0}")]
@@ -124,9 +132,11 @@ impl NodeError {
         use tally_wire::CloseCode;
         match self {
             Self::NotPermitted(_) => CloseCode::NOT_PERMITTED,
-            Self::Refused(_) | Self::InvalidDirectory { .. } | Self::Wire(_) | Self::OverBound(_) => {
-                CloseCode::VERIFICATION_FAILED
-            }
+            Self::Refused(_)
+            | Self::Denied { .. }
+            | Self::InvalidDirectory { .. }
+            | Self::Wire(_)
+            | Self::OverBound(_) => CloseCode::VERIFICATION_FAILED,
             _ => CloseCode::INTERNAL_ERROR,
         }
     }
@@ -138,7 +148,7 @@ impl NodeError {
                 Fault::Input
             }
             Self::NotFound(_) => Fault::NotFound,
-            Self::Refused(_) | Self::NotPermitted(_) => Fault::Policy,
+            Self::Refused(_) | Self::NotPermitted(_) | Self::Denied { .. } => Fault::Policy,
             Self::Transport(_) => Fault::Peer,
             Self::File { .. }
             | Self::Key { .. }

@@ -120,7 +120,7 @@ impl Node {
         // quota together; the receipt, when it comes, counts the packet durably.
         let _reservation = state
             .decide_and_reserve(&flow, &chain)
-            .map_err(|d| NodeError::Refused(format!("this node's policy refuses the send: {d}")))?;
+            .map_err(|denial| NodeError::Denied { context: "this node's policy refuses the send", denial })?;
         let spec = PacketSpec {
             suite: SuiteId::X25519_SHA256_AES256GCM,
             sender: state.agency.clone(),

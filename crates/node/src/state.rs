@@ -384,7 +384,7 @@ impl NodeState {
     pub(crate) fn keep_grant(&self, chain: GrantChain, issued: bool) -> Result<GrantId, NodeError> {
         let directory = self.directory();
         VerifiedChain::verify(&chain, &*directory)
-            .map_err(|d| NodeError::Refused(format!("the grant does not verify: {d}")))?;
+            .map_err(|denial| NodeError::Denied { context: "the grant does not verify", denial })?;
         let leaf = chain.first().ok_or_else(|| NodeError::Usage("an empty grant chain".into()))?;
         let id = grant_id(leaf);
         let issuer = leaf.unverified().issuer.clone();
