@@ -395,8 +395,9 @@ async fn inbox_content(State(node): State<Arc<Node>>, Path(packet): Path<PacketI
     let stored = blocking(&node, move |n| n.open_packet(&packet)).await?;
     let size = stored.size();
     let (reader, writer) = tokio::io::duplex(1 << 18);
+    let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut out = tokio_util::io::SyncIoBridge::new(writer);
+        let mut out = Stalling { handle, pipe: writer };
         if let Err(e) = stored.write_to(&mut out) {
             // The client sees the body end before Content-Length: a failed transfer.
             tracing::warn!(%packet, error = %e, "the packet's export stopped");
@@ -408,6 +409,28 @@ async fn inbox_content(State(node): State<Arc<Node>>, Path(packet): Path<PacketI
         body,
     )
         .into_response())
+}
+
+/// How long an export waits for a client that reads nothing before it gives up.
+const EXPORT_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The blocking side of an export's pipe: a client that stops reading
+/// ends the export after [`EXPORT_STALL`] instead of holding its thread.
+struct Stalling {
+    handle: tokio::runtime::Handle,
+    pipe: tokio::io::DuplexStream,
+}
+
+impl std::io::Write for Stalling {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use tokio::io::AsyncWriteExt;
+        let written = self.handle.block_on(tokio::time::timeout(EXPORT_STALL, self.pipe.write(buf)));
+        written.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading"))?
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 async fn reveal(State(node): State<Arc<Node>>, Path(packet): Path<PacketId>) -> Answer<RevealAnswer> {
