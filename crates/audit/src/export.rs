@@ -18,17 +18,3 @@ pub struct LogExport {
 
 /// The format line of a log export.
 pub const LOG_EXPORT_FORMAT: &str = "tally-log-export/1";
-
-/// Decodes hex (either case); `None` if it is not hex.
-pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
-    let text = text.as_bytes();
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.chunks(2)
-        .map(|pair| {
-            let digit = |c: u8| (c as char).to_digit(16);
-            Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
-        })
-        .collect()
-}

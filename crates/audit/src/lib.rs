@@ -193,7 +193,7 @@ pub fn audit(directory: &VerifiedDirectory, exports: &[LogExport], earlier: &[St
         }
         let mut bytes = Vec::with_capacity(export.entries.len());
         for (i, h) in export.entries.iter().enumerate() {
-            match export::unhex(h) {
+            match tally_wire::hex::decode(h) {
                 Some(b) => bytes.push(b),
                 None => finding(FindingKind::LogMismatch, format!("entry {i} is not hex")),
             }

@@ -120,7 +120,7 @@ fn send_options(grant: GrantId) -> SendOptions {
 async fn send_file(client: &Client, send: &SendOptions, file: &Path) -> tally_node::api::SendAnswer {
     let payload = tokio::fs::File::open(file).await.expect("opens");
     let len = payload.metadata().await.expect("metadata").len();
-    client.send(send, payload, len, Some(file)).await.expect("the node answers")
+    client.send(send, payload, len, Some(file), Arc::default()).await.expect("the node answers")
 }
 
 async fn run() {

@@ -2,33 +2,15 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 
 use tally_node::api::{Client, PullOptions, PullResult, SendResult};
 use tally_wire::ContentType;
-use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::args::FlowArgs;
 use crate::failure::{Exit, Failure, file_error, usage};
 use crate::files::{call, print_json, runtime};
-
-/// Counts the bytes read through it, for the progress bar.
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.count.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
-        result
-    }
-}
 
 /// `tally send`: streams the file (or standard input) to the node, which
 /// seals it for the recipient and sends it.
@@ -99,9 +81,8 @@ fn send_file(
     });
     let answer = runtime.block_on(async {
         let file = tokio::fs::File::open(path).await.map_err(file_error(path))?;
-        let payload = Counting { inner: file, count: Arc::clone(count) };
         let client = Client::new(dir);
-        let sending = client.send(options, payload, total, source);
+        let sending = client.send(options, file, total, source, Arc::clone(count));
         tokio::pin!(sending);
         let mut ticker = tokio::time::interval(std::time::Duration::from_millis(200));
         loop {

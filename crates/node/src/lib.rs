@@ -44,13 +44,14 @@
 mod agency;
 pub mod api;
 mod config;
+mod counting;
 mod directory;
 mod erasure;
 mod error;
 mod federation;
 mod fetch;
 mod files;
-pub mod hex;
+pub use tally_wire::hex;
 mod holdings;
 mod host;
 mod limits;

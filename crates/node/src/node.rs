@@ -1,10 +1,8 @@
 //! A running node: its QUIC endpoint and the operations agencies use.
 
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use tally_envelope::PacketSpec;
@@ -15,7 +13,7 @@ use tally_wire::{
     AgencyId, BoundedBytes, ChunkSize, DataCategory, Direction, Grant, GrantId, PacketId, PullRequest, Purpose,
     RequestId, Revocation, RevocationReason, Signed, SuiteId,
 };
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::AsyncRead;
 
 use tally_audit::LogExport;
 
@@ -146,7 +144,7 @@ impl Node {
         let _running = Sending(&self.sending, id);
         let committing = Arc::clone(state);
         tokio::task::spawn_blocking(move || committing.commit(&[], move |tx| tx.put_outbox(&id, &record))).await??;
-        let outcome = self.endpoint.send(packet, Counting { inner: payload, count: progress }).await?;
+        let outcome = self.endpoint.send(packet, crate::counting::Counting::new(payload, progress)).await?;
         state.metrics.sent_bytes.inc_by(len);
         Ok(outcome)
     }
@@ -375,21 +373,5 @@ impl Node {
     /// Stops: no new exchanges, those in flight finish for up to `deadline`.
     pub async fn shutdown(&self, deadline: Duration) {
         self.endpoint.shutdown(deadline).await;
-    }
-}
-
-/// Counts the bytes read through it.
-struct Counting<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let read = buf.filled().len() - before;
-        self.count.fetch_add(read as u64, Ordering::Relaxed);
-        poll
     }
 }

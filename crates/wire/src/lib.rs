@@ -38,6 +38,7 @@ mod codec;
 mod codepoint;
 mod error;
 mod frame;
+pub mod hex;
 pub mod label;
 pub mod limits;
 mod message;

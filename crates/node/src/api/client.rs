@@ -163,14 +163,17 @@ impl Client {
 
     /// `POST /v1/sends`: streams `len` bytes of `payload` to the node, which
     /// seals and sends them; `source` names the file they come from, if
-    /// any (the node seals it anew if the recipient never stored it).
+    /// any (the node seals it anew if the recipient never stored it), and
+    /// `progress` counts the bytes streamed.
     pub async fn send(
         &self,
         options: &SendOptions,
-        payload: impl AsyncRead + Send + Sync + 'static,
+        payload: impl AsyncRead + Unpin + Send + Sync + 'static,
         len: u64,
         source: Option<&Path>,
+        progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<SendAnswer, ClientError> {
+        let payload = crate::counting::Counting::new(payload, progress);
         let query = SendQuery { options: options.clone(), source: source.map(Path::to_owned) };
         let query = serde_urlencoded::to_string(&query).map_err(protocol)?;
         let stream =

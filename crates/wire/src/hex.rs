@@ -1,12 +1,10 @@
-//! Lowercase hex, for the byte strings in TOML and JSON files.
+//! Hex for the byte strings in files people read and edit (TOML, JSON,
+//! log exports): written lowercase, read in either case. The readable form
+//! of the wire types is stricter (lowercase only, wire.md).
 
 /// Encodes bytes as lowercase hex.
 pub fn encode(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::bytes::hex_encode(bytes)
 }
 
 /// Decodes hex (either case); `None` if it is not hex.
