@@ -116,11 +116,11 @@ fn send_options(grant: GrantId) -> SendOptions {
     }
 }
 
-/// Streams `file` to the node's local API as one send.
+/// Sends `file` through the node's local API as one send (the node reads
+/// the file itself); each send gets a fresh send id from the node.
 async fn send_file(client: &Client, send: &SendOptions, file: &Path) -> tally_node::api::SendAnswer {
-    let payload = tokio::fs::File::open(file).await.expect("opens");
-    let len = payload.metadata().await.expect("metadata").len();
-    client.send(send, payload, len, Some(file), Arc::default()).await.expect("the node answers")
+    let query = tally_node::api::SendQuery { options: send.clone(), send_id: None, source: Some(file.to_owned()) };
+    client.send_file(&query).await.expect("the node answers")
 }
 
 async fn run() {

@@ -19,9 +19,9 @@ pub(crate) struct FlowArgs {
     /// The other agency: the recipient of a send, the responder of a request.
     #[arg(long)]
     pub(crate) to: AgencyId,
-    /// The grant id (hex).
+    /// The grant id (hex, or a unique prefix of it).
     #[arg(long)]
-    pub(crate) grant: GrantId,
+    pub(crate) grant: IdPrefix,
     /// The purpose.
     #[arg(long)]
     pub(crate) purpose: Purpose,
@@ -31,19 +31,34 @@ pub(crate) struct FlowArgs {
 }
 
 impl FlowArgs {
-    /// The send's options, with the payload's media type.
-    pub(crate) fn send(self, content_type: ContentType) -> tally_node::SendOptions {
-        let Self { to, grant, purpose, category } = self;
+    /// The send's options, with the payload's media type and the grant the prefix names.
+    pub(crate) fn send(self, grant: GrantId, content_type: ContentType) -> tally_node::SendOptions {
+        let Self { to, grant: _, purpose, category } = self;
         tally_node::SendOptions { to, grant, purpose, category, content_type }
     }
 }
 
-/// Text or JSON.
-#[derive(Args, Clone)]
-pub(crate) struct Output {
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub(crate) json: bool,
+/// A packet or grant id in hex, or a unique prefix of one (at least 4
+/// digits), as git takes a prefix of a commit id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IdPrefix(String);
+
+impl IdPrefix {
+    /// The prefix, in lowercase hex.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for IdPrefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let lower = s.to_ascii_lowercase();
+        if lower.len() < 4 || lower.len() > 64 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("`{s}`: give an id in hex, or a prefix of at least 4 hex digits"));
+        }
+        Ok(Self(lower))
+    }
 }
 
 /// What offline verification trusts.

@@ -18,6 +18,11 @@ pub(crate) enum Exit {
     NotVerified = 4,
     /// The audit found problems.
     Findings = 5,
+    /// The send is kept but not delivered yet (the peer could not be
+    /// reached); the node offers it again by itself (sysexits' EX_TEMPFAIL).
+    Pending = 75,
+    /// Interrupted (Ctrl-C); what became of the send is printed.
+    Interrupted = 130,
 }
 
 /// A failure: the message, and the exit code.
@@ -25,11 +30,18 @@ pub(crate) enum Exit {
 pub(crate) struct Failure {
     pub(crate) message: String,
     pub(crate) exit: Exit,
+    /// The command printed its JSON answer already (`--json`).
+    pub(crate) answered: bool,
 }
 
 impl Failure {
     pub(crate) fn new(exit: Exit, message: impl Into<String>) -> Self {
-        Self { message: message.into(), exit }
+        Self { message: message.into(), exit, answered: false }
+    }
+
+    /// A failure whose answer was printed as JSON already (with `--json`).
+    pub(crate) fn answered(self, json: bool) -> Self {
+        Self { answered: json, ..self }
     }
 }
 

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use tally_node::Federation;
-use tally_wire::{AgencyId, DataCategory, Purpose};
+use tally_wire::{AgencyId, DataCategory, Directory, Purpose, Roles};
+
+use crate::files::print_json;
 
 use crate::failure::Failure;
 
@@ -59,6 +61,11 @@ pub(crate) enum FederationCommand {
         #[arg(long, default_value = "")]
         description: String,
     },
+    /// The registers: agencies with roles, endpoints and key fingerprints, purposes, categories.
+    List {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Sign the registers as the directory with the next serial.
     Publish {
         #[arg(long)]
@@ -69,7 +76,7 @@ pub(crate) enum FederationCommand {
     },
 }
 
-pub(crate) fn run(command: FederationCommand) -> Result<(), Failure> {
+pub(crate) fn run(command: FederationCommand, json: bool) -> Result<(), Failure> {
     match command {
         FederationCommand::Init { dir, name } => {
             let key = Federation::init(&dir, &name)?;
@@ -94,10 +101,106 @@ pub(crate) fn run(command: FederationCommand) -> Result<(), Failure> {
             Federation::add_purpose(&dir, &purpose, &legal_basis, &description)?;
             println!("Registered purpose `{purpose}`. Publish a new directory to make it known.");
         }
+        FederationCommand::List { dir } => {
+            let f = Federation::load(&dir)?;
+            if json {
+                print_json(&f);
+                return Ok(());
+            }
+            println!("Federation `{}`, last published serial {}", f.name, f.serial);
+            println!("{} agencies:", f.agencies.len());
+            for m in &f.agencies {
+                println!("  {} ({}): {}; endpoint {}", m.id, m.name, m.roles.join(", "), m.endpoint);
+                println!(
+                    "      identity key {}…, TLS key {}…, {} KEM key(s)",
+                    short(&m.identity_key.to_hex()),
+                    short(&m.tls_key.to_hex()),
+                    m.kem_certificates.len()
+                );
+            }
+            print_registers(
+                f.purposes.iter().map(|p| (p.name.as_str(), p.legal_basis.as_str())),
+                f.categories.iter().map(|c| (c.name.as_str(), c.controller.as_str())),
+            );
+        }
         FederationCommand::Publish { dir, out } => {
             let serial = Federation::publish(&dir, &out)?;
             println!("Published directory serial {serial} to {}.", out.display());
         }
     }
     Ok(())
+}
+
+fn short(hex: &str) -> &str {
+    &hex[..hex.len().min(16)]
+}
+
+fn print_registers<'a>(
+    purposes: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    categories: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+) {
+    println!("{} purposes:", purposes.len());
+    for (name, basis) in purposes {
+        println!("  {name}: legal basis {basis}");
+    }
+    println!("{} data categories:", categories.len());
+    for (name, controller) in categories {
+        println!("  {name}: controlled by {controller}");
+    }
+}
+
+/// The names of the roles in `roles`.
+fn role_names(roles: Roles) -> Vec<&'static str> {
+    [(Roles::PRODUCER, "producer"), (Roles::CONSUMER, "consumer"), (Roles::AUDITOR, "auditor")]
+        .into_iter()
+        .filter(|(r, _)| roles.contains(*r))
+        .map(|(_, n)| n)
+        .collect()
+}
+
+/// `tally directory show`: a signed directory, as text or JSON.
+pub(crate) fn show_directory(d: &Directory, json: bool) {
+    if json {
+        let agencies: Vec<_> = d
+            .agencies
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "id": a.id, "name": a.name.as_str(), "roles": role_names(a.roles), "endpoint": a.endpoint.to_string(),
+                    "identity_key": a.identity_key.to_hex(), "tls_key": a.tls_key.to_hex(),
+                    "kem_keys": a.kem_keys.iter().map(|k| k.unverified().public_key.to_hex()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let purposes: Vec<_> = d
+            .purposes
+            .iter()
+            .map(|p| serde_json::json!({ "purpose": p.purpose, "legal_basis": p.legal_basis.as_str() }))
+            .collect();
+        let categories: Vec<_> = d
+            .categories
+            .iter()
+            .map(|c| serde_json::json!({ "category": c.category, "controller": c.controller }))
+            .collect();
+        print_json(&serde_json::json!({
+            "federation": d.federation.as_str(), "serial": d.serial, "issued_at": tally_grant::rfc3339(d.issued_at),
+            "agencies": agencies, "purposes": purposes, "categories": categories,
+        }));
+        return;
+    }
+    println!("Directory of `{}`, serial {}, issued {}", d.federation.as_str(), d.serial, tally_grant::rfc3339(d.issued_at));
+    println!("{} agencies:", d.agencies.len());
+    for a in d.agencies.iter() {
+        println!("  {} ({}): {}; endpoint {}", a.id, a.name.as_str(), role_names(a.roles).join(", "), a.endpoint);
+        println!(
+            "      identity key {}…, TLS key {}…, {} KEM key(s)",
+            short(&a.identity_key.to_hex()),
+            short(&a.tls_key.to_hex()),
+            a.kem_keys.len()
+        );
+    }
+    print_registers(
+        d.purposes.iter().map(|p| (p.purpose.as_str(), p.legal_basis.as_str())),
+        d.categories.iter().map(|c| (c.category.as_str(), c.controller.as_str())),
+    );
 }

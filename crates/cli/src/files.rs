@@ -70,3 +70,59 @@ pub(crate) fn load_directory(trust: &Trust) -> Result<VerifiedDirectory, Failure
 pub(crate) fn unhex(text: &str) -> Result<Vec<u8>, Failure> {
     tally_node::hex::decode(text).ok_or_else(|| crate::failure::failed("the node answered with malformed hex"))
 }
+
+/// The one id among `candidates` that starts with `prefix`: as git resolves
+/// a commit prefix. No match, or several, is a usage error that lists them.
+pub(crate) fn unique<T: std::fmt::Display + Copy + PartialEq>(
+    what: &str,
+    prefix: &crate::args::IdPrefix,
+    candidates: impl IntoIterator<Item = T>,
+) -> Result<T, Failure> {
+    let mut matches: Vec<T> = Vec::new();
+    for c in candidates {
+        if c.to_string().starts_with(prefix.as_str()) && !matches.contains(&c) {
+            matches.push(c);
+        }
+    }
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(usage(format!("no {what} on this node starts with `{}`", prefix.as_str()))),
+        many => {
+            let list: Vec<String> = many.iter().map(|m| format!("  {m}")).collect();
+            Err(usage(format!(
+                "`{}` is ambiguous: {} {what}s start with it; give more digits:\n{}",
+                prefix.as_str(),
+                many.len(),
+                list.join("\n")
+            )))
+        }
+    }
+}
+
+/// The grant whose id starts with `prefix`, among those the node holds.
+pub(crate) fn resolve_grant(dir: &Path, prefix: &crate::args::IdPrefix) -> Result<tally_wire::GrantId, Failure> {
+    if let Ok(id) = prefix.as_str().parse::<tally_wire::GrantId>() {
+        return Ok(id);
+    }
+    let grants = call(dir, |c| async move { c.grants().await })?;
+    unique("grant", prefix, grants.iter().map(|g| g.grant))
+}
+
+/// The packet whose id starts with `prefix`, among those in the node's
+/// inbox, its receipts and its unfinished sends.
+pub(crate) fn resolve_packet(dir: &Path, prefix: &crate::args::IdPrefix) -> Result<tally_wire::PacketId, Failure> {
+    if prefix.as_str().len() == 32
+        && let Ok(id) = prefix.as_str().parse::<tally_wire::PacketId>()
+    {
+        return Ok(id);
+    }
+    let (inbox, receipts, status) = call(dir, |c| async move {
+        Ok((c.inbox().await?, c.receipts().await?, c.status().await?))
+    })?;
+    let ids = inbox
+        .iter()
+        .map(|p| p.packet)
+        .chain(receipts.iter().map(|r| r.receipt.packet))
+        .chain(status.sends.iter().map(|s| s.packet));
+    unique("packet", prefix, ids)
+}

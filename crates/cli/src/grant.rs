@@ -7,7 +7,7 @@ use tally_grant::{GrantDocument, QuotaDocument};
 use tally_node::api::{Delivery, GrantIssue, RevokeReason, RevokeRequest};
 use tally_wire::{AgencyId, DataCategory, Direction, GrantId, Purpose};
 
-use crate::args::{NodeDir, Output};
+use crate::args::NodeDir;
 use crate::failure::{Failure, failed, usage};
 use crate::files::{call, print_json, read_file, read_text, unhex, write_file};
 
@@ -23,8 +23,6 @@ pub(crate) enum GrantCommand {
         node: NodeDir,
         /// The grant file.
         file: PathBuf,
-        #[command(flatten)]
-        output: Output,
     },
     /// Keep a grant file another agency issued.
     Import {
@@ -37,15 +35,13 @@ pub(crate) enum GrantCommand {
     List {
         #[command(flatten)]
         node: NodeDir,
-        #[command(flatten)]
-        output: Output,
     },
     /// Revoke a grant this node issued; writes the revocation file for the grantee.
     Revoke {
         #[command(flatten)]
         node: NodeDir,
-        /// The grant id.
-        grant: GrantId,
+        /// The grant id (or a unique prefix of it).
+        grant: crate::args::IdPrefix,
         /// Why: unspecified, superseded, purpose-ended, key-compromise, legal-order, breach.
         #[arg(long, default_value = "unspecified")]
         reason: RevokeReason,
@@ -175,56 +171,101 @@ fn grant_document(args: &IssueArgs) -> Result<GrantDocument, Failure> {
     })
 }
 
-pub(crate) fn run(command: GrantCommand) -> Result<(), Failure> {
+pub(crate) fn run(command: GrantCommand, json: bool) -> Result<(), Failure> {
     match command {
         GrantCommand::Issue(args) | GrantCommand::Delegate(args) => {
             let issue = GrantIssue { document: grant_document(&args)? };
             let issued = call(&args.node.dir, |c| async move { c.issue_grant(&issue).await })?;
             write_file(&args.out, &unhex(&issued.file)?)?;
-            println!("Issued grant {}; the grant file is {}.", issued.grant, args.out.display());
-            print_deliveries(&issued.delivered, "tally grant import");
+            if json {
+                print_json(&serde_json::json!({
+                    "grant": issued.grant, "file": args.out, "delivered": issued.delivered,
+                }));
+            } else {
+                println!("Issued grant {}; the grant file is {}.", issued.grant, args.out.display());
+                print_deliveries(&issued.delivered, "tally grant import");
+            }
         }
-        GrantCommand::Show { node, file, output } => {
+        GrantCommand::Show { node, file } => {
             let bytes = read_file(&file)?;
             let shown = call(&node.dir, |c| async move { c.show_grant(bytes).await })
                 .map_err(|e| failed(format!("{}: {}", file.display(), e.message)))?;
-            if output.json {
+            if json {
                 print_json(&shown);
             } else {
                 println!("# grant {} ({} in chain) — {}", shown.grant, shown.chain_depth, shown.verdict);
+                println!("# state: {}", status_text(&shown.status));
                 print!("{}", toml::to_string(&shown.document).map_err(|e| failed(e.to_string()))?);
             }
         }
         GrantCommand::Import { node, file } => {
             let bytes = read_file(&file)?;
             let kept = call(&node.dir, |c| async move { c.import_grant(bytes).await })?;
-            println!("Kept grant {}.", kept.grant);
+            if json {
+                print_json(&kept);
+            } else {
+                println!("Kept grant {}.", kept.grant);
+            }
         }
-        GrantCommand::List { node, output } => {
+        GrantCommand::List { node } => {
             let grants = call(&node.dir, |c| async move { c.grants().await })?;
-            if output.json {
+            if json {
                 print_json(&grants);
                 return Ok(());
             }
+            if grants.is_empty() {
+                println!("This node holds no grant (tally grant issue, tally grant import).");
+            }
             for g in grants {
                 let purposes: Vec<&str> = g.purposes.iter().map(|p| p.as_str()).collect();
-                println!("{}  {} -> {}  {:?}  until {}", g.grant, g.issuer, g.grantee, purposes, g.not_after);
+                println!("{}  {} -> {}  {}", g.grant, g.issuer, g.grantee, purposes.join(","));
+                println!("    {}; valid {} to {}", status_text(&g.status), g.not_before, g.not_after);
             }
         }
         GrantCommand::Revoke { node, grant, reason, erase, effective_at, out } => {
+            let grant = crate::files::resolve_grant(&node.dir, &grant)?;
             let request = RevokeRequest { reason, erase, effective_at };
             let revoked = call(&node.dir, |c| async move { c.revoke(&grant, &request).await })?;
             write_file(&out, &unhex(&revoked.file)?)?;
-            println!("Revoked grant {grant}; the revocation file is {}.", out.display());
-            print_deliveries(&revoked.delivered, "tally grant import-revocation");
+            if json {
+                print_json(&serde_json::json!({ "grant": grant, "file": out, "delivered": revoked.delivered }));
+            } else {
+                println!("Revoked grant {grant}; the revocation file is {}.", out.display());
+                print_deliveries(&revoked.delivered, "tally grant import-revocation");
+            }
         }
         GrantCommand::ImportRevocation { node, file } => {
             let bytes = read_file(&file)?;
-            call(&node.dir, |c| async move { c.import_revocation(bytes).await })?;
-            println!("Kept the revocation.");
+            let kept = call(&node.dir, |c| async move { c.import_revocation(bytes).await })?;
+            if json {
+                print_json(&kept);
+            } else if kept.new {
+                println!("Kept the revocation.");
+            } else {
+                println!("This node held the revocation already.");
+            }
         }
     }
     Ok(())
+}
+
+/// A grant's state in words: `revoked by X from T (reason, erased)`,
+/// `active`, with its usage against each quota.
+fn status_text(s: &tally_node::api::GrantStatus) -> String {
+    let mut text = s.state.name().to_owned();
+    if let Some(r) = &s.revocation {
+        let erase = if r.erase { ", with erasure" } else { ", no erasure" };
+        let when = if r.pending { "takes effect" } else { "from" };
+        text.push_str(&format!(" (revocation by {} {when} {}, reason {}{erase})", r.by, r.effective_at, r.reason));
+    }
+    let u = &s.usage;
+    let of = |n: u64, max: Option<u64>| max.map_or(format!("{n}"), |m| format!("{n} of {m}"));
+    text.push_str(&format!(
+        "; used {} packets, {} bytes",
+        of(u.packets, u.max_packets),
+        of(u.bytes, u.max_bytes)
+    ));
+    text
 }
 
 /// Reports, per agency, whether a grant or revocation reached it over the transport.

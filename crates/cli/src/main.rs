@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod advice;
 mod args;
 mod failure;
 mod federation;
@@ -20,10 +21,13 @@ mod verify;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use tally_wire::{AgencyId, ContentType, IdentityPublicKey, PacketId};
+use clap::{CommandFactory, Parser, Subcommand};
+use tally_node::api::SendId;
+use tally_wire::{AgencyId, ContentType, IdentityPublicKey};
 
-use crate::args::{FlowArgs, LogFormat, NodeDir, Output, ReportFormat, Trust};
+use crate::args::IdPrefix;
+
+use crate::args::{FlowArgs, LogFormat, NodeDir, ReportFormat, Trust};
 use crate::failure::{Failure, usage};
 use crate::node::{DirectoryCommand, LogCommand};
 use crate::packets::{InboxCommand, ReceiptsCommand};
@@ -31,6 +35,10 @@ use crate::packets::{InboxCommand, ReceiptsCommand};
 #[derive(Parser)]
 #[command(name = "tally", version, about = "Purpose-bound, receipted data exchange between agencies")]
 struct Cli {
+    /// Print the result as JSON on standard output (failures too, as
+    /// `{"error": …}`); the exit code is the same as without it.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,19 +80,15 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         log_format: LogFormat,
     },
-    /// The node's agency, address, directory serial and log size.
+    /// The node's agency, address, directory serial, log size, unfinished sends and peers.
     Status {
         #[command(flatten)]
         node: NodeDir,
-        #[command(flatten)]
-        output: Output,
     },
     /// Offer again the sends a crash or a lost connection left without a receipt.
     Resume {
         #[command(flatten)]
         node: NodeDir,
-        #[command(flatten)]
-        output: Output,
     },
     /// Destroy received data past its retention now (the node also does this periodically).
     Sweep {
@@ -103,10 +107,13 @@ enum Command {
         /// The payload's media type.
         #[arg(long, default_value = "application/octet-stream")]
         content_type: ContentType,
+        /// The send's idempotency key (1 to 64 of A-Z a-z 0-9 . _ : -); by
+        /// default derived from the flow and the payload's digest, so that
+        /// sending the same file again attaches to the first send.
+        #[arg(long)]
+        send_id: Option<SendId>,
         /// The file to send, or `-` for standard input.
         file: PathBuf,
-        #[command(flatten)]
-        output: Output,
     },
     /// Ask an agency for data under a grant (pull); the answer lands in the inbox.
     Request {
@@ -117,8 +124,6 @@ enum Command {
         /// The query the responder's pull source gets.
         #[arg(long, default_value = "")]
         query: String,
-        #[command(flatten)]
-        output: Output,
     },
     /// Received packets.
     #[command(subcommand)]
@@ -140,8 +145,6 @@ enum Command {
         plaintext: Option<PathBuf>,
         #[command(flatten)]
         trust: Trust,
-        #[command(flatten)]
-        output: Output,
     },
     /// Reveal a packet's content to an auditor: writes its evidence of
     /// origin, its receipt and its commitment key, and for a packet this
@@ -149,8 +152,8 @@ enum Command {
     Reveal {
         #[command(flatten)]
         node: NodeDir,
-        /// The packet id.
-        packet: PacketId,
+        /// The packet id (or a unique prefix of it).
+        packet: IdPrefix,
         /// Where to write the reveal file.
         #[arg(long)]
         out: PathBuf,
@@ -181,6 +184,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), made from the same definitions as `--help`.
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -188,42 +198,55 @@ fn main() -> ExitCode {
     // database, blobs, exports, the API socket.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
+    let json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure { message, exit }) => {
+        Err(Failure { message, exit, answered }) => {
             eprintln!("error: {message}");
+            if json && !answered {
+                files::print_json(&serde_json::json!({ "error": { "message": message, "exit": exit as u8 } }));
+            }
             ExitCode::from(exit as u8)
         }
     }
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    let json = cli.json;
     match cli.command {
         Command::Init { agency, dir, name, listen, endpoint, operator_key, directory } => {
             node::init(agency, &dir, name, listen, endpoint, operator_key, directory)
         }
-        Command::Federation(f) => federation::run(f),
+        Command::Federation(f) => federation::run(f, json),
         Command::Serve { node, log_format } => node::serve(&node.dir, log_format),
-        Command::Status { node, output } => node::status(&node, output.json),
-        Command::Grant(g) => grant::run(g),
-        Command::Resume { node, output } => node::resume(&node, output.json),
-        Command::Sweep { node } => node::sweep(&node),
-        Command::Send { node, flow, content_type, file, output } => {
-            send::send(&node.dir, flow, content_type, &file, output.json)
+        Command::Status { node } => node::status(&node, json),
+        Command::Grant(g) => grant::run(g, json),
+        Command::Resume { node } => node::resume(&node, json),
+        Command::Sweep { node } => node::sweep(&node, json),
+        Command::Send { node, flow, content_type, send_id, file } => {
+            send::send(&node.dir, flow, content_type, send_id, &file, json)
         }
-        Command::Request { node, flow, query, output } => send::request(&node.dir, flow, query, output.json),
-        Command::Inbox(command) => packets::inbox(command),
-        Command::Receipts(command) => packets::receipts(command),
-        Command::Reveal { node, packet, out, plaintext } => packets::reveal(node, packet, out, plaintext),
-        Command::Verify { bundle: None, reveal: Some(reveal), plaintext: Some(plaintext), trust, output } => {
-            verify::reveal(&reveal, &plaintext, &trust, output.json)
+        Command::Request { node, flow, query } => send::request(&node.dir, flow, query, json),
+        Command::Inbox(command) => packets::inbox(command, json),
+        Command::Receipts(command) => packets::receipts(command, json),
+        Command::Reveal { node, packet, out, plaintext } => packets::reveal(node, packet, out, plaintext, json),
+        Command::Verify { bundle: None, reveal: Some(reveal), plaintext: Some(plaintext), trust } => {
+            verify::reveal(&reveal, &plaintext, &trust, json)
         }
-        Command::Verify { bundle: Some(bundle), trust, output, .. } => verify::bundle(&bundle, &trust, output.json),
+        Command::Verify { bundle: Some(bundle), trust, .. } => verify::bundle(&bundle, &trust, json),
         Command::Verify { .. } => Err(usage("give a bundle file, or --reveal FILE --plaintext FILE")),
-        Command::Log(command) => node::log(command),
-        Command::Directory(command) => node::directory(command),
+        Command::Log(command) => node::log(command, json),
+        Command::Directory(command) => node::directory(command, json),
         Command::Audit { logs, earlier, trust, format, out } => {
+            let format = if json { ReportFormat::Json } else { format };
             verify::audit(&logs, &earlier, &trust, format, out.as_deref())
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tally", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| failure::failed(format!("standard output: {e}"))),
     }
 }

@@ -42,6 +42,12 @@ pub(crate) enum LogCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum DirectoryCommand {
+    /// Show the directory the node uses (verified against its operator_key): serial, date,
+    /// agencies with roles, endpoints and key fingerprints, purposes with their legal basis.
+    Show {
+        #[command(flatten)]
+        node: NodeDir,
+    },
     /// Fetch the directory from another agency over the transport, if it has a newer one.
     Fetch {
         #[command(flatten)]
@@ -104,11 +110,39 @@ pub(crate) fn status(node: &NodeDir, json: bool) -> Result<(), Failure> {
     let s = call(&node.dir, |c| async move { c.status().await })?;
     if json {
         print_json(&s);
-    } else {
-        println!(
-            "{} listening on {}, directory serial {}, {} log entries, {} unfinished sends",
-            s.agency, s.listen, s.directory_serial, s.log_size, s.unfinished_sends
-        );
+        return Ok(());
+    }
+    println!(
+        "{} listening on {}, directory serial {}, {} log entries, {} unfinished send(s)",
+        s.agency, s.listen, s.directory_serial, s.log_size, s.unfinished_sends
+    );
+    for u in &s.sends {
+        let id = u.send_id.as_ref().map(|i| format!(" (send id {i})")).unwrap_or_default();
+        let state = if u.running {
+            "being offered now".to_owned()
+        } else {
+            match &u.next_try {
+                Some(t) => format!("next try {t}"),
+                None if u.attempts > 0 => "retry limit reached; `tally resume` offers it again".to_owned(),
+                None => "waiting for its first retry".to_owned(),
+            }
+        };
+        println!("  send {} to {}{id}: {} bytes, {} failed attempt(s), {state}", u.packet, u.to, u.size, u.attempts);
+        if let Some(e) = &u.last_error {
+            println!("      last error: {e}");
+        }
+    }
+    for p in &s.peers {
+        let reach = match p.reachable {
+            Some(true) => "reachable",
+            Some(false) => "NOT reachable",
+            None => "not tried since start",
+        };
+        let last = p.last_success.as_deref().map(|t| format!(", last success {t}")).unwrap_or_default();
+        println!("  peer {} at {}: {reach}{last}, {} unfinished send(s)", p.agency, p.endpoint, p.unfinished_sends);
+        if let (Some(false), Some(e)) = (p.reachable, &p.last_error) {
+            println!("      last error: {e}");
+        }
     }
     Ok(())
 }
@@ -119,43 +153,65 @@ pub(crate) fn resume(node: &NodeDir, json: bool) -> Result<(), Failure> {
         print_json(&results);
         return Ok(());
     }
-    println!("{} unfinished send(s)", results.len());
+    println!("{} unfinished send(s) offered again", results.len());
     for r in results {
         match (&r.answer, &r.problem) {
             (Some(a), _) => {
-                let result = if a.result == SendResult::Delivered { "delivered" } else { "refused" };
-                println!("  {}: {result}", r.packet);
+                let result = match a.result {
+                    SendResult::Delivered => "delivered",
+                    SendResult::Refused => "refused",
+                    SendResult::Pending => "still pending",
+                };
+                // A packet the recipient never stored is sealed anew: the id in the receipts and the inbox is the new one.
+                let anew = if a.packet != r.packet { format!(" (sealed anew: was {})", r.packet) } else { String::new() };
+                println!("  {}: {result}{anew}", a.packet);
             }
             (None, Some(p)) => println!("  {}: {}", r.packet, p.detail),
-            (None, None) => println!("  {}: ?", r.packet),
+            (None, None) => println!("  {}: no answer", r.packet),
         }
     }
     Ok(())
 }
 
-pub(crate) fn sweep(node: &NodeDir) -> Result<(), Failure> {
+pub(crate) fn sweep(node: &NodeDir, json: bool) -> Result<(), Failure> {
     let erased = call(&node.dir, |c| async move { c.sweep().await })?;
-    println!("{} packet(s) erased", erased.erased);
+    if json {
+        print_json(&erased);
+    } else {
+        println!("{} packet(s) erased", erased.erased);
+    }
     Ok(())
 }
 
-pub(crate) fn log(command: LogCommand) -> Result<(), Failure> {
+pub(crate) fn log(command: LogCommand, json: bool) -> Result<(), Failure> {
     match command {
         LogCommand::Checkpoint { node } => {
             let c = call(&node.dir, |c| async move { c.checkpoint().await })?;
-            print!("{}", c.checkpoint);
+            if json {
+                print_json(&c);
+            } else {
+                print!("{}", c.checkpoint);
+            }
         }
         LogCommand::Export { node, out } => {
             let export = call(&node.dir, |c| async move { c.export_log().await })?;
             let text = serde_json::to_string_pretty(&export).map_err(|e| failed(e.to_string()))?;
             write_file(&out, text.as_bytes())?;
-            println!("Wrote {} log entries and a signed checkpoint to {}.", export.entries.len(), out.display());
+            if json {
+                print_json(&serde_json::json!({ "entries": export.entries.len(), "file": out }));
+            } else {
+                println!("Wrote {} log entries and a signed checkpoint to {}.", export.entries.len(), out.display());
+            }
         }
         LogCommand::Fetch { node, from, out } => {
             let asked = from.clone();
             let export = call(&node.dir, |c| async move { c.fetch_log(&asked).await })?;
             let text = serde_json::to_string_pretty(&export).map_err(|e| failed(e.to_string()))?;
             write_file(&out, text.as_bytes())?;
+            if json {
+                print_json(&serde_json::json!({ "from": from, "entries": export.entries.len(), "file": out }));
+                return Ok(());
+            }
             println!(
                 "Fetched {} entries of {from}'s log and its signed checkpoint into {} (tally audit checks them).",
                 export.entries.len(),
@@ -166,11 +222,23 @@ pub(crate) fn log(command: LogCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) fn directory(command: DirectoryCommand) -> Result<(), Failure> {
+pub(crate) fn directory(command: DirectoryCommand, json: bool) -> Result<(), Failure> {
     match command {
+        DirectoryCommand::Show { node } => {
+            let config = tally_node::NodeConfig::load(&node.dir)?;
+            let key = config.operator_key.ok_or_else(|| {
+                usage(format!("{}: operator_key is not set", node.dir.join(tally_node::CONFIG_FILE).display()))
+            })?;
+            let directory = tally_node::load_directory(&node.dir.join(&config.directory), &key)?;
+            crate::federation::show_directory(directory.directory(), json);
+        }
         DirectoryCommand::Fetch { node, from } => {
             let asked = from.clone();
             let fetched = call(&node.dir, |c| async move { c.fetch_directory(&asked).await })?;
+            if json {
+                print_json(&fetched);
+                return Ok(());
+            }
             match fetched.serial {
                 Some(serial) => println!("Fetched directory serial {serial} from {from}; the node uses it now."),
                 None => println!("{from} has no newer directory than this node's."),

@@ -4,11 +4,10 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use tally_node::api::Side;
-use tally_wire::PacketId;
 
-use crate::args::{NodeDir, Output};
+use crate::args::{IdPrefix, NodeDir};
 use crate::failure::{Failure, failed};
-use crate::files::{absolute, call, print_json, runtime, unhex, write_file};
+use crate::files::{absolute, call, print_json, resolve_packet, runtime, unhex, write_file};
 
 #[derive(Subcommand)]
 pub(crate) enum InboxCommand {
@@ -16,16 +15,14 @@ pub(crate) enum InboxCommand {
     List {
         #[command(flatten)]
         node: NodeDir,
-        #[command(flatten)]
-        output: Output,
     },
     /// Write a received packet's plaintext to a file.
     Export {
         #[command(flatten)]
         node: NodeDir,
-        /// The packet id.
-        packet: PacketId,
-        /// Where to write it.
+        /// The packet id (or a unique prefix of it).
+        packet: IdPrefix,
+        /// Where to write it; `-` for standard output.
         #[arg(long)]
         out: PathBuf,
     },
@@ -37,24 +34,20 @@ pub(crate) enum ReceiptsCommand {
     List {
         #[command(flatten)]
         node: NodeDir,
-        #[command(flatten)]
-        output: Output,
     },
     /// Show the receipts (or rejections) the log holds for one packet or pull request.
     Show {
         #[command(flatten)]
         node: NodeDir,
-        /// The packet (or pull request) id.
-        packet: PacketId,
-        #[command(flatten)]
-        output: Output,
+        /// The packet (or pull request) id, or a unique prefix of it.
+        packet: IdPrefix,
     },
     /// Write the receipt bundle of a packet this node received (for `tally verify`).
     Export {
         #[command(flatten)]
         node: NodeDir,
-        /// The packet id.
-        packet: PacketId,
+        /// The packet id (or a unique prefix of it).
+        packet: IdPrefix,
         /// Write the bundle (receipt, inclusion proof, checkpoint).
         #[arg(long, required = true)]
         bundle: bool,
@@ -67,7 +60,7 @@ pub(crate) enum ReceiptsCommand {
 /// Streams a received packet's plaintext into a private file at `out`.
 /// The plaintext goes to a private temporary file beside `out`, renamed
 /// onto `out` only once it is whole: a failed export leaves `out` as it was.
-fn export_to(node: &NodeDir, packet: &PacketId, out: &std::path::Path) -> Result<u64, Failure> {
+fn export_to(node: &NodeDir, packet: &tally_wire::PacketId, out: &std::path::Path) -> Result<u64, Failure> {
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let partial = tempfile::NamedTempFile::new_in(parent).map_err(crate::failure::file_error(parent))?;
     let n = runtime()?.block_on(async {
@@ -81,11 +74,11 @@ fn export_to(node: &NodeDir, packet: &PacketId, out: &std::path::Path) -> Result
     Ok(n)
 }
 
-pub(crate) fn inbox(command: InboxCommand) -> Result<(), Failure> {
+pub(crate) fn inbox(command: InboxCommand, json: bool) -> Result<(), Failure> {
     match command {
-        InboxCommand::List { node, output } => {
+        InboxCommand::List { node } => {
             let packets = call(&node.dir, |c| async move { c.inbox().await })?;
-            if output.json {
+            if json {
                 print_json(&packets);
                 return Ok(());
             }
@@ -102,18 +95,32 @@ pub(crate) fn inbox(command: InboxCommand) -> Result<(), Failure> {
             }
         }
         InboxCommand::Export { node, packet, out } => {
+            let packet = resolve_packet(&node.dir, &packet)?;
+            if out == std::path::Path::new("-") {
+                let n = runtime()?.block_on(async {
+                    let mut stdout = tokio::io::stdout();
+                    tally_node::api::Client::new(&node.dir).export_packet(&packet, &mut stdout).await
+                })?;
+                eprintln!("Wrote {n} bytes of {packet} to standard output.");
+                return Ok(());
+            }
             let out = absolute(&out)?;
-            println!("Wrote {} bytes of {packet} to {}.", export_to(&node, &packet, &out)?, out.display());
+            let n = export_to(&node, &packet, &out)?;
+            if json {
+                print_json(&serde_json::json!({ "packet": packet, "bytes": n, "file": out }));
+            } else {
+                println!("Wrote {n} bytes of {packet} to {}.", out.display());
+            }
         }
     }
     Ok(())
 }
 
-pub(crate) fn receipts(command: ReceiptsCommand) -> Result<(), Failure> {
+pub(crate) fn receipts(command: ReceiptsCommand, json: bool) -> Result<(), Failure> {
     match command {
-        ReceiptsCommand::List { node, output } => {
+        ReceiptsCommand::List { node } => {
             let receipts = call(&node.dir, |c| async move { c.receipts().await })?;
-            if output.json {
+            if json {
                 print_json(&receipts);
                 return Ok(());
             }
@@ -129,13 +136,14 @@ pub(crate) fn receipts(command: ReceiptsCommand) -> Result<(), Failure> {
                 );
             }
         }
-        ReceiptsCommand::Show { node, packet, output } => {
+        ReceiptsCommand::Show { node, packet } => {
+            let packet = resolve_packet(&node.dir, &packet)?;
             let receipts = call(&node.dir, |c| async move { c.receipts().await })?;
             let found: Vec<_> = receipts.into_iter().filter(|e| e.receipt.packet == packet).collect();
             if found.is_empty() {
                 return Err(failed(format!("no receipt for {packet} in this node's log (see tally receipts list)")));
             }
-            if output.json {
+            if json {
                 print_json(&found);
                 return Ok(());
             }
@@ -156,26 +164,47 @@ pub(crate) fn receipts(command: ReceiptsCommand) -> Result<(), Failure> {
             }
         }
         ReceiptsCommand::Export { node, packet, bundle: _, out } => {
+            let packet = resolve_packet(&node.dir, &packet)?;
             let bundle = call(&node.dir, |c| async move { c.receipt_bundle(&packet).await })?;
             write_file(&out, bundle.as_bytes())?;
-            println!("Wrote the receipt bundle of {packet} to {}; check it with `tally verify`.", out.display());
+            if json {
+                print_json(&serde_json::json!({ "packet": packet, "file": out }));
+            } else {
+                println!("Wrote the receipt bundle of {packet} to {}; check it with `tally verify`.", out.display());
+            }
         }
     }
     Ok(())
 }
 
 /// `tally reveal`: the reveal file, and for a received packet its plaintext.
-pub(crate) fn reveal(node: NodeDir, packet: PacketId, out: PathBuf, plaintext: Option<PathBuf>) -> Result<(), Failure> {
+pub(crate) fn reveal(
+    node: NodeDir,
+    packet: IdPrefix,
+    out: PathBuf,
+    plaintext: Option<PathBuf>,
+    json: bool,
+) -> Result<(), Failure> {
+    let packet = resolve_packet(&node.dir, &packet)?;
     let plaintext = plaintext.as_deref().map(absolute).transpose()?;
     let answer = call(&node.dir, |c| async move { c.reveal(&packet).await })?;
     let bytes = unhex(&answer.reveal)?;
     write_file(&out, format!("{}\n", tally_node::hex::encode(&bytes)).as_bytes())?;
+    let written = match (&plaintext, answer.received) {
+        (Some(p), true) => Some(export_to(&node, &packet, p)?),
+        _ => None,
+    };
+    if json {
+        print_json(&serde_json::json!({
+            "packet": packet, "reveal": out, "received": answer.received,
+            "plaintext": written.map(|_| plaintext.clone()), "plaintext_bytes": written,
+        }));
+        return Ok(());
+    }
     println!("Wrote the reveal of {packet} to {}.", out.display());
-    match (&plaintext, answer.received) {
-        (Some(p), true) => {
-            println!("Wrote its plaintext ({} bytes) to {}.", export_to(&node, &packet, p)?, p.display());
-        }
-        (Some(_), false) => {
+    match (&plaintext, written) {
+        (Some(p), Some(n)) => println!("Wrote its plaintext ({n} bytes) to {}.", p.display()),
+        (Some(_), None) => {
             println!("This node sent the packet and keeps no copy of it: give the auditor the file that was sent.");
         }
         (None, _) => {}

@@ -1,77 +1,132 @@
 //! `tally send` and `tally request`: the flows a node starts.
+//!
+//! A send has a send id (spec/api.md, "Sends"): given with `--send-id`, or
+//! derived from the flow and the payload's digest, so that sending the
+//! same file again attaches to the first send instead of delivering it
+//! twice. A file is read by the node itself, which goes on with the send if
+//! this command is interrupted; standard input is spooled and streamed, and
+//! an interrupted stream cancels the send.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use tally_node::api::{Client, PullOptions, PullResult, SendResult};
+use tally_node::api::{Client, ClientError, PullOptions, PullResult, SendAnswer, SendId, SendQuery, SendResult};
 use tally_wire::ContentType;
 
 use crate::args::FlowArgs;
-use crate::failure::{Exit, Failure, file_error, usage};
-use crate::files::{call, print_json, runtime};
+use crate::failure::{Exit, Failure, failed, file_error, usage};
+use crate::files::{call, print_json, resolve_grant, runtime};
 
-/// `tally send`: streams the file (or standard input) to the node, which
-/// seals it for the recipient and sends it.
+/// `tally send`.
 pub(crate) fn send(
     dir: &Path,
     flow: FlowArgs,
     content_type: ContentType,
+    send_id: Option<SendId>,
     file: &Path,
     json: bool,
 ) -> Result<(), Failure> {
-    let options = flow.send(content_type);
+    let grant = resolve_grant(dir, &flow.grant)?;
+    let options = flow.send(grant, content_type);
     let to = options.to.clone();
-    let runtime = runtime()?;
-    let count = Arc::new(AtomicU64::new(0));
-    let (answer, total) = if file == Path::new("-") {
-        // Standard input is spooled to a private temporary file first (mode
-        // 0600, removed when done): a packet states its length up front.
-        let mut spool =
-            tempfile::NamedTempFile::new().map_err(|e| crate::failure::failed(format!("a spool file: {e}")))?;
+    // Standard input is spooled to a private temporary file first (mode
+    // 0600, removed when done): a packet states its length up front.
+    let (path, spool) = if file == Path::new("-") {
+        let mut spool = tempfile::NamedTempFile::new().map_err(|e| failed(format!("a spool file: {e}")))?;
         std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut())
-            .map_err(|e| crate::failure::failed(format!("standard input: {e}")))?;
-        send_file(&runtime, dir, &options, spool.path(), None, &count)?
+            .map_err(|e| failed(format!("standard input: {e}")))?;
+        (spool.path().to_owned(), Some(spool))
     } else {
         let path = std::fs::canonicalize(file).map_err(|e| usage(format!("{}: {e}", file.display())))?;
         if !path.is_file() {
             return Err(usage(format!("{}: not a regular file", file.display())));
         }
-        send_file(&runtime, dir, &options, &path, Some(&path), &count)?
+        (path, None)
     };
+    let send_id = match send_id {
+        Some(id) => id,
+        None => {
+            let reader = std::fs::File::open(&path).map_err(file_error(&path))?;
+            let digest = tally_envelope::digest_reader(tally_wire::label::PAYLOAD_DIGEST, reader)
+                .map_err(|e| failed(format!("{}: {e}", file.display())))?;
+            SendId::derive(&options, &digest)
+        }
+    };
+    let source = spool.is_none().then(|| path.clone());
+    let query = SendQuery { options, send_id: Some(send_id.clone()), source };
+    let answer = match transfer(dir, &query, &path)? {
+        Transfer::Answered(answer) => answer,
+        Transfer::Interrupted(message) => return Err(Failure::new(Exit::Interrupted, message)),
+    };
+    drop(spool);
     if json {
         print_json(&answer);
     }
-    let r = &answer.receipt;
-    if answer.result == SendResult::Delivered {
-        if !json {
-            println!(
-                "Delivered {} to {to} ({total} bytes); receipt signed by {} at {}, logged.",
-                r.packet, r.recipient, r.at
-            );
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let earlier = match answer.previously {
+        Some(tally_node::api::Previously::Finished) => {
+            format!(" This send (send id {send_id}) had finished before: nothing was sent again.")
         }
-        return Ok(());
+        Some(tally_node::api::Previously::Attached) => {
+            format!(" This send (send id {send_id}) was unfinished: it went on, nothing new was sealed.")
+        }
+        None => String::new(),
+    };
+    match (answer.result, &answer.receipt) {
+        (SendResult::Delivered, Some(r)) => {
+            if !json {
+                println!(
+                    "Delivered {} to {to} ({size} bytes); receipt signed by {} at {}, logged.{earlier}",
+                    r.packet, r.recipient, r.at
+                );
+            }
+            Ok(())
+        }
+        (SendResult::Refused, Some(r)) => Err(Failure::new(
+            Exit::Refused,
+            format!(
+                "{to} refused {}: {}.{earlier} Its signed rejection is in the log.",
+                r.packet,
+                crate::advice::rejection(dir, &r.outcome, &r.grant)
+            ),
+        )
+        .answered(json)),
+        _ => {
+            let (endpoint, error, next) = match &answer.pending {
+                Some(p) => (
+                    p.endpoint.clone(),
+                    p.error.clone(),
+                    p.next_try.clone().map_or("when you run `tally resume`".to_owned(), |t| format!("at {t}")),
+                ),
+                None => (String::new(), "no receipt yet".into(), "by itself".into()),
+            };
+            Err(Failure::new(
+                Exit::Pending,
+                format!(
+                    "could not deliver {} to {to} at {endpoint}: {error}. The send is kept (send id {send_id}) and the node offers it again {next}; follow it with `tally status`.",
+                    answer.packet
+                ),
+            )
+            .answered(json))
+        }
     }
-    Err(Failure::new(
-        Exit::Refused,
-        format!(
-            "{to} refused {}: {}; its signed rejection is in the log. Check the grant (tally grant list) and the purpose and category against it.",
-            r.packet, r.outcome
-        ),
-    ))
 }
 
-fn send_file(
-    runtime: &tokio::runtime::Runtime,
-    dir: &Path,
-    options: &tally_node::SendOptions,
-    path: &Path,
-    source: Option<&Path>,
-    count: &Arc<AtomicU64>,
-) -> Result<(tally_node::api::SendAnswer, u64), Failure> {
+enum Transfer {
+    Answered(SendAnswer),
+    /// Ctrl-C: what became of the send.
+    Interrupted(String),
+}
+
+/// Sends and waits for the answer, with a progress bar on a terminal;
+/// on Ctrl-C, says whether the node goes on with the send or cancelled it.
+fn transfer(dir: &Path, query: &SendQuery, path: &PathBuf) -> Result<Transfer, Failure> {
     let total = std::fs::metadata(path).map_err(file_error(path))?.len();
-    let bar = (std::io::stderr().is_terminal() && total >= 8 << 20).then(|| {
+    let count = Arc::new(AtomicU64::new(0));
+    let bar = (std::io::stderr().is_terminal() && total >= 8 << 20 && query.source.is_none()).then(|| {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
@@ -79,15 +134,24 @@ fn send_file(
         );
         bar
     });
-    let answer = runtime.block_on(async {
-        let file = tokio::fs::File::open(path).await.map_err(file_error(path))?;
-        let client = Client::new(dir);
-        let sending = client.send(options, file, total, source, Arc::clone(count));
+    let client = Client::new(dir);
+    let result = runtime()?.block_on(async {
+        let sending = async {
+            match &query.source {
+                Some(_) => client.send_file(query).await,
+                None => {
+                    let file = tokio::fs::File::open(path).await.map_err(file_error(path))?;
+                    client.send(query, file, total, Arc::clone(&count)).await
+                }
+            }
+            .map_err(Failure::from)
+        };
         tokio::pin!(sending);
-        let mut ticker = tokio::time::interval(std::time::Duration::from_millis(200));
+        let mut ticker = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
-                answer = &mut sending => break answer.map_err(Failure::from),
+                answer = &mut sending => break answer.map(Transfer::Answered),
+                _ = tokio::signal::ctrl_c() => break Ok(Transfer::Interrupted(interrupted(&client, query).await)),
                 _ = ticker.tick() => if let Some(bar) = &bar { bar.set_position(count.load(Ordering::Relaxed)) },
             }
         }
@@ -95,25 +159,66 @@ fn send_file(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    Ok((answer?, total))
+    result
+}
+
+/// What became of a send this command stopped waiting for.
+async fn interrupted(client: &Client, query: &SendQuery) -> String {
+    let Some(send_id) = &query.send_id else { return "interrupted".into() };
+    let again = "run the same `tally send` again to wait for its receipt (it attaches to this send)";
+    if query.source.is_some() {
+        return format!(
+            "interrupted: the node goes on with the send in the background (send id {send_id}); follow it with `tally status`, or {again}"
+        );
+    }
+    // A streamed payload: the node cancels the send once it sees the stream break off.
+    for _ in 0..50 {
+        match client.send_state(send_id).await {
+            Err(ClientError::Problem(p)) if p.status == 404 => {
+                return format!(
+                    "interrupted: standard input cannot be read again, so the node cancelled the send (send id {send_id}); nothing of it is kept"
+                );
+            }
+            Ok(answer) if answer.result != SendResult::Pending => {
+                return format!("interrupted, but the send had finished ({:?}); see `tally receipts list`", answer.result);
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    format!(
+        "interrupted after the whole payload had reached the node: it goes on with the send in the background (send id {send_id}); follow it with `tally status`"
+    )
 }
 
 /// `tally request`: a pull; the answer lands in the inbox.
 pub(crate) fn request(dir: &Path, flow: FlowArgs, query: String, json: bool) -> Result<(), Failure> {
-    let FlowArgs { to, grant, purpose, category } = flow;
+    let grant = resolve_grant(dir, &flow.grant)?;
+    let FlowArgs { to, grant: _, purpose, category } = flow;
     let options = PullOptions { to: to.clone(), grant, purpose, category, query };
     let answer = call(dir, |c| async move { c.request_pull(&options).await })?;
     if json {
         print_json(&answer);
-        return Ok(());
     }
     if answer.result == PullResult::Refused {
-        let outcome = answer.refusal.map(|r| r.outcome).unwrap_or_default();
-        return Err(Failure::new(Exit::Refused, format!("{to} refused the request: {outcome}")));
+        let message = match &answer.refusal {
+            Some(r) => crate::advice::rejection(dir, &r.outcome, &r.grant),
+            None => "refused".into(),
+        };
+        return Err(Failure::new(Exit::Refused, format!("{to} refused the request: {message}")).answered(json));
     }
-    println!("{to} answered with {} packet(s):", answer.packets.len());
-    for p in answer.packets {
-        println!("  {}  {}  ({})", p.packet, p.outcome, p.purpose);
+    if answer.packets.is_empty() {
+        if !json {
+            println!(
+                "{to} answered, but had nothing to serve for this query: no packet came. Check the query, and ask {to} whether its [[pull]] source for this category holds the data."
+            );
+        }
+        return Ok(());
+    }
+    if !json {
+        println!("{to} answered with {} packet(s), now in the inbox:", answer.packets.len());
+        for p in answer.packets {
+            println!("  {}  {}  ({})", p.packet, p.outcome, p.purpose);
+        }
     }
     Ok(())
 }

@@ -23,6 +23,21 @@ pub fn sha256(parts: &[&[u8]]) -> Digest {
     finish(ctx)
 }
 
+/// `H(label, m)` of everything `reader` yields, read in 64 KiB steps (so
+/// that a file of any size is digested in constant memory).
+pub fn digest_reader(label: HashLabel, mut reader: impl std::io::Read) -> std::io::Result<Digest> {
+    let mut ctx = labeled_context(label);
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(finish(ctx)),
+            Ok(n) => ctx.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A SHA-256 context that has absorbed `label ‖ 0x00`.
 pub(crate) fn labeled_context(label: HashLabel) -> Context {
     let mut ctx = Context::new(&SHA256);

@@ -60,7 +60,7 @@ mod kem_key;
 mod keyfile;
 mod packet;
 
-pub use digest::{digest, header_digest, kem_key_id, request_digest, sha256};
+pub use digest::{digest, digest_reader, header_digest, kem_key_id, request_digest, sha256};
 pub use error::{Error, HpkeError};
 pub use identity::{IdentityKey, IdentityVerifier};
 pub use kem_key::{KemKey, verify_kem_certificate};

@@ -193,6 +193,7 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         pull_sources: Vec::new(),
         timeouts: crate::config::Timeouts::default(),
         limits: crate::config::Limits::default(),
+        retry: Default::default(),
     };
     write_atomic(&dir.join(CONFIG_FILE), config.render().as_bytes())?;
 

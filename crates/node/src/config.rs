@@ -46,6 +46,9 @@ pub struct NodeConfig {
     /// hostile but legitimate member from growing its memory, files and disk.
     #[serde(default)]
     pub limits: Limits,
+    /// How unfinished sends are offered again.
+    #[serde(default)]
+    pub retry: crate::sends::RetryPolicy,
 }
 
 /// Resource limits (`[limits]`); sizes are bytes, or strings such as `"10GiB"`.
@@ -214,16 +217,16 @@ fn default_sweep() -> Duration {
     Duration::from_secs(10)
 }
 
-mod humantime_serde_str {
+pub(crate) mod humantime_serde_str {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text)
             .map_err(|e| serde::de::Error::custom(format!("{e}; write a duration such as \"10s\" or \"5min\"")))

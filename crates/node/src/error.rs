@@ -90,6 +90,12 @@ pub enum NodeError {
     /// What was asked for is not here (a packet, a receipt, a grant).
     #[error("{0}")]
     NotFound(String),
+    /// A pull request's query is not one this node serves (a path out of its source directory).
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// A send was cancelled: its payload failed, or cannot be read again.
+    #[error("{0}")]
+    Cancelled(String),
     /// The transport failed.
     #[error("{0}{hint}", hint = transport_hint(.0))]
     Transport(#[from] tally_transport::TransportError),
@@ -123,6 +129,8 @@ pub enum Fault {
     Peer,
     /// This node's own files, storage or configuration failed.
     Local,
+    /// A send was cancelled (its payload failed); nothing of it is kept.
+    Cancelled,
 }
 
 impl NodeError {
@@ -144,10 +152,14 @@ impl NodeError {
     /// Who is at fault.
     pub fn fault(&self) -> Fault {
         match self {
-            Self::Malformed { .. } | Self::Usage(_) | Self::Wire(_) | Self::OverBound(_) | Self::UnknownAgency(_) => {
-                Fault::Input
-            }
+            Self::Malformed { .. }
+            | Self::Usage(_)
+            | Self::Wire(_)
+            | Self::OverBound(_)
+            | Self::UnknownAgency(_)
+            | Self::InvalidQuery(_) => Fault::Input,
             Self::NotFound(_) => Fault::NotFound,
+            Self::Cancelled(_) => Fault::Cancelled,
             Self::Refused(_) | Self::NotPermitted(_) | Self::Denied { .. } => Fault::Policy,
             Self::Transport(_) => Fault::Peer,
             Self::File { .. }

@@ -7,7 +7,9 @@ use tally_audit::{LOG_EXPORT_FORMAT, LogExport};
 use tally_receipt::{LogStore, bundle_to_text};
 use tally_wire::{BundledReceipt, LogEntry, PacketId, Receipt};
 
-use crate::api::{InboxEntry, ReceiptEntry, ReceiptSummary, Side, Status};
+use crate::api::{
+    GrantState, GrantStatus, InboxEntry, ReceiptEntry, ReceiptSummary, RevocationShown, Side, Status, UsageShown,
+};
 use crate::{Node, NodeError, hex};
 
 /// A received packet whose blob and key are at hand ([`Node::open_packet`]).
@@ -84,14 +86,74 @@ impl Node {
         Ok((reveal, self.state.store.inbox(packet)?.is_some()))
     }
 
+    /// The state of grant chain `chain` now: revoked, expired, not yet
+    /// valid, quota exhausted or active (in that order of precedence), with
+    /// the revocations and the usage this node holds.
+    pub fn grant_status(&self, chain: &tally_wire::GrantChain) -> GrantStatus {
+        let now = self.state.now();
+        let policy = crate::state::lock(&self.state.policy);
+        let links: Vec<_> = chain.iter().map(|g| (tally_grant::grant_id(g), g.unverified())).collect();
+        let mut revocation: Option<(RevocationShown, tally_wire::Timestamp)> = None;
+        for (i, (id, _)) in links.iter().enumerate() {
+            for r in policy.revocations.of(id).map(tally_wire::Signed::unverified) {
+                // Only the grant's issuer or an ancestor's may revoke it.
+                if !links[i..].iter().any(|(_, g)| g.issuer == r.issuer) {
+                    continue;
+                }
+                let at = tally_grant::effective_from(r);
+                if revocation.as_ref().is_none_or(|(_, t)| at < *t) {
+                    let reason = crate::api::RevokeReason::ALL
+                        .into_iter()
+                        .find(|k| k.code() == r.reason)
+                        .map_or_else(|| r.reason.to_string(), |k| k.name().to_owned());
+                    let shown = RevocationShown {
+                        grant: *id,
+                        by: r.issuer.clone(),
+                        effective_at: tally_grant::rfc3339(at),
+                        reason,
+                        erase: r.erase,
+                        pending: at > now,
+                    };
+                    revocation = Some((shown, at));
+                }
+            }
+        }
+        let exhausted = links.iter().any(|(id, g)| {
+            let u = policy.usage.of(id);
+            g.quota.max_packets.is_some_and(|m| u.packets >= m) || g.quota.max_bytes.is_some_and(|m| u.bytes >= m)
+        });
+        let state = if revocation.as_ref().is_some_and(|(r, _)| !r.pending) {
+            GrantState::Revoked
+        } else if links.iter().any(|(_, g)| g.not_after <= now) {
+            GrantState::Expired
+        } else if links.iter().any(|(_, g)| g.not_before > now) {
+            GrantState::NotYetValid
+        } else if exhausted {
+            GrantState::QuotaExhausted
+        } else {
+            GrantState::Active
+        };
+        let usage = match links.first() {
+            Some((id, g)) => {
+                let u = policy.usage.of(id);
+                UsageShown { packets: u.packets, max_packets: g.quota.max_packets, bytes: u.bytes, max_bytes: g.quota.max_bytes }
+            }
+            None => UsageShown { packets: 0, max_packets: None, bytes: 0, max_bytes: None },
+        };
+        GrantStatus { state, revocation: revocation.map(|(r, _)| r), usage }
+    }
+
     /// What the node is and holds.
     pub fn status(&self) -> Result<Status, NodeError> {
+        let sends = self.unfinished()?;
         Ok(Status {
             agency: self.state.agency.clone(),
             listen: self.local_addr()?,
             directory_serial: self.state.directory().serial(),
             log_size: self.state.log.size()?,
-            unfinished_sends: self.state.store.outbox()?.len() as u64,
+            unfinished_sends: sends.len() as u64,
+            peers: self.peers(&sends),
+            sends,
         })
     }
 

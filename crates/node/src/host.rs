@@ -319,7 +319,8 @@ impl Host for NodeHost {
                 .map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
             state.log.append(&[LogEntry::ReceiptIssued(signed.clone())])?;
             let r = signed.unverified();
-            tracing::info!(packet = %r.packet_id, sender = %r.sender, outcome = %crate::outcome_text(&r.outcome), "refusal signed");
+            tracing::info!(peer = %r.sender, packet = %r.packet_id, grant = %r.grant, bytes = r.payload_len,
+                outcome = %crate::outcome_text(&r.outcome), "packet refused");
             Ok(Some(signed))
         })
         .await
@@ -370,9 +371,15 @@ impl Host for NodeHost {
             tracing::info!(requester = %peer, "pull request refused: no room for another open source");
             self.refuse(ReasonCode::TEMPORARILY_UNAVAILABLE)
         })?;
-        let answer = crate::pull::answer(state, r, grant_chain).await.map_err(|e| {
-            tracing::warn!(requester = %peer, error = %e, "cannot answer a pull request");
-            self.refuse(ReasonCode::TEMPORARILY_UNAVAILABLE)
+        let answer = crate::pull::answer(state, r, grant_chain).await.map_err(|e| match e {
+            NodeError::InvalidQuery(why) => {
+                tracing::info!(requester = %peer, %why, "pull request refused: its query is not one this node serves");
+                self.refuse(ReasonCode::INVALID_QUERY)
+            }
+            e => {
+                tracing::warn!(requester = %peer, error = %e, "cannot answer a pull request");
+                self.refuse(ReasonCode::TEMPORARILY_UNAVAILABLE)
+            }
         })?;
         // Every packet of the answer is decided and counted against the
         // quotas, durably, before the first is sent: a requester that reads

@@ -26,22 +26,21 @@ use tally_store::OutboxRecord;
 /// A node: the agency's keys, directory, storage and log, and its QUIC endpoint.
 pub struct Node {
     pub(crate) state: Arc<NodeState>,
-    endpoint: Endpoint<NodeHost>,
-    /// Sends running now: a resume leaves them alone.
-    sending: std::sync::Mutex<std::collections::HashSet<PacketId>>,
-    /// One resume at a time.
-    resuming: tokio::sync::Mutex<()>,
+    pub(crate) endpoint: Endpoint<NodeHost>,
+    /// Sends in flight, their retries, and the peers' reachability.
+    pub(crate) sends: crate::sends::Sends,
 }
 
-/// Removes a packet from the running sends when its send ends, however it ends.
-struct Sending<'a>(&'a std::sync::Mutex<std::collections::HashSet<PacketId>>, PacketId);
-
-impl Drop for Sending<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut s) = self.0.lock() {
-            s.remove(&self.1);
-        }
-    }
+/// A packet sealed and recorded in the outbox, about to be sent.
+pub(crate) struct Prepared<'a> {
+    pub(crate) packet: tally_transport::Packet,
+    pub(crate) id: PacketId,
+    pub(crate) to: AgencyId,
+    pub(crate) send_id: Option<crate::api::SendId>,
+    /// Held while the packet is on its way: concurrent sends cannot pass a
+    /// quota together; the receipt, when it comes, counts the packet durably.
+    pub(crate) reservation: crate::reservation::Reservation,
+    pub(crate) running: crate::sends::Running<'a>,
 }
 
 impl Node {
@@ -61,8 +60,7 @@ impl Node {
             Arc::new(NodeHost(Arc::clone(&state))),
             state.config.transport(),
         )?;
-        tracing::info!(agency = %state.agency, listen = %state.config.listen, serial = state.directory().serial(), "node started");
-        Ok(Self { state, endpoint, sending: Default::default(), resuming: tokio::sync::Mutex::new(()) })
+        Ok(Self { state, endpoint, sends: Default::default() })
     }
 
     /// This agency.
@@ -88,6 +86,7 @@ impl Node {
     /// Sends `len` bytes read from `payload` to `options.to`, after checking
     /// this node's own grants; `progress` counts plaintext bytes read.
     /// Returns the verified receipt or signed rejection, already logged.
+    /// (The local API's sends go through send ids: spec/api.md, "Sends".)
     pub async fn send(
         &self,
         options: &SendOptions,
@@ -96,6 +95,22 @@ impl Node {
         source: Option<PathBuf>,
         progress: Arc<AtomicU64>,
     ) -> Result<SenderOutcome, NodeError> {
+        let prepared = self.prepare(options, len, source, None, None).await?;
+        Ok(self.transmit(prepared, payload, len, progress).await?.1)
+    }
+
+    /// Decides a send against this node's own grants, seals its packet and
+    /// records it in the outbox (with its send id, and in place of the
+    /// packet it `replaces`, if it is sealed anew), durably, before any of
+    /// its payload is read.
+    pub(crate) async fn prepare(
+        &self,
+        options: &SendOptions,
+        len: u64,
+        source: Option<PathBuf>,
+        send_id: Option<&crate::api::SendId>,
+        replaces: Option<PacketId>,
+    ) -> Result<Prepared<'_>, NodeError> {
         let state = &self.state;
         let chain = state.store.grant_chain(&options.grant)?.ok_or_else(|| {
             NodeError::Refused(format!(
@@ -114,9 +129,7 @@ impl Node {
             direction: Direction::Push,
             at: now,
         };
-        // Held while the packet is on its way: concurrent sends cannot pass a
-        // quota together; the receipt, when it comes, counts the packet durably.
-        let _reservation = state
+        let reservation = state
             .decide_and_reserve(&flow, &chain)
             .map_err(|denial| NodeError::Denied { context: "this node's policy refuses the send", denial })?;
         let spec = PacketSpec {
@@ -140,13 +153,27 @@ impl Node {
                 .vault
                 .wrap_secret(&crate::sent::key_context(&id), packet.commitment_key().reveal())?,
         };
-        crate::state::lock(&self.sending).insert(id);
-        let _running = Sending(&self.sending, id);
+        let running = self
+            .sends
+            .run(id)
+            .ok_or_else(|| NodeError::Inconsistent(format!("packet {id} was sealed twice")))?;
         let committing = Arc::clone(state);
-        tokio::task::spawn_blocking(move || committing.commit(&[], move |tx| tx.put_outbox(&id, &record))).await??;
-        let outcome = self.endpoint.send(packet, crate::counting::Counting::new(payload, progress)).await?;
-        state.metrics.sent_bytes.inc_by(len);
-        Ok(outcome)
+        let send_id = send_id.cloned();
+        let key = send_id.clone();
+        tokio::task::spawn_blocking(move || {
+            committing.commit(&[], move |tx| {
+                if let Some(old) = &replaces {
+                    tx.remove_outbox(old)?;
+                }
+                tx.put_outbox(&id, &record)?;
+                match &key {
+                    Some(s) => tx.put_send_id(s.as_str(), &id),
+                    None => Ok(()),
+                }
+            })
+        })
+        .await??;
+        Ok(Prepared { packet, id, to: options.to.clone(), send_id, reservation, running })
     }
 
     /// Sends a file.
@@ -162,41 +189,6 @@ impl Node {
         let file = tokio::fs::File::open(path).await.map_err(NodeError::file(path))?;
         let len = file.metadata().await.map_err(NodeError::file(path))?.len();
         self.send(options, file, len, Some(path.to_owned()), progress).await
-    }
-
-    /// Offers again the sends a crash or a lost connection left without a
-    /// receipt. Returns, per packet, the outcome or why it could not be resent.
-    pub async fn resume_sends(&self) -> Result<Vec<(PacketId, Result<SenderOutcome, NodeError>)>, NodeError> {
-        let _one = self.resuming.lock().await;
-        let mut results = Vec::new();
-        for (id, record) in self.state.store.outbox()? {
-            if crate::state::lock(&self.sending).contains(&id) {
-                continue;
-            }
-            let outcome = self.endpoint.resend(&record.to, record.offer.clone()).await.map_err(NodeError::from);
-            if let Ok(SenderOutcome::NotStored) = &outcome {
-                // The recipient never stored it: seal it anew from its file, once.
-                let store = self.state.store.clone();
-                tokio::task::spawn_blocking(move || store.commit(&[], move |tx| tx.remove_outbox(&id))).await??;
-                if let Some(path) = &record.source {
-                    let h = record.offer.header.value();
-                    let options = SendOptions {
-                        to: record.to.clone(),
-                        grant: h.grant,
-                        purpose: h.purpose.clone(),
-                        category: h.category.clone(),
-                        content_type: h.content_type.clone(),
-                    };
-                    let fresh = self.send_file(&options, Path::new(path), Arc::default()).await;
-                    results.push((id, fresh));
-                    continue;
-                }
-                results.push((id, Err(NodeError::Refused("read from standard input: send it again".into()))));
-                continue;
-            }
-            results.push((id, outcome));
-        }
-        Ok(results)
     }
 
     /// Sends a pull request and receives the answer into the inbox.
@@ -226,7 +218,9 @@ impl Node {
         };
         let signed =
             state.identity.sign_object(request).map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
-        Ok(self.endpoint.request(to, signed, chain).await?)
+        let result = self.endpoint.request(to, signed, chain).await.map_err(NodeError::from);
+        self.sends.peer_result(to, &result, state.now());
+        result
     }
 
     /// Issues a grant from a document, keeps and logs it. Returns its id and the signed grant.
@@ -302,8 +296,9 @@ impl Node {
     async fn deliver(&self, parties: Vec<AgencyId>, notice: tally_wire::Notice) -> Vec<crate::Delivery> {
         let mut deliveries = Vec::new();
         for agency in parties {
-            let error =
-                self.endpoint.notify(&agency, notice.clone()).await.err().map(|e| NodeError::from(e).to_string());
+            let result = self.endpoint.notify(&agency, notice.clone()).await.map_err(NodeError::from);
+            self.sends.peer_result(&agency, &result, self.state.now());
+            let error = result.err().map(|e| e.to_string());
             if let Some(e) = &error {
                 tracing::warn!(%agency, error = %e, "could not hand over a notice");
             }

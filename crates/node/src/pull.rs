@@ -64,7 +64,7 @@ pub(crate) async fn answer(state: &NodeState, r: &PullRequest, chain: &GrantChai
 fn select_files(dir: &Path, query: &str) -> Result<Vec<std::path::PathBuf>, NodeError> {
     if !query.is_empty() {
         if query.contains(['/', '\\']) || query == ".." || query == "." {
-            return Err(NodeError::Refused(format!("query `{query}` is not a file name")));
+            return Err(NodeError::InvalidQuery(format!("query `{query}` is not a file name")));
         }
         let path = dir.join(query);
         return Ok(if path.is_file() { vec![path] } else { Vec::new() });

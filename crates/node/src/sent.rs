@@ -74,8 +74,9 @@ pub(crate) fn log_receipt(
     }
     drop(policy);
     state.metrics.sent.inc();
-    tracing::info!(packet = %packet, recipient = %r.recipient, grant = %r.grant, bytes = r.payload_len,
-        outcome = %crate::outcome_text(&r.outcome), "receipt logged");
+    let what = if accepted { "packet sent" } else { "packet refused by the peer" };
+    tracing::info!(peer = %r.recipient, packet = %packet, grant = %r.grant, bytes = r.payload_len,
+        outcome = %crate::outcome_text(&r.outcome), "{what}");
     Ok(())
 }
 

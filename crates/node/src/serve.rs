@@ -48,11 +48,17 @@ pub async fn serve(dir: &Path, stop: impl Future<Output = ()>, ready: impl FnOnc
         None => None,
     };
     let background = tokio::spawn(housekeeping(Arc::clone(&node)));
+    let retries = tokio::spawn(retries(Arc::clone(&node)));
+    let state = node.state();
+    tracing::info!(agency = %state.agency, listen = %node.local_addr()?, api = %socket.display(),
+        api_tcp = ?state.config.api, metrics = ?state.config.api.map(|a| format!("http://{a}/metrics")),
+        serial = state.directory().serial(), "node started");
     ready(&node);
     stop.await;
     tracing::info!("shutting down");
     local.abort();
     background.abort();
+    retries.abort();
     if let Some(t) = tcp {
         t.abort();
     }
@@ -80,19 +86,19 @@ fn api_token(dir: &Path) -> Result<Arc<str>, NodeError> {
     Ok(Arc::from(token))
 }
 
-/// Resumes unfinished sends once, then sweeps retention and watches the directory file.
-async fn housekeeping(node: Arc<Node>) {
-    match node.resume_sends().await {
-        Ok(results) => {
-            for (packet, result) in results {
-                match result {
-                    Ok(outcome) => tracing::info!(%packet, ?outcome, "unfinished send resumed"),
-                    Err(e) => tracing::warn!(%packet, error = %e, "unfinished send could not be resumed"),
-                }
-            }
+/// Offers unfinished sends again as their retries fall due (at start, every one).
+async fn retries(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(e) = node.retry_due() {
+            tracing::warn!(error = %e, "cannot read the outbox");
         }
-        Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
     }
+}
+
+/// Sweeps retention and watches the directory file.
+async fn housekeeping(node: Arc<Node>) {
     let mut tick = tokio::time::interval(node.state().config.sweep_interval);
     loop {
         tick.tick().await;

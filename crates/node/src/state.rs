@@ -350,7 +350,8 @@ impl NodeState {
         if let Some(leaf) = chain.first().filter(|_| !new_grants.is_empty()) {
             self.limits.kept_grant(&leaf.unverified().issuer);
         }
-        tracing::info!(packet = %packet, %sender, bytes = size, "packet received and receipted");
+        tracing::info!(peer = %sender, packet = %packet, grant = %signed.unverified().grant, bytes = size,
+            "packet received and receipted");
         self.metrics.received.inc();
         self.metrics.received_bytes.inc_by(size);
         Ok(signed)

@@ -40,6 +40,11 @@ pub(crate) const OUTBOX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new
 pub(crate) const SENT: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sent");
 /// Erasures recorded in the log whose keys are not destroyed yet, by grant and epoch (the value is the reason).
 pub(crate) const ERASURES: TableDefinition<([u8; 32], u64), u16> = TableDefinition::new("erasures");
+/// Send ids (the idempotency keys of sends, spec/api.md "Sends"): the
+/// packet that carries each, the latest when it was sealed anew.
+pub(crate) const SEND_IDS: TableDefinition<&str, [u8; 16]> = TableDefinition::new("send_ids");
+/// The send id of each packet sent under one.
+pub(crate) const SEND_OF: TableDefinition<[u8; 16], &str> = TableDefinition::new("send_of");
 /// Node facts: the newest directory serial seen.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -59,6 +64,8 @@ pub(crate) fn create(database: &redb::Database) -> Result<(), Error> {
     tx.open_table(SENT).map_err(db)?;
     tx.open_table(ERASURES).map_err(db)?;
     tx.open_table(META).map_err(db)?;
+    tx.open_table(SEND_IDS).map_err(db)?;
+    tx.open_table(SEND_OF).map_err(db)?;
     tx.commit().map_err(db)
 }
 
@@ -130,6 +137,20 @@ impl Store {
             Ok(PendingErasure { grant: GrantId(grant), epoch, reason: v.value() })
         })
         .collect()
+    }
+
+    /// The packet that carries send id `send_id`, if one was sealed under it.
+    pub fn send_packet(&self, send_id: &str) -> Result<Option<PacketId>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(SEND_IDS).map_err(db)?;
+        Ok(table.get(send_id).map_err(db)?.map(|v| PacketId(v.value())))
+    }
+
+    /// The send id packet `packet` was sent under, if any.
+    pub fn send_id_of(&self, packet: &PacketId) -> Result<Option<String>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(SEND_OF).map_err(db)?;
+        Ok(table.get(packet.0).map_err(db)?.map(|v| v.value().to_owned()))
     }
 
     /// A node fact (such as the newest directory serial seen).

@@ -7,7 +7,7 @@ use tally_wire::{GrantChain, GrantId, PacketId, Revocation, Signed, Timestamp};
 use crate::error::{Error, db};
 use crate::records::{InboxRecord, OutboxRecord, SentRecord};
 use crate::tables::{
-    DATA_KEYS, ERASURE_PENDING, ERASURES, GRANTS, INBOX, META, OUTBOX, REVOCATIONS, SENT, USAGE, decode, encode,
+    DATA_KEYS, ERASURE_PENDING, ERASURES, GRANTS, INBOX, META, OUTBOX, REVOCATIONS, SEND_IDS, SEND_OF, SENT, USAGE, decode, encode,
 };
 
 /// One commit's writes to the node's tables, made in the transaction that
@@ -65,6 +65,21 @@ impl<'a> Tx<'a> {
     /// Forgets a send (receipted, or to be sealed anew).
     pub fn remove_outbox(&mut self, packet: &PacketId) -> Result<(), Error> {
         self.tx.open_table(OUTBOX).map_err(db)?.remove(packet.0).map_err(db)?;
+        Ok(())
+    }
+
+    /// Records that send id `send_id` is carried by `packet` (replacing the
+    /// packet it named before, when a send is sealed anew).
+    pub fn put_send_id(&mut self, send_id: &str, packet: &PacketId) -> Result<(), Error> {
+        self.tx.open_table(SEND_IDS).map_err(db)?.insert(send_id, packet.0).map_err(db)?;
+        self.tx.open_table(SEND_OF).map_err(db)?.insert(packet.0, send_id).map_err(db)?;
+        Ok(())
+    }
+
+    /// Forgets send id `send_id` (a cancelled send), and that `packet` carried it.
+    pub fn remove_send_id(&mut self, send_id: &str, packet: &PacketId) -> Result<(), Error> {
+        self.tx.open_table(SEND_IDS).map_err(db)?.remove(send_id).map_err(db)?;
+        self.tx.open_table(SEND_OF).map_err(db)?.remove(packet.0).map_err(db)?;
         Ok(())
     }
 

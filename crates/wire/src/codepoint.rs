@@ -173,6 +173,9 @@ codepoints! {
         TEMPORARILY_UNAVAILABLE = 0x0302,
         /// The recipient stores no more for this sender: its storage limit for the sender is reached.
         STORAGE_LIMIT = 0x0303,
+        /// A pull request's query is not one the responder serves: for a
+        /// directory source, not the name of one file in it (a path, `..`).
+        INVALID_QUERY = 0x0304,
     }
 }
 

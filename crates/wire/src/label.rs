@@ -81,6 +81,10 @@ labels! { HashLabel:
     PULL_REQUEST_DIGEST = "tally/v1/hash/pull-request",
     /// The HPKE export context of the content-commitment key.
     CONTENT_COMMITMENT = "tally/v1/export/content-commitment",
+    /// A payload's digest, from which a send id is derived (spec/api.md, "Sends").
+    PAYLOAD_DIGEST = "tally/v1/hash/payload",
+    /// A send id derived from a send's flow and payload digest (spec/api.md, "Sends").
+    SEND_ID = "tally/v1/hash/send-id",
     /// A node's QUIC stateless-reset key, derived from its TLS private key (spec/transport.md).
     STATELESS_RESET_KEY = "tally/v1/hash/stateless-reset-key",
     /// A node's QUIC connection-id key (its first 8 bytes), derived from its TLS private key (spec/transport.md).

@@ -161,27 +161,44 @@ impl Client {
         self.text("/metrics").await
     }
 
-    /// `POST /v1/sends`: streams `len` bytes of `payload` to the node, which
-    /// seals and sends them; `source` names the file they come from, if
-    /// any (the node seals it anew if the recipient never stored it), and
-    /// `progress` counts the bytes streamed.
+    /// `POST /v1/sends` with the payload in the body: streams `len` bytes
+    /// of `payload` to the node, which seals and sends them; `progress`
+    /// counts the bytes streamed. If the stream breaks off, the node
+    /// cancels the send. (`query.source` must be `None`: see [`send_file`](Self::send_file).)
     pub async fn send(
         &self,
-        options: &SendOptions,
+        query: &SendQuery,
         payload: impl AsyncRead + Unpin + Send + Sync + 'static,
         len: u64,
-        source: Option<&Path>,
         progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<SendAnswer, ClientError> {
         let payload = crate::counting::Counting::new(payload, progress);
-        let query = SendQuery { options: options.clone(), source: source.map(Path::to_owned) };
-        let query = serde_urlencoded::to_string(&query).map_err(protocol)?;
+        let query = serde_urlencoded::to_string(query).map_err(protocol)?;
         let stream =
             tokio_util::io::ReaderStream::with_capacity(payload, UPLOAD_CHUNK).map_ok(hyper::body::Frame::data);
         let body = http_body_util::StreamBody::new(stream).boxed();
         let mut request = Self::request(Method::POST, &format!("/v1/sends?{query}"), body, "application/octet-stream")?;
         request.headers_mut().insert(header::CONTENT_LENGTH, len.into());
         self.json(request).await
+    }
+
+    /// `POST /v1/sends` naming the payload's file (`query.source`, an
+    /// absolute path): the node reads the file itself, and goes on with the
+    /// send if this client goes away.
+    pub async fn send_file(&self, query: &SendQuery) -> Result<SendAnswer, ClientError> {
+        if query.source.is_none() {
+            return Err(ClientError::Protocol("send_file needs the query's source file".into()));
+        }
+        let query = serde_urlencoded::to_string(query).map_err(protocol)?;
+        let mut request =
+            Self::request(Method::POST, &format!("/v1/sends?{query}"), full(Bytes::new()), "application/octet-stream")?;
+        request.headers_mut().insert(header::CONTENT_LENGTH, 0u64.into());
+        self.json(request).await
+    }
+
+    /// `GET /v1/sends/{send_id}`: how the send under `send_id` stands.
+    pub async fn send_state(&self, send_id: &SendId) -> Result<SendAnswer, ClientError> {
+        self.get(&format!("/v1/sends/{send_id}")).await
     }
 
     /// `POST /v1/resume`.

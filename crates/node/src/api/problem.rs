@@ -26,6 +26,8 @@ pub enum ProblemCode {
     Unauthorized,
     /// A send without its length (`Content-Length`).
     LengthRequired,
+    /// A send was cancelled (its payload failed, or cannot be read again); nothing of it is kept.
+    Cancelled,
 }
 
 impl ProblemCode {
@@ -35,7 +37,7 @@ impl ProblemCode {
             Self::BadRequest => 400,
             Self::Unauthorized => 401,
             Self::NotFound => 404,
-            Self::Refused => 409,
+            Self::Refused | Self::Cancelled => 409,
             Self::LengthRequired => 411,
             Self::NodeFailed => 500,
             Self::PeerFailed => 502,
@@ -52,6 +54,7 @@ impl ProblemCode {
             Self::NodeFailed => "node-failed",
             Self::Unauthorized => "unauthorized",
             Self::LengthRequired => "length-required",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -65,6 +68,7 @@ impl ProblemCode {
             Self::NodeFailed => "The node failed",
             Self::Unauthorized => "Missing or wrong bearer token",
             Self::LengthRequired => "The payload's length is required",
+            Self::Cancelled => "The send is cancelled",
         }
     }
 }
@@ -77,6 +81,7 @@ impl From<Fault> for ProblemCode {
             Fault::Policy => Self::Refused,
             Fault::Peer => Self::PeerFailed,
             Fault::Local => Self::NodeFailed,
+            Fault::Cancelled => Self::Cancelled,
         }
     }
 }

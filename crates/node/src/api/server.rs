@@ -13,11 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::TryStreamExt;
 use tally_grant::GrantDocument;
-use tally_protocol::{ReceiverOutcome, RequesterOutcome, SenderOutcome};
+use tally_protocol::{ReceiverOutcome, RequesterOutcome};
 use tally_wire::{GrantId, PacketId, Signed};
 
 use super::types::*;
 use super::{PROBLEM_JSON, Problem, ProblemCode};
+use crate::sends::Payload;
 use crate::{Node, NodeError, hex};
 
 /// A handler's failure, answered as a problem document.
@@ -61,6 +62,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/v1/status"),
     ("post", "/v1/sends"),
+    ("get", "/v1/sends/{send_id}"),
     ("post", "/v1/resume"),
     ("post", "/v1/requests"),
     ("get", "/v1/grants"),
@@ -91,6 +93,7 @@ pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
         .route("/metrics", get(metrics))
         .route("/v1/status", get(status))
         .route("/v1/sends", post(send))
+        .route("/v1/sends/{send_id}", get(send_state))
         .route("/v1/resume", post(resume))
         .route("/v1/requests", post(request))
         .route("/v1/grants", get(grants).post(issue_grant))
@@ -175,8 +178,8 @@ async fn bearer(token: &str, request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-async fn health() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+async fn health(State(node): State<Arc<Node>>) -> Answer<Health> {
+    Ok(Json(blocking(&node, Node::health).await?))
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> Response {
@@ -186,23 +189,6 @@ async fn metrics(State(node): State<Arc<Node>>) -> Response {
 
 async fn status(State(node): State<Arc<Node>>) -> Answer<Status> {
     Ok(Json(blocking(&node, Node::status).await?))
-}
-
-fn send_answer(outcome: &SenderOutcome) -> Result<SendAnswer, Problem> {
-    Ok(match outcome {
-        SenderOutcome::Delivered(r) => {
-            SendAnswer { result: SendResult::Delivered, receipt: ReceiptSummary::of(r.unverified()) }
-        }
-        SenderOutcome::Refused(r) => {
-            SendAnswer { result: SendResult::Refused, receipt: ReceiptSummary::of(r.unverified()) }
-        }
-        SenderOutcome::NotStored => {
-            return Err(Problem::new(
-                ProblemCode::PeerFailed,
-                "the recipient had not stored the packet; send it again",
-            ));
-        }
-    })
 }
 
 async fn send(
@@ -222,24 +208,44 @@ async fn send(
                 "a send needs Content-Length: the packet header states the payload's length",
             )
         })?;
-    if let Some(source) = &query.source {
-        check_source(&node, source, len, listener)?;
-    }
-    let mut payload = tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
-    let outcome = node.send(&query.options, &mut payload, len, query.source, Arc::default()).await;
-    // A send refused before its payload was read (by this node's policy or
-    // the peer's signed rejection) still takes the rest of the body, so
-    // that the client, still writing, reads the answer instead of a reset.
-    let _ = tokio::io::copy(&mut payload, &mut tokio::io::sink()).await;
-    Ok(Json(send_answer(&outcome?)?))
+    let payload = match &query.source {
+        Some(source) => {
+            check_source(&node, source, listener)?;
+            if len != 0 {
+                return Err(Problem::new(
+                    ProblemCode::BadRequest,
+                    "a send that names its source file has an empty body: the node reads the file itself",
+                )
+                .into());
+            }
+            Payload::File(source.clone())
+        }
+        None => Payload::Stream(
+            tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other)),
+            len,
+        ),
+    };
+    let send_id = match query.send_id {
+        Some(id) => id,
+        None => SendId::random()?,
+    };
+    // The send runs in a task of its own: if the client goes away, a send
+    // from a file goes on (and one from the body is cancelled, its body
+    // having failed). The answer is the task's.
+    let task = tokio::spawn(async move { node.submit(&send_id, &query.options, payload, Arc::default()).await });
+    Ok(Json(task.await.map_err(NodeError::from)??))
+}
+
+async fn send_state(State(node): State<Arc<Node>>, Path(send_id): Path<String>) -> Answer<SendAnswer> {
+    let send_id = SendId::try_from(send_id).map_err(|e| Problem::new(ProblemCode::BadRequest, e))?;
+    Ok(Json(blocking(&node, move |n| n.send_state(&send_id)).await?))
 }
 
 /// The file a send names as its payload's source, which the node reads
-/// itself should it have to seal the packet anew: only over the Unix socket
-/// (a TCP client is not the node's user), an absolute path to a regular
-/// file (no FIFO or device) of exactly the streamed length, outside the
-/// node directory.
-fn check_source(node: &Node, source: &std::path::Path, len: u64, listener: Listener) -> Result<(), Problem> {
+/// itself (the body is then empty): only over the Unix socket (a TCP
+/// client is not the node's user), an absolute path to a regular file (no
+/// FIFO or device), outside the node directory.
+fn check_source(node: &Node, source: &std::path::Path, listener: Listener) -> Result<(), Problem> {
     let refuse = |why: &str| Problem::new(ProblemCode::BadRequest, format!("source {}: {why}", source.display()));
     if listener == Listener::Tcp {
         return Err(refuse("a payload's source file is named only over the Unix socket"));
@@ -250,9 +256,6 @@ fn check_source(node: &Node, source: &std::path::Path, len: u64, listener: Liste
     let meta = std::fs::metadata(source).map_err(|e| refuse(&e.to_string()))?;
     if !meta.file_type().is_file() {
         return Err(refuse("not a regular file"));
-    }
-    if meta.len() != len {
-        return Err(refuse(&format!("{} bytes, but the body has {len}", meta.len())));
     }
     let (real, dir) = (std::fs::canonicalize(source), std::fs::canonicalize(node.dir()));
     if let (Ok(real), Ok(dir)) = (real, dir)
@@ -265,18 +268,14 @@ fn check_source(node: &Node, source: &std::path::Path, len: u64, listener: Liste
 
 async fn resume(State(node): State<Arc<Node>>) -> Answer<Vec<Resumed>> {
     let results = node.resume_sends().await?;
-    Ok(Json(
-        results
-            .iter()
-            .map(|(packet, r)| match r {
-                Ok(outcome) => match send_answer(outcome) {
-                    Ok(answer) => Resumed { packet: *packet, answer: Some(answer), problem: None },
-                    Err(problem) => Resumed { packet: *packet, answer: None, problem: Some(problem) },
-                },
-                Err(e) => Resumed { packet: *packet, answer: None, problem: Some(Problem::from(e)) },
-            })
-            .collect(),
-    ))
+    let mut out = Vec::new();
+    for (packet, result) in results {
+        out.push(match result {
+            Ok((now, outcome)) => Resumed { packet, answer: Some(node.answer_for(now, &outcome)?), problem: None },
+            Err(e) => Resumed { packet, answer: None, problem: Some(Problem::from(&e)) },
+        });
+    }
+    Ok(Json(out))
 }
 
 async fn request(State(node): State<Arc<Node>>, Json(p): Json<PullOptions>) -> Answer<PullAnswer> {
@@ -315,8 +314,10 @@ async fn grants(State(node): State<Arc<Node>>) -> Answer<Vec<GrantSummary>> {
                     grantee: g.grantee.clone(),
                     purposes: g.purposes.iter().cloned().collect(),
                     categories: g.categories.iter().cloned().collect(),
+                    not_before: tally_grant::rfc3339(g.not_before),
                     not_after: tally_grant::rfc3339(g.not_after),
                     depth: chain.len(),
+                    status: node.grant_status(chain),
                 })
             })
             .collect(),
@@ -355,6 +356,7 @@ async fn show_grant(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> A
         verdict,
         verified,
         document: GrantDocument::from_grant(leaf.unverified()),
+        status: node.grant_status(&chain),
     }))
 }
 

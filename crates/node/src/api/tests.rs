@@ -48,10 +48,52 @@ fn samples() -> Vec<(&'static str, Value)> {
     let json = |v: &dyn erased::Sample| v.json();
     let agency = AgencyId::new("tax-bureau").expect("valid");
     let delivery = Delivery { agency: agency.clone(), error: None };
-    let answer = SendAnswer { result: SendResult::Delivered, receipt: summary() };
+    let answer = SendAnswer {
+        send_id: Some("a1".parse().expect("a send id")),
+        packet: PacketId([1; 16]),
+        result: SendResult::Delivered,
+        receipt: Some(summary()),
+        previously: None,
+        pending: None,
+    };
+    let pending = Pending { endpoint: "127.0.0.1:4433".into(), error: "no".into(), attempts: 1, next_try: None };
+    let unfinished = UnfinishedSend {
+        send_id: None,
+        packet: PacketId([1; 16]),
+        to: agency.clone(),
+        size: 3,
+        running: false,
+        attempts: 1,
+        last_error: None,
+        next_try: None,
+    };
+    let peer = PeerStatus {
+        agency: agency.clone(),
+        endpoint: "127.0.0.1:4433".into(),
+        reachable: None,
+        last_success: None,
+        last_error: None,
+        unfinished_sends: 0,
+    };
+    let revocation = RevocationShown {
+        grant: GrantId([2; 32]),
+        by: agency.clone(),
+        effective_at: String::new(),
+        reason: "breach".into(),
+        erase: true,
+        pending: false,
+    };
+    let usage = UsageShown { packets: 1, max_packets: Some(2), bytes: 3, max_bytes: None };
+    let status = GrantStatus { state: GrantState::Revoked, revocation: Some(revocation.clone()), usage: usage.clone() };
     vec![
         ("Problem", json(&Problem::new(ProblemCode::NotFound, "no packet"))),
-        ("Health", json(&Health { status: "ok".into() })),
+        ("Health", json(&Health { status: "ok".into(), reasons: vec![] })),
+        ("Pending", json(&pending)),
+        ("UnfinishedSend", json(&unfinished)),
+        ("PeerStatus", json(&peer)),
+        ("RevocationShown", json(&revocation)),
+        ("UsageShown", json(&usage)),
+        ("GrantStatus", json(&status)),
         (
             "Status",
             json(&Status {
@@ -60,6 +102,8 @@ fn samples() -> Vec<(&'static str, Value)> {
                 directory_serial: 1,
                 log_size: 2,
                 unfinished_sends: 0,
+                sends: vec![unfinished.clone()],
+                peers: vec![peer.clone()],
             }),
         ),
         ("ReceiptSummary", json(&summary())),
@@ -90,6 +134,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 verdict: "verified".into(),
                 verified: true,
                 document: crate::tests::fixture::document("social-security", "income", ""),
+                status: status.clone(),
             }),
         ),
         (
@@ -100,8 +145,10 @@ fn samples() -> Vec<(&'static str, Value)> {
                 grantee: agency.clone(),
                 purposes: vec![],
                 categories: vec![],
+                not_before: String::new(),
                 not_after: String::new(),
                 depth: 1,
+                status: status.clone(),
             }),
         ),
         ("RevokeRequest", json(&RevokeRequest { reason: RevokeReason::PurposeEnded, erase: true, effective_at: None })),
@@ -186,6 +233,7 @@ fn a_problem_code_has_its_status_and_name() {
         ProblemCode::NodeFailed,
         ProblemCode::Unauthorized,
         ProblemCode::LengthRequired,
+        ProblemCode::Cancelled,
     ] {
         let problem = Problem::new(code, "x");
         let value = serde_json::to_value(&problem).expect("serializes");

@@ -22,13 +22,135 @@ pub struct Status {
     pub log_size: u64,
     /// Sends not yet receipted.
     pub unfinished_sends: u64,
+    /// Each of them: its attempts, last error and next try.
+    pub sends: Vec<UnfinishedSend>,
+    /// Each other agency in the directory: whether this node reached it lately.
+    pub peers: Vec<PeerStatus>,
+}
+
+/// A send not yet receipted, as `GET /v1/status` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UnfinishedSend {
+    /// Its send id, if it was made through the API.
+    pub send_id: Option<SendId>,
+    /// The packet that carries it.
+    pub packet: PacketId,
+    /// The recipient.
+    pub to: AgencyId,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Being offered right now.
+    pub running: bool,
+    /// Offers that failed so far (since the node started).
+    pub attempts: u32,
+    /// Why the last one failed.
+    pub last_error: Option<String>,
+    /// When the node offers it again by itself (RFC 3339); `None` while it
+    /// runs, or once the retry limit is reached (`tally resume` still tries).
+    pub next_try: Option<String>,
+}
+
+/// What this node knows of a peer's reachability.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// The agency.
+    pub agency: AgencyId,
+    /// Its endpoint in the directory.
+    pub endpoint: String,
+    /// `Some(true)` if the last exchange this node started with it reached
+    /// it, `Some(false)` if it failed, `None` if it tried none since it started.
+    pub reachable: Option<bool>,
+    /// When an exchange with it last succeeded (RFC 3339).
+    pub last_success: Option<String>,
+    /// Why the last failed one failed, when the last one failed.
+    pub last_error: Option<String>,
+    /// Sends to it not yet receipted.
+    pub unfinished_sends: u64,
 }
 
 /// `GET /health`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Health {
-    /// `ok` while the node serves.
+    /// `ok` while the node serves and its sends go through; `degraded`
+    /// while sends are failing (the node still serves).
     pub status: String,
+    /// Why it is degraded, one sentence per peer.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+/// A send's idempotency key (spec/api.md, "Sends"): 1 to 64 characters of
+/// `A-Z a-z 0-9 . _ : -`. A second send under the same id attaches to the
+/// first instead of sending the payload again.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SendId(String);
+
+impl SendId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The send id derived from a send's flow and its payload's digest
+    /// (`H("tally/v1/hash/payload", payload)`, see
+    /// [`tally_envelope::digest_reader`]): the first 16 bytes, in hex, of
+    /// `H("tally/v1/hash/send-id", to ‖ 0 ‖ grant ‖ purpose ‖ 0 ‖ category ‖ 0 ‖ content type ‖ 0 ‖ payload digest)`.
+    pub fn derive(options: &SendOptions, payload_digest: &tally_wire::Digest) -> Self {
+        let d = tally_envelope::digest(
+            tally_wire::label::SEND_ID,
+            &[
+                options.to.as_str().as_bytes(),
+                &[0],
+                &options.grant.0,
+                options.purpose.as_str().as_bytes(),
+                &[0],
+                options.category.as_str().as_bytes(),
+                &[0],
+                options.content_type.as_str().as_bytes(),
+                &[0],
+                &payload_digest.0,
+            ],
+        );
+        Self(crate::hex::encode(&d.0[..16]))
+    }
+
+    /// A random send id, for a send made without one.
+    pub fn random() -> Result<Self, crate::NodeError> {
+        let mut bytes = [0u8; 16];
+        tally_envelope::at_rest::random_bytes(&mut bytes)?;
+        Ok(Self(crate::hex::encode(&bytes)))
+    }
+}
+
+impl TryFrom<String> for SendId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+        if s.is_empty() || s.len() > 64 || !s.chars().all(ok) {
+            return Err(format!("send id `{s}`: 1 to 64 characters of A-Z a-z 0-9 . _ : -"));
+        }
+        Ok(Self(s))
+    }
+}
+
+impl From<SendId> for String {
+    fn from(id: SendId) -> Self {
+        id.0
+    }
+}
+
+impl std::str::FromStr for SendId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::try_from(s.to_owned())
+    }
+}
+
+impl std::fmt::Display for SendId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The flow of a send, from the command line to the packet header: the
@@ -47,15 +169,21 @@ pub struct SendOptions {
     pub content_type: ContentType,
 }
 
-/// The query of `POST /v1/sends`: the flow, and the file the payload is
-/// read from, if it is one (so that the node can seal it anew, should the
-/// recipient never have stored it).
+/// The query of `POST /v1/sends`: the flow, its send id, and the file the
+/// payload is read from, if it is one. With a file the body is empty and
+/// the node reads the file itself (so that the send goes on if the client
+/// goes away, and so that it can seal it anew should the recipient never
+/// have stored it); without one the body is the payload.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SendQuery {
     /// The flow.
     #[serde(flatten)]
     pub options: SendOptions,
-    /// The payload's file (an absolute path on the node's machine).
+    /// The send id; a random one if absent (the send is then not idempotent).
+    #[serde(default)]
+    pub send_id: Option<SendId>,
+    /// The payload's file (an absolute path on the node's machine; only over the Unix socket).
+    #[serde(default)]
     pub source: Option<std::path::PathBuf>,
 }
 
@@ -124,15 +252,49 @@ pub enum SendResult {
     Delivered,
     /// Refused: the recipient's signed rejection is in the log.
     Refused,
+    /// Not receipted yet: the peer could not be reached or the exchange
+    /// broke off; the send is kept and the node offers it again by itself.
+    Pending,
+}
+
+/// What a send under a known send id found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Previously {
+    /// The send had finished: its receipt (or rejection) is returned, nothing is sent.
+    Finished,
+    /// The send was unfinished: this request waited for it (or offered it again), nothing new was sealed.
+    Attached,
+}
+
+/// Why a send is pending, and what comes next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The address this node tried (the recipient's endpoint in the directory).
+    pub endpoint: String,
+    /// Why the offer failed.
+    pub error: String,
+    /// Offers that failed so far.
+    pub attempts: u32,
+    /// When the node offers it again (RFC 3339), if it will by itself.
+    pub next_try: Option<String>,
 }
 
 /// The answer to a send (or a resend).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendAnswer {
-    /// Delivered or refused.
+    /// The send id.
+    pub send_id: Option<SendId>,
+    /// The packet that carries it.
+    pub packet: PacketId,
+    /// Delivered, refused, or pending.
     pub result: SendResult,
-    /// The recipient's signed receipt or rejection.
-    pub receipt: ReceiptSummary,
+    /// The recipient's signed receipt or rejection, unless pending.
+    pub receipt: Option<ReceiptSummary>,
+    /// Set when the send id was known already.
+    pub previously: Option<Previously>,
+    /// Why it is pending, when it is.
+    pub pending: Option<Pending>,
 }
 
 /// Whether a responder answered a pull.
@@ -196,6 +358,79 @@ pub struct GrantShown {
     pub verified: bool,
     /// The leaf grant as a grant document.
     pub document: GrantDocument,
+    /// Its state now, with the revocations and usage this node holds.
+    #[serde(flatten)]
+    pub status: GrantStatus,
+}
+
+/// A grant's state now, as this node knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GrantState {
+    /// It permits flows now.
+    Active,
+    /// A grant of its chain is not valid yet.
+    NotYetValid,
+    /// A grant of its chain has expired.
+    Expired,
+    /// A grant of its chain is revoked (see `revocation`).
+    Revoked,
+    /// A quota of a grant of its chain is used up.
+    QuotaExhausted,
+}
+
+impl GrantState {
+    /// Its name (`not-yet-valid`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::NotYetValid => "not yet valid",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::QuotaExhausted => "quota exhausted",
+        }
+    }
+}
+
+/// A revocation of a grant of a chain, as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationShown {
+    /// The grant revoked (the leaf, or an ancestor).
+    pub grant: GrantId,
+    /// Who revoked it.
+    pub by: AgencyId,
+    /// From when (RFC 3339).
+    pub effective_at: String,
+    /// Why (`purpose-ended`).
+    pub reason: String,
+    /// Whether what was received under it must be erased.
+    pub erase: bool,
+    /// `true` while it is not in effect yet.
+    pub pending: bool,
+}
+
+/// The usage of a grant against its quotas.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageShown {
+    /// Packets counted so far.
+    pub packets: u64,
+    /// The packet quota (`None`: no limit).
+    pub max_packets: Option<u64>,
+    /// Payload bytes counted so far.
+    pub bytes: u64,
+    /// The byte quota (`None`: no limit).
+    pub max_bytes: Option<u64>,
+}
+
+/// A grant's state, its revocation and its usage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantStatus {
+    /// Its state now.
+    pub state: GrantState,
+    /// Its revocation (or an ancestor's), if this node holds one.
+    pub revocation: Option<RevocationShown>,
+    /// The leaf's usage against its quotas.
+    pub usage: UsageShown,
 }
 
 /// A grant chain kept.
@@ -218,10 +453,15 @@ pub struct GrantSummary {
     pub purposes: Vec<Purpose>,
     /// Which categories.
     pub categories: Vec<DataCategory>,
+    /// From when (RFC 3339).
+    pub not_before: String,
     /// Until when (RFC 3339).
     pub not_after: String,
     /// Grants in its chain.
     pub depth: usize,
+    /// Its state now, with its revocation and usage.
+    #[serde(flatten)]
+    pub status: GrantStatus,
 }
 
 /// Why a grant is revoked (spec/grants.md, "Revocation").

@@ -1,0 +1,553 @@
+//! Sends as the node's users meet them (spec/api.md, "Sends"): each send
+//! has a send id, its idempotency key; a second send under the same id
+//! attaches to the first instead of sealing the payload again. Unfinished
+//! sends are offered again by the node itself, with backoff and a limit,
+//! and what each peer did last is kept for `GET /v1/status`, `/health`
+//! and the metrics.
+//!
+//! Attempts, errors and peers' reachability are kept in memory: they
+//! describe this run of the node. What a send is (its outbox record and
+//! its send id) is durable before a byte of its payload leaves.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tally_protocol::SenderOutcome;
+use tally_store::OutboxRecord;
+use tally_wire::{AgencyId, LogEntry, PacketId, Timestamp};
+use tokio::io::AsyncRead;
+
+use crate::NodeError;
+use crate::api::{Pending, PeerStatus, Previously, SendAnswer, SendId, SendOptions, SendResult, UnfinishedSend};
+use crate::node::Node;
+use crate::state::lock;
+
+/// The node's sends in flight, their retries, and its peers' reachability.
+pub(crate) struct Sends {
+    /// Packets being offered now (a send, an attached send, a retry).
+    running: std::sync::Mutex<HashSet<PacketId>>,
+    /// Bumped whenever a running send ends: a send attached to it waits on this.
+    ended: tokio::sync::watch::Sender<u64>,
+    /// Held from looking a send id up to recording its packet: two sends
+    /// under one id cannot both seal.
+    submitting: tokio::sync::Mutex<()>,
+    /// Failed offers of unfinished packets.
+    retries: std::sync::Mutex<HashMap<PacketId, Retry>>,
+    /// What each peer did last.
+    peers: std::sync::Mutex<HashMap<AgencyId, Peer>>,
+}
+
+impl Default for Sends {
+    fn default() -> Self {
+        Self {
+            running: Default::default(),
+            ended: tokio::sync::watch::Sender::new(0),
+            submitting: tokio::sync::Mutex::new(()),
+            retries: Default::default(),
+            peers: Default::default(),
+        }
+    }
+}
+
+/// The failed offers of one unfinished packet.
+#[derive(Clone)]
+struct Retry {
+    attempts: u32,
+    last_error: String,
+    /// When to offer it again; `None` once the limit is reached.
+    next_try: Option<(Instant, Timestamp)>,
+}
+
+/// The last exchanges this node started with one peer.
+#[derive(Clone, Default)]
+struct Peer {
+    reachable: Option<bool>,
+    last_success: Option<Timestamp>,
+    last_error: Option<String>,
+}
+
+/// Marks a packet as being offered; unmarks it and wakes attached sends when dropped.
+pub(crate) struct Running<'a> {
+    sends: &'a Sends,
+    packet: PacketId,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        lock(&self.sends.running).remove(&self.packet);
+        self.sends.ended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+impl Sends {
+    /// Marks `packet` as running, unless it is already.
+    pub(crate) fn run(&self, packet: PacketId) -> Option<Running<'_>> {
+        lock(&self.running).insert(packet).then_some(Running { sends: self, packet })
+    }
+
+    fn is_running(&self, packet: &PacketId) -> bool {
+        lock(&self.running).contains(packet)
+    }
+
+    /// Records the outcome of an exchange this node started with `peer`.
+    pub(crate) fn peer_result<T>(&self, peer: &AgencyId, result: &Result<T, NodeError>, now: Timestamp) {
+        let mut peers = lock(&self.peers);
+        let p = peers.entry(peer.clone()).or_default();
+        match result {
+            Err(e @ NodeError::Transport(_)) => {
+                p.reachable = Some(false);
+                p.last_error = Some(e.to_string());
+            }
+            _ => {
+                p.reachable = Some(true);
+                p.last_success = Some(now);
+                p.last_error = None;
+            }
+        }
+    }
+}
+
+/// A payload reader that notes when the payload itself failed (an error,
+/// or its end before the stated length), as opposed to the exchange.
+struct Watched<R> {
+    inner: R,
+    read: u64,
+    len: u64,
+    failed: Arc<AtomicBool>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Watched<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let (before, room) = (buf.filled().len(), buf.remaining());
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        self.read += n;
+        match &poll {
+            std::task::Poll::Ready(Err(_)) => self.failed.store(true, Ordering::Relaxed),
+            std::task::Poll::Ready(Ok(())) if n == 0 && room > 0 && self.read < self.len => {
+                self.failed.store(true, Ordering::Relaxed)
+            }
+            _ => {}
+        }
+        poll
+    }
+}
+
+/// Where a send's payload comes from.
+pub(crate) enum Payload<R> {
+    /// A stream of `len` bytes (the API's request body); it cannot be read again.
+    Stream(R, u64),
+    /// A file the node reads itself (and again, should the packet have to be sealed anew).
+    File(PathBuf),
+}
+
+/// The answer of a send that found its send id finished, attached to it, or made it.
+fn answer(send_id: Option<&SendId>, packet: PacketId, outcome: &SenderOutcome, previously: Option<Previously>) -> SendAnswer {
+    let (result, receipt) = match outcome {
+        SenderOutcome::Delivered(r) => (SendResult::Delivered, Some(crate::api::ReceiptSummary::of(r.unverified()))),
+        SenderOutcome::Refused(r) => (SendResult::Refused, Some(crate::api::ReceiptSummary::of(r.unverified()))),
+        SenderOutcome::NotStored => (SendResult::Pending, None),
+    };
+    SendAnswer { send_id: send_id.cloned(), packet, result, receipt, previously, pending: None }
+}
+
+impl Node {
+    /// A send under `send_id` (spec/api.md, "Sends"): returns the receipt of
+    /// a finished send under it, attaches to an unfinished one, or seals and
+    /// sends the payload. A failed exchange keeps the send (the answer is
+    /// pending, the node offers it again); a payload that ends early or
+    /// fails cancels it, and nothing of it is kept.
+    pub(crate) async fn submit<R: AsyncRead + Unpin + Send>(
+        &self,
+        send_id: &SendId,
+        options: &SendOptions,
+        payload: Payload<R>,
+        progress: Arc<AtomicU64>,
+    ) -> Result<SendAnswer, NodeError> {
+        loop {
+            let mut ended = self.sends.ended.subscribe();
+            let guard = self.sends.submitting.lock().await;
+            if let Some(packet) = self.state.store.send_packet(send_id.as_str())? {
+                if let Some(receipt) = self.sent_receipt(&packet)? {
+                    return Ok(answer(Some(send_id), packet, &receipt, Some(Previously::Finished)));
+                }
+                if let Some(record) = self.state.store.outbox()?.into_iter().find(|(p, _)| *p == packet).map(|(_, r)| r)
+                {
+                    let Some(running) = self.sends.run(packet) else {
+                        drop(guard);
+                        // Wait for the send under way to end, then look again.
+                        let _ = ended.changed().await;
+                        continue;
+                    };
+                    drop(guard);
+                    let result = self.offer_again(packet, record, running).await;
+                    return self.answer_of(send_id, packet, result, Some(Previously::Attached));
+                }
+                // Known but neither receipted nor unfinished: it was cancelled; send anew.
+            }
+            let (source, len) = match &payload {
+                Payload::Stream(_, len) => (None, *len),
+                Payload::File(path) => (Some(path.clone()), file_len(path)?),
+            };
+            let prepared = self.prepare(options, len, source, Some(send_id), None).await?;
+            drop(guard);
+            let packet = prepared.id;
+            let result = match payload {
+                Payload::Stream(reader, len) => self.transmit(prepared, reader, len, progress).await,
+                Payload::File(path) => {
+                    let file = tokio::fs::File::open(&path).await.map_err(NodeError::file(&path))?;
+                    self.transmit(prepared, file, len, progress).await
+                }
+            };
+            return self.answer_of(send_id, packet, result, None);
+        }
+    }
+
+    /// The answer for a send's result: a pending answer for a failed exchange.
+    fn answer_of(
+        &self,
+        send_id: &SendId,
+        packet: PacketId,
+        result: Result<(PacketId, SenderOutcome), NodeError>,
+        previously: Option<Previously>,
+    ) -> Result<SendAnswer, NodeError> {
+        match result {
+            Ok((packet, outcome)) => Ok(answer(Some(send_id), packet, &outcome, previously)),
+            Err(e @ NodeError::Transport(_)) => {
+                let now_packet = self.state.store.send_packet(send_id.as_str())?.unwrap_or(packet);
+                let retry = lock(&self.sends.retries).get(&now_packet).cloned();
+                let to = self.state.store.outbox()?.into_iter().find(|(p, _)| *p == now_packet).map(|(_, r)| r.to);
+                let endpoint = to.as_ref().map(|to| self.endpoint_of(to)).unwrap_or_default();
+                Ok(SendAnswer {
+                    send_id: Some(send_id.clone()),
+                    packet: now_packet,
+                    result: SendResult::Pending,
+                    receipt: None,
+                    previously,
+                    pending: Some(Pending {
+                        endpoint,
+                        error: e.to_string(),
+                        attempts: retry.as_ref().map_or(1, |r| r.attempts),
+                        next_try: retry.and_then(|r| r.next_try).map(|(_, at)| tally_grant::rfc3339(at)),
+                    }),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The answer for a packet's outcome, with its send id (for `tally resume`).
+    pub(crate) fn answer_for(&self, packet: PacketId, outcome: &SenderOutcome) -> Result<SendAnswer, NodeError> {
+        let send_id = self.state.store.send_id_of(&packet)?.and_then(|s| SendId::try_from(s).ok());
+        Ok(answer(send_id.as_ref(), packet, outcome, None))
+    }
+
+    /// The state of the send under `send_id` (`GET /v1/sends/{send_id}`).
+    pub fn send_state(&self, send_id: &SendId) -> Result<SendAnswer, NodeError> {
+        let packet = self
+            .state
+            .store
+            .send_packet(send_id.as_str())?
+            .ok_or_else(|| NodeError::NotFound(format!("no send under send id {send_id} on this node")))?;
+        if let Some(receipt) = self.sent_receipt(&packet)? {
+            return Ok(answer(Some(send_id), packet, &receipt, None));
+        }
+        if let Some((_, record)) = self.state.store.outbox()?.into_iter().find(|(p, _)| *p == packet) {
+            let retry = lock(&self.sends.retries).get(&packet).cloned();
+            return Ok(SendAnswer {
+                send_id: Some(send_id.clone()),
+                packet,
+                result: SendResult::Pending,
+                receipt: None,
+                previously: None,
+                pending: retry.map(|r| Pending {
+                    endpoint: self.endpoint_of(&record.to),
+                    error: r.last_error,
+                    attempts: r.attempts,
+                    next_try: r.next_try.map(|(_, at)| tally_grant::rfc3339(at)),
+                }),
+            });
+        }
+        Err(NodeError::NotFound(format!("the send under send id {send_id} was cancelled; nothing of it is kept")))
+    }
+
+    /// The receipt (or rejection) logged for a packet this node sent.
+    fn sent_receipt(&self, packet: &PacketId) -> Result<Option<SenderOutcome>, NodeError> {
+        let indices = self.state.store.receipt_indices_of(packet, tally_store::ReceiptSide::Received)?;
+        let Some(index) = indices.last() else { return Ok(None) };
+        let LogEntry::ReceiptReceived(r) = self.state.log_entry(*index)? else {
+            return Err(NodeError::Inconsistent(format!("log entry {index} is indexed as a receipt but is not one")));
+        };
+        Ok(Some(match r.unverified().outcome {
+            tally_wire::Outcome::Accepted { .. } => SenderOutcome::Delivered(r),
+            tally_wire::Outcome::Rejected { .. } => SenderOutcome::Refused(r),
+        }))
+    }
+
+    /// The endpoint the directory lists for `agency`.
+    pub(crate) fn endpoint_of(&self, agency: &AgencyId) -> String {
+        self.state.directory().agency(agency).map(|a| a.endpoint.to_string()).unwrap_or_default()
+    }
+
+    /// Sends the payload of a prepared packet; keeps the send for a retry
+    /// if the exchange fails, cancels it if the payload does.
+    pub(crate) async fn transmit(
+        &self,
+        prepared: crate::node::Prepared<'_>,
+        payload: impl AsyncRead + Unpin + Send,
+        len: u64,
+        progress: Arc<AtomicU64>,
+    ) -> Result<(PacketId, SenderOutcome), NodeError> {
+        let crate::node::Prepared { packet, id, to, send_id, reservation, running } = prepared;
+        let failed = Arc::new(AtomicBool::new(false));
+        let watched = Watched { inner: payload, read: 0, len, failed: Arc::clone(&failed) };
+        let result = self.endpoint.send(packet, crate::counting::Counting::new(watched, progress)).await;
+        drop(reservation);
+        let result = result.map_err(NodeError::from);
+        match &result {
+            Err(e) if failed.load(Ordering::Relaxed) => {
+                tracing::warn!(packet = %id, peer = %to, error = %e, "send cancelled: its payload failed");
+                let state = Arc::clone(&self.state);
+                let send_id = send_id.clone();
+                tokio::task::spawn_blocking(move || {
+                    state.commit(&[], move |tx| {
+                        tx.remove_outbox(&id)?;
+                        match &send_id {
+                            Some(s) => tx.remove_send_id(s.as_str(), &id),
+                            None => Ok(()),
+                        }
+                    })
+                })
+                .await??;
+                drop(running);
+                return Err(NodeError::Cancelled(format!(
+                    "the payload failed before its end ({e}): the send is cancelled, and nothing of it is kept"
+                )));
+            }
+            Err(e) => self.failed_offer(&id, &to, e),
+            Ok(outcome) => {
+                lock(&self.sends.retries).remove(&id);
+                if !matches!(outcome, SenderOutcome::NotStored) {
+                    self.state.metrics.sent_bytes.inc_by(len);
+                }
+            }
+        }
+        self.sends.peer_result(&to, &result, self.state.now());
+        drop(running);
+        result.map(|outcome| (id, outcome))
+    }
+
+    /// Counts a failed offer of `packet` and schedules the next (backoff, then the limit).
+    fn failed_offer(&self, packet: &PacketId, to: &AgencyId, e: &NodeError) {
+        let policy = &self.state.config.retry;
+        let mut retries = lock(&self.sends.retries);
+        let attempts = retries.get(packet).map_or(0, |r| r.attempts) + 1;
+        let next_try = (attempts < policy.attempts).then(|| {
+            let wait = policy.first.saturating_mul(2u32.saturating_pow(attempts - 1)).min(policy.max);
+            (Instant::now() + wait, self.state.now().checked_add(wait).unwrap_or(self.state.now()))
+        });
+        tracing::warn!(peer = %to, packet = %packet, attempts, error = %e,
+            next_try = ?next_try.map(|(_, at)| tally_grant::rfc3339(at)), "send failed; kept for a retry");
+        retries.insert(*packet, Retry { attempts, last_error: e.to_string(), next_try });
+    }
+
+    /// Offers an unfinished packet again: its receipt, if the recipient
+    /// stored it; sealed anew from its file, if it did not; cancelled if it
+    /// did not and it came from a stream that cannot be read again.
+    pub(crate) async fn offer_again(
+        &self,
+        packet: PacketId,
+        record: OutboxRecord,
+        running: Running<'_>,
+    ) -> Result<(PacketId, SenderOutcome), NodeError> {
+        let result = self.endpoint.resend(&record.to, record.offer.clone()).await.map_err(NodeError::from);
+        self.sends.peer_result(&record.to, &result, self.state.now());
+        match result {
+            Ok(SenderOutcome::NotStored) => {}
+            Ok(outcome) => {
+                lock(&self.sends.retries).remove(&packet);
+                return Ok((packet, outcome));
+            }
+            Err(e) => {
+                self.failed_offer(&packet, &record.to, &e);
+                return Err(e);
+            }
+        }
+        lock(&self.sends.retries).remove(&packet);
+        let send_id = self.state.store.send_id_of(&packet)?.map(SendId::try_from).transpose().map_err(NodeError::Inconsistent)?;
+        let Some(path) = record.source.map(PathBuf::from) else {
+            let state = Arc::clone(&self.state);
+            let id = send_id.clone();
+            tokio::task::spawn_blocking(move || {
+                state.commit(&[], move |tx| {
+                    tx.remove_outbox(&packet)?;
+                    match &id {
+                        Some(s) => tx.remove_send_id(s.as_str(), &packet),
+                        None => Ok(()),
+                    }
+                })
+            })
+            .await??;
+            return Err(NodeError::Cancelled(
+                "the recipient never stored the packet, and its payload came from a stream that cannot be read again: the send is cancelled; send it again"
+                    .into(),
+            ));
+        };
+        // The recipient never stored it: seal it anew from its file, once,
+        // under the same send id (the old packet leaves the outbox in the
+        // commit that records the new one).
+        let h = record.offer.header.value();
+        let options = SendOptions {
+            to: record.to.clone(),
+            grant: h.grant,
+            purpose: h.purpose.clone(),
+            category: h.category.clone(),
+            content_type: h.content_type.clone(),
+        };
+        let len = file_len(&path)?;
+        drop(running);
+        let prepared = self.prepare(&options, len, Some(path.clone()), send_id.as_ref(), Some(packet)).await?;
+        let file = tokio::fs::File::open(&path).await.map_err(NodeError::file(&path))?;
+        self.transmit(prepared, file, len, Arc::default()).await
+    }
+
+    /// Offers again every unfinished send that is not running now, whatever
+    /// its retries (`tally resume`). Returns, per packet, the outcome.
+    pub async fn resume_sends(&self) -> Result<Vec<(PacketId, Result<(PacketId, SenderOutcome), NodeError>)>, NodeError> {
+        let mut results = Vec::new();
+        for (id, record) in self.state.store.outbox()? {
+            let Some(running) = self.sends.run(id) else { continue };
+            results.push((id, self.offer_again(id, record, running).await));
+        }
+        Ok(results)
+    }
+
+    /// Starts an offer of every unfinished send whose retry is due (or that
+    /// has not been offered since the node started), each in its own task.
+    pub(crate) fn retry_due(self: &Arc<Self>) -> Result<(), NodeError> {
+        let now = Instant::now();
+        for (id, record) in self.state.store.outbox()? {
+            let due = match lock(&self.sends.retries).get(&id) {
+                None => true,
+                Some(r) => r.next_try.is_some_and(|(at, _)| at <= now),
+            };
+            if !due || self.sends.is_running(&id) {
+                continue;
+            }
+            let node = Arc::clone(self);
+            tokio::spawn(async move {
+                let Some(running) = node.sends.run(id) else { return };
+                match node.offer_again(id, record, running).await {
+                    Ok((packet, outcome)) => {
+                        tracing::info!(%packet, outcome = outcome_name(&outcome), "unfinished send offered again")
+                    }
+                    Err(NodeError::Transport(_)) => {}
+                    Err(e) => tracing::warn!(packet = %id, error = %e, "unfinished send could not be offered again"),
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// The unfinished sends, for the status.
+    pub(crate) fn unfinished(&self) -> Result<Vec<UnfinishedSend>, NodeError> {
+        let retries = lock(&self.sends.retries).clone();
+        let mut out = Vec::new();
+        for (packet, record) in self.state.store.outbox()? {
+            let retry = retries.get(&packet);
+            let running = self.sends.is_running(&packet);
+            out.push(UnfinishedSend {
+                send_id: self.state.store.send_id_of(&packet)?.and_then(|s| SendId::try_from(s).ok()),
+                packet,
+                to: record.to.clone(),
+                size: record.offer.header.value().payload_len,
+                running,
+                attempts: retry.map_or(0, |r| r.attempts),
+                last_error: retry.map(|r| r.last_error.clone()),
+                next_try: if running { None } else { retry.and_then(|r| r.next_try).map(|(_, at)| tally_grant::rfc3339(at)) },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every other agency of the directory, with what this node knows of its reachability.
+    pub(crate) fn peers(&self, unfinished: &[UnfinishedSend]) -> Vec<PeerStatus> {
+        let peers = lock(&self.sends.peers).clone();
+        let directory = self.state.directory();
+        directory
+            .directory()
+            .agencies
+            .iter()
+            .filter(|a| a.id != self.state.agency)
+            .map(|a| {
+                let p = peers.get(&a.id).cloned().unwrap_or_default();
+                PeerStatus {
+                    agency: a.id.clone(),
+                    endpoint: a.endpoint.to_string(),
+                    reachable: p.reachable,
+                    last_success: p.last_success.map(tally_grant::rfc3339),
+                    last_error: p.last_error,
+                    unfinished_sends: unfinished.iter().filter(|s| s.to == a.id).count() as u64,
+                }
+            })
+            .collect()
+    }
+
+    /// `/health`: degraded while sends are failing, one reason per peer.
+    pub fn health(&self) -> Result<crate::api::Health, NodeError> {
+        let unfinished = self.unfinished()?;
+        let mut reasons = Vec::new();
+        for peer in self.peers(&unfinished) {
+            let failing = unfinished.iter().filter(|s| s.to == peer.agency && s.last_error.is_some()).count();
+            if failing > 0 {
+                let error = peer.last_error.unwrap_or_else(|| "offers failing".into());
+                reasons.push(format!("{failing} send(s) to {} ({}) failing: {error}", peer.agency, peer.endpoint));
+            }
+        }
+        let status = if reasons.is_empty() { "ok" } else { "degraded" };
+        Ok(crate::api::Health { status: status.into(), reasons })
+    }
+}
+
+/// An outcome's name for the log.
+pub(crate) fn outcome_name(outcome: &SenderOutcome) -> &'static str {
+    match outcome {
+        SenderOutcome::Delivered(_) => "delivered",
+        SenderOutcome::Refused(_) => "refused",
+        SenderOutcome::NotStored => "not stored",
+    }
+}
+
+fn file_len(path: &Path) -> Result<u64, NodeError> {
+    if !crate::files::is_regular_file(path) {
+        return Err(NodeError::Usage(format!("{}: not a regular file", path.display())));
+    }
+    Ok(std::fs::metadata(path).map_err(NodeError::file(path))?.len())
+}
+
+/// How the node offers unfinished sends again (`[retry]` in tally.toml).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// The wait after the first failed offer; it doubles with each (default 2 s).
+    #[serde(with = "crate::config::humantime_serde_str")]
+    pub first: Duration,
+    /// The longest wait between two offers (default 5 min).
+    #[serde(with = "crate::config::humantime_serde_str")]
+    pub max: Duration,
+    /// Failed offers after which the node stops by itself (default 100); `tally resume` still offers it.
+    pub attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { first: Duration::from_secs(2), max: Duration::from_secs(300), attempts: 100 }
+    }
+}
