@@ -188,7 +188,12 @@ pub(crate) fn show_directory(d: &Directory, json: bool) {
         }));
         return;
     }
-    println!("Directory of `{}`, serial {}, issued {}", d.federation.as_str(), d.serial, tally_grant::rfc3339(d.issued_at));
+    println!(
+        "Directory of `{}`, serial {}, issued {}",
+        d.federation.as_str(),
+        d.serial,
+        tally_grant::rfc3339(d.issued_at)
+    );
     println!("{} agencies:", d.agencies.len());
     for a in d.agencies.iter() {
         println!("  {} ({}): {}; endpoint {}", a.id, a.name.as_str(), role_names(a.roles).join(", "), a.endpoint);

@@ -116,9 +116,8 @@ pub(crate) fn resolve_packet(dir: &Path, prefix: &crate::args::IdPrefix) -> Resu
     {
         return Ok(id);
     }
-    let (inbox, receipts, status) = call(dir, |c| async move {
-        Ok((c.inbox().await?, c.receipts().await?, c.status().await?))
-    })?;
+    let (inbox, receipts, status) =
+        call(dir, |c| async move { Ok((c.inbox().await?, c.receipts().await?, c.status().await?)) })?;
     let ids = inbox
         .iter()
         .map(|p| p.packet)

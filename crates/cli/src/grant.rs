@@ -260,11 +260,7 @@ fn status_text(s: &tally_node::api::GrantStatus) -> String {
     }
     let u = &s.usage;
     let of = |n: u64, max: Option<u64>| max.map_or(format!("{n}"), |m| format!("{n} of {m}"));
-    text.push_str(&format!(
-        "; used {} packets, {} bytes",
-        of(u.packets, u.max_packets),
-        of(u.bytes, u.max_bytes)
-    ));
+    text.push_str(&format!("; used {} packets, {} bytes", of(u.packets, u.max_packets), of(u.bytes, u.max_bytes)));
     text
 }
 

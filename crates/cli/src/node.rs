@@ -82,7 +82,9 @@ pub(crate) fn init(
 pub(crate) fn serve(dir: &Path, format: LogFormat) -> Result<(), Failure> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -99,6 +101,9 @@ pub(crate) fn serve(dir: &Path, format: LogFormat) -> Result<(), Failure> {
             if let Ok(addr) = node.local_addr() {
                 let socket = dir.join(tally_node::api::SOCKET_FILE);
                 println!("{} serving on {addr} (local API {})", node.agency(), socket.display());
+                if let Some(api) = node.api_address() {
+                    println!("local API and metrics also on http://{api} (bearer token in api.token; metrics at /metrics)");
+                }
             }
         })
         .await
@@ -163,7 +168,8 @@ pub(crate) fn resume(node: &NodeDir, json: bool) -> Result<(), Failure> {
                     SendResult::Pending => "still pending",
                 };
                 // A packet the recipient never stored is sealed anew: the id in the receipts and the inbox is the new one.
-                let anew = if a.packet != r.packet { format!(" (sealed anew: was {})", r.packet) } else { String::new() };
+                let anew =
+                    if a.packet != r.packet { format!(" (sealed anew: was {})", r.packet) } else { String::new() };
                 println!("  {}: {result}{anew}", a.packet);
             }
             (None, Some(p)) => println!("  {}: {}", r.packet, p.detail),

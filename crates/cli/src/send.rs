@@ -58,7 +58,7 @@ pub(crate) fn send(
     let source = spool.is_none().then(|| path.clone());
     let query = SendQuery { options, send_id: Some(send_id.clone()), source };
     let answer = match transfer(dir, &query, &path)? {
-        Transfer::Answered(answer) => answer,
+        Transfer::Answered(answer) => *answer,
         Transfer::Interrupted(message) => return Err(Failure::new(Exit::Interrupted, message)),
     };
     drop(spool);
@@ -116,7 +116,7 @@ pub(crate) fn send(
 }
 
 enum Transfer {
-    Answered(SendAnswer),
+    Answered(Box<SendAnswer>),
     /// Ctrl-C: what became of the send.
     Interrupted(String),
 }
@@ -135,7 +135,8 @@ fn transfer(dir: &Path, query: &SendQuery, path: &PathBuf) -> Result<Transfer, F
         bar
     });
     let client = Client::new(dir);
-    let result = runtime()?.block_on(async {
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
         let sending = async {
             match &query.source {
                 Some(_) => client.send_file(query).await,
@@ -150,14 +151,20 @@ fn transfer(dir: &Path, query: &SendQuery, path: &PathBuf) -> Result<Transfer, F
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
-                answer = &mut sending => break answer.map(Transfer::Answered),
-                _ = tokio::signal::ctrl_c() => break Ok(Transfer::Interrupted(interrupted(&client, query).await)),
+                answer = &mut sending => break answer.map(|a| Transfer::Answered(Box::new(a))),
+                _ = tokio::signal::ctrl_c() => break Ok(Transfer::Interrupted(String::new())),
                 _ = ticker.tick() => if let Some(bar) = &bar { bar.set_position(count.load(Ordering::Relaxed)) },
             }
         }
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
+    }
+    if let Ok(Transfer::Interrupted(_)) = &result {
+        // Stop the upload itself (its connection is a task of this runtime),
+        // then ask the node what became of the send.
+        runtime.shutdown_background();
+        return Ok(Transfer::Interrupted(crate::files::runtime()?.block_on(interrupted(&client, query))));
     }
     result
 }
@@ -180,7 +187,10 @@ async fn interrupted(client: &Client, query: &SendQuery) -> String {
                 );
             }
             Ok(answer) if answer.result != SendResult::Pending => {
-                return format!("interrupted, but the send had finished ({:?}); see `tally receipts list`", answer.result);
+                return format!(
+                    "interrupted, but the send had finished ({:?}); see `tally receipts list`",
+                    answer.result
+                );
             }
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }

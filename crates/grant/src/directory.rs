@@ -19,8 +19,12 @@ pub enum DirectoryError {
     /// The operator key is not a usable Ed25519 key.
     #[error("operator key: {0}")]
     OperatorKey(tally_envelope::Error),
-    /// The signature is not the operator's.
-    #[error("it is not signed by the operator key in the configuration")]
+    /// The signature does not verify under the operator key: the file was
+    /// altered or damaged after it was signed, or another key signed it
+    /// (a signature names no signer, so the two cannot be told apart).
+    #[error(
+        "its signature does not verify under the operator key given: either the file was altered or damaged since it was signed (get a fresh copy from the federation operator), or another key signed it (check the operator key against the operator's operator.pub)"
+    )]
     NotSignedByOperator,
     /// One agency is listed twice.
     #[error("agency `{0}` is listed twice")]

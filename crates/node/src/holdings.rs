@@ -136,7 +136,12 @@ impl Node {
         let usage = match links.first() {
             Some((id, g)) => {
                 let u = policy.usage.of(id);
-                UsageShown { packets: u.packets, max_packets: g.quota.max_packets, bytes: u.bytes, max_bytes: g.quota.max_bytes }
+                UsageShown {
+                    packets: u.packets,
+                    max_packets: g.quota.max_packets,
+                    bytes: u.bytes,
+                    max_bytes: g.quota.max_bytes,
+                }
             }
             None => UsageShown { packets: 0, max_packets: None, bytes: 0, max_bytes: None },
         };

@@ -14,6 +14,12 @@ struct Reason {
     reason: String,
 }
 
+/// A peer agency, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Peer {
+    peer: String,
+}
+
 /// The node's counters and gauges, registered once.
 pub(crate) struct Metrics {
     registry: Registry,
@@ -28,6 +34,9 @@ pub(crate) struct Metrics {
     pub(crate) notices_refused: Counter,
     rejections: Family<Reason, Counter>,
     log_entries: Gauge,
+    peer_reachable: Family<Peer, Gauge>,
+    peer_last_success: Family<Peer, Gauge>,
+    peer_unfinished: Family<Peer, Gauge>,
 }
 
 impl Default for Metrics {
@@ -43,6 +52,9 @@ impl Default for Metrics {
             notices_refused: Counter::default(),
             rejections: Family::default(),
             log_entries: Gauge::default(),
+            peer_reachable: Family::default(),
+            peer_last_success: Family::default(),
+            peer_unfinished: Family::default(),
             registry: Registry::default(),
         };
         registry.register("packets_received", "Packets received and receipted", metrics.received.clone());
@@ -58,6 +70,21 @@ impl Default for Metrics {
         registry.register("notices_refused", "Grants and revocations refused", metrics.notices_refused.clone());
         registry.register("rejections", "Offers and requests this node refused, by reason", metrics.rejections.clone());
         registry.register("log_entries", "Entries in the node's log", metrics.log_entries.clone());
+        registry.register(
+            "peer_reachable",
+            "1 if the last exchange this node started with the peer reached it, 0 if it failed (absent: none since start)",
+            metrics.peer_reachable.clone(),
+        );
+        registry.register(
+            "peer_last_success_seconds",
+            "When an exchange with the peer last succeeded (Unix time)",
+            metrics.peer_last_success.clone(),
+        );
+        registry.register(
+            "peer_unfinished_sends",
+            "Sends to the peer not yet receipted",
+            metrics.peer_unfinished.clone(),
+        );
         Self { registry, ..metrics }
     }
 }
@@ -66,6 +93,20 @@ impl Metrics {
     /// Counts a signed refusal for `reason`.
     pub(crate) fn rejected(&self, reason: ReasonCode) {
         self.rejections.get_or_create(&Reason { reason: reason.to_string() }).inc();
+    }
+
+    /// Sets the per-peer gauges from the peers' status.
+    pub(crate) fn set_peers(&self, peers: &[crate::api::PeerStatus], last_success: impl Fn(&str) -> Option<u64>) {
+        for p in peers {
+            let label = Peer { peer: p.agency.to_string() };
+            if let Some(r) = p.reachable {
+                self.peer_reachable.get_or_create(&label).set(i64::from(r));
+            }
+            if let Some(secs) = last_success(p.agency.as_str()) {
+                self.peer_last_success.get_or_create(&label).set(i64::try_from(secs).unwrap_or(i64::MAX));
+            }
+            self.peer_unfinished.get_or_create(&label).set(i64::try_from(p.unfinished_sends).unwrap_or(i64::MAX));
+        }
     }
 
     /// The metrics now, with the log holding `log_entries`.

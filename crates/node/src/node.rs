@@ -78,6 +78,11 @@ impl Node {
         Ok(self.endpoint.local_addr()?)
     }
 
+    /// The loopback TCP address of the local API (and its `/metrics`), if configured.
+    pub fn api_address(&self) -> Option<std::net::SocketAddr> {
+        self.state.config.api
+    }
+
     /// The policy's clock (the system clock plus the configured offset).
     pub fn now(&self) -> tally_wire::Timestamp {
         self.state.now()
@@ -153,10 +158,8 @@ impl Node {
                 .vault
                 .wrap_secret(&crate::sent::key_context(&id), packet.commitment_key().reveal())?,
         };
-        let running = self
-            .sends
-            .run(id)
-            .ok_or_else(|| NodeError::Inconsistent(format!("packet {id} was sealed twice")))?;
+        let running =
+            self.sends.run(id).ok_or_else(|| NodeError::Inconsistent(format!("packet {id} was sealed twice")))?;
         let committing = Arc::clone(state);
         let send_id = send_id.cloned();
         let key = send_id.clone();
@@ -358,6 +361,10 @@ impl Node {
 
     /// The metrics, in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
+        if let Ok(unfinished) = self.unfinished() {
+            let peers = self.peers(&unfinished);
+            self.state.metrics.set_peers(&peers, |agency| self.sends.last_success_secs(agency));
+        }
         self.state.metrics.render(self.state.log.size().unwrap_or(0))
     }
 

@@ -16,12 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tally_protocol::SenderOutcome;
-use tally_store::OutboxRecord;
 use tally_wire::{AgencyId, LogEntry, PacketId, Timestamp};
 use tokio::io::AsyncRead;
 
 use crate::NodeError;
-use crate::api::{Pending, PeerStatus, Previously, SendAnswer, SendId, SendOptions, SendResult, UnfinishedSend};
+use crate::api::{PeerStatus, Pending, Previously, SendAnswer, SendId, SendOptions, SendResult, UnfinishedSend};
 use crate::node::Node;
 use crate::state::lock;
 
@@ -85,11 +84,18 @@ impl Drop for Running<'_> {
 impl Sends {
     /// Marks `packet` as running, unless it is already.
     pub(crate) fn run(&self, packet: PacketId) -> Option<Running<'_>> {
-        lock(&self.running).insert(packet).then_some(Running { sends: self, packet })
+        // Not `then_some`: a `Running` made for nothing would unmark the packet when dropped.
+        let inserted = lock(&self.running).insert(packet);
+        inserted.then(|| Running { sends: self, packet })
     }
 
     fn is_running(&self, packet: &PacketId) -> bool {
         lock(&self.running).contains(packet)
+    }
+
+    /// When an exchange with `agency` last succeeded, in seconds since the Unix epoch.
+    pub(crate) fn last_success_secs(&self, agency: &str) -> Option<u64> {
+        lock(&self.peers).iter().find(|(a, _)| a.as_str() == agency).and_then(|(_, p)| p.last_success).map(|t| t.secs())
     }
 
     /// Records the outcome of an exchange this node started with `peer`.
@@ -149,7 +155,12 @@ pub(crate) enum Payload<R> {
 }
 
 /// The answer of a send that found its send id finished, attached to it, or made it.
-fn answer(send_id: Option<&SendId>, packet: PacketId, outcome: &SenderOutcome, previously: Option<Previously>) -> SendAnswer {
+fn answer(
+    send_id: Option<&SendId>,
+    packet: PacketId,
+    outcome: &SenderOutcome,
+    previously: Option<Previously>,
+) -> SendAnswer {
     let (result, receipt) = match outcome {
         SenderOutcome::Delivered(r) => (SendResult::Delivered, Some(crate::api::ReceiptSummary::of(r.unverified()))),
         SenderOutcome::Refused(r) => (SendResult::Refused, Some(crate::api::ReceiptSummary::of(r.unverified()))),
@@ -171,23 +182,26 @@ impl Node {
         payload: Payload<R>,
         progress: Arc<AtomicU64>,
     ) -> Result<SendAnswer, NodeError> {
+        let mut waited = false;
         loop {
             let mut ended = self.sends.ended.subscribe();
             let guard = self.sends.submitting.lock().await;
             if let Some(packet) = self.state.store.send_packet(send_id.as_str())? {
                 if let Some(receipt) = self.sent_receipt(&packet)? {
-                    return Ok(answer(Some(send_id), packet, &receipt, Some(Previously::Finished)));
+                    // Finished before this send came, or while it waited for it.
+                    let previously = if waited { Previously::Attached } else { Previously::Finished };
+                    return Ok(answer(Some(send_id), packet, &receipt, Some(previously)));
                 }
-                if let Some(record) = self.state.store.outbox()?.into_iter().find(|(p, _)| *p == packet).map(|(_, r)| r)
-                {
+                if self.state.store.outbox_entry(&packet)?.is_some() {
                     let Some(running) = self.sends.run(packet) else {
                         drop(guard);
                         // Wait for the send under way to end, then look again.
                         let _ = ended.changed().await;
+                        waited = true;
                         continue;
                     };
                     drop(guard);
-                    let result = self.offer_again(packet, record, running).await;
+                    let result = self.offer_again(packet, running).await;
                     return self.answer_of(send_id, packet, result, Some(Previously::Attached));
                 }
                 // Known but neither receipted nor unfinished: it was cancelled; send anew.
@@ -361,12 +375,22 @@ impl Node {
     /// Offers an unfinished packet again: its receipt, if the recipient
     /// stored it; sealed anew from its file, if it did not; cancelled if it
     /// did not and it came from a stream that cannot be read again.
+    ///
+    /// `running` marks `packet`; its record is read again under it, so that
+    /// a send that finished (or was sealed anew) meanwhile is not offered twice.
     pub(crate) async fn offer_again(
         &self,
         packet: PacketId,
-        record: OutboxRecord,
         running: Running<'_>,
     ) -> Result<(PacketId, SenderOutcome), NodeError> {
+        let Some(record) = self.state.store.outbox_entry(&packet)? else {
+            return match self.sent_receipt(&packet)? {
+                Some(outcome) => Ok((packet, outcome)),
+                None => Err(NodeError::NotFound(format!(
+                    "packet {packet} is no longer unfinished: it was sealed anew or cancelled meanwhile"
+                ))),
+            };
+        };
         let result = self.endpoint.resend(&record.to, record.offer.clone()).await.map_err(NodeError::from);
         self.sends.peer_result(&record.to, &result, self.state.now());
         match result {
@@ -381,7 +405,8 @@ impl Node {
             }
         }
         lock(&self.sends.retries).remove(&packet);
-        let send_id = self.state.store.send_id_of(&packet)?.map(SendId::try_from).transpose().map_err(NodeError::Inconsistent)?;
+        let send_id =
+            self.state.store.send_id_of(&packet)?.map(SendId::try_from).transpose().map_err(NodeError::Inconsistent)?;
         let Some(path) = record.source.map(PathBuf::from) else {
             let state = Arc::clone(&self.state);
             let id = send_id.clone();
@@ -412,19 +437,25 @@ impl Node {
             content_type: h.content_type.clone(),
         };
         let len = file_len(&path)?;
-        drop(running);
+        // The old packet stays marked until the new one is recorded in its place.
         let prepared = self.prepare(&options, len, Some(path.clone()), send_id.as_ref(), Some(packet)).await?;
+        drop(running);
         let file = tokio::fs::File::open(&path).await.map_err(NodeError::file(&path))?;
         self.transmit(prepared, file, len, Arc::default()).await
     }
 
     /// Offers again every unfinished send that is not running now, whatever
     /// its retries (`tally resume`). Returns, per packet, the outcome.
-    pub async fn resume_sends(&self) -> Result<Vec<(PacketId, Result<(PacketId, SenderOutcome), NodeError>)>, NodeError> {
+    pub async fn resume_sends(
+        &self,
+    ) -> Result<Vec<(PacketId, Result<(PacketId, SenderOutcome), NodeError>)>, NodeError> {
         let mut results = Vec::new();
-        for (id, record) in self.state.store.outbox()? {
+        for (id, _) in self.state.store.outbox()? {
             let Some(running) = self.sends.run(id) else { continue };
-            results.push((id, self.offer_again(id, record, running).await));
+            match self.offer_again(id, running).await {
+                Err(NodeError::NotFound(_)) => {}
+                result => results.push((id, result)),
+            }
         }
         Ok(results)
     }
@@ -433,7 +464,7 @@ impl Node {
     /// has not been offered since the node started), each in its own task.
     pub(crate) fn retry_due(self: &Arc<Self>) -> Result<(), NodeError> {
         let now = Instant::now();
-        for (id, record) in self.state.store.outbox()? {
+        for (id, _) in self.state.store.outbox()? {
             let due = match lock(&self.sends.retries).get(&id) {
                 None => true,
                 Some(r) => r.next_try.is_some_and(|(at, _)| at <= now),
@@ -444,11 +475,11 @@ impl Node {
             let node = Arc::clone(self);
             tokio::spawn(async move {
                 let Some(running) = node.sends.run(id) else { return };
-                match node.offer_again(id, record, running).await {
+                match node.offer_again(id, running).await {
                     Ok((packet, outcome)) => {
                         tracing::info!(%packet, outcome = outcome_name(&outcome), "unfinished send offered again")
                     }
-                    Err(NodeError::Transport(_)) => {}
+                    Err(NodeError::Transport(_) | NodeError::NotFound(_)) => {}
                     Err(e) => tracing::warn!(packet = %id, error = %e, "unfinished send could not be offered again"),
                 }
             });
@@ -471,7 +502,11 @@ impl Node {
                 running,
                 attempts: retry.map_or(0, |r| r.attempts),
                 last_error: retry.map(|r| r.last_error.clone()),
-                next_try: if running { None } else { retry.and_then(|r| r.next_try).map(|(_, at)| tally_grant::rfc3339(at)) },
+                next_try: if running {
+                    None
+                } else {
+                    retry.and_then(|r| r.next_try).map(|(_, at)| tally_grant::rfc3339(at))
+                },
             });
         }
         Ok(out)

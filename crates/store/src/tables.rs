@@ -98,6 +98,11 @@ impl Store {
         self.all(GRANTS, "grant chain", GrantId)
     }
 
+    /// The unfinished send of `packet`, if it is one.
+    pub fn outbox_entry(&self, packet: &PacketId) -> Result<Option<OutboxRecord>, Error> {
+        self.get(OUTBOX, packet.0, "outbox record")
+    }
+
     /// Every send not yet receipted.
     pub fn outbox(&self) -> Result<Vec<(PacketId, OutboxRecord)>, Error> {
         self.all(OUTBOX, "outbox record", PacketId)

@@ -7,7 +7,8 @@ use tally_wire::{GrantChain, GrantId, PacketId, Revocation, Signed, Timestamp};
 use crate::error::{Error, db};
 use crate::records::{InboxRecord, OutboxRecord, SentRecord};
 use crate::tables::{
-    DATA_KEYS, ERASURE_PENDING, ERASURES, GRANTS, INBOX, META, OUTBOX, REVOCATIONS, SEND_IDS, SEND_OF, SENT, USAGE, decode, encode,
+    DATA_KEYS, ERASURE_PENDING, ERASURES, GRANTS, INBOX, META, OUTBOX, REVOCATIONS, SEND_IDS, SEND_OF, SENT, USAGE,
+    decode, encode,
 };
 
 /// One commit's writes to the node's tables, made in the transaction that
