@@ -142,13 +142,24 @@ fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
     g
 }
 
-/// Runs every check of this module; returns the flow summaries and the deletion counts.
-pub(super) fn check(
-    directory: &VerifiedDirectory,
-    logs: &[Parsed],
-    findings: &mut Vec<Finding>,
-) -> (Vec<FlowSummary>, BTreeMap<AgencyId, u64>) {
+/// What the checks of this module saw, besides their findings.
+pub(super) struct Checked {
+    pub(super) flows: Vec<FlowSummary>,
+    pub(super) deletion_counts: BTreeMap<AgencyId, u64>,
+    pub(super) deletions: Vec<(AgencyId, DeletionRecord)>,
+    pub(super) grants: Vec<Signed<Grant>>,
+    pub(super) revocations: Vec<Signed<Revocation>>,
+    /// Receipts matched against both logs.
+    pub(super) both_sides: u64,
+    /// Receipts whose other side's log was not audited, and whose logs those are.
+    pub(super) one_side: u64,
+    pub(super) unaudited: std::collections::BTreeSet<AgencyId>,
+}
+
+/// Runs every check of this module.
+pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &mut Vec<Finding>) -> Checked {
     let audited: Vec<&AgencyId> = logs.iter().map(|l| &l.agency).collect();
+    let (mut both_sides, mut one_side, mut unaudited) = (0u64, 0u64, std::collections::BTreeSet::new());
     let g = gather(logs, findings);
     let verifies = |r: &Signed<Receipt>| {
         directory
@@ -186,7 +197,11 @@ pub(super) fn check(
             Outcome::Accepted { .. } => counts.0 += 1,
             Outcome::Rejected { .. } => counts.1 += 1,
         }
-        if audited.contains(&&body.sender) {
+        if !audited.contains(&&body.sender) {
+            one_side += 1;
+            unaudited.insert(body.sender.clone());
+        } else {
+            both_sides += 1;
             match g.received.get(&(body.sender.clone(), *packet)) {
                 None => findings.push(Finding::new(
                     FindingKind::MissingAtSender,
@@ -216,7 +231,10 @@ pub(super) fn check(
             ));
             continue;
         }
-        if audited.contains(&recipient) && !g.issued.contains_key(&(recipient.clone(), *packet)) {
+        if !audited.contains(&recipient) {
+            one_side += 1;
+            unaudited.insert(recipient.clone());
+        } else if !g.issued.contains_key(&(recipient.clone(), *packet)) {
             findings.push(Finding::new(
                 FindingKind::MissingAtRecipient,
                 recipient,
@@ -236,7 +254,18 @@ pub(super) fn check(
             rejected,
         })
         .collect();
-    (flows, g.deletion_counts)
+    let mut grants: Vec<_> = g.grants.values().cloned().collect();
+    grants.sort_by_key(|grant| grant.unverified().issued_at);
+    Checked {
+        flows,
+        deletion_counts: g.deletion_counts,
+        deletions: g.deletions,
+        grants,
+        revocations: g.revocations,
+        both_sides,
+        one_side,
+        unaudited,
+    }
 }
 
 /// The chain of `leaf` from the grants in the logs, leaf first.

@@ -92,6 +92,23 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// What the kind means, in plain words, for a supervisor.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::LogMismatch => "A log does not match what its agency signed: entries were dropped or altered.",
+            Self::Fork => "An agency showed two different histories of its log: at least one of them is false.",
+            Self::BadSignature => "A receipt is not signed by the agency it names.",
+            Self::MissingAtSender => "The recipient confirmed a packet that the sender's log does not record.",
+            Self::MissingAtRecipient => "The sender holds a confirmation that the recipient's log does not record.",
+            Self::ReceiptsDiffer => "Sender and recipient hold different confirmations for the same packet.",
+            Self::DuplicatePacketId => "One log holds two different confirmations for one packet.",
+            Self::TimeRegression => "An agency's own clock runs backwards in its log.",
+            Self::NoValidGrant => "Data was accepted without a valid grant for its purpose at the time.",
+            Self::QuotaExceeded => "Data was accepted beyond what its grant allows.",
+            Self::ErasureWithoutRevocation => "Data was erased as revoked although no revocation required it.",
+        }
+    }
+
     /// The kind's stable name, as in JSON reports (`log-mismatch`, `fork`, …).
     pub fn code(self) -> &'static str {
         match self {
@@ -149,19 +166,109 @@ pub struct FlowSummary {
     pub rejected: u64,
 }
 
-/// The audit's result.
+/// PASS when the audit found nothing, FAIL otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// No findings.
+    #[serde(rename = "PASS")]
+    Pass,
+    /// At least one finding.
+    #[serde(rename = "FAIL")]
+    Fail,
+}
+
+impl Verdict {
+    /// `PASS` or `FAIL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Fail => "FAIL",
+        }
+    }
+}
+
+/// What the audit could and could not check.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Coverage {
+    /// Receipts matched in both the sender's and the recipient's log.
+    pub receipts_in_both_logs: u64,
+    /// Receipts whose other side's log was not audited: checked in one log only.
+    pub receipts_one_log_only: u64,
+    /// The agencies whose logs those other sides are.
+    pub logs_not_audited: Vec<AgencyId>,
+    /// Earlier checkpoints checked against an audited log.
+    pub earlier_checked: u64,
+    /// Earlier checkpoints that could not be used, and why.
+    pub earlier_unused: Vec<UnusedCheckpoint>,
+}
+
+/// An earlier checkpoint the audit could not use.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnusedCheckpoint {
+    /// Its place among the earlier checkpoints given (from 0).
+    pub index: usize,
+    /// Why it could not be used.
+    pub reason: String,
+}
+
+/// A grant the logs hold, as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct GrantShown {
+    /// Its id.
+    pub grant: tally_wire::GrantId,
+    /// Who issued it.
+    pub issuer: AgencyId,
+    /// To whom.
+    pub grantee: AgencyId,
+    /// For which purposes.
+    pub purposes: Vec<Purpose>,
+    /// Valid until (RFC 3339).
+    pub not_after: String,
+    /// When a revocation the logs hold takes effect (RFC 3339), if one does.
+    pub revoked_from: Option<String>,
+}
+
+/// A deletion record (crypto-shredding) in a log.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeletionShown {
+    /// Whose log.
+    pub agency: AgencyId,
+    /// The grant whose data was erased.
+    pub grant: tally_wire::GrantId,
+    /// Packets erased.
+    pub packets: usize,
+    /// When (RFC 3339).
+    pub erased_at: String,
+    /// Why (`retention-ended`, `revoked-with-erasure`, `operator`).
+    pub reason: String,
+}
+
+/// The audit's result. It opens with the verdict, the number of findings,
+/// the directory serial, the time of the audit and the logs covered.
 #[derive(Clone, Debug, Serialize)]
 pub struct AuditReport {
+    /// PASS or FAIL.
+    pub verdict: Verdict,
+    /// How many findings.
+    pub finding_count: usize,
     /// The directory serial used.
     pub directory_serial: u64,
+    /// When the audit ran (RFC 3339).
+    pub audited_at: String,
     /// The logs.
     pub logs: Vec<LogSummary>,
-    /// The flows found, by sender, recipient and purpose.
-    pub flows: Vec<FlowSummary>,
-    /// Deletion records (crypto-shredding) found, per agency.
-    pub deletions: BTreeMap<AgencyId, u64>,
+    /// What could and could not be checked.
+    pub coverage: Coverage,
     /// The problems; empty when everything matched.
     pub findings: Vec<Finding>,
+    /// The flows found, by sender, recipient and purpose.
+    pub flows: Vec<FlowSummary>,
+    /// The grants the logs hold.
+    pub grants: Vec<GrantShown>,
+    /// Deletion records (crypto-shredding) found, per agency.
+    pub deletions: BTreeMap<AgencyId, u64>,
+    /// Each deletion record.
+    pub deletion_records: Vec<DeletionShown>,
 }
 
 struct Parsed {
@@ -178,6 +285,7 @@ impl Finding {
 /// Audits `exports` against `directory`; `earlier` are checkpoint notes kept from earlier audits.
 pub fn audit(directory: &VerifiedDirectory, exports: &[LogExport], earlier: &[String]) -> AuditReport {
     let mut findings = Vec::new();
+    let mut used = vec![false; earlier.len()];
     let mut logs = Vec::new();
     let mut parsed = Vec::new();
     for export in exports {
@@ -222,8 +330,9 @@ pub fn audit(directory: &VerifiedDirectory, exports: &[LogExport], earlier: &[St
                 false
             }
         };
-        for note in earlier {
+        for (index, note) in earlier.iter().enumerate() {
             let Ok(c) = verify_checkpoint(note, &origin, &record.identity_key) else { continue };
+            used[index] = true;
             if c.size > size {
                 finding(
                     FindingKind::Fork,
@@ -249,9 +358,93 @@ pub fn audit(directory: &VerifiedDirectory, exports: &[LogExport], earlier: &[St
         logs.push(LogSummary { agency: agency.clone(), size, root: actual, verified });
         parsed.push(Parsed { agency, entries });
     }
-    let (flows, deletions) = flows::check(directory, &parsed, &mut findings);
+    let checked = flows::check(directory, &parsed, &mut findings);
     findings.sort_by(|a, b| (a.kind, &a.agency).cmp(&(b.kind, &b.agency)));
-    AuditReport { directory_serial: directory.serial(), logs, flows, deletions, findings }
+    let earlier_unused = used
+        .iter()
+        .enumerate()
+        .filter(|(_, used)| !**used)
+        .map(|(index, _)| UnusedCheckpoint { index, reason: unused_reason(directory, &earlier[index], &logs) })
+        .collect();
+    let coverage = Coverage {
+        receipts_in_both_logs: checked.both_sides,
+        receipts_one_log_only: checked.one_side,
+        logs_not_audited: checked.unaudited.into_iter().collect(),
+        earlier_checked: used.iter().filter(|u| **u).count() as u64,
+        earlier_unused,
+    };
+    let revoked_from = |id: &tally_wire::GrantId| {
+        checked
+            .revocations
+            .iter()
+            .map(tally_wire::Signed::unverified)
+            .filter(|r| r.grant == *id)
+            .map(tally_grant::effective_from)
+            .min()
+            .map(tally_grant::rfc3339)
+    };
+    let grants = checked
+        .grants
+        .iter()
+        .map(|g| {
+            let (id, v) = (tally_grant::grant_id(g), g.unverified());
+            GrantShown {
+                grant: id,
+                issuer: v.issuer.clone(),
+                grantee: v.grantee.clone(),
+                purposes: v.purposes.iter().cloned().collect(),
+                not_after: tally_grant::rfc3339(v.not_after),
+                revoked_from: revoked_from(&id),
+            }
+        })
+        .collect();
+    let deletion_records = checked
+        .deletions
+        .iter()
+        .map(|(agency, d)| DeletionShown {
+            agency: agency.clone(),
+            grant: d.grant,
+            packets: d.packets.len(),
+            erased_at: tally_grant::rfc3339(d.erased_at),
+            reason: deletion_reason(d.reason).into(),
+        })
+        .collect();
+    AuditReport {
+        verdict: if findings.is_empty() { Verdict::Pass } else { Verdict::Fail },
+        finding_count: findings.len(),
+        directory_serial: directory.serial(),
+        audited_at: tally_grant::rfc3339(tally_wire::Timestamp::from_system_time(std::time::SystemTime::now())),
+        logs,
+        coverage,
+        findings,
+        flows: checked.flows,
+        grants,
+        deletions: checked.deletion_counts,
+        deletion_records,
+    }
+}
+
+/// Why an earlier checkpoint verifies as no audited log's.
+fn unused_reason(directory: &VerifiedDirectory, note: &str, logs: &[LogSummary]) -> String {
+    let first = note.lines().next().unwrap_or_default();
+    let Some((agency, origin)) =
+        logs.iter().map(|l| (&l.agency, log_origin(&l.agency))).find(|(_, o)| o.as_str() == first)
+    else {
+        return format!("its origin `{first}` is the log of no audited agency (or it is not a checkpoint note)");
+    };
+    match directory.agency(agency).map(|r| verify_checkpoint(note, &origin, &r.identity_key)) {
+        Some(Err(e)) => format!("it names {agency}'s log but does not verify under {agency}'s key: {e}"),
+        _ => format!("it names {agency}'s log but could not be checked"),
+    }
+}
+
+fn deletion_reason(reason: tally_wire::DeletionReason) -> &'static str {
+    match reason {
+        tally_wire::DeletionReason::RETENTION_ENDED => "retention-ended",
+        tally_wire::DeletionReason::REVOKED_WITH_ERASURE => "revoked-with-erasure",
+        tally_wire::DeletionReason::OPERATOR => "operator",
+        _ => "unknown",
+    }
 }
 
 #[cfg(test)]
