@@ -125,3 +125,22 @@ pub(crate) fn resolve_packet(dir: &Path, prefix: &crate::args::IdPrefix) -> Resu
         .chain(status.sends.iter().map(|s| s.packet));
     unique("packet", prefix, ids)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unique;
+
+    #[test]
+    fn a_unique_prefix_names_its_id_and_an_ambiguous_one_lists_the_candidates() {
+        let ids = ["abcd1234", "abcd9999", "ffff0000"];
+        let prefix = |p: &str| p.parse::<crate::args::IdPrefix>().expect("a prefix");
+        assert_eq!(unique("packet", &prefix("ffff"), ids).ok(), Some("ffff0000"));
+        assert_eq!(unique("packet", &prefix("ABCD1"), ids).ok(), Some("abcd1234"), "either case");
+        let ambiguous = unique("packet", &prefix("abcd"), ids).expect_err("two match");
+        assert!(ambiguous.message.contains("2 packets start with it") && ambiguous.message.contains("abcd9999"));
+        let none = unique("grant", &prefix("0000"), ids).expect_err("none match");
+        assert!(none.message.contains("no grant on this node starts with `0000`"));
+        assert!("abc".parse::<crate::args::IdPrefix>().is_err(), "at least 4 digits");
+        assert!("abcz".parse::<crate::args::IdPrefix>().is_err(), "hex only");
+    }
+}

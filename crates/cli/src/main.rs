@@ -84,6 +84,9 @@ enum Command {
     Status {
         #[command(flatten)]
         node: NodeDir,
+        /// Wait up to this long (`10s`) for the node to answer, as after `tally serve &`.
+        #[arg(long)]
+        wait: Option<humantime::Duration>,
     },
     /// Offer again the sends a crash or a lost connection left without a receipt.
     Resume {
@@ -219,7 +222,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Federation(f) => federation::run(f, json),
         Command::Serve { node, log_format } => node::serve(&node.dir, log_format),
-        Command::Status { node } => node::status(&node, json),
+        Command::Status { node, wait } => node::status(&node, wait.map(Into::into), json),
         Command::Grant(g) => grant::run(g, json),
         Command::Resume { node } => node::resume(&node, json),
         Command::Sweep { node } => node::sweep(&node, json),

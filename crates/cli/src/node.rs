@@ -111,8 +111,16 @@ pub(crate) fn serve(dir: &Path, format: LogFormat) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) fn status(node: &NodeDir, json: bool) -> Result<(), Failure> {
-    let s = call(&node.dir, |c| async move { c.status().await })?;
+pub(crate) fn status(node: &NodeDir, wait: Option<std::time::Duration>, json: bool) -> Result<(), Failure> {
+    let deadline = wait.map(|w| std::time::Instant::now() + w);
+    let s = loop {
+        match call(&node.dir, |c| async move { c.status().await }) {
+            Err(_) if deadline.is_some_and(|d| std::time::Instant::now() < d) => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            result => break result?,
+        }
+    };
     if json {
         print_json(&s);
         return Ok(());
