@@ -80,12 +80,20 @@ pub(crate) fn run(command: FederationCommand, json: bool) -> Result<(), Failure>
     match command {
         FederationCommand::Init { dir, name } => {
             let key = Federation::init(&dir, &name)?;
+            if json {
+                print_json(&serde_json::json!({ "federation": name, "dir": dir, "operator_key": key.to_string() }));
+                return Ok(());
+            }
             println!("Created federation `{name}` in {}.", dir.display());
             println!("Operator public key (agencies put it in tally.toml as operator_key): {key}");
         }
         FederationCommand::AddAgency { dir, export, roles, replace } => {
             let (id, changes) = Federation::add_agency(&dir, &export, &roles, replace)?;
-            if replace && !changes.is_empty() {
+            if json {
+                print_json(
+                    &serde_json::json!({ "agency": id, "roles": roles, "replaced": replace, "changes": changes }),
+                );
+            } else if replace && !changes.is_empty() {
                 println!("Replaced agency `{id}`: {}. Publish a new directory to make it known.", changes.join("; "));
             } else {
                 println!("Added agency `{id}` ({}). Publish a new directory to make it known.", roles.join(", "));
@@ -93,12 +101,20 @@ pub(crate) fn run(command: FederationCommand, json: bool) -> Result<(), Failure>
         }
         FederationCommand::AddCategory { dir, category, controller, description } => {
             Federation::add_category(&dir, &category, &controller, &description)?;
+            if json {
+                print_json(&serde_json::json!({ "category": category, "controller": controller }));
+                return Ok(());
+            }
             println!(
                 "Registered category `{category}`, controlled by `{controller}`. Publish a new directory to make it known."
             );
         }
         FederationCommand::AddPurpose { dir, purpose, legal_basis, description } => {
             Federation::add_purpose(&dir, &purpose, &legal_basis, &description)?;
+            if json {
+                print_json(&serde_json::json!({ "purpose": purpose, "legal_basis": legal_basis }));
+                return Ok(());
+            }
             println!("Registered purpose `{purpose}`. Publish a new directory to make it known.");
         }
         FederationCommand::List { dir } => {
@@ -125,6 +141,10 @@ pub(crate) fn run(command: FederationCommand, json: bool) -> Result<(), Failure>
         }
         FederationCommand::Publish { dir, out } => {
             let serial = Federation::publish(&dir, &out)?;
+            if json {
+                print_json(&serde_json::json!({ "serial": serial, "file": out }));
+                return Ok(());
+            }
             println!("Published directory serial {serial} to {}.", out.display());
         }
     }

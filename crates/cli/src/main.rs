@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use tally_node::api::SendId;
-use tally_wire::{AgencyId, ContentType, IdentityPublicKey};
+use tally_wire::ContentType;
 
 use crate::args::IdPrefix;
 
@@ -46,29 +46,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create an agency's node directory: keys, tally.toml, and the export file for the operator.
-    Init {
-        /// The agency's id (lowercase, as registered in the directory).
-        #[arg(long)]
-        agency: AgencyId,
-        /// Where to create the node directory.
-        #[arg(long)]
-        dir: PathBuf,
-        /// The agency's display name.
-        #[arg(long)]
-        name: Option<String>,
-        /// The UDP address to listen on.
-        #[arg(long, default_value = "127.0.0.1:4433")]
-        listen: std::net::SocketAddr,
-        /// The endpoint peers dial (host:port); defaults to the listen address.
-        #[arg(long)]
-        endpoint: Option<String>,
-        /// The operator's public key (hex), from `operator.pub`.
-        #[arg(long)]
-        operator_key: Option<IdentityPublicKey>,
-        /// The directory file path, relative to the node directory.
-        #[arg(long, default_value = "directory.tally")]
-        directory: PathBuf,
-    },
+    Init(node::InitArgs),
     /// The federation operator's tools.
     #[command(subcommand)]
     Federation(federation::FederationCommand),
@@ -217,9 +195,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Failure> {
     let json = cli.json;
     match cli.command {
-        Command::Init { agency, dir, name, listen, endpoint, operator_key, directory } => {
-            node::init(agency, &dir, name, listen, endpoint, operator_key, directory)
-        }
+        Command::Init(args) => node::init(args, json),
         Command::Federation(f) => federation::run(f, json),
         Command::Serve { node, log_format } => node::serve(&node.dir, log_format),
         Command::Status { node, wait } => node::status(&node, wait.map(Into::into), json),

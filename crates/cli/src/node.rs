@@ -58,22 +58,47 @@ pub(crate) enum DirectoryCommand {
     },
 }
 
-pub(crate) fn init(
+/// `tally init`'s arguments.
+#[derive(clap::Args)]
+pub(crate) struct InitArgs {
+    /// The agency's id (lowercase, as registered in the directory).
+    #[arg(long)]
     agency: AgencyId,
-    dir: &Path,
+    /// Where to create the node directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// The agency's display name.
+    #[arg(long)]
     name: Option<String>,
+    /// The UDP address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4433")]
     listen: std::net::SocketAddr,
+    /// The endpoint peers dial (host:port); defaults to the listen address.
+    #[arg(long)]
     endpoint: Option<String>,
+    /// The operator's public key (hex), from `operator.pub`.
+    #[arg(long)]
     operator_key: Option<IdentityPublicKey>,
+    /// The directory file path, relative to the node directory.
+    #[arg(long, default_value = "directory.tally")]
     directory: PathBuf,
-) -> Result<(), Failure> {
+}
+
+pub(crate) fn init(args: InitArgs, json: bool) -> Result<(), Failure> {
+    let InitArgs { agency, dir, name, listen, endpoint, operator_key, directory } = args;
+    let dir = dir.as_path();
     let endpoint =
         endpoint.map(tally_wire::Endpoint::new).transpose().map_err(|e| usage(format!("--endpoint: {e}")))?;
     let name = name.unwrap_or_else(|| agency.to_string());
+    let needs_key = operator_key.is_none();
     let export = init_agency(dir, &InitOptions { agency, name, listen, endpoint, operator_key, directory })?;
+    if json {
+        print_json(&serde_json::json!({ "dir": dir, "export": export, "operator_key_set": !needs_key }));
+        return Ok(());
+    }
     println!("Created the node directory {}.", dir.display());
     println!("Hand {} to the federation operator (tally federation add-agency).", export.display());
-    if operator_key.is_none() {
+    if needs_key {
         println!("Then set operator_key in {} before `tally serve`.", dir.join(tally_node::CONFIG_FILE).display());
     }
     Ok(())

@@ -361,13 +361,15 @@ impl Node {
     /// Counts a failed offer of `packet` and schedules the next (backoff, then the limit).
     fn failed_offer(&self, packet: &PacketId, to: &AgencyId, e: &NodeError) {
         let policy = &self.state.config.retry;
+        let header = self.state.store.outbox_entry(packet).ok().flatten().map(|r| r.offer.header.value().clone());
+        let (grant, bytes) = header.map_or((None, None), |h| (Some(h.grant), Some(h.payload_len)));
         let mut retries = lock(&self.sends.retries);
         let attempts = retries.get(packet).map_or(0, |r| r.attempts) + 1;
         let next_try = (attempts < policy.attempts).then(|| {
             let wait = policy.first.saturating_mul(2u32.saturating_pow(attempts - 1)).min(policy.max);
             (Instant::now() + wait, self.state.now().checked_add(wait).unwrap_or(self.state.now()))
         });
-        tracing::warn!(peer = %to, packet = %packet, attempts, error = %e,
+        tracing::warn!(peer = %to, packet = %packet, grant = ?grant, bytes = ?bytes, attempts, error = %e,
             next_try = ?next_try.map(|(_, at)| tally_grant::rfc3339(at)), "send failed; kept for a retry");
         retries.insert(*packet, Retry { attempts, last_error: e.to_string(), next_try });
     }
