@@ -30,9 +30,11 @@ pub(crate) struct Sends {
     running: std::sync::Mutex<HashSet<PacketId>>,
     /// Bumped whenever a running send ends: a send attached to it waits on this.
     ended: tokio::sync::watch::Sender<u64>,
-    /// Held from looking a send id up to recording its packet: two sends
-    /// under one id cannot both seal.
-    submitting: tokio::sync::Mutex<()>,
+    /// One lock per send id being submitted, held from looking the id up
+    /// to recording its packet: two sends under one id cannot both seal,
+    /// and sends under different ids do not wait for each other (their
+    /// outbox commits group).
+    submitting: std::sync::Mutex<HashMap<SendId, Arc<tokio::sync::Mutex<()>>>>,
     /// Failed offers of unfinished packets.
     retries: std::sync::Mutex<HashMap<PacketId, Retry>>,
     /// What each peer did last.
@@ -44,7 +46,7 @@ impl Default for Sends {
         Self {
             running: Default::default(),
             ended: tokio::sync::watch::Sender::new(0),
-            submitting: tokio::sync::Mutex::new(()),
+            submitting: Default::default(),
             retries: Default::default(),
             peers: Default::default(),
         }
@@ -68,6 +70,24 @@ struct Peer {
     last_error: Option<String>,
 }
 
+/// A send id locked for submitting; the id's lock is forgotten with the last holder.
+struct Submitting<'a> {
+    sends: &'a Sends,
+    id: SendId,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for Submitting<'_> {
+    fn drop(&mut self) {
+        let mut locks = lock(&self.sends.submitting);
+        // The map's Arc, this one, and the guard's: nobody else waits for it.
+        if Arc::strong_count(&self.lock) <= 3 {
+            locks.remove(&self.id);
+        }
+    }
+}
+
 /// Marks a packet as being offered; unmarks it and wakes attached sends when dropped.
 pub(crate) struct Running<'a> {
     sends: &'a Sends,
@@ -87,6 +107,13 @@ impl Sends {
         // Not `then_some`: a `Running` made for nothing would unmark the packet when dropped.
         let inserted = lock(&self.running).insert(packet);
         inserted.then(|| Running { sends: self, packet })
+    }
+
+    /// Locks send id `id` (see `submitting`).
+    async fn submitting(&self, id: &SendId) -> Submitting<'_> {
+        let lock = Arc::clone(lock(&self.submitting).entry(id.clone()).or_default());
+        let guard = Arc::clone(&lock).lock_owned().await;
+        Submitting { sends: self, id: id.clone(), lock, _guard: guard }
     }
 
     fn is_running(&self, packet: &PacketId) -> bool {
@@ -185,7 +212,7 @@ impl Node {
         let mut waited = false;
         loop {
             let mut ended = self.sends.ended.subscribe();
-            let guard = self.sends.submitting.lock().await;
+            let guard = self.sends.submitting(send_id).await;
             if let Some(packet) = self.state.store.send_packet(send_id.as_str())? {
                 if let Some(receipt) = self.sent_receipt(&packet)? {
                     // Finished before this send came, or while it waited for it.
