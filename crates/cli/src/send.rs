@@ -174,9 +174,14 @@ async fn interrupted(client: &Client, query: &SendQuery) -> String {
     let Some(send_id) = &query.send_id else { return "interrupted".into() };
     let again = "run the same `tally send` again to wait for its receipt (it attaches to this send)";
     if query.source.is_some() {
-        return format!(
-            "interrupted: the node goes on with the send in the background (send id {send_id}); follow it with `tally status`, or {again}"
-        );
+        return match client.send_state(send_id).await {
+            Err(ClientError::Problem(p)) if p.status == 404 => {
+                format!("interrupted before the node took the send (send id {send_id}): nothing was sent")
+            }
+            _ => format!(
+                "interrupted: the node goes on with the send in the background (send id {send_id}); follow it with `tally status`, or {again}"
+            ),
+        };
     }
     // A streamed payload: the node cancels the send once it sees the stream break off.
     for _ in 0..50 {
