@@ -148,11 +148,14 @@ fn transfer(dir: &Path, query: &SendQuery, path: &PathBuf) -> Result<Transfer, F
             .map_err(Failure::from)
         };
         tokio::pin!(sending);
+        // One handler for the whole transfer: a signal between two ticks is not lost.
+        let interrupt = tokio::signal::ctrl_c();
+        tokio::pin!(interrupt);
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
                 answer = &mut sending => break answer.map(|a| Transfer::Answered(Box::new(a))),
-                _ = tokio::signal::ctrl_c() => break Ok(Transfer::Interrupted(String::new())),
+                _ = &mut interrupt => break Ok(Transfer::Interrupted(String::new())),
                 _ = ticker.tick() => if let Some(bar) = &bar { bar.set_position(count.load(Ordering::Relaxed)) },
             }
         }
@@ -174,14 +177,22 @@ async fn interrupted(client: &Client, query: &SendQuery) -> String {
     let Some(send_id) = &query.send_id else { return "interrupted".into() };
     let again = "run the same `tally send` again to wait for its receipt (it attaches to this send)";
     if query.source.is_some() {
-        return match client.send_state(send_id).await {
-            Err(ClientError::Problem(p)) if p.status == 404 => {
-                format!("interrupted before the node took the send (send id {send_id}): nothing was sent")
+        // The node records the send before it sends a byte; until then it may still be deciding.
+        for _ in 0..30 {
+            match client.send_state(send_id).await {
+                Err(ClientError::Problem(p)) if p.status == 404 => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                _ => {
+                    return format!(
+                        "interrupted: the node goes on with the send in the background (send id {send_id}); follow it with `tally status`, or {again}"
+                    );
+                }
             }
-            _ => format!(
-                "interrupted: the node goes on with the send in the background (send id {send_id}); follow it with `tally status`, or {again}"
-            ),
-        };
+        }
+        return format!(
+            "interrupted: the node had not recorded the send (send id {send_id}) yet; {again} to be sure it is sent, once"
+        );
     }
     // A streamed payload: the node cancels the send once it sees the stream break off.
     for _ in 0..50 {

@@ -58,7 +58,8 @@ fn the_operator_guide_in_the_readme_runs_as_written() {
     assert!(out.status.success(), "the guide failed ({:?}):\n{stdout}\n{stderr}", out.status);
     // What the guide promises happened.
     let d = dir.path();
-    assert_eq!(std::fs::read(d.join("received.json")).ok(), std::fs::read(d.join("income.json")).ok());
+    let sent = std::fs::read(d.join("income.json")).expect("the guide wrote income.json");
+    assert_eq!(std::fs::read(d.join("received.json")).expect("the guide exported received.json"), sent);
     assert!(stdout.contains("had finished before: nothing was sent again"), "the second send says so: {stdout}");
     assert!(stdout.contains("PASS: no findings"), "the audit passes: {stdout}");
     assert!(stdout.contains("Verified: social-security received packet"), "{stdout}");

@@ -100,7 +100,7 @@ fn a_send_interrupted_with_ctrl_c_and_sent_again_is_delivered_once() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["packet"], again["packet"]);
     assert_eq!(status(&tax)["unfinished_sends"], 0);
-    // A send id given by hand is the idempotency key: a different file under it is not sent either.
+    // A send id given by hand is the idempotency key; reused for another payload, it is refused.
     std::fs::write(fed.file("small.bin"), b"other content").expect("writes");
     let small = fed.file("small.bin");
     let keyed = [&send_args(t, &g, path(&small))[..], &["--send-id", "batch-7"]].concat();
@@ -108,6 +108,10 @@ fn a_send_interrupted_with_ctrl_c_and_sent_again_is_delivered_once() {
     assert!(first.starts_with("Delivered"), "{first}");
     let second = ok(&keyed);
     assert!(second.contains("send id batch-7") && second.contains("had finished before"), "{second}");
+    std::fs::write(fed.file("other.bin"), b"another payload entirely").expect("writes");
+    let other = fed.file("other.bin");
+    let reused = fails(&[&send_args(t, &g, path(&other))[..], &["--send-id", "batch-7"]].concat(), 1);
+    assert!(reused.contains("send id batch-7 was used for another send"), "{reused}");
     assert_eq!(inbox(&social).len(), 2);
 }
 
@@ -138,10 +142,12 @@ fn an_interrupted_send_from_standard_input_is_cancelled_and_leaves_nothing() {
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(130), "{said}");
     if said.contains("cancelled the send") {
-        // Cancelled: nothing in the outbox, nothing at the recipient.
+        // Cancelled: nothing in the outbox, nothing at the recipient, now or a moment later.
         assert!(said.contains("nothing of it is kept"), "{said}");
         assert_eq!(status(&tax)["unfinished_sends"], 0, "{said}");
+        std::thread::sleep(Duration::from_secs(1));
         assert_eq!(inbox(&social).len(), 0, "{said}");
+        assert_eq!(status(&tax)["unfinished_sends"], 0, "{said}");
     } else {
         // The whole payload had reached the node: it goes on, and the packet arrives once.
         assert!(said.contains("goes on with the send"), "{said}");
@@ -163,7 +169,22 @@ fn a_peer_that_is_down_is_visible_and_its_send_is_retried_until_delivered() {
     assert!(down.contains(&format!("at {endpoint}")), "names the address it tried: {down}");
     assert!(down.contains("The send is kept") && down.contains("offers it again"), "{down}");
 
+    // From standard input the payload cannot be read again: the send is cancelled, not kept.
+    let mut piped = Command::new(TALLY)
+        .args(send_args(t, &g, "-"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tally send starts");
+    piped.stdin.take().expect("stdin").write_all(b"{\"citizen\":2}").expect("writes");
+    let out = piped.wait_with_output().expect("it ends");
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("cannot be read again") && said.contains("the send is cancelled"), "{said}");
+
     let s = status(&tax);
+    assert_eq!(s["unfinished_sends"], 1, "only the file's send is kept: {s}");
     let send = &s["sends"][0];
     assert!(send["attempts"].as_u64() >= Some(1) && send["last_error"].is_string(), "{s}");
     let peer = &s["peers"][0];

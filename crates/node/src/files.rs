@@ -45,6 +45,35 @@ pub(crate) fn is_regular_file(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.file_type().is_file())
 }
 
+/// Opens a send's source file: not through a symbolic link in its last
+/// component, not a FIFO or device (opened without blocking, then checked),
+/// and, by where the opened file really is (`/proc/self/fd`), outside the
+/// node directory. Checked at every open, so that a path swapped after an
+/// earlier check cannot make the node seal one of its own files.
+pub(crate) async fn open_source(node_dir: &Path, path: &Path) -> Result<tokio::fs::File, NodeError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let refuse = |why: String| NodeError::Usage(format!("source {}: {why}", path.display()));
+    if !path.is_absolute() {
+        return Err(refuse("not an absolute path".into()));
+    }
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|e| refuse(format!("{e} (a symbolic link is not followed)")))?;
+    if !file.metadata().map_err(NodeError::file(path))?.file_type().is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    let real = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(NodeError::file(path))?;
+    let dir = fs::canonicalize(node_dir).map_err(NodeError::file(node_dir))?;
+    if real.starts_with(&dir) {
+        return Err(refuse("inside the node directory".into()));
+    }
+    Ok(tokio::fs::File::from_std(file))
+}
+
 /// Refuses a secret file that anyone but its owner may read or write.
 pub(crate) fn check_secret(path: &Path) -> Result<(), NodeError> {
     use std::os::unix::fs::PermissionsExt;

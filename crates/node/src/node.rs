@@ -41,6 +41,8 @@ pub(crate) struct Prepared<'a> {
     /// quota together; the receipt, when it comes, counts the packet durably.
     pub(crate) reservation: crate::reservation::Reservation,
     pub(crate) running: crate::sends::Running<'a>,
+    /// Its payload comes from a stream (it cannot be read again).
+    pub(crate) streamed: bool,
 }
 
 impl Node {
@@ -160,6 +162,7 @@ impl Node {
         };
         let running =
             self.sends.run(id).ok_or_else(|| NodeError::Inconsistent(format!("packet {id} was sealed twice")))?;
+        let streamed = record.source.is_none();
         let committing = Arc::clone(state);
         let send_id = send_id.cloned();
         let key = send_id.clone();
@@ -176,7 +179,7 @@ impl Node {
             })
         })
         .await??;
-        Ok(Prepared { packet, id, to: options.to.clone(), send_id, reservation, running })
+        Ok(Prepared { packet, id, to: options.to.clone(), send_id, reservation, running, streamed })
     }
 
     /// Sends a file.

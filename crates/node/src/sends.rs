@@ -200,8 +200,10 @@ impl Node {
     /// A send under `send_id` (spec/api.md, "Sends"): returns the receipt of
     /// a finished send under it, attaches to an unfinished one, or seals and
     /// sends the payload. A failed exchange keeps the send (the answer is
-    /// pending, the node offers it again); a payload that ends early or
-    /// fails cancels it, and nothing of it is kept.
+    /// pending, the node offers it again), unless its payload came from a
+    /// stream and did not go out whole; a payload that ends early or fails
+    /// cancels it, and nothing of it is kept. A stream this request did not
+    /// send is read to its end, so that the client reads the answer.
     pub(crate) async fn submit<R: AsyncRead + Unpin + Send>(
         &self,
         send_id: &SendId,
@@ -209,17 +211,35 @@ impl Node {
         payload: Payload<R>,
         progress: Arc<AtomicU64>,
     ) -> Result<SendAnswer, NodeError> {
+        let mut payload = Some(payload);
+        let result = self.submit_once(send_id, options, &mut payload, progress).await;
+        if let Some(Payload::Stream(mut reader, _)) = payload {
+            let _ = tokio::io::copy(&mut reader, &mut tokio::io::sink()).await;
+        }
+        result
+    }
+
+    async fn submit_once<R: AsyncRead + Unpin + Send>(
+        &self,
+        send_id: &SendId,
+        options: &SendOptions,
+        payload: &mut Option<Payload<R>>,
+        progress: Arc<AtomicU64>,
+    ) -> Result<SendAnswer, NodeError> {
+        let len = match payload {
+            Some(Payload::Stream(_, len)) => *len,
+            Some(Payload::File(path)) => file_len(path)?,
+            None => return Err(NodeError::Inconsistent("a send without its payload".into())),
+        };
         let mut waited = false;
         loop {
             let mut ended = self.sends.ended.subscribe();
             let guard = self.sends.submitting(send_id).await;
             if let Some(packet) = self.state.store.send_packet(send_id.as_str())? {
-                if let Some(receipt) = self.sent_receipt(&packet)? {
-                    // Finished before this send came, or while it waited for it.
-                    let previously = if waited { Previously::Attached } else { Previously::Finished };
-                    return Ok(answer(Some(send_id), packet, &receipt, Some(previously)));
-                }
-                if self.state.store.outbox_entry(&packet)?.is_some() {
+                // The outbox before the receipt: a send that finishes between
+                // the two reads is then seen finished, never as cancelled.
+                if let Some(record) = self.state.store.outbox_entry(&packet)? {
+                    same_send(send_id, options, len, &record.to, record.offer.header.value())?;
                     let Some(running) = self.sends.run(packet) else {
                         drop(guard);
                         // Wait for the send under way to end, then look again.
@@ -228,24 +248,40 @@ impl Node {
                         continue;
                     };
                     drop(guard);
-                    let result = self.offer_again(packet, running).await;
-                    return self.answer_of(send_id, packet, result, Some(Previously::Attached));
+                    match self.offer_again(packet, running).await {
+                        // Cancelled or sealed anew meanwhile: look again, with this request's payload.
+                        Err(NodeError::Cancelled(_) | NodeError::NotFound(_)) => continue,
+                        result => return self.answer_of(send_id, packet, result, Some(Previously::Attached)),
+                    }
                 }
-                // Known but neither receipted nor unfinished: it was cancelled; send anew.
+                if let Some(receipt) = self.sent_receipt(&packet)? {
+                    let r = match &receipt {
+                        SenderOutcome::Delivered(r) | SenderOutcome::Refused(r) => r.unverified(),
+                        SenderOutcome::NotStored => return Err(NodeError::Inconsistent("a logged NotStored".into())),
+                    };
+                    same_receipted(send_id, options, len, r)?;
+                    // Finished before this send came, or while it waited for it.
+                    let previously = if waited { Previously::Attached } else { Previously::Finished };
+                    return Ok(answer(Some(send_id), packet, &receipt, Some(previously)));
+                }
+                // Known but neither unfinished nor receipted: it was cancelled; send anew.
             }
-            let (source, len) = match &payload {
-                Payload::Stream(_, len) => (None, *len),
-                Payload::File(path) => (Some(path.clone()), file_len(path)?),
+            let source = match payload {
+                Some(Payload::File(path)) => Some(path.clone()),
+                _ => None,
+            };
+            // Opened before anything is recorded: a file that cannot be read records nothing.
+            let file = match &source {
+                Some(path) => Some(crate::files::open_source(&self.state.dir, path).await?),
+                None => None,
             };
             let prepared = self.prepare(options, len, source, Some(send_id), None).await?;
             drop(guard);
             let packet = prepared.id;
-            let result = match payload {
-                Payload::Stream(reader, len) => self.transmit(prepared, reader, len, progress).await,
-                Payload::File(path) => {
-                    let file = tokio::fs::File::open(&path).await.map_err(NodeError::file(&path))?;
-                    self.transmit(prepared, file, len, progress).await
-                }
+            let result = match (payload.take(), file) {
+                (Some(Payload::Stream(reader, _)), _) => self.transmit(prepared, reader, len, progress).await,
+                (_, Some(file)) => self.transmit(prepared, file, len, progress).await,
+                _ => return Err(NodeError::Inconsistent("a send without its payload".into())),
             };
             return self.answer_of(send_id, packet, result, None);
         }
@@ -292,11 +328,9 @@ impl Node {
 
     /// The state of the send under `send_id` (`GET /v1/sends/{send_id}`).
     pub fn send_state(&self, send_id: &SendId) -> Result<SendAnswer, NodeError> {
-        let packet = self
-            .state
-            .store
-            .send_packet(send_id.as_str())?
-            .ok_or_else(|| NodeError::NotFound(format!("no send under send id {send_id} on this node")))?;
+        let packet = self.state.store.send_packet(send_id.as_str())?.ok_or_else(|| {
+            NodeError::NotFound(format!("no send under send id {send_id} on this node (never made, or cancelled)"))
+        })?;
         if let Some(receipt) = self.sent_receipt(&packet)? {
             return Ok(answer(Some(send_id), packet, &receipt, None));
         }
@@ -346,15 +380,25 @@ impl Node {
         len: u64,
         progress: Arc<AtomicU64>,
     ) -> Result<(PacketId, SenderOutcome), NodeError> {
-        let crate::node::Prepared { packet, id, to, send_id, reservation, running } = prepared;
+        let crate::node::Prepared { packet, id, to, send_id, reservation, running, streamed } = prepared;
         let failed = Arc::new(AtomicBool::new(false));
         let watched = Watched { inner: payload, read: 0, len, failed: Arc::clone(&failed) };
-        let result = self.endpoint.send(packet, crate::counting::Counting::new(watched, progress)).await;
+        let result = self.endpoint.send(packet, crate::counting::Counting::new(watched, Arc::clone(&progress))).await;
         drop(reservation);
         let result = result.map_err(NodeError::from);
+        // A stream that did not go out whole cannot have been stored, and cannot be read again.
+        let unsendable = streamed && progress.load(Ordering::Relaxed) < len;
         match &result {
-            Err(e) if failed.load(Ordering::Relaxed) => {
-                tracing::warn!(packet = %id, peer = %to, error = %e, "send cancelled: its payload failed");
+            Err(e) if failed.load(Ordering::Relaxed) || unsendable => {
+                let why = if failed.load(Ordering::Relaxed) {
+                    format!("the payload failed before its end ({e})")
+                } else {
+                    format!(
+                        "could not deliver it to {to} at {} ({e}), and its payload came from a stream that cannot be read again",
+                        self.endpoint_of(&to)
+                    )
+                };
+                tracing::warn!(peer = %to, packet = %id, error = %e, "send cancelled: {why}");
                 let state = Arc::clone(&self.state);
                 let send_id = send_id.clone();
                 tokio::task::spawn_blocking(move || {
@@ -367,9 +411,11 @@ impl Node {
                     })
                 })
                 .await??;
+                lock(&self.sends.retries).remove(&id);
+                self.sends.peer_result(&to, &result, self.state.now());
                 drop(running);
                 return Err(NodeError::Cancelled(format!(
-                    "the payload failed before its end ({e}): the send is cancelled, and nothing of it is kept"
+                    "{why}: the send is cancelled, and nothing of it is kept; send it again"
                 )));
             }
             Err(e) => self.failed_offer(&id, &to, e),
@@ -433,10 +479,10 @@ impl Node {
                 return Err(e);
             }
         }
-        lock(&self.sends.retries).remove(&packet);
         let send_id =
             self.state.store.send_id_of(&packet)?.map(SendId::try_from).transpose().map_err(NodeError::Inconsistent)?;
         let Some(path) = record.source.map(PathBuf::from) else {
+            lock(&self.sends.retries).remove(&packet);
             let state = Arc::clone(&self.state);
             let id = send_id.clone();
             tokio::task::spawn_blocking(move || {
@@ -465,12 +511,38 @@ impl Node {
             category: h.category.clone(),
             content_type: h.content_type.clone(),
         };
-        let len = file_len(&path)?;
-        // The old packet stays marked until the new one is recorded in its place.
-        let prepared = self.prepare(&options, len, Some(path.clone()), send_id.as_ref(), Some(packet)).await?;
+        // The old packet stays marked until the new one is recorded in its
+        // place, and keeps its failed attempts (the backoff goes on). A send
+        // that cannot be sealed anew (its file gone, its grant revoked or used
+        // up) stays unfinished and is not offered again by itself: its error
+        // shows in the status and the health.
+        let resealed = async {
+            let file = crate::files::open_source(&self.state.dir, &path).await?;
+            let len = file.metadata().await.map_err(NodeError::file(&path))?.len();
+            let prepared = self.prepare(&options, len, Some(path.clone()), send_id.as_ref(), Some(packet)).await?;
+            Ok::<_, NodeError>((file, len, prepared))
+        };
+        let (file, len, prepared) = match resealed.await {
+            Ok(resealed) => resealed,
+            Err(e) => {
+                self.gave_up(&packet, &record.to, &e);
+                return Err(e);
+            }
+        };
+        let carried = lock(&self.sends.retries).remove(&packet);
+        if let Some(r) = carried {
+            lock(&self.sends.retries).insert(prepared.id, r);
+        }
         drop(running);
-        let file = tokio::fs::File::open(&path).await.map_err(NodeError::file(&path))?;
         self.transmit(prepared, file, len, Arc::default()).await
+    }
+
+    /// Records that `packet` cannot be offered again by the node itself.
+    fn gave_up(&self, packet: &PacketId, to: &AgencyId, e: &NodeError) {
+        tracing::warn!(peer = %to, packet = %packet, error = %e, "unfinished send cannot be sealed anew; not retried by itself");
+        let mut retries = lock(&self.sends.retries);
+        let attempts = retries.get(packet).map_or(0, |r| r.attempts) + 1;
+        retries.insert(*packet, Retry { attempts, last_error: e.to_string(), next_try: None });
     }
 
     /// Offers again every unfinished send that is not running now, whatever
@@ -578,6 +650,45 @@ impl Node {
         let status = if reasons.is_empty() { "ok" } else { "degraded" };
         Ok(crate::api::Health { status: status.into(), reasons })
     }
+}
+
+/// Refuses a send id reused for another flow or another payload length.
+fn same_send(
+    send_id: &SendId,
+    options: &SendOptions,
+    len: u64,
+    to: &AgencyId,
+    h: &tally_wire::PacketHeader,
+) -> Result<(), NodeError> {
+    let same = *to == options.to
+        && h.grant == options.grant
+        && h.purpose == options.purpose
+        && h.category == options.category
+        && h.content_type == options.content_type
+        && h.payload_len == len;
+    if same {
+        return Ok(());
+    }
+    Err(reused(send_id, to, &h.grant, h.payload_len))
+}
+
+/// The same for a receipted send, against its receipt.
+fn same_receipted(send_id: &SendId, options: &SendOptions, len: u64, r: &tally_wire::Receipt) -> Result<(), NodeError> {
+    let same = r.recipient == options.to
+        && r.grant == options.grant
+        && r.purpose == options.purpose
+        && r.category == options.category
+        && r.payload_len == len;
+    if same {
+        return Ok(());
+    }
+    Err(reused(send_id, &r.recipient, &r.grant, r.payload_len))
+}
+
+fn reused(send_id: &SendId, to: &AgencyId, grant: &tally_wire::GrantId, len: u64) -> NodeError {
+    NodeError::Refused(format!(
+        "send id {send_id} was used for another send (to {to} under grant {grant}, {len} bytes): give this send an id of its own"
+    ))
 }
 
 /// An outcome's name for the log.

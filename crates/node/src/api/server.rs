@@ -210,7 +210,7 @@ async fn send(
         })?;
     let payload = match &query.source {
         Some(source) => {
-            check_source(&node, source, listener)?;
+            check_source(&node, source, listener).await?;
             if len != 0 {
                 return Err(Problem::new(
                     ProblemCode::BadRequest,
@@ -243,26 +243,15 @@ async fn send_state(State(node): State<Arc<Node>>, Path(send_id): Path<String>) 
 
 /// The file a send names as its payload's source, which the node reads
 /// itself (the body is then empty): only over the Unix socket (a TCP
-/// client is not the node's user), an absolute path to a regular file (no
-/// FIFO or device), outside the node directory.
-fn check_source(node: &Node, source: &std::path::Path, listener: Listener) -> Result<(), Problem> {
-    let refuse = |why: &str| Problem::new(ProblemCode::BadRequest, format!("source {}: {why}", source.display()));
+/// client is not the node's user); the file is checked as it is opened
+/// (an absolute path, no symbolic link in its last component, a regular
+/// file, outside the node directory), here and at every later open.
+async fn check_source(node: &Node, source: &std::path::Path, listener: Listener) -> Result<(), ApiError> {
     if listener == Listener::Tcp {
-        return Err(refuse("a payload's source file is named only over the Unix socket"));
+        let why = format!("source {}: a payload's source file is named only over the Unix socket", source.display());
+        return Err(Problem::new(ProblemCode::BadRequest, why).into());
     }
-    if !source.is_absolute() {
-        return Err(refuse("not an absolute path"));
-    }
-    let meta = std::fs::metadata(source).map_err(|e| refuse(&e.to_string()))?;
-    if !meta.file_type().is_file() {
-        return Err(refuse("not a regular file"));
-    }
-    let (real, dir) = (std::fs::canonicalize(source), std::fs::canonicalize(node.dir()));
-    if let (Ok(real), Ok(dir)) = (real, dir)
-        && real.starts_with(dir)
-    {
-        return Err(refuse("inside the node directory"));
-    }
+    crate::files::open_source(node.dir(), source).await?;
     Ok(())
 }
 
