@@ -237,6 +237,86 @@ fn cases(fed: &Federation) -> Vec<Case> {
         )],
         ..base("rate-limited", "10 packets already in this hour's window.", vec![rated.clone()], flow(&rated))
     });
+    // Cases with two faults each: the denial is the first check of spec/grants.md that fails.
+    out.push(base(
+        "order-chain-before-flow",
+        "A forged root and a flow to an agency that is not the grantee: verification comes first (BadSignature).",
+        vec![forged.clone()],
+        Flow { recipient: agency("statistics"), ..flow(&forged) },
+    ));
+    let mut g = delegated(&forged, "municipality");
+    g.retention_secs += 1;
+    let wide_under_forged = fed.sign(g);
+    out.push(base(
+        "order-root-before-leaf",
+        "A forged root and a widened leaf: the chain is checked from the root down (BadSignature on the root).",
+        vec![wide_under_forged.clone(), forged.clone()],
+        flow(&wide_under_forged),
+    ));
+    let rev_root = revoke(
+        fed.key("tax-bureau"),
+        &agency("tax-bureau"),
+        grant_id(&r),
+        at,
+        RevocationReason::PURPOSE_ENDED,
+        true,
+        at,
+    )
+    .expect("signs");
+    out.push(Case {
+        revocations: vec![rev_root],
+        ..base(
+            "order-revoked-before-expired",
+            "Revoked at T0+500 and the flow at not_after: Revoked comes before the window.",
+            vec![r.clone()],
+            Flow { at: Timestamp::from_secs(T0 + 365 * 86_400), ..flow(&r) },
+        )
+    });
+    out.push(base(
+        "order-expired-before-unregistered",
+        "At not_after, for an unregistered purpose: the window comes first (Expired).",
+        vec![r.clone()],
+        Flow { at: Timestamp::from_secs(T0 + 365 * 86_400), purpose: purpose("social-security.unlisted"), ..flow(&r) },
+    ));
+    out.push(base(
+        "order-unregistered-before-recipient",
+        "An unregistered purpose and a recipient that is not the grantee: UnregisteredPurpose.",
+        vec![r.clone()],
+        Flow { purpose: purpose("social-security.unlisted"), recipient: agency("statistics"), ..flow(&r) },
+    ));
+    out.push(base(
+        "order-recipient-before-sender",
+        "Neither the recipient nor the sender is the grant's: WrongRecipient.",
+        vec![r.clone()],
+        Flow { recipient: agency("statistics"), sender: agency("municipality"), ..flow(&r) },
+    ));
+    out.push(base(
+        "order-purpose-before-category",
+        "Neither the purpose nor the category is covered: PurposeNotCovered.",
+        vec![r.clone()],
+        Flow { purpose: purpose("social-securityx"), category: category("health"), ..flow(&r) },
+    ));
+    out.push(Case {
+        usage: vec![(grant_id(&r), GrantUsage { packets: 100, bytes: 5000, window_start: 0, window_packets: 0 })],
+        ..base(
+            "order-category-before-quota",
+            "A category the grant does not cover, and its packet quota used up: CategoryNotCovered.",
+            vec![r.clone()],
+            Flow { category: category("health"), ..flow(&r) },
+        )
+    });
+    out.push(Case {
+        usage: vec![(
+            grant_id(&rated),
+            GrantUsage { packets: 100, bytes: 100, window_start: window, window_packets: 10 },
+        )],
+        ..base(
+            "order-packets-before-rate",
+            "All 100 packets used and the hour's window full: the packet quota comes first (QuotaExhausted).",
+            vec![rated.clone()],
+            flow(&rated),
+        )
+    });
     out
 }
 

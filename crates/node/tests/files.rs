@@ -1,0 +1,254 @@
+//! The file formats of spec/files.md, as vectors: every file a federation
+//! and a node write (operator key and public key, identity and KEM key
+//! files, the TLS key and its pin, the directory, a grant file, a
+//! revocation file, a receipt bundle and a log export), made from fixed
+//! keys and times, checked byte for byte against
+//! `spec/vectors/files/files.json` (`TALLY_BLESS=1` regenerates it), and
+//! each read back from the vector with the reader a node or an auditor
+//! uses.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tally_envelope::{IdentityKey, IdentityVerifier, KemKey};
+use tally_grant::{GrantDocument, VerifiedChain, VerifiedDirectory, grant_id, issue_grant};
+use tally_receipt::{Log, MemoryStore, bundle_from_text, bundle_to_text, entry_bytes, verify_bundle};
+use tally_testkit::{check_golden, hex, unhex};
+use tally_wire::{
+    AgencyId, AgencyRecord, BoundedVec, CategoryRecord, DataCategory, Digest, Directory, Endpoint, LogEntry, Outcome,
+    PacketId, Purpose, PurposeRecord, Receipt, Revocation, RevocationReason, Roles, Signed, Text, Timestamp,
+};
+
+const T: u64 = 1_800_000_000;
+
+fn vector_file() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/vectors/files/files.json"))
+}
+
+fn agency(id: &str) -> AgencyId {
+    AgencyId::new(id).expect("a valid id")
+}
+
+/// A PKCS#8 v2 document of the Ed25519 key `seed` (RFC 8410, as ring writes it).
+fn pkcs8_v2(seed: [u8; 32]) -> Vec<u8> {
+    let public = IdentityKey::from_seed(&seed).public_key();
+    let mut der = vec![0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    der.extend_from_slice(&seed);
+    der.extend_from_slice(&[0x81, 0x21, 0x00]);
+    der.extend_from_slice(public.as_ref());
+    der
+}
+
+struct Agency {
+    id: AgencyId,
+    identity: IdentityKey,
+    kem: KemKey,
+    tls: tally_transport::TlsKey,
+    tls_pk8: Vec<u8>,
+}
+
+fn member(id: &str, seed: u8) -> Agency {
+    let tls_pk8 = pkcs8_v2([seed + 2; 32]);
+    Agency {
+        id: agency(id),
+        identity: IdentityKey::from_seed(&[seed; 32]),
+        kem: KemKey::from_bytes([seed + 1; 32]),
+        tls: tally_transport::TlsKey::from_pkcs8(&tls_pk8).expect("a PKCS#8 v2 Ed25519 key"),
+        tls_pk8,
+    }
+}
+
+fn record(a: &Agency, roles: Roles, port: u16) -> AgencyRecord {
+    let certificate = a
+        .kem
+        .certify(&a.identity, a.id.clone(), Timestamp::from_secs(T), Timestamp::from_secs(T + 31_536_000))
+        .expect("certifies");
+    AgencyRecord {
+        id: a.id.clone(),
+        name: Text::new(a.id.as_str()).expect("a name"),
+        roles,
+        endpoint: Endpoint::new(format!("127.0.0.1:{port}")).expect("an endpoint"),
+        identity_key: a.identity.public_key(),
+        tls_key: a.tls.spki_digest(),
+        kem_keys: BoundedVec::new(vec![certificate]).expect("one key"),
+    }
+}
+
+/// A key file as `tally init` writes it (mode 0600), read back as text.
+fn key_file(dir: &Path, name: &str, write: impl FnOnce(&Path)) -> String {
+    let path = dir.join(name);
+    write(&path);
+    std::fs::read_to_string(path).expect("a key file")
+}
+
+/// Every file, made from the fixed keys and times: (name, text or bytes).
+fn files() -> Vec<(&'static str, serde_json::Value)> {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let operator = IdentityKey::from_seed(&[1; 32]);
+    let (tax, social) = (member("tax-bureau", 2), member("social-security", 5));
+    let directory = Directory {
+        federation: Text::new("Example federation").expect("a name"),
+        serial: 1,
+        issued_at: Timestamp::from_secs(T),
+        agencies: BoundedVec::new(vec![
+            record(&tax, Roles::PRODUCER.with(Roles::CONSUMER), 4433),
+            record(&social, Roles::PRODUCER.with(Roles::CONSUMER), 4434),
+        ])
+        .expect("two agencies"),
+        purposes: BoundedVec::new(vec![PurposeRecord {
+            purpose: Purpose::new("social-security.eligibility").expect("a purpose"),
+            legal_basis: Text::new("Social Security Act s. 12").expect("a basis"),
+            description: Text::new("").expect("empty"),
+        }])
+        .expect("one purpose"),
+        categories: BoundedVec::new(vec![CategoryRecord {
+            category: DataCategory::new("income").expect("a category"),
+            controller: tax.id.clone(),
+            description: Text::new("").expect("empty"),
+        }])
+        .expect("one category"),
+    };
+    let directory = operator.sign_object(directory).expect("signs");
+    let document = GrantDocument::from_toml(
+        r#"
+grantee = "social-security"
+purposes = ["social-security.eligibility"]
+categories = ["income.annual"]
+not_before = "2027-01-15T08:00:00Z"
+not_after = "2028-01-15T08:00:00Z"
+direction = "both"
+retention = "90days"
+erase_on_revoke = true
+quota = { max_packets = 1000 }
+legal_basis = "Social Security Act s. 12"
+"#,
+    )
+    .expect("a grant document");
+    let grant = issue_grant(&tax.identity, &tax.id, &document, Timestamp::from_secs(T)).expect("issues");
+    let chain = BoundedVec::new(vec![grant.clone()]).expect("a chain of one");
+    let revocation = tally_grant::revoke(
+        &tax.identity,
+        &tax.id,
+        grant_id(&grant),
+        Timestamp::from_secs(T + 100),
+        RevocationReason::PURPOSE_ENDED,
+        true,
+        Timestamp::from_secs(T + 100),
+    )
+    .expect("signs");
+    // The recipient's log, as a node writes it: the grant it received, then
+    // the receipt it signed (one signature per receipt), then a checkpoint.
+    let log = Log::new(MemoryStore::new(), &social.id, Arc::new(IdentityKey::from_seed(&[5; 32])));
+    log.append(&[LogEntry::GrantReceived(grant.clone())]).expect("appends");
+    let receipt = Receipt {
+        packet_id: PacketId([9; 16]),
+        header_digest: Digest([8; 32]),
+        grant: grant_id(&grant),
+        purpose: Purpose::new("social-security.eligibility").expect("a purpose"),
+        category: DataCategory::new("income.annual").expect("a category"),
+        payload_len: 30,
+        sender: tax.id.clone(),
+        recipient: social.id.clone(),
+        received_at: Timestamp::from_secs(T + 50),
+        outcome: Outcome::Accepted { ciphertext_fingerprint: Digest([10; 32]), content_commitment: Digest([11; 32]) },
+    };
+    let (bundled, index) = log.issue_receipt(receipt).expect("logs");
+    let (checkpoint, note) = log.checkpoint().expect("signs a checkpoint");
+    let bundle = log.bundle(bundled, index, &checkpoint, &note).expect("a bundle");
+    let entries = [LogEntry::GrantReceived(grant), tally_receipt::bundled_entry(&bundle.receipt)];
+    let export = tally_audit::LogExport {
+        format: tally_audit::LOG_EXPORT_FORMAT.into(),
+        agency: social.id.clone(),
+        checkpoint: bundle.checkpoint.as_str().to_owned(),
+        entries: entries.iter().map(|e| hex(&entry_bytes(e).expect("encodes"))).collect(),
+    };
+    let operator_id = agency("operator");
+    vec![
+        ("operator.pub", serde_json::json!({ "text": format!("{}\n", operator.public_key().to_hex()) })),
+        (
+            "operator.key",
+            serde_json::json!({ "text": key_file(dir.path(), "operator.key", |p| tally_envelope::write_identity_key(p, &operator_id, &operator).expect("writes")) }),
+        ),
+        (
+            "keys/identity.key",
+            serde_json::json!({ "text": key_file(dir.path(), "identity.key", |p| tally_envelope::write_identity_key(p, &tax.id, &tax.identity).expect("writes")) }),
+        ),
+        (
+            "keys/kem.key",
+            serde_json::json!({ "text": key_file(dir.path(), "kem.key", |p| tally_envelope::write_kem_key(p, &tax.id, &tax.kem).expect("writes")) }),
+        ),
+        ("keys/tls.pk8", serde_json::json!({ "hex": hex(&tax.tls_pk8) })),
+        ("tls SubjectPublicKeyInfo", serde_json::json!({ "hex": hex(tax.tls.spki()) })),
+        ("tls pin (AgencyRecord.tls_key)", serde_json::json!({ "hex": tax.tls.spki_digest().to_hex() })),
+        ("directory.tally", serde_json::json!({ "hex": hex(&directory.encode()) })),
+        ("g.grant", serde_json::json!({ "hex": hex(&tally_wire::encode_grant_chain(&chain)) })),
+        ("r.revocation", serde_json::json!({ "hex": hex(&revocation.encode()) })),
+        ("r.bundle", serde_json::json!({ "text": bundle_to_text(&bundle).expect("a bundle") })),
+        ("social.log.json", serde_json::json!({ "text": serde_json::to_string_pretty(&export).expect("JSON") + "\n" })),
+    ]
+}
+
+#[test]
+fn every_file_format_matches_its_vector_and_reads_back() {
+    let made = files();
+    let mut object = serde_json::Map::new();
+    for (name, value) in &made {
+        object.insert((*name).to_owned(), value.clone());
+    }
+    let document = serde_json::json!({
+        "description": "The files of spec/files.md, made from fixed keys (seeds 0x01 operator; 0x02, 0x03, 0x04 the tax bureau's identity, KEM and TLS keys; 0x05 the social-security bureau's identity key) and times (1800000000 s). Text files as `text`, binary files as `hex`.",
+        "files": object,
+    });
+    check_golden(&vector_file(), &(serde_json::to_string_pretty(&document).expect("JSON") + "\n"));
+
+    // Read each back from the vector file, with the readers a node and an auditor use.
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vector_file()).expect("the vectors")).expect("JSON");
+    let files = &vectors["files"];
+    let text = |name: &str| files[name]["text"].as_str().unwrap_or_else(|| panic!("{name}")).to_owned();
+    let bytes = |name: &str| unhex(files[name]["hex"].as_str().unwrap_or_else(|| panic!("{name}")));
+    let operator: tally_wire::IdentityPublicKey = text("operator.pub").trim().parse().expect("operator.pub is hex");
+    let directory = VerifiedDirectory::decode(&bytes("directory.tally"), &operator).expect("the directory verifies");
+    assert_eq!(directory.serial(), 1);
+    let tax = directory.agency(&agency("tax-bureau")).expect("listed");
+    let tls = tally_transport::TlsKey::from_pkcs8(&bytes("keys/tls.pk8")).expect("the TLS key loads");
+    assert_eq!(tls.spki(), bytes("tls SubjectPublicKeyInfo"));
+    assert_eq!(
+        (tls.spki_digest(), tls.spki_digest().to_hex()),
+        (tax.tls_key, text_hex(files, "tls pin (AgencyRecord.tls_key)"))
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for (name, kind) in [("operator.key", "identity"), ("keys/identity.key", "identity"), ("keys/kem.key", "kem")] {
+        let path = dir.path().join(name.replace('/', "-"));
+        std::fs::write(&path, text(name)).expect("writes");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("0600");
+        match kind {
+            "identity" => {
+                let (id, key) = tally_envelope::read_identity_key(&path).expect("the key file reads");
+                let want = if name == "operator.key" { operator } else { tax.identity_key };
+                assert_eq!((id.as_str() == "operator" || id.as_str() == "tax-bureau", key.public_key()), (true, want));
+            }
+            _ => {
+                let (_, key) = tally_envelope::read_kem_key(&path).expect("the key file reads");
+                assert_eq!(tax.kem_keys[0].unverified().public_key, *key.public_key());
+            }
+        }
+    }
+    let chain = tally_wire::decode_grant_chain(&bytes("g.grant")).expect("the grant file decodes");
+    VerifiedChain::verify(&chain, &directory).expect("the grant verifies against the directory");
+    let revocation = Signed::<Revocation>::decode(&bytes("r.revocation")).expect("the revocation file decodes");
+    IdentityVerifier::new(&tax.identity_key).expect("a key").verify_object(&revocation).expect("signed by its issuer");
+    assert_eq!(revocation.unverified().grant, grant_id(&chain[0]));
+    let bundle = bundle_from_text(&text("r.bundle")).expect("the bundle parses");
+    let verified =
+        verify_bundle(&bundle, |a| directory.agency(a).map(|r| r.identity_key)).expect("the bundle verifies");
+    assert_eq!(verified.receipt.packet_id, PacketId([9; 16]));
+    let export: tally_audit::LogExport = serde_json::from_str(&text("social.log.json")).expect("a log export");
+    let report = tally_audit::audit(&directory, &[export], &[]);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.coverage.receipts_one_log_only, 1);
+}
+
+fn text_hex(files: &serde_json::Value, name: &str) -> String {
+    files[name]["hex"].as_str().unwrap_or_else(|| panic!("{name}")).to_owned()
+}
