@@ -196,6 +196,9 @@ pub struct Coverage {
     pub receipts_one_log_only: u64,
     /// The agencies whose logs those other sides are.
     pub logs_not_audited: Vec<AgencyId>,
+    /// Receipt entries of kinds this audit does not match yet: batch-signed
+    /// receipts (`ReceiptLogged`) and peers' bundles (`BundleReceived`).
+    pub receipt_entries_not_checked: u64,
     /// Earlier checkpoints checked against an audited log.
     pub earlier_checked: u64,
     /// Earlier checkpoints that could not be used, and why.
@@ -370,6 +373,7 @@ pub fn audit(directory: &VerifiedDirectory, exports: &[LogExport], earlier: &[St
         receipts_in_both_logs: checked.both_sides,
         receipts_one_log_only: checked.one_side,
         logs_not_audited: checked.unaudited.into_iter().collect(),
+        receipt_entries_not_checked: checked.unchecked,
         earlier_checked: used.iter().filter(|u| **u).count() as u64,
         earlier_unused,
     };

@@ -29,6 +29,12 @@ fn limits(report: &AuditReport) -> Vec<String> {
             names.join(", ")
         ));
     }
+    if c.receipt_entries_not_checked > 0 {
+        out.push(format!(
+            "{} receipt entr(ies) are batch-signed receipts or receipt bundles, which this audit does not match yet.",
+            c.receipt_entries_not_checked
+        ));
+    }
     for u in &c.earlier_unused {
         out.push(format!("Earlier checkpoint #{} was not used: {}.", u.index + 1, u.reason));
     }
