@@ -14,6 +14,7 @@ mod federation;
 mod files;
 mod grant;
 mod node;
+mod packet;
 mod packets;
 mod send;
 mod verify;
@@ -109,6 +110,9 @@ enum Command {
     /// Received packets.
     #[command(subcommand)]
     Inbox(InboxCommand),
+    /// Packets as files: seal one without a running node, import one that came another way.
+    #[command(subcommand)]
+    Packet(packet::PacketCommand),
     /// Receipts in the log.
     #[command(subcommand)]
     Receipts(ReceiptsCommand),
@@ -207,6 +211,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Request { node, flow, query } => send::request(&node.dir, flow, query, json),
         Command::Inbox(command) => packets::inbox(command, json),
+        Command::Packet(command) => packet::run(command, json),
         Command::Receipts(command) => packets::receipts(command, json),
         Command::Reveal { node, packet, out, plaintext } => packets::reveal(node, packet, out, plaintext, json),
         Command::Verify { bundle: None, reveal: Some(reveal), plaintext: Some(plaintext), trust } => {

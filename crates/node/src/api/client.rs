@@ -201,6 +201,17 @@ impl Client {
         self.get(&format!("/v1/sends/{send_id}")).await
     }
 
+    /// `POST /v1/packets/import`: streams a packet file to the node, which
+    /// takes it as it takes an offer over QUIC.
+    pub async fn import_packet(
+        &self,
+        file: impl AsyncRead + Unpin + Send + Sync + 'static,
+    ) -> Result<PacketImported, ClientError> {
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK).map_ok(hyper::body::Frame::data);
+        let body = http_body_util::StreamBody::new(stream).boxed();
+        self.json(Self::request(Method::POST, "/v1/packets/import", body, "application/octet-stream")?).await
+    }
+
     /// `POST /v1/resume`.
     pub async fn resume(&self) -> Result<Vec<Resumed>, ClientError> {
         self.post("/v1/resume", &()).await

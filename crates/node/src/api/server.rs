@@ -74,6 +74,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/inbox"),
     ("get", "/v1/inbox/{packet}/content"),
     ("get", "/v1/packets/{packet}/reveal"),
+    ("post", "/v1/packets/import"),
     ("get", "/v1/receipts"),
     ("get", "/v1/receipts/{packet}/bundle"),
     ("post", "/v1/log/checkpoint"),
@@ -104,6 +105,7 @@ pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
         .route("/v1/inbox", get(inbox))
         .route("/v1/inbox/{packet}/content", get(inbox_content))
         .route("/v1/packets/{packet}/reveal", get(reveal))
+        .route("/v1/packets/import", post(import_packet))
         .route("/v1/receipts", get(receipts))
         .route("/v1/receipts/{packet}/bundle", get(receipt_bundle))
         .route("/v1/log/checkpoint", post(checkpoint))
@@ -253,6 +255,17 @@ async fn check_source(node: &Node, source: &std::path::Path, listener: Listener)
     }
     crate::files::open_source(node.dir(), source).await?;
     Ok(())
+}
+
+async fn import_packet(State(node): State<Arc<Node>>, body: Body) -> Answer<PacketImported> {
+    let file = tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    let (receipt, bundle) = node.import_packet(file).await?;
+    let r = receipt.unverified();
+    let result = match r.outcome {
+        tally_wire::Outcome::Accepted { .. } => SendResult::Delivered,
+        tally_wire::Outcome::Rejected { .. } => SendResult::Refused,
+    };
+    Ok(Json(PacketImported { result, receipt: ReceiptSummary::of(r), bundle }))
 }
 
 async fn resume(State(node): State<Arc<Node>>) -> Answer<Vec<Resumed>> {

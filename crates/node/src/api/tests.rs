@@ -168,6 +168,10 @@ fn samples() -> Vec<(&'static str, Value)> {
             }),
         ),
         ("ReceiptEntry", json(&ReceiptEntry { index: 0, side: Side::Issued, receipt: summary() })),
+        (
+            "PacketImported",
+            json(&PacketImported { result: SendResult::Delivered, receipt: summary(), bundle: String::new() }),
+        ),
         ("RevealAnswer", json(&RevealAnswer { packet: PacketId([1; 16]), reveal: "00".into(), received: true })),
         ("CheckpointAnswer", json(&CheckpointAnswer { checkpoint: String::new() })),
         (

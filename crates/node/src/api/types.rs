@@ -619,6 +619,17 @@ pub struct Erased {
     pub erased: usize,
 }
 
+/// `POST /v1/packets/import`: a packet file taken as an offer over QUIC would be.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PacketImported {
+    /// `delivered` if this node stored it, `refused` with a signed rejection.
+    pub result: SendResult,
+    /// This node's receipt or rejection, logged.
+    pub receipt: ReceiptSummary,
+    /// Its receipt bundle's text form (spec/receipts.md), to carry back to the sender.
+    pub bundle: String,
+}
+
 /// One unfinished send offered again.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Resumed {

@@ -1,0 +1,141 @@
+//! Packets as files (spec/protocol.md, "Packets as files"): a packet
+//! sealed to a file without a running node, for media where QUIC cannot
+//! go, and a node that takes such a file as it takes an offer over QUIC,
+//! answering with the receipt bundle to carry back.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use tally_envelope::{PacketSpec, verify_kem_certificate};
+use tally_grant::{Flow, RevocationSet, Usage, decide};
+use tally_protocol::ReceiverOutcome;
+use tally_receipt::bundle_to_text;
+use tally_wire::{BundledReceipt, ChunkSize, Direction, GrantChain, LogEntry, Receipt, Signed, SuiteId, Timestamp};
+use tokio::io::AsyncRead;
+
+use crate::api::SendOptions;
+use crate::{AgencyKeys, Node, NodeConfig, NodeError, load_directory};
+
+/// Seals the file `payload` to `options.to` under the grant chain
+/// `chain` (the leaf is the grant; `options.grant` is ignored), as the
+/// agency whose node directory is `dir`, and writes the packet stream to
+/// `out` (written to a temporary file beside it and renamed when whole).
+/// Needs no running node: it reads the node's keys, configuration and
+/// directory. The chain is checked against the directory and the grant
+/// policy first (without the usage a running node counts; the recipient
+/// decides again when it imports the packet). Returns the packet id.
+pub fn seal_packet_file(
+    dir: &Path,
+    options: &SendOptions,
+    chain: GrantChain,
+    payload: &Path,
+    out: &Path,
+) -> Result<tally_wire::PacketId, NodeError> {
+    let config = NodeConfig::load(dir)?;
+    let operator = config.operator_key.ok_or_else(|| {
+        NodeError::Usage(format!("{}: operator_key is not set", dir.join(crate::CONFIG_FILE).display()))
+    })?;
+    let keys = AgencyKeys::load(dir, &config.agency)?;
+    let directory = load_directory(&dir.join(&config.directory), &operator)?;
+    let leaf = chain.first().ok_or_else(|| NodeError::Usage("an empty grant chain".into()))?;
+    let grant = tally_grant::grant_id(leaf);
+    let file = std::fs::File::open(payload).map_err(NodeError::file(payload))?;
+    let len = file.metadata().map_err(NodeError::file(payload))?.len();
+    let offset = std::time::Duration::from_secs(config.clock_offset_secs.unsigned_abs());
+    let clock = std::time::SystemTime::now();
+    let now = Timestamp::from_system_time(if config.clock_offset_secs >= 0 { clock + offset } else { clock - offset });
+    let flow = Flow {
+        grant,
+        sender: config.agency.clone(),
+        recipient: options.to.clone(),
+        purpose: options.purpose.clone(),
+        category: options.category.clone(),
+        bytes: len,
+        direction: Direction::Push,
+        at: now,
+    };
+    decide(&flow, &chain, &RevocationSet::new(), &directory, &Usage::new())
+        .map_err(|denial| NodeError::Denied { context: "the grant does not allow this packet", denial })?;
+    let record = directory
+        .agency(&options.to)
+        .ok_or_else(|| NodeError::Usage(format!("agency `{}` is not in the directory", options.to)))?;
+    let issuer = tally_envelope::IdentityVerifier::new(&record.identity_key)
+        .map_err(|source| NodeError::Key { path: dir.join(&config.directory), source })?;
+    let certificate = record
+        .kem_keys
+        .iter()
+        .filter_map(|c| verify_kem_certificate(c, &issuer, &options.to, now).ok())
+        .max_by_key(|c| c.not_before)
+        .cloned()
+        .ok_or_else(|| NodeError::Usage(format!("`{}` lists no KEM key valid now in the directory", options.to)))?;
+    let spec = PacketSpec {
+        suite: SuiteId::X25519_SHA256_AES256GCM,
+        sender: config.agency.clone(),
+        grant,
+        purpose: options.purpose.clone(),
+        category: options.category.clone(),
+        content_type: options.content_type.clone(),
+        created_at: now,
+        payload_len: len,
+        chunk_size: ChunkSize::DEFAULT,
+    };
+    let mut name = out.as_os_str().to_owned();
+    name.push(".partial");
+    let partial = std::path::PathBuf::from(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = (|| {
+        let target = options.open(&partial).map_err(NodeError::file(&partial))?;
+        let mut writer = std::io::BufWriter::new(&target);
+        let sealed = tally_envelope::write_packet(&keys.identity, &certificate, spec, chain, file, &mut writer)
+            .map_err(|source| NodeError::Key { path: payload.to_owned(), source })?;
+        writer.flush().map_err(NodeError::file(&partial))?;
+        drop(writer);
+        target.sync_all().map_err(NodeError::file(&partial))?;
+        std::fs::rename(&partial, out).map_err(NodeError::file(out))?;
+        Ok::<_, NodeError>(sealed)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    Ok(written?.digests.packet_id)
+}
+
+impl Node {
+    /// Takes a packet file that came another way than QUIC: the same
+    /// decision, storage and receipt as an offer over QUIC. Returns the
+    /// receipt (or signed rejection), already logged, and its bundle's
+    /// text form, to carry back to the sender.
+    pub async fn import_packet(
+        &self,
+        file: impl AsyncRead + Unpin + Send,
+    ) -> Result<(Signed<Receipt>, String), NodeError> {
+        let host = crate::NodeHost(Arc::clone(&self.state));
+        let config = self.state.config.transport().exchange;
+        let outcome = tally_transport::receive_packet_file(&host, self.state.agency.clone(), config, file).await?;
+        let receipt = match outcome {
+            ReceiverOutcome::Received(r) | ReceiverOutcome::Resent(r) | ReceiverOutcome::Rejected(r) => r,
+        };
+        let state = Arc::clone(&self.state);
+        let signed = receipt.clone();
+        let bundle = tokio::task::spawn_blocking(move || issued_bundle(&state, &signed)).await??;
+        Ok((receipt, bundle))
+    }
+}
+
+/// The bundle of a receipt this node issued and logged, under a checkpoint signed now.
+fn issued_bundle(state: &crate::state::NodeState, receipt: &Signed<Receipt>) -> Result<String, NodeError> {
+    let packet = receipt.unverified().packet_id;
+    let mut index = None;
+    for i in state.store.receipt_indices_of(&packet, tally_store::ReceiptSide::Issued)? {
+        if matches!(state.log_entry(i)?, LogEntry::ReceiptIssued(r) if r == *receipt) {
+            index = Some(i);
+        }
+    }
+    let index = index.ok_or_else(|| NodeError::Inconsistent(format!("the receipt of {packet} is not in the log")))?;
+    let (checkpoint, note) = state.log.checkpoint()?;
+    let bundle = state.log.bundle(BundledReceipt::Signed(receipt.clone()), index, &checkpoint, &note)?;
+    bundle_to_text(&bundle).map_err(NodeError::from)
+}
