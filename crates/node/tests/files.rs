@@ -266,3 +266,289 @@ fn every_file_format_matches_its_vector_and_reads_back() {
 fn text_hex(files: &serde_json::Value, name: &str) -> String {
     files[name]["hex"].as_str().unwrap_or_else(|| panic!("{name}")).to_owned()
 }
+
+/// The conformance cases (spec/README.md, "Conformance"): each an input
+/// and the failure it must give, in `spec/vectors/conformance/failures.json`.
+fn conformance_file() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/vectors/conformance/failures.json"))
+}
+
+/// The class of an error: the first word of its `Debug` form (the Rust
+/// variant name, which spec/README.md lists as the class).
+fn class(e: &impl std::fmt::Debug) -> String {
+    let text = format!("{e:?}");
+    text.split(['(', ' ', '{']).next().unwrap_or_default().to_owned()
+}
+
+fn flip_last(mut bytes: Vec<u8>) -> Vec<u8> {
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    bytes
+}
+
+/// Re-signs the vectors' directory with one change made by `change`.
+fn directory_with(change: impl FnOnce(&mut Directory)) -> String {
+    let operator = IdentityKey::from_seed(&[1; 32]);
+    let files = files();
+    let hex_of = |name: &str| {
+        files.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v["hex"].as_str()).expect("a file").to_owned()
+    };
+    let signed = Signed::<Directory>::decode(&unhex(&hex_of("directory.tally"))).expect("decodes");
+    let mut directory = signed.unverified().clone();
+    change(&mut directory);
+    hex(&operator.sign_object(directory).expect("signs").encode())
+}
+
+/// `bundle` with one base64 character of its checkpoint's signature line changed.
+fn altered_signature(bundle: &str) -> String {
+    let at = bundle.rfind("\u{2014} ").expect("a signature line") + "\u{2014} ".len() + 10;
+    let mut b = bundle.as_bytes().to_vec();
+    b[at] = if b[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(b).expect("UTF-8")
+}
+
+fn conformance_cases() -> Vec<serde_json::Value> {
+    let files = files();
+    let get = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).expect("a file");
+    let hex_of = |name: &str| unhex(get(name)["hex"].as_str().expect("hex"));
+    let text_of = |name: &str| get(name)["text"].as_str().expect("text").to_owned();
+    let case = |name: &str, object: &str, description: &str, input: serde_json::Value, class: &str| serde_json::json!({ "name": name, "object": object, "description": description, "input": input, "expect": format!("{object} failure: {class}") });
+    let directory = hex_of("directory.tally");
+    let bundle = text_of("r.bundle");
+    let (social_tls, social_identity) = {
+        let d = Signed::<Directory>::decode(&directory).expect("decodes");
+        let s = d.unverified().agencies[1].clone();
+        (s.tls_key, s.identity_key)
+    };
+    let _ = social_tls;
+    let tax_identity = Signed::<Directory>::decode(&directory).expect("decodes").unverified().agencies[0].identity_key;
+    let mut cases = vec![
+        case(
+            "directory-truncated",
+            "directory",
+            "The directory file cut in half.",
+            serde_json::json!({ "hex": hex(&directory[..directory.len() / 2]) }),
+            "Malformed",
+        ),
+        case(
+            "directory-signature",
+            "directory",
+            "The last byte of the operator's signature flipped.",
+            serde_json::json!({ "hex": hex(&flip_last(directory.clone())) }),
+            "NotSignedByOperator",
+        ),
+        case(
+            "directory-listed-twice",
+            "directory",
+            "The tax bureau listed twice (signed by the operator).",
+            serde_json::json!({ "hex": directory_with(|d| {
+                let mut agencies = d.agencies.to_vec();
+                agencies.push(agencies[0].clone());
+                d.agencies = BoundedVec::new(agencies).expect("small");
+            }) }),
+            "ListedTwice",
+        ),
+        case(
+            "directory-shared-key",
+            "directory",
+            "The social-security bureau listed with the tax bureau's identity key.",
+            serde_json::json!({ "hex": directory_with(|d| {
+                let mut agencies = d.agencies.to_vec();
+                agencies[1].identity_key = tax_identity;
+                d.agencies = BoundedVec::new(agencies).expect("small");
+            }) }),
+            "SharedKey",
+        ),
+        case(
+            "directory-kem-certificate",
+            "directory",
+            "The tax bureau's KEM certificate listed for the social-security bureau.",
+            serde_json::json!({ "hex": directory_with(|d| {
+                let mut agencies = d.agencies.to_vec();
+                agencies[1].kem_keys = agencies[0].kem_keys.clone();
+                d.agencies = BoundedVec::new(agencies).expect("small");
+            }) }),
+            "KemCertificate",
+        ),
+        case(
+            "directory-controller-not-listed",
+            "directory",
+            "A category whose controller is not a listed agency.",
+            serde_json::json!({ "hex": directory_with(|d| {
+                let mut categories = d.categories.to_vec();
+                categories[0].controller = agency("nobody");
+                d.categories = BoundedVec::new(categories).expect("small");
+            }) }),
+            "ControllerNotListed",
+        ),
+        case(
+            "grant-trailing-bytes",
+            "grant file",
+            "A byte after the grant chain.",
+            serde_json::json!({ "hex": hex(&[hex_of("g.grant"), vec![0]].concat()) }),
+            "TrailingBytes",
+        ),
+        case(
+            "grant-signature",
+            "grant file",
+            "The last byte of the grant's signature flipped.",
+            serde_json::json!({ "hex": hex(&flip_last(hex_of("g.grant"))) }),
+            "BadSignature",
+        ),
+        case(
+            "revocation-truncated",
+            "revocation file",
+            "The revocation file without its last byte.",
+            serde_json::json!({ "hex": hex(&hex_of("r.revocation")[..hex_of("r.revocation").len() - 1]) }),
+            "Truncated",
+        ),
+        case(
+            "revocation-signature",
+            "revocation file",
+            "The last byte of the revocation's signature flipped.",
+            serde_json::json!({ "hex": hex(&flip_last(hex_of("r.revocation"))) }),
+            "BadSignature",
+        ),
+        case(
+            "bundle-header",
+            "bundle",
+            "Another first line.",
+            serde_json::json!({ "text": bundle.replacen("tally/receipt-bundle@v1", "tally/receipt-bundle@v2", 1) }),
+            "Line",
+        ),
+        case(
+            "bundle-index-leading-zero",
+            "bundle",
+            "The index written with a leading zero.",
+            serde_json::json!({ "text": bundle.replacen("\nindex ", "\nindex 0", 1) }),
+            "Line",
+        ),
+        case(
+            "bundle-no-checkpoint",
+            "bundle",
+            "No blank line and checkpoint after the proof.",
+            serde_json::json!({ "text": bundle.split("\n\n").next().expect("a head").to_owned() }),
+            "Line",
+        ),
+        case(
+            "bundle-not-included",
+            "bundle",
+            "The index changed: the proof leads elsewhere.",
+            serde_json::json!({ "text": bundle.replacen("\nindex 1", "\nindex 0", 1) }),
+            "NotIncluded",
+        ),
+        case(
+            "bundle-checkpoint-signature",
+            "bundle",
+            "The checkpoint's signature line altered.",
+            serde_json::json!({ "text": altered_signature(&bundle) }),
+            "Checkpoint",
+        ),
+    ];
+    let export = text_of("social.log.json");
+    let mut dropped: serde_json::Value = serde_json::from_str(&export).expect("JSON");
+    dropped["entries"].as_array_mut().expect("entries").remove(0);
+    cases.push(case(
+        "log-entry-dropped",
+        "log export",
+        "The first entry removed after the checkpoint was signed.",
+        serde_json::json!({ "text": dropped.to_string() }),
+        "log-mismatch",
+    ));
+    let mut format: serde_json::Value = serde_json::from_str(&export).expect("JSON");
+    format["format"] = "tally-log-export/2".into();
+    cases.push(case(
+        "log-format",
+        "log export",
+        "An unknown format line.",
+        serde_json::json!({ "text": format.to_string() }),
+        "log-mismatch",
+    ));
+    let key = text_of("keys/identity.key");
+    cases.push(case(
+        "key-format",
+        "key file",
+        "An unknown format.",
+        serde_json::json!({ "text": key.replace("tally-key/1", "tally-key/2") }),
+        "KeyFile",
+    ));
+    let public = tax_identity.to_hex();
+    cases.push(case(
+        "key-public-mismatch",
+        "key file",
+        "The public key does not match the secret.",
+        serde_json::json!({ "text": key.replace(&public, &social_identity.to_hex()) }),
+        "KeyFile",
+    ));
+    cases
+}
+
+/// Runs one conformance case with the reader a node or an auditor uses; returns the class of its failure.
+fn conformance_failure(
+    case: &serde_json::Value,
+    directory: &VerifiedDirectory,
+    operator: &tally_wire::IdentityPublicKey,
+) -> Option<String> {
+    let input = &case["input"];
+    let bytes = || unhex(input["hex"].as_str().expect("hex"));
+    let text = || input["text"].as_str().expect("text").to_owned();
+    match case["object"].as_str().expect("object") {
+        "directory" => VerifiedDirectory::decode(&bytes(), operator).err().map(|e| class(&e)),
+        "grant file" => match tally_wire::decode_grant_chain(&bytes()) {
+            Err(e) => Some(class(&e)),
+            Ok(chain) => VerifiedChain::verify(&chain, directory).err().map(|e| class(&e)),
+        },
+        "revocation file" => match Signed::<Revocation>::decode(&bytes()) {
+            Err(e) => Some(class(&e)),
+            Ok(r) => {
+                let issuer = directory.agency(&r.unverified().issuer).expect("listed").identity_key;
+                IdentityVerifier::new(&issuer)
+                    .expect("a key")
+                    .verify_object(&r)
+                    .err()
+                    .map(|_| "BadSignature".to_owned())
+            }
+        },
+        "bundle" => match bundle_from_text(&text()) {
+            Err(e) => Some(class(&e)),
+            Ok(b) => verify_bundle(&b, |a| directory.agency(a).map(|r| r.identity_key)).err().map(|e| class(&e)),
+        },
+        "log export" => {
+            let export: tally_audit::LogExport = serde_json::from_str(&text()).expect("JSON");
+            let report = tally_audit::audit(directory, &[export], &[]);
+            report.findings.first().map(|f| f.kind.code().to_owned())
+        }
+        "key file" => {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let path = dir.path().join("identity.key");
+            std::fs::write(&path, text()).expect("writes");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("0600");
+            tally_envelope::read_identity_key(&path).err().map(|e| class(&e))
+        }
+        other => panic!("unknown object {other}"),
+    }
+}
+
+#[test]
+fn every_conformance_case_fails_as_it_says() {
+    let document = serde_json::json!({
+        "description": "Conformance cases (spec/README.md, \"Conformance\"): each an input made from the files of ../files/files.json and the failure it must give, as `<object> failure: <class>`. The directory and operator key are those of files.json.",
+        "cases": conformance_cases(),
+    });
+    check_golden(&conformance_file(), &(serde_json::to_string_pretty(&document).expect("JSON") + "\n"));
+    let files: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vector_file()).expect("the vectors")).expect("JSON");
+    let operator: tally_wire::IdentityPublicKey =
+        files["files"]["operator.pub"]["text"].as_str().expect("text").trim().parse().expect("hex");
+    let directory =
+        VerifiedDirectory::decode(&unhex(files["files"]["directory.tally"]["hex"].as_str().expect("hex")), &operator)
+            .expect("the directory verifies");
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(conformance_file()).expect("the cases")).expect("JSON");
+    for case in stored["cases"].as_array().expect("cases") {
+        let expect = case["expect"].as_str().expect("expect");
+        let got = conformance_failure(case, &directory, &operator)
+            .map(|class| format!("{} failure: {class}", case["object"].as_str().expect("object")));
+        assert_eq!(got.as_deref(), Some(expect), "case {}", case["name"]);
+    }
+}
