@@ -273,11 +273,19 @@ fn conformance_file() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/vectors/conformance/failures.json"))
 }
 
-/// The class of an error: the first word of its `Debug` form (the Rust
-/// variant name, which spec/README.md lists as the class).
+/// The class of an error: the Rust variant name (spec/README.md lists
+/// them), and for a variant that wraps another error (`Wire`, `Malformed`,
+/// `Checkpoint`, `Receipt`) the wrapped one's after a slash.
 fn class(e: &impl std::fmt::Debug) -> String {
     let text = format!("{e:?}");
-    text.split(['(', ' ', '{']).next().unwrap_or_default().to_owned()
+    let name = |s: &str| s.split(['(', ' ', '{', ')']).next().unwrap_or_default().to_owned();
+    let outer = name(&text);
+    match text[outer.len()..].strip_prefix('(') {
+        Some(rest) if matches!(outer.as_str(), "Wire" | "Malformed" | "Checkpoint" | "Receipt") => {
+            format!("{outer}/{}", name(rest))
+        }
+        _ => outer,
+    }
 }
 
 fn flip_last(mut bytes: Vec<u8>) -> Vec<u8> {
@@ -464,6 +472,51 @@ fn conformance_cases() -> Vec<serde_json::Value> {
         serde_json::json!({ "text": format.to_string() }),
         "log-mismatch",
     ));
+    // Packet streams: the envelope vectors' first packet (three chunks), altered.
+    let packets: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/vectors/envelope/packets.json"))
+            .expect("the envelope vectors"),
+    )
+    .expect("JSON");
+    let stream = unhex(packets["cases"][0]["stream"].as_str().expect("a stream"));
+    let mut chunk = stream.clone();
+    let inside = stream.len() - 106 - 3 - 40;
+    chunk[inside] ^= 1;
+    let stream_case = |name: &str, description: &str, bytes: Vec<u8>, key: &str| {
+        serde_json::json!({ "name": name, "object": "packet stream", "description": description,
+            "input": { "hex": hex(&bytes), "kem_secret": key }, "expect": "" })
+    };
+    let kem = packets["kem_secret"].as_str().expect("the KEM secret");
+    cases.push(stream_case("stream-chunk-altered", "One bit of the last chunk's ciphertext flipped.", chunk, kem));
+    cases.push(stream_case(
+        "stream-trailer-signature",
+        "The last byte of the trailer's signature flipped.",
+        flip_last(stream.clone()),
+        kem,
+    ));
+    cases.push(stream_case(
+        "stream-truncated",
+        "The stream without its last 50 bytes (inside the trailer).",
+        stream[..stream.len() - 50].to_vec(),
+        kem,
+    ));
+    cases.push(stream_case(
+        "stream-other-recipient",
+        "Opened with a KEM key the header does not name.",
+        stream.clone(),
+        &hex(&[9; 32]),
+    ));
+    cases.push(stream_case(
+        "stream-after-trailer",
+        "A byte after the trailer.",
+        [stream.clone(), vec![1]].concat(),
+        kem,
+    ));
+    let sender: tally_wire::IdentityPublicKey = packets["sender_public"].as_str().expect("hex").parse().expect("a key");
+    for c in cases.iter_mut().filter(|c| c["object"] == "packet stream") {
+        let class = open_stream(c, &sender).expect("an altered stream does not open");
+        c["expect"] = format!("packet stream failure: {class}").into();
+    }
     let key = text_of("keys/identity.key");
     cases.push(case(
         "key-format",
@@ -481,6 +534,17 @@ fn conformance_cases() -> Vec<serde_json::Value> {
         "KeyFile",
     ));
     cases
+}
+
+/// Opens a packet stream case with its KEM secret; the class of its failure.
+fn open_stream(case: &serde_json::Value, sender: &tally_wire::IdentityPublicKey) -> Option<String> {
+    let input = &case["input"];
+    let secret: [u8; 32] = unhex(input["kem_secret"].as_str().expect("hex")).try_into().expect("32 bytes");
+    let stream = unhex(input["hex"].as_str().expect("hex"));
+    let verifier = IdentityVerifier::new(sender).expect("a key");
+    tally_envelope::read_packet(&KemKey::from_bytes(secret), |_| Ok(verifier), stream.as_slice(), std::io::sink())
+        .err()
+        .map(|e| class(&e))
 }
 
 /// Runs one conformance case with the reader a node or an auditor uses; returns the class of its failure.
@@ -518,6 +582,19 @@ fn conformance_failure(
             let report = tally_audit::audit(directory, &[export], &[]);
             report.findings.first().map(|f| f.kind.code().to_owned())
         }
+        "packet stream" => {
+            let packets: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../spec/vectors/envelope/packets.json"
+                ))
+                .expect("the envelope vectors"),
+            )
+            .expect("JSON");
+            let sender: tally_wire::IdentityPublicKey =
+                packets["sender_public"].as_str().expect("hex").parse().expect("a key");
+            open_stream(case, &sender)
+        }
         "key file" => {
             let dir = tempfile::tempdir().expect("a temp dir");
             let path = dir.path().join("identity.key");
@@ -531,9 +608,29 @@ fn conformance_failure(
 
 #[test]
 fn every_conformance_case_fails_as_it_says() {
+    // Each case's class, as the code reports it, must be the one the case
+    // was made for (its class, or that class wrapping the precise one).
+    let (operator, directory) = {
+        let files = files();
+        let get = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).expect("a file");
+        let operator: tally_wire::IdentityPublicKey =
+            get("operator.pub")["text"].as_str().expect("text").trim().parse().expect("hex");
+        let directory =
+            VerifiedDirectory::decode(&unhex(get("directory.tally")["hex"].as_str().expect("hex")), &operator)
+                .expect("verifies");
+        (operator, directory)
+    };
+    let mut cases = conformance_cases();
+    for case in &mut cases {
+        let intended = case["expect"].as_str().expect("expect").to_owned();
+        let got = conformance_failure(case, &directory, &operator).expect("the case fails");
+        let got = format!("{} failure: {got}", case["object"].as_str().expect("object"));
+        assert!(got.starts_with(&intended), "case {}: made for {intended}, but the code says {got}", case["name"]);
+        case["expect"] = got.into();
+    }
     let document = serde_json::json!({
-        "description": "Conformance cases (spec/README.md, \"Conformance\"): each an input made from the files of ../files/files.json and the failure it must give, as `<object> failure: <class>`. The directory and operator key are those of files.json.",
-        "cases": conformance_cases(),
+        "description": "Conformance cases (spec/README.md, \"Conformance\"): each an input made from the files of ../files/files.json (and, for packet streams, the first packet of ../envelope/packets.json with the KEM secret given) and the failure it must give, as `<object> failure: <class>` (a class that wraps a more precise one, `Wire/Truncated`, names both). The directory and operator key are those of files.json.",
+        "cases": cases,
     });
     check_golden(&conformance_file(), &(serde_json::to_string_pretty(&document).expect("JSON") + "\n"));
     let files: serde_json::Value =
