@@ -453,6 +453,48 @@ fn conformance_cases() -> Vec<serde_json::Value> {
             "Checkpoint",
         ),
     ];
+    // Bundles whose receipt does not decode, whose signature is altered, or whose recipient is unknown.
+    let parsed = bundle_from_text(&bundle).expect("the bundle parses");
+    let receipt_line = bundle.lines().nth(1).expect("a receipt line").to_owned();
+    cases.push(case(
+        "bundle-receipt-undecodable",
+        "bundle",
+        "The receipt line holds base64 of bytes that are no BundledReceipt.",
+        serde_json::json!({ "text": bundle.replacen(&receipt_line, "receipt /w==", 1) }),
+        "Receipt",
+    ));
+    if let tally_wire::BundledReceipt::Signed(s) = &parsed.receipt {
+        let mut sig = s.signature().0;
+        sig[0] ^= 1;
+        let forged = Signed::<Receipt>::from_parts(s.body().to_vec(), tally_wire::Signature(sig)).expect("rebuilds");
+        let altered =
+            tally_wire::ReceiptBundle { receipt: tally_wire::BundledReceipt::Signed(forged), ..parsed.clone() };
+        cases.push(case(
+            "bundle-receipt-signature",
+            "bundle",
+            "One bit of the receipt's own signature flipped (and the proof no longer leads to the root).",
+            serde_json::json!({ "text": bundle_to_text(&altered).expect("a bundle") }),
+            "BadReceiptSignature",
+        ));
+    }
+    let outsider = IdentityKey::from_seed(&[7; 32]);
+    let log = Log::new(MemoryStore::new(), &agency("outsider"), Arc::new(IdentityKey::from_seed(&[7; 32])));
+    let mut foreign = match &parsed.receipt {
+        tally_wire::BundledReceipt::Signed(s) => s.unverified().clone(),
+        tally_wire::BundledReceipt::Logged(e) => e.value().clone(),
+    };
+    foreign.recipient = agency("outsider");
+    let _ = outsider;
+    let (b, index) = log.issue_receipt(foreign).expect("logs");
+    let (c, note) = log.checkpoint().expect("a checkpoint");
+    let unknown = log.bundle(b, index, &c, &note).expect("a bundle");
+    cases.push(case(
+        "bundle-unknown-recipient",
+        "bundle",
+        "A well-formed bundle from an agency that is not in the directory.",
+        serde_json::json!({ "text": bundle_to_text(&unknown).expect("a bundle") }),
+        "UnknownRecipient",
+    ));
     let export = text_of("social.log.json");
     let mut dropped: serde_json::Value = serde_json::from_str(&export).expect("JSON");
     dropped["entries"].as_array_mut().expect("entries").remove(0);
@@ -512,6 +554,27 @@ fn conformance_cases() -> Vec<serde_json::Value> {
         [stream.clone(), vec![1]].concat(),
         kem,
     ));
+    let frames = split_frames(&stream);
+    let (offer, chunks, trailer) = (&frames[0], &frames[1..frames.len() - 1], &frames[frames.len() - 1]);
+    let join = |parts: Vec<&Vec<u8>>| parts.into_iter().flatten().copied().collect::<Vec<u8>>();
+    cases.push(stream_case(
+        "stream-chunks-swapped",
+        "The second and third chunk frames swapped.",
+        join(vec![offer, &chunks[0], &chunks[2], &chunks[1], trailer]),
+        kem,
+    ));
+    cases.push(stream_case(
+        "stream-last-chunk-dropped",
+        "The last chunk frame left out.",
+        join(vec![offer, &chunks[0], &chunks[1], trailer]),
+        kem,
+    ));
+    cases.push(stream_case(
+        "stream-chunk-repeated",
+        "The last chunk frame sent twice.",
+        join(vec![offer, &chunks[0], &chunks[1], &chunks[2], &chunks[2], trailer]),
+        kem,
+    ));
     let sender: tally_wire::IdentityPublicKey = packets["sender_public"].as_str().expect("hex").parse().expect("a key");
     for c in cases.iter_mut().filter(|c| c["object"] == "packet stream") {
         let class = open_stream(c, &sender).expect("an altered stream does not open");
@@ -534,6 +597,18 @@ fn conformance_cases() -> Vec<serde_json::Value> {
         "KeyFile",
     ));
     cases
+}
+
+/// The frames of a packet stream, each with its prefix.
+fn split_frames(stream: &[u8]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at < stream.len() {
+        let p = tally_wire::FramePrefix::parse(&stream[at..]).expect("a frame").expect("a whole prefix");
+        frames.push(stream[at..at + p.prefix_len + p.body_len].to_vec());
+        at += p.prefix_len + p.body_len;
+    }
+    frames
 }
 
 /// Opens a packet stream case with its KEM secret; the class of its failure.
