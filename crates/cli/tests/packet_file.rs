@@ -87,15 +87,47 @@ fn a_packet_travels_by_file_and_its_receipt_bundle_comes_back() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(fed.file("bad.tally"), &bytes).expect("writes");
-    let out =
-        run(&["packet", "import", "--dir", s, path(&fed.file("bad.tally")), "--out", path(&fed.file("bad.bundle"))]);
-    assert!(!out.status.success(), "an altered packet is not taken: {}", text(&out.stdout));
+    let log_size = || -> u64 {
+        let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--dir", s, "--json"])).expect("JSON");
+        status["log_size"].as_u64().expect("a size")
+    };
+    let before = log_size();
+    let bad = fails(
+        &["packet", "import", "--dir", s, path(&fed.file("bad.tally")), "--out", path(&fed.file("bad.bundle"))],
+        1,
+    );
+    assert!(bad.contains("does not open as a packet") && bad.contains("nothing is signed"), "{bad}");
     assert_eq!(inbox(&social).len(), 1, "nothing of the altered packet is stored");
-    // A file that is not a packet at all gets a precise error.
+    assert_eq!(log_size(), before, "no signed rejection is logged for a packet that does not authenticate");
+    assert!(!fed.file("bad.bundle").exists());
+    // A file that is not a packet at all gets a precise error, and nothing is signed either.
     std::fs::write(fed.file("junk.tally"), b"not a packet").expect("writes");
     let junk = fails(
         &["packet", "import", "--dir", s, path(&fed.file("junk.tally")), "--out", path(&fed.file("j.bundle"))],
         1,
     );
-    assert!(junk.contains("version") || junk.contains("frame"), "{junk}");
+    assert!(junk.contains("does not open as a packet") && junk.contains("version"), "{junk}");
+    assert_eq!(log_size(), before);
+    // Sealing refuses to overwrite a file.
+    let again = fails(
+        &[
+            "packet",
+            "seal",
+            "--dir",
+            t,
+            "--to",
+            "social-security",
+            "--grant-file",
+            path(&fed.file("g.grant")),
+            "--purpose",
+            "social-security.eligibility",
+            "--category",
+            "income.annual",
+            path(&fed.file("data.bin")),
+            "--out",
+            path(&fed.file("p.tally")),
+        ],
+        1,
+    );
+    assert!(again.contains("exists already"), "{again}");
 }

@@ -86,8 +86,11 @@ pub fn seal_packet_file(
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    if out.exists() {
+        return Err(NodeError::Usage(format!("{}: exists already; choose another file", out.display())));
+    }
+    let target = options.open(&partial).map_err(NodeError::file(&partial))?;
     let written = (|| {
-        let target = options.open(&partial).map_err(NodeError::file(&partial))?;
         let mut writer = std::io::BufWriter::new(&target);
         let sealed = tally_envelope::write_packet(&keys.identity, &certificate, spec, chain, file, &mut writer)
             .map_err(|source| NodeError::Key { path: payload.to_owned(), source })?;
@@ -103,22 +106,99 @@ pub fn seal_packet_file(
     Ok(written?.digests.packet_id)
 }
 
+/// How long an import waits for the next bytes of a packet file before it gives up.
+const IMPORT_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A spooled packet file, removed when dropped.
+struct Spool(std::path::PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 impl Node {
     /// Takes a packet file that came another way than QUIC: the same
     /// decision, storage and receipt as an offer over QUIC. Returns the
     /// receipt (or signed rejection), already logged, and its bundle's
     /// text form, to carry back to the sender.
+    ///
+    /// A file has no TLS peer, so before the node decides anything, signs
+    /// anything or spends any budget of the sender the header names, the
+    /// whole packet is authenticated: spooled to a private file (waiting at
+    /// most 30 s for each read), then opened to nowhere under the node's
+    /// KEM key and the named sender's identity key from the directory. A
+    /// file that does not open so is refused unsigned, and nothing of it is
+    /// kept. Only then is it received as an offer (spec/protocol.md,
+    /// "Packets as files").
     pub async fn import_packet(
         &self,
-        file: impl AsyncRead + Unpin + Send,
+        mut file: impl AsyncRead + Unpin + Send,
     ) -> Result<(Signed<Receipt>, String), NodeError> {
-        let host = crate::NodeHost(Arc::clone(&self.state));
-        let config = self.state.config.transport().exchange;
-        let outcome = tally_transport::receive_packet_file(&host, self.state.agency.clone(), config, file).await?;
+        let state = &self.state;
+        let mut random = [0u8; 16];
+        tally_envelope::at_rest::random_bytes(&mut random)?;
+        let path = state.blobs.join("incoming").join(format!("import-{}.part", crate::hex::encode(&random)));
+        let spool = Spool(path.clone());
+        let limit = state.config.limits.max_storage_per_sender;
+        {
+            let mut options = tokio::fs::OpenOptions::new();
+            options.write(true).create_new(true).mode(0o600);
+            let mut out = options.open(&path).await.map_err(NodeError::file(&path))?;
+            let mut buf = vec![0u8; 256 << 10];
+            let mut total = 0u64;
+            loop {
+                let n = tokio::time::timeout(IMPORT_IDLE, tokio::io::AsyncReadExt::read(&mut file, &mut buf))
+                    .await
+                    .map_err(|_| NodeError::Usage(format!("the packet file stalled for {IMPORT_IDLE:?}")))?
+                    .map_err(NodeError::file(&path))?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+                if total > limit.saturating_add(1 << 20) {
+                    return Err(NodeError::Refused(format!(
+                        "the packet file is larger than this node keeps for one sender ({limit} bytes)"
+                    )));
+                }
+                tokio::io::AsyncWriteExt::write_all(&mut out, &buf[..n]).await.map_err(NodeError::file(&path))?;
+            }
+        }
+        // The authentication pass: no host, no budget, no log.
+        let checking = Arc::clone(state);
+        let spooled = path.clone();
+        tokio::task::spawn_blocking(move || {
+            let directory = checking.directory();
+            let input = std::io::BufReader::new(std::fs::File::open(&spooled).map_err(NodeError::file(&spooled))?);
+            tally_envelope::read_packet(
+                &checking.keys.kem,
+                |h| {
+                    let record = directory
+                        .agency(&h.sender)
+                        .ok_or(tally_envelope::Error::BadSignature("the sender is not in the directory"))?;
+                    tally_envelope::IdentityVerifier::new(&record.identity_key)
+                },
+                input,
+                std::io::sink(),
+            )
+            .map(drop)
+            .map_err(|e| {
+                NodeError::Refused(format!(
+                    "the packet file does not open as a packet for this agency from the sender it names ({e}); nothing of it is kept, and nothing is signed"
+                ))
+            })
+        })
+        .await??;
+        let host = crate::NodeHost(Arc::clone(state));
+        let config = state.config.transport().exchange;
+        let packet = tokio::fs::File::open(&path).await.map_err(NodeError::file(&path))?;
+        let outcome = tally_transport::receive_packet_file(&host, state.agency.clone(), config, packet).await?;
+        drop(spool);
         let receipt = match outcome {
             ReceiverOutcome::Received(r) | ReceiverOutcome::Resent(r) | ReceiverOutcome::Rejected(r) => r,
         };
-        let state = Arc::clone(&self.state);
+        let state = Arc::clone(state);
         let signed = receipt.clone();
         let bundle = tokio::task::spawn_blocking(move || issued_bundle(&state, &signed)).await??;
         Ok((receipt, bundle))
