@@ -453,6 +453,23 @@ fn conformance_cases() -> Vec<serde_json::Value> {
             "Checkpoint",
         ),
     ];
+    // Bundles whose checkpoint note has no signature block, or a malformed signature line.
+    let (head, note) = bundle.split_once("\n\n").expect("a head and a checkpoint");
+    let note_body = note.split("\n\n").next().expect("the note's text").to_owned();
+    cases.push(case(
+        "bundle-note-unsigned",
+        "bundle",
+        "The checkpoint note without its signature block.",
+        serde_json::json!({ "text": format!("{head}\n\n{note_body}\n") }),
+        "Checkpoint",
+    ));
+    cases.push(case(
+        "bundle-note-signature-line",
+        "bundle",
+        "The checkpoint note's signature line without its key and signature.",
+        serde_json::json!({ "text": format!("{head}\n\n{note_body}\n\n\u{2014} tally/social-security\n") }),
+        "Checkpoint",
+    ));
     // Bundles whose receipt does not decode, whose signature is altered, or whose recipient is unknown.
     let parsed = bundle_from_text(&bundle).expect("the bundle parses");
     let receipt_line = bundle.lines().nth(1).expect("a receipt line").to_owned();
@@ -573,6 +590,32 @@ fn conformance_cases() -> Vec<serde_json::Value> {
         "stream-chunk-repeated",
         "The last chunk frame sent twice.",
         join(vec![offer, &chunks[0], &chunks[1], &chunks[2], &chunks[2], trailer]),
+        kem,
+    ));
+    // The offer's header changed (and encoded anew): a version and a suite this implementation does not speak.
+    let with_header = |change: &dyn Fn(&mut tally_wire::PacketHeader)| {
+        let tally_wire::Frame::Offer(offer) = tally_wire::Frame::decode(offer).expect("an offer frame") else {
+            panic!("the first frame is an offer")
+        };
+        let mut header = offer.header.value().clone();
+        change(&mut header);
+        let offer = tally_wire::Offer { header: tally_wire::Encoded::new(header).expect("encodes"), ..offer };
+        let mut bytes = tally_wire::Frame::Offer(offer).encode().expect("encodes");
+        for f in &frames[1..] {
+            bytes.extend_from_slice(f);
+        }
+        bytes
+    };
+    cases.push(stream_case(
+        "stream-unsupported-version",
+        "The header's version set to 2.",
+        with_header(&|h| h.version = tally_wire::Version(2)),
+        kem,
+    ));
+    cases.push(stream_case(
+        "stream-unsupported-suite",
+        "The header's suite set to 0x7777, a suite nobody has defined.",
+        with_header(&|h| h.suite = tally_wire::SuiteId(0x7777)),
         kem,
     ));
     let sender: tally_wire::IdentityPublicKey = packets["sender_public"].as_str().expect("hex").parse().expect("a key");
