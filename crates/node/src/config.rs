@@ -155,6 +155,14 @@ pub struct Timeouts {
 }
 
 impl NodeConfig {
+    /// The policy's clock: the system clock plus `clock_offset_secs`.
+    pub fn now(&self) -> tally_wire::Timestamp {
+        let offset = Duration::from_secs(self.clock_offset_secs.unsigned_abs());
+        let now = std::time::SystemTime::now();
+        let shifted = if self.clock_offset_secs >= 0 { now + offset } else { now - offset };
+        tally_wire::Timestamp::from_system_time(shifted)
+    }
+
     /// The transport configuration of these timeouts and limits.
     pub fn transport(&self) -> tally_transport::TransportConfig {
         let mut c = self.timeouts.transport();

@@ -11,7 +11,7 @@ use tally_envelope::{PacketSpec, verify_kem_certificate};
 use tally_grant::{Flow, RevocationSet, Usage, decide};
 use tally_protocol::ReceiverOutcome;
 use tally_receipt::bundle_to_text;
-use tally_wire::{BundledReceipt, ChunkSize, Direction, GrantChain, LogEntry, Receipt, Signed, SuiteId, Timestamp};
+use tally_wire::{BundledReceipt, ChunkSize, Direction, GrantChain, LogEntry, Receipt, Signed, SuiteId};
 use tokio::io::AsyncRead;
 
 use crate::api::SendOptions;
@@ -42,9 +42,7 @@ pub fn seal_packet_file(
     let grant = tally_grant::grant_id(leaf);
     let file = std::fs::File::open(payload).map_err(NodeError::file(payload))?;
     let len = file.metadata().map_err(NodeError::file(payload))?.len();
-    let offset = std::time::Duration::from_secs(config.clock_offset_secs.unsigned_abs());
-    let clock = std::time::SystemTime::now();
-    let now = Timestamp::from_system_time(if config.clock_offset_secs >= 0 { clock + offset } else { clock - offset });
+    let now = config.now();
     let flow = Flow {
         grant,
         sender: config.agency.clone(),

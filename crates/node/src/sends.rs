@@ -300,7 +300,7 @@ impl Node {
             Err(e @ NodeError::Transport(_)) => {
                 let now_packet = self.state.store.send_packet(send_id.as_str())?.unwrap_or(packet);
                 let retry = lock(&self.sends.retries).get(&now_packet).cloned();
-                let to = self.state.store.outbox()?.into_iter().find(|(p, _)| *p == now_packet).map(|(_, r)| r.to);
+                let to = self.state.store.outbox_entry(&now_packet)?.map(|r| r.to);
                 let endpoint = to.as_ref().map(|to| self.endpoint_of(to)).unwrap_or_default();
                 Ok(SendAnswer {
                     send_id: Some(send_id.clone()),
@@ -334,7 +334,7 @@ impl Node {
         if let Some(receipt) = self.sent_receipt(&packet)? {
             return Ok(answer(Some(send_id), packet, &receipt, None));
         }
-        if let Some((_, record)) = self.state.store.outbox()?.into_iter().find(|(p, _)| *p == packet) {
+        if let Some(record) = self.state.store.outbox_entry(&packet)? {
             let retry = lock(&self.sends.retries).get(&packet).cloned();
             return Ok(SendAnswer {
                 send_id: Some(send_id.clone()),

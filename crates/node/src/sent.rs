@@ -31,7 +31,7 @@ pub(crate) fn log_receipt(
     let r = receipt.unverified().clone();
     let packet = r.packet_id;
     let accepted = matches!(r.outcome, Outcome::Accepted { .. }) && r.sender == state.agency;
-    let outbox = state.store.outbox()?.into_iter().find(|(id, _)| *id == packet).map(|(_, o)| o);
+    let outbox = state.store.outbox_entry(&packet)?;
     // A push is counted when its receipt comes (its chain is this node's);
     // a pull answer was counted when it was decided (`answer_request`).
     let counted: Vec<_> =

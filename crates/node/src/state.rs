@@ -10,7 +10,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
 
 use tally_envelope::IdentityKey;
 use tally_grant::{Authorization, ChainCache, Denial, Flow, RevocationSet, Usage, VerifiedChain, grant_id};
@@ -198,14 +197,7 @@ impl NodeState {
 
     /// The policy's clock: the system clock plus the configured offset.
     pub(crate) fn now(&self) -> Timestamp {
-        let offset = self.config.clock_offset_secs;
-        let now = SystemTime::now();
-        let shifted = if offset >= 0 {
-            now + Duration::from_secs(offset.unsigned_abs())
-        } else {
-            now - Duration::from_secs(offset.unsigned_abs())
-        };
-        Timestamp::from_system_time(shifted)
+        self.config.now()
     }
 
     pub(crate) fn directory(&self) -> Arc<VerifiedDirectory> {
