@@ -18,7 +18,7 @@ use tally_audit as audit;
 use tally_grant::{GrantDocument, QuotaDocument};
 use tally_node::{Federation, InitOptions, Node, NodeError, SendOptions, init_agency, load_directory};
 use tally_protocol::{ReceiverOutcome, RequesterOutcome, SenderOutcome};
-use tally_receipt::{bundle_from_text, verify_bundle};
+use tally_receipt::{bundle_from_text, bundled_receipt, verify_bundle};
 use tally_wire::{
     AgencyId, ContentType, DataCategory, Direction, Outcome, PacketId, Purpose, RevocationReason, Timestamp,
 };
@@ -179,10 +179,10 @@ async fn main() -> Result<()> {
             println!(
                 "record {}: delivered {}, receipt signed by {}",
                 i + 1,
-                r.unverified().packet_id,
-                r.unverified().recipient
+                bundled_receipt(&r.receipt).packet_id,
+                bundled_receipt(&r.receipt).recipient
             );
-            delivered.push(r.unverified().packet_id);
+            delivered.push(bundled_receipt(&r.receipt).packet_id);
         }
     }
     let large = root.join("income-2025.csv");
@@ -215,10 +215,10 @@ async fn main() -> Result<()> {
         println!(
             "income-2025.csv ({} MiB): delivered {} in {secs:.1} s ({:.0} MiB/s), stored encrypted and receipted",
             LARGE >> 20,
-            r.unverified().packet_id,
+            bundled_receipt(&r.receipt).packet_id,
             (LARGE >> 20) as f64 / secs
         );
-        delivered.push(r.unverified().packet_id);
+        delivered.push(bundled_receipt(&r.receipt).packet_id);
     }
 
     step("5. The social-security bureau pulls a record, then asks outside the grant");
@@ -226,19 +226,21 @@ async fn main() -> Result<()> {
         RequesterOutcome::Answered(packets) => {
             for p in &packets {
                 if let ReceiverOutcome::Received(r) = p {
-                    println!("pulled {} from {tax}, receipted", r.unverified().packet_id);
-                    delivered.push(r.unverified().packet_id);
+                    println!("pulled {} from {tax}, receipted", bundled_receipt(&r.receipt).packet_id);
+                    delivered.push(bundled_receipt(&r.receipt).packet_id);
                 }
             }
         }
-        RequesterOutcome::Refused(r) => println!("unexpected refusal: {}", describe(&r.unverified().outcome)),
+        RequesterOutcome::Refused(r) => {
+            println!("unexpected refusal: {}", describe(&bundled_receipt(&r.receipt).outcome))
+        }
     }
     if let RequesterOutcome::Refused(r) =
         social_node.request(&tax, grant, tax_audit.clone(), income.clone(), b"").await?
     {
         println!(
             "pull for `{tax_audit}` refused by {tax} with a signed rejection: {}",
-            describe(&r.unverified().outcome)
+            describe(&bundled_receipt(&r.receipt).outcome)
         );
     }
     match tax_node
@@ -249,16 +251,24 @@ async fn main() -> Result<()> {
         other => println!("unexpected: {other:?}"),
     }
 
-    step("6. Every receipt the social-security bureau signed verifies offline, with the directory only");
+    step(
+        "6. The tax bureau exports its proof of delivery of every packet; each verifies offline, with the directory only",
+    );
     for packet in &delivered {
-        let text = social_node.receipt_bundle(packet)?;
+        // The sender's copy: the bundle the social-security bureau answered with, kept in the tax bureau's log.
+        let text = tax_node.receipt_bundle(packet)?;
         let bundle = bundle_from_text(&text)?;
         let verified = verify_bundle(&bundle, |a| directory.agency(a).map(|r| r.identity_key))?;
+        let signing = match bundle.receipt {
+            tally_wire::BundledReceipt::Logged(_) => "batch-signed",
+            tally_wire::BundledReceipt::Signed(_) => "signed on its own",
+        };
         println!(
-            "bundle for {packet}: {} from {}, entry {} of a log of {} — verified",
+            "bundle for {packet}: {} by {} ({signing}), entry {} of {}'s log of {} — verified",
             describe(&verified.receipt.outcome),
-            verified.receipt.sender,
+            verified.receipt.recipient,
             bundle.index,
+            verified.receipt.recipient,
             verified.checkpoint.size
         );
         std::fs::write(root.join(format!("receipt-{packet}.bundle")), text)?;
@@ -280,7 +290,10 @@ async fn main() -> Result<()> {
     if let RequesterOutcome::Refused(r) =
         social_node.request(&tax, grant, eligibility.clone(), income.clone(), b"").await?
     {
-        println!("a pull after revocation is refused with a signed rejection: {}", describe(&r.unverified().outcome));
+        println!(
+            "a pull after revocation is refused with a signed rejection: {}",
+            describe(&bundled_receipt(&r.receipt).outcome)
+        );
     }
 
     step("8. The auditor fetches both logs over QUIC and checks them");

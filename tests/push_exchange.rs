@@ -11,7 +11,7 @@ use tally::protocol::{
     Config, Receiver, ReceiverOutcome, ReceiverRequest, ReceiverResponse, Sender, SenderOutcome, SenderRequest,
     SenderResponse,
 };
-use tally::receipt::{Log, MemoryStore, verify_bundle};
+use tally::receipt::{BundleVerifier, CheckpointCache, Log, MemoryStore, verify_bundle};
 use tally::wire::{
     AgencyId, BoundedVec, BundledReceipt, ChunkSize, ContentType, DataCategory, Direction, Frame, GrantChain,
     IdentityPublicKey, LogEntry, Outcome, Purpose, ReasonCode, SuiteId, Timestamp,
@@ -91,8 +91,8 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
         chunk_size: ChunkSize::new(2048).expect("valid"),
     };
     let (sealer, offer) = Sealer::new(cert.unverified(), spec, chain).expect("seals");
-    let mut sender =
-        Sender::new(sealer, offer, Arc::clone(&tax_key), federation.social.clone(), Config::default(), clock);
+    let social_bundles = BundleVerifier::new(agency("social-security"), social_public, CheckpointCache::new());
+    let mut sender = Sender::new(sealer, offer, Arc::clone(&tax_key), social_bundles, Config::default(), clock);
     let mut receiver = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), clock);
     let sender_log = Log::new(MemoryStore::new(), &agency("tax-bureau"), Arc::clone(&tax_key));
     let recipient_log = Log::new(MemoryStore::new(), &agency("social-security"), Arc::clone(&social_key));
@@ -135,15 +135,15 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
                     stored.clear();
                     None
                 }
+                // Batch-signed: one checkpoint per batch (here a batch of one) stands for the receipt's signature.
                 ReceiverRequest::Commit { receipt, .. } => {
-                    let (bundled, _) = recipient_log.issue_receipt(receipt).expect("logs");
-                    let BundledReceipt::Signed(signed) = bundled else { panic!("individual signing") };
-                    Some(ReceiverResponse::Stored(signed))
+                    let mut bundles = recipient_log.issue_receipts_batched(vec![receipt]).expect("logs");
+                    Some(ReceiverResponse::Stored(bundles.pop().expect("one bundle")))
                 }
+                // Signed on its own, and bundled under a checkpoint that covers it.
                 ReceiverRequest::Reject { receipt } => {
-                    let (bundled, _) = recipient_log.issue_receipt(receipt).expect("logs");
-                    let BundledReceipt::Signed(signed) = bundled else { panic!("individual signing") };
-                    Some(ReceiverResponse::Rejected(signed))
+                    let (bundled, index) = recipient_log.issue_receipt(receipt).expect("logs");
+                    Some(ReceiverResponse::Rejected(recipient_log.bundle_of(bundled, index).expect("bundles")))
                 }
             };
             if let Some(response) = response {
@@ -163,8 +163,8 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
                     read += len;
                     sender.handle_host(SenderResponse::Chunk(chunk), clock);
                 }
-                SenderRequest::Log { receipt, .. } => {
-                    sender_log.append(&[LogEntry::ReceiptReceived(*receipt)]).expect("logs");
+                SenderRequest::Log { bundle, .. } => {
+                    sender_log.append(&[LogEntry::BundleReceived(*bundle)]).expect("logs");
                     sender.handle_host(SenderResponse::Logged, clock);
                 }
             }
@@ -184,25 +184,27 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
 #[test]
 fn a_granted_push_leaves_a_receipt_anyone_can_verify_offline() {
     let (sent, received, sender_log, recipient_log, social_public) = exchange("social-security.eligibility.housing");
-    let SenderOutcome::Delivered(receipt) = sent else { panic!("not delivered: {sent:?}") };
-    assert!(matches!(received, ReceiverOutcome::Received(ref r) if *r == receipt));
-    assert!(matches!(receipt.unverified().outcome, Outcome::Accepted { .. }));
-    // Both halves of the tally: the recipient issued it, the sender logged it.
+    let SenderOutcome::Delivered(bundle) = sent else { panic!("not delivered: {sent:?}") };
+    assert!(matches!(received, ReceiverOutcome::Received(ref r) if *r == bundle));
+    assert!(matches!(bundle.receipt, BundledReceipt::Logged(_)), "batch-signed");
+    // Both halves of the tally: the recipient issued it, the sender logged its bundle.
     assert_eq!(recipient_log.size().expect("size"), 1);
     assert_eq!(sender_log.size().expect("size"), 1);
-    // A supervisor with only the directory verifies the bundle.
-    let (checkpoint, note) = recipient_log.checkpoint().expect("signs");
-    let bundle = recipient_log.bundle(BundledReceipt::Signed(receipt.clone()), 0, &checkpoint, &note).expect("bundles");
+    // A supervisor with only the directory verifies the sender's copy of the bundle.
     let directory = |a: &AgencyId| (a.as_str() == "social-security").then_some(social_public);
     let verified = verify_bundle(&bundle, directory).expect("verifies offline");
-    assert_eq!(&verified.receipt, receipt.unverified());
+    assert!(matches!(verified.receipt.outcome, Outcome::Accepted { .. }));
+    assert_eq!(verified.checkpoint.size, 1);
 }
 
 #[test]
 fn a_push_outside_the_grant_leaves_a_signed_rejection_on_both_sides() {
     let (sent, received, sender_log, recipient_log, _) = exchange("tax.audit");
     let SenderOutcome::Refused(rejection) = sent else { panic!("not refused: {sent:?}") };
-    assert_eq!(rejection.unverified().outcome, Outcome::Rejected { reason: ReasonCode::PURPOSE_NOT_COVERED });
+    assert_eq!(
+        tally::receipt::bundled_receipt(&rejection.receipt).outcome,
+        Outcome::Rejected { reason: ReasonCode::PURPOSE_NOT_COVERED }
+    );
     assert!(matches!(received, ReceiverOutcome::Rejected(_)));
     assert_eq!(recipient_log.size().expect("size"), 1);
     assert_eq!(sender_log.size().expect("size"), 1);

@@ -55,18 +55,16 @@ pub(crate) fn reveal(reveal: &Path, plaintext: &Path, trust: &Trust, json: bool)
         .map_err(|e| failed(format!("{}: not a reveal: {e}", reveal.display())))?;
     let value = parsed.value();
     let header = value.evidence.header.value();
-    let key_of = |agency: &AgencyId| {
-        let record = directory
-            .agency(agency)
-            .ok_or_else(|| not_verified(format!("{agency} is not in the directory: the reveal cannot be checked")))?;
-        tally_envelope::IdentityVerifier::new(&record.identity_key).map_err(|e| not_verified(e.to_string()))
-    };
-    let (sender, recipient) = (key_of(&header.sender)?, key_of(&header.recipient)?);
+    for agency in [&header.sender, &header.recipient] {
+        if directory.agency(agency).is_none() {
+            return Err(not_verified(format!("{agency} is not in the directory: the reveal cannot be checked")));
+        }
+    }
     let file = std::fs::File::open(plaintext).map_err(crate::failure::file_error(plaintext))?;
-    let revealed =
-        tally_envelope::verify_revealed(value, &sender, &recipient, std::io::BufReader::new(file)).map_err(|e| {
-            not_verified(format!("{} with {}: does not verify: {e}", reveal.display(), plaintext.display()))
-        })?;
+    let key_of = |agency: &AgencyId| directory.agency(agency).map(|r| r.identity_key);
+    let revealed = tally_receipt::verify_reveal(value, key_of, std::io::BufReader::new(file)).map_err(|e| {
+        not_verified(format!("{} with {}: does not verify: {e}", reveal.display(), plaintext.display()))
+    })?;
     let h = &revealed.header;
     if json {
         print_json(&serde_json::json!({

@@ -67,7 +67,7 @@ fn status(dir: &std::path::Path) -> serde_json::Value {
 
 fn reason_of(frame: &Frame<'_>) -> Option<ReasonCode> {
     match frame {
-        Frame::Reject(r) => match r.receipt.unverified().outcome {
+        Frame::Reject(r) => match tally_receipt::bundled_receipt(&r.bundle.receipt).outcome {
             tally_wire::Outcome::Rejected { reason } => Some(reason),
             tally_wire::Outcome::Accepted { .. } => None,
         },

@@ -194,6 +194,7 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         timeouts: crate::config::Timeouts::default(),
         limits: crate::config::Limits::default(),
         retry: Default::default(),
+        receipts: Default::default(),
     };
     write_atomic(&dir.join(CONFIG_FILE), config.render().as_bytes())?;
 

@@ -49,6 +49,30 @@ pub struct NodeConfig {
     /// How unfinished sends are offered again.
     #[serde(default)]
     pub retry: crate::sends::RetryPolicy,
+    /// How this node signs the receipts it issues.
+    #[serde(default)]
+    pub receipts: Receipts,
+}
+
+/// How receipts are signed (`[receipts]`; spec/receipts.md, "Two ways to sign").
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Receipts {
+    /// `"batched"` (the default): receipts are logged unsigned and the one
+    /// checkpoint signed for their group commit stands for their
+    /// signatures. `"individual"`: each receipt is also signed on its own.
+    pub signing: Signing,
+}
+
+/// The two ways to sign receipts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signing {
+    /// One checkpoint signature per group commit.
+    #[default]
+    Batched,
+    /// A signature per receipt, besides the checkpoint's.
+    Individual,
 }
 
 /// Resource limits (`[limits]`); sizes are bytes, or strings such as `"10GiB"`.

@@ -42,6 +42,8 @@ pub(crate) fn answer(state: &NodeState, peer: &AgencyId, fetch: Fetch) -> Result
             tracing::info!(auditor = %peer, "log fetched");
             log_answer(state).map_err(internal)
         }
+        // Any member may ask: it holds this node's checkpoints in the bundles it was given.
+        Fetch::Consistency { old_size, new_size } => crate::checkpoints::proof_answer(state, old_size, new_size),
     }
 }
 

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use tally_audit::{LOG_EXPORT_FORMAT, LogExport};
 use tally_receipt::{LogStore, bundle_to_text};
-use tally_wire::{BundledReceipt, LogEntry, PacketId, Receipt};
+use tally_wire::{BundledReceipt, LogEntry, PacketId, Receipt, ReceiptBundle};
 
 use crate::api::{
-    GrantState, GrantStatus, InboxEntry, ReceiptEntry, ReceiptSummary, RevocationShown, Side, Status, UsageShown,
+    GrantState, GrantStatus, InboxEntry, ReceiptEntry, ReceiptProof, ReceiptSummary, RevocationShown, Side, Status,
+    UsageShown,
 };
 use crate::{Node, NodeError, hex};
 
@@ -176,7 +177,7 @@ impl Node {
                 purpose: r.purpose,
                 category: r.category,
                 size: r.size,
-                received_at: tally_grant::rfc3339(r.receipt.unverified().received_at),
+                received_at: tally_grant::rfc3339(tally_receipt::bundled_receipt(&r.receipt).received_at),
                 erased_at: r.erased_at.map(tally_grant::rfc3339),
             })
             .collect())
@@ -212,29 +213,88 @@ impl Node {
 
     /// Every receipt in the log.
     pub fn receipts(&self) -> Result<Vec<ReceiptEntry>, NodeError> {
-        let entry = |index, side, r: &Receipt| ReceiptEntry { index, side, receipt: ReceiptSummary::of(r) };
+        let agency = &self.state.agency;
+        let issued = |index, batch_signed, r: &Receipt| ReceiptEntry {
+            index,
+            side: Side::Issued,
+            batch_signed,
+            proof: Some(ReceiptProof { log: agency.clone(), index, checkpoint_size: None, checkpoint_root: None }),
+            receipt: ReceiptSummary::of(r),
+        };
         // Only the receipts are read, by the store's index of them.
         let mut receipts = Vec::new();
         for index in self.state.store.receipt_indices()? {
-            match self.state.log_entry(index)? {
-                LogEntry::ReceiptIssued(r) => receipts.push(entry(index, Side::Issued, r.unverified())),
-                LogEntry::ReceiptReceived(r) => receipts.push(entry(index, Side::Received, r.unverified())),
+            receipts.push(match self.state.log_entry(index)? {
+                LogEntry::ReceiptIssued(r) => issued(index, false, r.unverified()),
+                LogEntry::ReceiptLogged(r) => issued(index, true, r.value()),
+                LogEntry::ReceiptReceived(r) => ReceiptEntry {
+                    index,
+                    side: Side::Received,
+                    batch_signed: false,
+                    proof: None,
+                    receipt: ReceiptSummary::of(r.unverified()),
+                },
+                LogEntry::BundleReceived(b) => {
+                    let r = tally_receipt::bundled_receipt(&b.receipt);
+                    let checkpoint = crate::checkpoints::parse(b.checkpoint.as_str());
+                    ReceiptEntry {
+                        index,
+                        side: Side::Received,
+                        batch_signed: matches!(b.receipt, BundledReceipt::Logged(_)),
+                        proof: Some(ReceiptProof {
+                            log: r.recipient.clone(),
+                            index: b.index,
+                            checkpoint_size: checkpoint.as_ref().map(|c| c.size),
+                            checkpoint_root: checkpoint.map(|c| c.root),
+                        }),
+                        receipt: ReceiptSummary::of(r),
+                    }
+                }
                 _ => return Err(NodeError::Inconsistent(format!("log entry {index} is indexed as a receipt"))),
-            }
+            });
         }
         Ok(receipts)
     }
 
-    /// The receipt bundle (receipt, inclusion proof, fresh checkpoint) of a
-    /// packet this node received, as the text form `tally verify` reads.
+    /// The receipt bundle of packet `packet`, as the text form `tally
+    /// verify` reads, from either side: for a packet this node received,
+    /// its own receipt under its latest checkpoint; for one it sent, the
+    /// bundle the recipient gave (its proof of delivery). An acceptance
+    /// before a rejection; the newest rejection if there is no acceptance.
     pub fn receipt_bundle(&self, packet: &PacketId) -> Result<String, NodeError> {
-        let log = &self.state.log;
-        let none =
-            || NodeError::NotFound(format!("no receipt this node issued for {packet} (see tally receipts list)"));
-        let (index, receipt) = self.state.stored_receipt(packet)?.ok_or_else(none)?;
-        let (checkpoint, note) = log.checkpoint()?;
-        let bundle = log.bundle(BundledReceipt::Signed(receipt), index, &checkpoint, &note)?;
+        let state = &self.state;
+        let bundle = match state.stored_bundle(packet)? {
+            Some(bundle) => bundle,
+            None => match crate::sent::delivered(state, packet)? {
+                Some((_, bundle)) => bundle,
+                None => self.refusal_bundle(packet)?.ok_or_else(|| {
+                    NodeError::NotFound(format!(
+                        "no receipt bundle for {packet} in this node's log (see tally receipts list)"
+                    ))
+                })?,
+            },
+        };
         bundle_to_text(&bundle).map_err(NodeError::from)
+    }
+
+    /// The newest rejection of `packet` in the log, on either side, in its bundle.
+    fn refusal_bundle(&self, packet: &PacketId) -> Result<Option<ReceiptBundle>, NodeError> {
+        let state = &self.state;
+        for side in [tally_store::ReceiptSide::Received, tally_store::ReceiptSide::Issued] {
+            for index in state.store.receipt_indices_of(packet, side)?.into_iter().rev() {
+                match state.log_entry(index)? {
+                    LogEntry::BundleReceived(b) => return Ok(Some(b)),
+                    LogEntry::ReceiptIssued(r) => {
+                        return Ok(Some(state.log.bundle_of(BundledReceipt::Signed(r), index)?));
+                    }
+                    LogEntry::ReceiptLogged(r) => {
+                        return Ok(Some(state.log.bundle_of(BundledReceipt::Logged(r), index)?));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Signs a checkpoint of the log as it is now; returns the signed note.

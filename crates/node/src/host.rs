@@ -14,8 +14,8 @@ use tally_envelope::CommitmentKey;
 use tally_grant::Flow;
 use tally_transport::{Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal};
 use tally_wire::{
-    AgencyId, CloseCode, Direction, Evidence, Fetch, GrantChain, LogEntry, Notice, PacketId, PullRequest, ReasonCode,
-    Receipt, Signed,
+    AgencyId, CloseCode, Direction, Evidence, Fetch, GrantChain, Notice, PacketId, PullRequest, ReasonCode, Receipt,
+    ReceiptBundle, Signed,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -96,7 +96,7 @@ impl Inbox for NodeInbox {
         receipt: Receipt,
         evidence: Evidence,
         commitment_key: CommitmentKey,
-    ) -> io::Result<Signed<Receipt>> {
+    ) -> io::Result<ReceiptBundle> {
         let last = self.sealer.record(&[], true).map_err(io_error)?.to_vec();
         let written = async {
             let file = self.file()?;
@@ -191,8 +191,12 @@ impl NodeHost {
                 let state = Arc::clone(state);
                 tokio::task::spawn_blocking(move || state.store.inbox(&packet)).await??
             };
-            if let Some(record) = known {
-                return Ok(OfferDecision::AlreadyReceipted(record.receipt));
+            if known.is_some() {
+                let state = Arc::clone(state);
+                let bundle = tokio::task::spawn_blocking(move || state.stored_bundle(&packet)).await??;
+                if let Some(bundle) = bundle {
+                    return Ok(OfferDecision::AlreadyReceipted(bundle));
+                }
             }
             match self.begin_receiving(packet).await? {
                 Some(receiving) => {
@@ -297,7 +301,7 @@ impl Host for NodeHost {
         }
     }
 
-    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Option<Signed<Receipt>>> {
+    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Option<ReceiptBundle>> {
         let state = Arc::clone(&self.0);
         if receipt.recipient != state.agency {
             return Err(io::Error::other(format!(
@@ -313,27 +317,20 @@ impl Host for NodeHost {
             return Ok(None);
         }
         blocking(move || {
-            let signed = state
-                .identity
-                .sign_object(receipt)
-                .map_err(|source| NodeError::Key { path: state.dir.clone(), source })?;
-            state.log.append(&[LogEntry::ReceiptIssued(signed.clone())])?;
-            let r = signed.unverified();
+            let r = receipt.clone();
+            let issued = state.issue(receipt)?;
+            let logged = state.commit(&[tally_receipt::bundled_entry(&issued)], |_| Ok(()))?;
             tracing::info!(peer = %r.sender, packet = %r.packet_id, grant = %r.grant, bytes = r.payload_len,
                 outcome = %crate::outcome_text(&r.outcome), "packet refused");
-            Ok(Some(signed))
+            Ok(Some(state.bundle(issued, logged.end - 1)?))
         })
         .await
     }
 
-    async fn log_receipt(
-        &self,
-        receipt: &Signed<Receipt>,
-        sealed: Option<(Evidence, CommitmentKey)>,
-    ) -> io::Result<()> {
+    async fn log_receipt(&self, bundle: &ReceiptBundle, sealed: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
         let state = Arc::clone(&self.0);
-        let receipt = receipt.clone();
-        blocking(move || crate::sent::log_receipt(&state, receipt, sealed)).await
+        let bundle = bundle.clone();
+        blocking(move || crate::sent::log_receipt(&state, bundle, sealed)).await
     }
 
     async fn answer_request(

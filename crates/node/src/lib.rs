@@ -43,6 +43,7 @@
 
 mod agency;
 pub mod api;
+mod checkpoints;
 mod config;
 mod counting;
 mod directory;

@@ -32,11 +32,17 @@ pub(crate) struct Metrics {
     pub(crate) unsigned_refusals: Counter,
     /// Notices refused: revocations without authority, grants past the per-issuer limit.
     pub(crate) notices_refused: Counter,
+    /// Receipts this node issued (acceptances and signed refusals).
+    pub(crate) receipts_issued: Counter,
+    /// Checkpoints this node signed for the receipts it issued.
+    checkpoints_signed: Counter,
+    last_checkpoint: std::sync::atomic::AtomicU64,
     rejections: Family<Reason, Counter>,
     log_entries: Gauge,
     peer_reachable: Family<Peer, Gauge>,
     peer_last_success: Family<Peer, Gauge>,
     peer_unfinished: Family<Peer, Gauge>,
+    peer_forks: Family<Peer, Counter>,
 }
 
 impl Default for Metrics {
@@ -50,11 +56,15 @@ impl Default for Metrics {
             erased: Counter::default(),
             unsigned_refusals: Counter::default(),
             notices_refused: Counter::default(),
+            receipts_issued: Counter::default(),
+            checkpoints_signed: Counter::default(),
+            last_checkpoint: std::sync::atomic::AtomicU64::new(0),
             rejections: Family::default(),
             log_entries: Gauge::default(),
             peer_reachable: Family::default(),
             peer_last_success: Family::default(),
             peer_unfinished: Family::default(),
+            peer_forks: Family::default(),
             registry: Registry::default(),
         };
         registry.register("packets_received", "Packets received and receipted", metrics.received.clone());
@@ -68,6 +78,12 @@ impl Default for Metrics {
             metrics.unsigned_refusals.clone(),
         );
         registry.register("notices_refused", "Grants and revocations refused", metrics.notices_refused.clone());
+        registry.register("receipts_issued", "Receipts this node issued", metrics.receipts_issued.clone());
+        registry.register(
+            "checkpoints_signed",
+            "Checkpoints this node signed for the receipts it issued (one per group commit)",
+            metrics.checkpoints_signed.clone(),
+        );
         registry.register("rejections", "Offers and requests this node refused, by reason", metrics.rejections.clone());
         registry.register("log_entries", "Entries in the node's log", metrics.log_entries.clone());
         registry.register(
@@ -85,11 +101,30 @@ impl Default for Metrics {
             "Sends to the peer not yet receipted",
             metrics.peer_unfinished.clone(),
         );
-        Self { registry, ..metrics }
+        registry.register(
+            "peer_log_forks",
+            "Fork evidence found against the peer's log since start: two of its checkpoints that cannot both be honest",
+            metrics.peer_forks.clone(),
+        );
+        Self { registry, last_checkpoint: std::sync::atomic::AtomicU64::new(0), ..metrics }
     }
 }
 
 impl Metrics {
+    /// Counts a receipt issued under a checkpoint of `size` entries, and
+    /// the checkpoint if it is one not seen before (checkpoints only grow).
+    pub(crate) fn note_checkpoint(&self, size: u64) {
+        self.receipts_issued.inc();
+        if self.last_checkpoint.fetch_max(size, std::sync::atomic::Ordering::Relaxed) < size {
+            self.checkpoints_signed.inc();
+        }
+    }
+
+    /// Counts fork evidence found against `peer`'s log.
+    pub(crate) fn fork_found(&self, peer: &tally_wire::AgencyId) {
+        self.peer_forks.get_or_create(&Peer { peer: peer.to_string() }).inc();
+    }
+
     /// Counts a signed refusal for `reason`.
     pub(crate) fn rejected(&self, reason: ReasonCode) {
         self.rejections.get_or_create(&Reason { reason: reason.to_string() }).inc();

@@ -11,7 +11,7 @@ use tally_envelope::{PacketSpec, verify_kem_certificate};
 use tally_grant::{Flow, RevocationSet, Usage, decide};
 use tally_protocol::ReceiverOutcome;
 use tally_receipt::bundle_to_text;
-use tally_wire::{BundledReceipt, ChunkSize, Direction, GrantChain, LogEntry, Receipt, Signed, SuiteId};
+use tally_wire::{ChunkSize, Direction, GrantChain, ReceiptBundle, SuiteId};
 use tokio::io::AsyncRead;
 
 use crate::api::SendOptions;
@@ -133,7 +133,7 @@ impl Node {
     pub async fn import_packet(
         &self,
         mut file: impl AsyncRead + Unpin + Send,
-    ) -> Result<(Signed<Receipt>, String), NodeError> {
+    ) -> Result<(ReceiptBundle, String), NodeError> {
         let state = &self.state;
         let mut random = [0u8; 16];
         tally_envelope::at_rest::random_bytes(&mut random)?;
@@ -196,24 +196,7 @@ impl Node {
         let receipt = match outcome {
             ReceiverOutcome::Received(r) | ReceiverOutcome::Resent(r) | ReceiverOutcome::Rejected(r) => r,
         };
-        let state = Arc::clone(state);
-        let signed = receipt.clone();
-        let bundle = tokio::task::spawn_blocking(move || issued_bundle(&state, &signed)).await??;
+        let bundle = bundle_to_text(&receipt)?;
         Ok((receipt, bundle))
     }
-}
-
-/// The bundle of a receipt this node issued and logged, under a checkpoint signed now.
-fn issued_bundle(state: &crate::state::NodeState, receipt: &Signed<Receipt>) -> Result<String, NodeError> {
-    let packet = receipt.unverified().packet_id;
-    let mut index = None;
-    for i in state.store.receipt_indices_of(&packet, tally_store::ReceiptSide::Issued)? {
-        if matches!(state.log_entry(i)?, LogEntry::ReceiptIssued(r) if r == *receipt) {
-            index = Some(i);
-        }
-    }
-    let index = index.ok_or_else(|| NodeError::Inconsistent(format!("the receipt of {packet} is not in the log")))?;
-    let (checkpoint, note) = state.log.checkpoint()?;
-    let bundle = state.log.bundle(BundledReceipt::Signed(receipt.clone()), index, &checkpoint, &note)?;
-    bundle_to_text(&bundle).map_err(NodeError::from)
 }

@@ -189,8 +189,8 @@ fn answer(
     previously: Option<Previously>,
 ) -> SendAnswer {
     let (result, receipt) = match outcome {
-        SenderOutcome::Delivered(r) => (SendResult::Delivered, Some(crate::api::ReceiptSummary::of(r.unverified()))),
-        SenderOutcome::Refused(r) => (SendResult::Refused, Some(crate::api::ReceiptSummary::of(r.unverified()))),
+        SenderOutcome::Delivered(b) => (SendResult::Delivered, Some(crate::api::ReceiptSummary::of_bundle(b))),
+        SenderOutcome::Refused(b) => (SendResult::Refused, Some(crate::api::ReceiptSummary::of_bundle(b))),
         SenderOutcome::NotStored => (SendResult::Pending, None),
     };
     SendAnswer { send_id: send_id.cloned(), packet, result, receipt, previously, pending: None }
@@ -256,7 +256,9 @@ impl Node {
                 }
                 if let Some(receipt) = self.sent_receipt(&packet)? {
                     let r = match &receipt {
-                        SenderOutcome::Delivered(r) | SenderOutcome::Refused(r) => r.unverified(),
+                        SenderOutcome::Delivered(b) | SenderOutcome::Refused(b) => {
+                            tally_receipt::bundled_receipt(&b.receipt)
+                        }
                         SenderOutcome::NotStored => return Err(NodeError::Inconsistent("a logged NotStored".into())),
                     };
                     same_receipted(send_id, options, len, r)?;
@@ -357,12 +359,14 @@ impl Node {
     fn sent_receipt(&self, packet: &PacketId) -> Result<Option<SenderOutcome>, NodeError> {
         let indices = self.state.store.receipt_indices_of(packet, tally_store::ReceiptSide::Received)?;
         let Some(index) = indices.last() else { return Ok(None) };
-        let LogEntry::ReceiptReceived(r) = self.state.log_entry(*index)? else {
-            return Err(NodeError::Inconsistent(format!("log entry {index} is indexed as a receipt but is not one")));
+        let LogEntry::BundleReceived(b) = self.state.log_entry(*index)? else {
+            return Err(NodeError::Inconsistent(format!(
+                "log entry {index} is indexed as a received receipt but is no receipt bundle"
+            )));
         };
-        Ok(Some(match r.unverified().outcome {
-            tally_wire::Outcome::Accepted { .. } => SenderOutcome::Delivered(r),
-            tally_wire::Outcome::Rejected { .. } => SenderOutcome::Refused(r),
+        Ok(Some(match tally_receipt::bundled_receipt(&b.receipt).outcome {
+            tally_wire::Outcome::Accepted { .. } => SenderOutcome::Delivered(b),
+            tally_wire::Outcome::Rejected { .. } => SenderOutcome::Refused(b),
         }))
     }
 
@@ -624,6 +628,7 @@ impl Node {
             .filter(|a| a.id != self.state.agency)
             .map(|a| {
                 let p = peers.get(&a.id).cloned().unwrap_or_default();
+                let seen = self.state.checkpoints.view(&a.id);
                 PeerStatus {
                     agency: a.id.clone(),
                     endpoint: a.endpoint.to_string(),
@@ -631,6 +636,9 @@ impl Node {
                     last_success: p.last_success.map(tally_grant::rfc3339),
                     last_error: p.last_error,
                     unfinished_sends: unfinished.iter().filter(|s| s.to == a.id).count() as u64,
+                    checkpoint: seen.head.map(|c| crate::api::CheckpointShown { size: c.size, root: c.root }),
+                    unproven_checkpoint: seen.unproven.map(|(size, why)| format!("size {size}: {why}")),
+                    log_forks: seen.forks,
                 }
             })
             .collect()
@@ -642,6 +650,12 @@ impl Node {
         let mut reasons = Vec::new();
         for peer in self.peers(&unfinished) {
             let failing = unfinished.iter().filter(|s| s.to == peer.agency && s.last_error.is_some()).count();
+            if peer.log_forks > 0 {
+                reasons.push(format!(
+                    "{} fork evidence(s) against {}'s log: two of its checkpoints cannot both be honest (see tally status)",
+                    peer.log_forks, peer.agency
+                ));
+            }
             if failing > 0 {
                 let error = peer.last_error.unwrap_or_else(|| "offers failing".into());
                 reasons.push(format!("{failing} send(s) to {} ({}) failing: {error}", peer.agency, peer.endpoint));

@@ -10,7 +10,7 @@
 
 use tally_envelope::{CommitmentKey, sign_trailer};
 use tally_grant::grant_id;
-use tally_wire::{Evidence, LogEntry, Outcome, PacketId, Receipt, Reveal, RevealedKey, Signed};
+use tally_wire::{Evidence, LogEntry, Outcome, PacketId, Receipt, ReceiptBundle, Reveal, RevealedKey};
 
 use crate::NodeError;
 use crate::state::{NodeState, lock};
@@ -21,14 +21,15 @@ pub(crate) fn key_context(packet: &PacketId) -> Vec<u8> {
     [&b"tally-node/v1/sent-commitment-key"[..], &packet.0].concat()
 }
 
-/// Logs a receipt a peer signed for a packet this node sent or a request
-/// it made, with what goes with it (see the module doc).
+/// Logs the receipt bundle a peer issued for a packet this node sent or a
+/// request it made (verified by the exchange), with what goes with it
+/// (see the module doc).
 pub(crate) fn log_receipt(
     state: &NodeState,
-    receipt: Signed<Receipt>,
+    bundle: ReceiptBundle,
     sealed: Option<(Evidence, CommitmentKey)>,
 ) -> Result<(), NodeError> {
-    let r = receipt.unverified().clone();
+    let r = tally_receipt::bundled_receipt(&bundle.receipt).clone();
     let packet = r.packet_id;
     let accepted = matches!(r.outcome, Outcome::Accepted { .. }) && r.sender == state.agency;
     let outbox = state.store.outbox_entry(&packet)?;
@@ -58,7 +59,15 @@ pub(crate) fn log_receipt(
     };
     let (bytes, at) = (r.payload_len, state.now());
     let chain = counted.clone();
-    state.commit(&[LogEntry::ReceiptReceived(receipt)], move |tx| {
+    let observed = crate::checkpoints::observe(state, &r.recipient, &bundle);
+    let peer = r.recipient.to_string();
+    state.commit(&[LogEntry::BundleReceived(bundle)], move |tx| {
+        if let Some(note) = &observed.head {
+            tx.put_peer_checkpoint(&peer, note)?;
+        }
+        if let Some(evidence) = &observed.fork {
+            tx.put_fork(&peer, evidence)?;
+        }
         tx.remove_outbox(&packet)?;
         if let Some(sent) = &sent {
             tx.put_sent(&packet, sent)?;
@@ -119,7 +128,10 @@ pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, Nod
             .key(record.grant, record.epoch)?
             .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
         let k = tally_store::open_commitment_key(&key, packet, &record.grant, &record.commitment_key)?;
-        return Ok(Reveal { evidence: record.evidence, receipt: record.receipt, commitment_key: RevealedKey(*k) });
+        let receipt = state.stored_bundle(packet)?.ok_or_else(|| {
+            NodeError::Inconsistent(format!("the receipt of stored packet {packet} is not in the log"))
+        })?;
+        return Ok(Reveal { evidence: record.evidence, receipt, commitment_key: RevealedKey(*k) });
     }
     let sent = state.store.sent(packet)?.ok_or_else(|| {
         NodeError::NotFound(format!(
@@ -128,19 +140,24 @@ pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, Nod
     })?;
     let missing =
         || NodeError::Inconsistent(format!("packet {packet} is in the sent table but its receipt is not in the log"));
-    // The recipient's acceptance of exactly the header this node sent.
-    let digest = tally_envelope::header_digest(&sent.evidence.header);
-    let mut receipt = None;
-    for index in state.store.receipt_indices_of(packet, tally_store::ReceiptSide::Received)? {
-        if let LogEntry::ReceiptReceived(r) = state.log_entry(index)?
-            && r.unverified().header_digest == digest
-            && matches!(r.unverified().outcome, Outcome::Accepted { .. })
-        {
-            receipt = Some(r);
-            break;
-        }
-    }
-    let receipt = receipt.ok_or_else(missing)?;
+    let receipt = delivered(state, packet)?.map(|(_, bundle)| bundle).ok_or_else(missing)?;
     let k = state.vault.unwrap_secret(&key_context(packet), &sent.commitment_key)?;
     Ok(Reveal { evidence: sent.evidence, receipt, commitment_key: RevealedKey(*k) })
+}
+
+/// The recipient's bundle of its acceptance of packet `packet`, which this
+/// node sent, and its index in this node's log: the sender's proof of
+/// delivery. For a packet sent twice under one id (sealed anew), the
+/// acceptance of the header in the sent table.
+pub(crate) fn delivered(state: &NodeState, packet: &PacketId) -> Result<Option<(u64, ReceiptBundle)>, NodeError> {
+    let digest = state.store.sent(packet)?.map(|s| tally_envelope::header_digest(&s.evidence.header));
+    for index in state.store.receipt_indices_of(packet, tally_store::ReceiptSide::Received)? {
+        if let LogEntry::BundleReceived(b) = state.log_entry(index)? {
+            let r = tally_receipt::bundled_receipt(&b.receipt);
+            if matches!(r.outcome, Outcome::Accepted { .. }) && digest.is_none_or(|d| d == r.header_digest) {
+                return Ok(Some((index, b)));
+            }
+        }
+    }
+    Ok(None)
 }

@@ -49,6 +49,7 @@ pub async fn serve(dir: &Path, stop: impl Future<Output = ()>, ready: impl FnOnc
     };
     let background = tokio::spawn(housekeeping(Arc::clone(&node)));
     let retries = tokio::spawn(retries(Arc::clone(&node)));
+    let consistency = tokio::spawn(consistency(Arc::clone(&node)));
     let state = node.state();
     tracing::info!(agency = %state.agency, listen = %node.local_addr()?, api = %socket.display(),
         api_tcp = ?state.config.api, metrics = ?state.config.api.map(|a| format!("http://{a}/metrics")),
@@ -59,6 +60,7 @@ pub async fn serve(dir: &Path, stop: impl Future<Output = ()>, ready: impl FnOnc
     local.abort();
     background.abort();
     retries.abort();
+    consistency.abort();
     if let Some(t) = tcp {
         t.abort();
     }
@@ -84,6 +86,24 @@ fn api_token(dir: &Path) -> Result<Arc<str>, NodeError> {
         return Err(NodeError::Malformed { path, message: "the API token is shorter than 32 characters".into() });
     }
     Ok(Arc::from(token))
+}
+
+/// Asks peers for the consistency proofs of checkpoints they showed this
+/// node (woken by a new one, and every minute for those still unproven).
+async fn consistency(node: Arc<Node>) {
+    loop {
+        let _ = tokio::time::timeout(Duration::from_secs(60), node.state().checkpoints.wake.notified()).await;
+        for (peer, old_size, new_size) in node.state().checkpoints.questions() {
+            let target = tally_wire::Fetch::Consistency { old_size, new_size };
+            let answer = node.endpoint.fetch(&peer, target, crate::checkpoints::MAX_FETCHED_PROOF).await;
+            let proof = answer.map_err(|e| e.to_string()).and_then(|b| crate::checkpoints::proof_from_bytes(&b));
+            let state = Arc::clone(&node.state);
+            let settled = tokio::task::spawn_blocking(move || crate::checkpoints::settle(&state, &peer, proof)).await;
+            if let Ok(Err(e)) = settled {
+                tracing::warn!(error = %e, "cannot record a peer's checkpoint");
+            }
+        }
+    }
 }
 
 /// Offers unfinished sends again as their retries fall due (at start, every one).

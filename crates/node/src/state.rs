@@ -16,7 +16,10 @@ use tally_grant::{Authorization, ChainCache, Denial, Flow, RevocationSet, Usage,
 use tally_receipt::{Log, log_origin};
 use tally_store::{InboxRecord, Store, Tx, Vault};
 use tally_transport::Roster;
-use tally_wire::{AgencyId, Evidence, Grant, GrantChain, GrantId, LogEntry, PacketId, Receipt, Signed, Timestamp};
+use tally_wire::{
+    AgencyId, BundledReceipt, Encoded, Evidence, Grant, GrantChain, GrantId, LogEntry, PacketId, Receipt,
+    ReceiptBundle, Signed, Timestamp,
+};
 use tokio::sync::Notify;
 
 use crate::agency::AgencyKeys;
@@ -39,6 +42,8 @@ pub(crate) struct NodeState {
     pub(crate) roster: Arc<Roster>,
     pub(crate) store: Store,
     pub(crate) log: Log<Store>,
+    /// Peers' checkpoints seen in their bundles, and fork evidence against them.
+    pub(crate) checkpoints: crate::checkpoints::PeerCheckpoints,
     pub(crate) vault: Vault,
     pub(crate) policy: Arc<Mutex<Policy>>,
     pub(crate) limits: Arc<PeerLimits>,
@@ -116,6 +121,7 @@ impl NodeState {
         let issuers = grants.iter().filter_map(|(_, c)| c.first().map(|g| g.unverified().issuer.clone()));
         let limits = PeerLimits::new(&config.limits, stored, issuers);
         let serial = directory.serial();
+        let checkpoints = crate::checkpoints::PeerCheckpoints::load(&store)?;
         let state = Arc::new(Self {
             dir: dir.to_owned(),
             agency: config.agency.clone(),
@@ -125,6 +131,7 @@ impl NodeState {
             roster,
             store,
             log,
+            checkpoints,
             vault,
             policy: Arc::new(Mutex::new(Policy { usage, revocations, cache: ChainCache::new(serial, 1024) })),
             limits: Arc::new(limits),
@@ -146,11 +153,9 @@ impl NodeState {
         let mut missing = Vec::new();
         for (id, record) in self.store.inbox_all()? {
             let logged = self.store.receipt_indices_of(&id, tally_store::ReceiptSide::Issued)?;
-            if !logged
-                .into_iter()
-                .any(|i| matches!(self.log_entry(i), Ok(LogEntry::ReceiptIssued(r)) if r == record.receipt))
-            {
-                missing.push(LogEntry::ReceiptIssued(record.receipt));
+            let entry = tally_receipt::bundled_entry(&record.receipt);
+            if !logged.into_iter().any(|i| self.log_entry(i).is_ok_and(|e| e == entry)) {
+                missing.push(entry);
             }
         }
         if !missing.is_empty() {
@@ -160,19 +165,39 @@ impl NodeState {
         Ok(())
     }
 
-    /// The receipt this node signed for the packet `packet` it stored, and
+    /// The receipt this node issued for the packet `packet` it stored, and
     /// its index in the log. A pull request's refusal may carry the same id
     /// (the requester chooses it): it is not this receipt.
-    pub(crate) fn stored_receipt(&self, packet: &PacketId) -> Result<Option<(u64, Signed<Receipt>)>, NodeError> {
+    pub(crate) fn stored_receipt(&self, packet: &PacketId) -> Result<Option<(u64, BundledReceipt)>, NodeError> {
         let Some(stored) = self.store.inbox(packet)? else { return Ok(None) };
+        let entry = tally_receipt::bundled_entry(&stored.receipt);
         for index in self.store.receipt_indices_of(packet, tally_store::ReceiptSide::Issued)? {
-            if let LogEntry::ReceiptIssued(r) = self.log_entry(index)?
-                && r == stored.receipt
-            {
-                return Ok(Some((index, r)));
+            if self.log_entry(index)? == entry {
+                return Ok(Some((index, stored.receipt)));
             }
         }
         Err(NodeError::Inconsistent(format!("the receipt of stored packet {packet} is not in the log")))
+    }
+
+    /// The bundle of the receipt this node issued for stored packet
+    /// `packet`: under the latest checkpoint, signed now if none covers it
+    /// (a crash between the commit and the checkpoint).
+    pub(crate) fn stored_bundle(&self, packet: &PacketId) -> Result<Option<ReceiptBundle>, NodeError> {
+        let Some((index, receipt)) = self.stored_receipt(packet)? else { return Ok(None) };
+        Ok(Some(self.log.bundle_of(receipt, index)?))
+    }
+
+    /// A receipt this node issues, as the signing mode has it: signed on
+    /// its own, or to be logged unsigned under the group commit's checkpoint.
+    pub(crate) fn issue(&self, receipt: Receipt) -> Result<BundledReceipt, NodeError> {
+        Ok(match self.config.receipts.signing {
+            crate::config::Signing::Individual => BundledReceipt::Signed(
+                self.identity
+                    .sign_object(receipt)
+                    .map_err(|source| NodeError::Key { path: self.dir.clone(), source })?,
+            ),
+            crate::config::Signing::Batched => BundledReceipt::Logged(Encoded::new(receipt)?),
+        })
     }
 
     /// The log entry at `index`, decoded.
@@ -280,7 +305,7 @@ impl NodeState {
         commitment_key: Vec<u8>,
         chain: &GrantChain,
         reservation: crate::reservation::Reservation,
-    ) -> Result<Signed<Receipt>, NodeError> {
+    ) -> Result<ReceiptBundle, NodeError> {
         if receipt.recipient != self.agency {
             return Err(NodeError::Refused(format!(
                 "a receipt naming {} is not this node's to sign",
@@ -306,9 +331,8 @@ impl NodeState {
         if let Some((grant, _)) = revoked {
             return Err(NodeError::Refused(format!("grant {grant} was revoked while the packet arrived")));
         }
-        let signed =
-            self.identity.sign_object(receipt).map_err(|source| NodeError::Key { path: self.dir.clone(), source })?;
-        let packet = signed.unverified().packet_id;
+        let (packet, grant) = (receipt.packet_id, receipt.grant);
+        let issued = self.issue(receipt)?;
         let (sender, size) = (record.sender.clone(), record.size);
         let record = InboxRecord {
             sender: record.sender,
@@ -318,19 +342,19 @@ impl NodeState {
             content_type: record.content_type,
             size: record.size,
             epoch: record.epoch,
-            receipt: signed.clone(),
+            receipt: issued.clone(),
             erased_at: None,
             evidence,
             commitment_key,
         };
         let new_grants = self.new_grants(chain)?;
         let mut entries: Vec<LogEntry> = new_grants.iter().cloned().map(LogEntry::GrantReceived).collect();
-        entries.push(LogEntry::ReceiptIssued(signed.clone()));
+        entries.push(tally_receipt::bundled_entry(&issued));
         let new_chain = (!new_grants.is_empty()).then(|| chain.clone());
         let (counted, bytes, at) = (reservation.chain(), reservation.bytes(), reservation.at());
         // The packet's record, the quota it used, any grant first seen with
         // it and its receipt: one transaction, shared with other exchanges.
-        self.commit(&entries, move |tx| {
+        let logged = self.commit(&entries, move |tx| {
             tx.put_inbox(&packet, &record)?;
             tx.count_usage(&counted, bytes, at)?;
             if let Some(chain) = &new_chain {
@@ -342,11 +366,21 @@ impl NodeState {
         if let Some(leaf) = chain.first().filter(|_| !new_grants.is_empty()) {
             self.limits.kept_grant(&leaf.unverified().issuer);
         }
-        tracing::info!(peer = %sender, packet = %packet, grant = %signed.unverified().grant, bytes = size,
+        tracing::info!(peer = %sender, packet = %packet, grant = %grant, bytes = size,
             "packet received and receipted");
         self.metrics.received.inc();
         self.metrics.received_bytes.inc_by(size);
-        Ok(signed)
+        // Durable: the bundle under the checkpoint of this group commit.
+        self.bundle(issued, logged.end - 1)
+    }
+
+    /// The bundle of the receipt just committed at `index`: under the
+    /// latest checkpoint if it covers the index, or a new one, signed once
+    /// for every receipt of the group commit (the others wait for it here).
+    pub(crate) fn bundle(&self, receipt: BundledReceipt, index: u64) -> Result<ReceiptBundle, NodeError> {
+        let (checkpoint, note) = self.log.checkpoint_covering(index + 1)?;
+        self.metrics.note_checkpoint(checkpoint.size);
+        Ok(self.log.bundle(receipt, index, &checkpoint, &note)?)
     }
 
     /// Appends `entries` to the log and makes `side`'s changes to the node's
@@ -356,9 +390,8 @@ impl NodeState {
         &self,
         entries: &[LogEntry],
         side: impl Fn(&mut Tx<'_>) -> Result<(), tally_store::Error> + Send + 'static,
-    ) -> Result<(), NodeError> {
-        self.store.commit(entries, side)?;
-        Ok(())
+    ) -> Result<std::ops::Range<u64>, NodeError> {
+        Ok(self.store.commit(entries, side)?)
     }
 
     /// The grants of `chain` this node has not logged yet.

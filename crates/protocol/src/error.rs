@@ -52,6 +52,9 @@ pub enum ExchangeError {
     /// The peer's receipt does not verify or does not match the packet.
     #[error("the receipt does not verify: {0}")]
     BadReceipt(&'static str),
+    /// The peer's receipt bundle does not verify (checkpoint, proof or signature).
+    #[error("the receipt bundle does not verify: {0}")]
+    BadBundle(tally_receipt::BundleError),
     /// The host could not store the packet; no receipt was issued.
     #[error("the host could not store the packet")]
     StoreFailed,
@@ -117,7 +120,7 @@ impl ExchangeError {
             Self::ClosedByHost(code) => *code,
             Self::PacketIdReused => CloseCode::PACKET_ID_REUSED,
             Self::Timeout => CloseCode::TIMEOUT,
-            Self::BadReceipt(_) => CloseCode::VERIFICATION_FAILED,
+            Self::BadReceipt(_) | Self::BadBundle(_) => CloseCode::VERIFICATION_FAILED,
             Self::AnswerTooLarge { .. } => CloseCode::FRAME_TOO_LARGE,
             Self::ClosedByPeer { .. } => CloseCode::NO_ERROR,
             Self::StoreFailed | Self::HostOutOfTurn(_) | Self::Envelope(_) => CloseCode::INTERNAL_ERROR,

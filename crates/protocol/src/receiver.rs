@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tally_envelope::{CommitmentKey, IdentityVerifier, KemKey, Opener, header_digest};
 use tally_wire::{
     Accept, AgencyId, CloseCode, Digest, Evidence, Frame, GrantChain, Offer, Outcome, PacketHeader, ReasonCode,
-    Receipt, ReceiptFrame, Reject, Signed, Timestamp,
+    Receipt, ReceiptBundle, ReceiptFrame, Reject, Timestamp,
 };
 
 use std::time::Instant;
@@ -64,7 +64,7 @@ pub enum ReceiverRequest {
 /// The host's answers.
 pub enum ReceiverResponse {
     /// This packet id was receipted before: the receipt (a resend gets it again).
-    AlreadyReceipted(Signed<Receipt>),
+    AlreadyReceipted(ReceiptBundle),
     /// The policy allows the packet: open it with this key, verify it under this sender key.
     Accept {
         /// The recipient's KEM key the header names.
@@ -75,11 +75,11 @@ pub enum ReceiverResponse {
     /// The policy refuses the packet.
     Deny(ReasonCode),
     /// Stored durably; the signed receipt.
-    Stored(Signed<Receipt>),
+    Stored(ReceiptBundle),
     /// Storing failed: no receipt may be issued.
     StoreFailed,
     /// The signed rejection receipt.
-    Rejected(Signed<Receipt>),
+    Rejected(ReceiptBundle),
     /// Refuse without a signed statement: close the stream with this code
     /// (a peer whose refusals are rate-limited, spec/protocol.md "Refusals");
     /// the answer to `Decide` or to `Reject`.
@@ -90,11 +90,11 @@ pub enum ReceiverResponse {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReceiverOutcome {
     /// The packet was stored and receipted.
-    Received(Signed<Receipt>),
+    Received(ReceiptBundle),
     /// The packet was refused with a signed rejection.
-    Rejected(Signed<Receipt>),
+    Rejected(ReceiptBundle),
     /// A resent packet got its earlier receipt again; nothing was delivered twice.
-    Resent(Signed<Receipt>),
+    Resent(ReceiptBundle),
 }
 
 enum Stage {
@@ -213,11 +213,11 @@ impl Receiver {
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         self.stage = match (stage, response) {
             (Stage::Deciding { digest, .. }, ReceiverResponse::AlreadyReceipted(receipt)) => {
-                if receipt.unverified().header_digest != digest {
+                if tally_receipt::bundled_receipt(&receipt.receipt).header_digest != digest {
                     self.fail(ExchangeError::PacketIdReused);
                     return;
                 }
-                self.io.send(Frame::Receipt(ReceiptFrame { receipt: receipt.clone() }));
+                self.io.send(Frame::Receipt(ReceiptFrame { bundle: receipt.clone() }));
                 self.io.finish(Ok(ReceiverOutcome::Resent(receipt)));
                 Stage::Done
             }
@@ -246,7 +246,7 @@ impl Receiver {
                 }
             }
             (Stage::Committing, ReceiverResponse::Stored(receipt)) => {
-                self.io.send(Frame::Receipt(ReceiptFrame { receipt: receipt.clone() }));
+                self.io.send(Frame::Receipt(ReceiptFrame { bundle: receipt.clone() }));
                 self.io.finish(Ok(ReceiverOutcome::Received(receipt)));
                 Stage::Done
             }
@@ -255,7 +255,7 @@ impl Receiver {
                 return;
             }
             (Stage::Rejecting, ReceiverResponse::Rejected(receipt)) => {
-                self.io.send(Frame::Reject(Reject { receipt: receipt.clone() }));
+                self.io.send(Frame::Reject(Reject { bundle: receipt.clone() }));
                 self.io.finish(Ok(ReceiverOutcome::Rejected(receipt)));
                 Stage::Done
             }

@@ -8,8 +8,9 @@
 //! ◀─ Close (NO_ERROR) ──  the answer is complete
 //! ```
 
-use tally_envelope::{IdentityVerifier, request_digest};
-use tally_wire::{CloseCode, Digest, Frame, GrantChain, Outcome, PullRequest, Receipt, Request, Signed};
+use tally_envelope::request_digest;
+use tally_receipt::BundleVerifier;
+use tally_wire::{CloseCode, Digest, Frame, GrantChain, Outcome, PullRequest, ReceiptBundle, Request, Signed};
 
 use std::time::Instant;
 
@@ -27,7 +28,7 @@ pub enum RequesterOutcome {
     Answered(Vec<ReceiverOutcome>),
     /// The responder refused the request with this signed receipt (which
     /// names the request, spec/protocol.md); the host should log it.
-    Refused(Signed<Receipt>),
+    Refused(ReceiptBundle),
 }
 
 enum Stage {
@@ -55,7 +56,7 @@ impl Stage {
 pub struct Requester {
     request: PullRequest,
     request_digest: Digest,
-    responder_key: IdentityVerifier,
+    responder: BundleVerifier,
     config: Config,
     stage: Stage,
     received: Vec<ReceiverOutcome>,
@@ -66,19 +67,19 @@ pub struct Requester {
 
 impl Requester {
     /// Starts a pull: `request` is signed by this agency, its leaf grant's
-    /// chain is `grant_chain`, and `responder_key` is the responder's
-    /// identity key from the directory (refusals and receipts verify under it).
+    /// chain is `grant_chain`, and `responder` verifies the responder's
+    /// bundles under its identity key from the directory.
     pub fn new(
         request: Signed<PullRequest>,
         grant_chain: GrantChain,
-        responder_key: IdentityVerifier,
+        responder: BundleVerifier,
         config: Config,
         now: Now,
     ) -> Self {
         Self {
             request: request.unverified().clone(),
             request_digest: request_digest(&request),
-            responder_key,
+            responder,
             config,
             stage: Stage::AwaitingAnswer,
             received: Vec::new(),
@@ -101,9 +102,9 @@ impl Requester {
                 receiver.handle_frame(frame, now);
                 return self.pump(receiver);
             }
-            (Stage::AwaitingAnswer, Frame::Reject(reject)) => match self.check_refusal(&reject.receipt) {
+            (Stage::AwaitingAnswer, Frame::Reject(reject)) => match self.check_refusal(&reject.bundle) {
                 Ok(()) => {
-                    self.finish(Ok(RequesterOutcome::Refused(reject.receipt)));
+                    self.finish(Ok(RequesterOutcome::Refused(reject.bundle)));
                     Stage::Done
                 }
                 Err(e) => return self.fail(e),
@@ -238,8 +239,8 @@ impl Requester {
     }
 
     /// A refusal must be the responder's, for exactly this request.
-    fn check_refusal(&self, receipt: &Signed<Receipt>) -> Result<(), ExchangeError> {
-        let r = self.responder_key.verify_object(receipt).map_err(|_| ExchangeError::BadReceipt("signature"))?;
+    fn check_refusal(&self, bundle: &ReceiptBundle) -> Result<(), ExchangeError> {
+        let r = self.responder.verify(bundle).map_err(ExchangeError::BadBundle)?.receipt;
         let q = &self.request;
         let ours = r.packet_id.0 == q.request_id.0
             && r.header_digest == self.request_digest

@@ -10,8 +10,8 @@
 
 use tally_envelope::request_digest;
 use tally_wire::{
-    AgencyId, Close, CloseCode, Frame, GrantChain, Outcome, PacketId, PullRequest, ReasonCode, Receipt, Reject,
-    Request, Signed, Timestamp,
+    AgencyId, Close, CloseCode, Frame, GrantChain, Outcome, PacketId, PullRequest, ReasonCode, Receipt, ReceiptBundle,
+    Reject, Request, Signed, Timestamp,
 };
 
 use std::time::Instant;
@@ -57,7 +57,7 @@ pub enum ResponderResponse {
     /// code (a peer whose refusals are rate-limited, spec/protocol.md "Refusals").
     Close(CloseCode),
     /// The signed refusal.
-    Rejected(Signed<Receipt>),
+    Rejected(ReceiptBundle),
     /// The next packet, ready to be offered (from [`Sender::new`] or [`Sender::resend`]).
     Send(Box<Sender>),
     /// No more packets: the answer is complete.
@@ -73,7 +73,7 @@ pub enum ResponderOutcome {
     /// The request was served with these packets (each delivered or refused by the requester).
     Served(Vec<SenderOutcome>),
     /// The request was refused with this signed receipt.
-    Refused(Signed<Receipt>),
+    Refused(ReceiptBundle),
 }
 
 enum Stage {
@@ -164,7 +164,7 @@ impl Responder {
                 Stage::Rejecting
             }
             (Stage::Rejecting, ResponderResponse::Rejected(receipt)) => {
-                self.io.send(Frame::Reject(Reject { receipt: receipt.clone() }));
+                self.io.send(Frame::Reject(Reject { bundle: receipt.clone() }));
                 self.finish(Ok(ResponderOutcome::Refused(receipt)));
                 Stage::Done
             }

@@ -11,8 +11,11 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, PacketDigests, Sealer};
-use tally_wire::{Chunk, EncapsulatedKey, Encoded, Evidence, Frame, Offer, Outcome, PacketHeader, Receipt, Signed};
+use tally_envelope::{CommitmentKey, IdentityKey, PacketDigests, Sealer};
+use tally_receipt::BundleVerifier;
+use tally_wire::{
+    Chunk, EncapsulatedKey, Encoded, Evidence, Frame, Offer, Outcome, PacketHeader, Receipt, ReceiptBundle,
+};
 
 use std::time::Instant;
 
@@ -30,8 +33,8 @@ pub enum SenderRequest {
     },
     /// Log this verified receipt (accepted or rejected), then answer `Logged`.
     Log {
-        /// The recipient's receipt.
-        receipt: Box<Signed<Receipt>>,
+        /// The recipient's receipt bundle, verified.
+        bundle: Box<ReceiptBundle>,
         /// For a packet sealed and delivered in this exchange: its evidence
         /// of origin and its content-commitment key, to keep for a later
         /// reveal. `None` for a rejection and for a resend (nothing was
@@ -52,10 +55,10 @@ pub enum SenderResponse {
 /// How an exchange ended for the sender.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SenderOutcome {
-    /// The recipient stored the packet; its receipt is logged.
-    Delivered(Signed<Receipt>),
-    /// The recipient refused it; its signed rejection is logged.
-    Refused(Signed<Receipt>),
+    /// The recipient stored the packet; its receipt bundle is logged.
+    Delivered(ReceiptBundle),
+    /// The recipient refused it; its rejection's bundle is logged.
+    Refused(ReceiptBundle),
     /// A resent offer was accepted as new: the recipient never stored the
     /// packet, so it must be sealed and sent anew (only [`Sender::resend`]).
     NotStored,
@@ -66,7 +69,7 @@ enum Stage {
     Resending,
     Streaming { sealer: Box<Sealer>, index: u64 },
     AwaitingReceipt { digests: PacketDigests, sealed: Box<(Evidence, CommitmentKey)> },
-    Logging { receipt: Box<Signed<Receipt>>, delivered: bool },
+    Logging { bundle: Box<ReceiptBundle>, delivered: bool },
     Done,
 }
 
@@ -86,7 +89,7 @@ impl Stage {
 /// The sending side of one push exchange, with no I/O.
 pub struct Sender {
     identity: Arc<IdentityKey>,
-    recipient_key: IdentityVerifier,
+    recipient: BundleVerifier,
     header: PacketHeader,
     encoded_header: Encoded<PacketHeader>,
     encapsulated_key: EncapsulatedKey,
@@ -97,17 +100,17 @@ pub struct Sender {
 
 impl Sender {
     /// Starts an exchange: `sealer` and `offer` come from [`Sealer::new`];
-    /// `identity` signs the trailer; `recipient_key` is the recipient's
-    /// identity key from the directory, which its receipt must verify under.
+    /// `identity` signs the trailer; `recipient` verifies the recipient's
+    /// receipt bundle under its identity key from the directory.
     pub fn new(
         sealer: Sealer,
         offer: Offer,
         identity: Arc<IdentityKey>,
-        recipient_key: IdentityVerifier,
+        recipient: BundleVerifier,
         config: Config,
         now: Now,
     ) -> Self {
-        Self::offering(offer, Stage::Offering { sealer: Box::new(sealer) }, identity, recipient_key, config, now)
+        Self::offering(offer, Stage::Offering { sealer: Box::new(sealer) }, identity, recipient, config, now)
     }
 
     /// Offers again a packet whose exchange was cut off (spec/protocol.md,
@@ -119,11 +122,11 @@ impl Sender {
     pub fn resend(
         offer: Offer,
         identity: Arc<IdentityKey>,
-        recipient_key: IdentityVerifier,
+        recipient: BundleVerifier,
         config: Config,
         now: Now,
     ) -> Self {
-        Self::offering(offer, Stage::Resending, identity, recipient_key, config, now)
+        Self::offering(offer, Stage::Resending, identity, recipient, config, now)
     }
 
     /// A sender whose first frame is `offer`, in `stage`.
@@ -131,7 +134,7 @@ impl Sender {
         offer: Offer,
         stage: Stage,
         identity: Arc<IdentityKey>,
-        recipient_key: IdentityVerifier,
+        recipient: BundleVerifier,
         config: Config,
         now: Now,
     ) -> Self {
@@ -139,7 +142,7 @@ impl Sender {
         let header_digest = tally_envelope::header_digest(&offer.header);
         Self {
             identity,
-            recipient_key,
+            recipient,
             header,
             encoded_header: offer.header.clone(),
             encapsulated_key: offer.encapsulated_key,
@@ -165,12 +168,12 @@ impl Sender {
                 self.ask_for_chunk(&sealer);
                 Stage::Streaming { sealer, index: 0 }
             }
-            (Stage::Resending, Frame::Receipt(frame)) => match self.check_resent_receipt(&frame.receipt) {
+            (Stage::Resending, Frame::Receipt(frame)) => match self.check_resent_receipt(&frame.bundle) {
                 Ok(()) => {
-                    let receipt = Box::new(frame.receipt.clone());
-                    self.io.ask(SenderRequest::Log { receipt, sealed: None });
+                    let bundle = Box::new(frame.bundle.clone());
+                    self.io.ask(SenderRequest::Log { bundle, sealed: None });
                     self.io.await_host();
-                    Stage::Logging { receipt: Box::new(frame.receipt), delivered: true }
+                    Stage::Logging { bundle: Box::new(frame.bundle), delivered: true }
                 }
                 Err(e) => return self.fail(e),
             },
@@ -182,22 +185,22 @@ impl Sender {
             (
                 Stage::Offering { .. } | Stage::Resending | Stage::Streaming { .. } | Stage::AwaitingReceipt { .. },
                 Frame::Reject(reject),
-            ) => match self.check_rejection(&reject.receipt) {
+            ) => match self.check_rejection(&reject.bundle) {
                 Ok(()) => {
-                    let receipt = Box::new(reject.receipt.clone());
-                    self.io.ask(SenderRequest::Log { receipt, sealed: None });
+                    let bundle = Box::new(reject.bundle.clone());
+                    self.io.ask(SenderRequest::Log { bundle, sealed: None });
                     self.io.await_host();
-                    Stage::Logging { receipt: Box::new(reject.receipt), delivered: false }
+                    Stage::Logging { bundle: Box::new(reject.bundle), delivered: false }
                 }
                 Err(e) => return self.fail(e),
             },
             (Stage::AwaitingReceipt { digests, sealed }, Frame::Receipt(frame)) => {
-                match self.check_acceptance(&frame.receipt, &digests) {
+                match self.check_acceptance(&frame.bundle, &digests) {
                     Ok(()) => {
-                        let receipt = Box::new(frame.receipt.clone());
-                        self.io.ask(SenderRequest::Log { receipt, sealed: Some(sealed) });
+                        let bundle = Box::new(frame.bundle.clone());
+                        self.io.ask(SenderRequest::Log { bundle, sealed: Some(sealed) });
                         self.io.await_host();
-                        Stage::Logging { receipt: Box::new(frame.receipt), delivered: true }
+                        Stage::Logging { bundle: Box::new(frame.bundle), delivered: true }
                     }
                     Err(e) => return self.fail(e),
                 }
@@ -247,11 +250,11 @@ impl Sender {
             }
             // A chunk the host read before the recipient refused the packet is not sent.
             (stage @ (Stage::Logging { .. } | Stage::Done), SenderResponse::Chunk(_)) => stage,
-            (Stage::Logging { receipt, delivered }, SenderResponse::Logged) => {
+            (Stage::Logging { bundle, delivered }, SenderResponse::Logged) => {
                 self.finish(Ok(if delivered {
-                    SenderOutcome::Delivered(*receipt)
+                    SenderOutcome::Delivered(*bundle)
                 } else {
-                    SenderOutcome::Refused(*receipt)
+                    SenderOutcome::Refused(*bundle)
                 }));
                 Stage::Done
             }
@@ -319,10 +322,12 @@ impl Sender {
         }
     }
 
-    /// A receipt must be the recipient's, over its exact bytes, for this
-    /// packet (header digest, packet id, agencies, grant, purpose, category, length).
-    fn check_receipt_is_ours<'r>(&self, receipt: &'r Signed<Receipt>) -> Result<&'r Receipt, ExchangeError> {
-        let r = self.recipient_key.verify_object(receipt).map_err(|_| ExchangeError::BadReceipt("signature"))?;
+    /// A receipt must be the recipient's, in a bundle that verifies under
+    /// its key (checkpoint, inclusion proof, and the receipt's own
+    /// signature if it has one), for this packet (header digest, packet id,
+    /// agencies, grant, purpose, category, length).
+    fn check_receipt_is_ours(&self, bundle: &ReceiptBundle) -> Result<Receipt, ExchangeError> {
+        let r = self.recipient.verify(bundle).map_err(ExchangeError::BadBundle)?.receipt;
         let h = &self.header;
         let ours = r.packet_id == h.packet_id
             && r.header_digest == self.header_digest
@@ -339,7 +344,7 @@ impl Sender {
     }
 
     /// A rejection, in a reject frame.
-    fn check_rejection(&self, receipt: &Signed<Receipt>) -> Result<(), ExchangeError> {
+    fn check_rejection(&self, receipt: &ReceiptBundle) -> Result<(), ExchangeError> {
         match self.check_receipt_is_ours(receipt)?.outcome {
             Outcome::Rejected { .. } => Ok(()),
             Outcome::Accepted { .. } => Err(ExchangeError::BadReceipt("an acceptance in a reject frame")),
@@ -347,7 +352,7 @@ impl Sender {
     }
 
     /// An acceptance, which must commit to exactly what was sealed.
-    fn check_acceptance(&self, receipt: &Signed<Receipt>, sealed: &PacketDigests) -> Result<(), ExchangeError> {
+    fn check_acceptance(&self, receipt: &ReceiptBundle, sealed: &PacketDigests) -> Result<(), ExchangeError> {
         match self.check_receipt_is_ours(receipt)?.outcome {
             Outcome::Accepted { ciphertext_fingerprint, content_commitment }
                 if ciphertext_fingerprint == sealed.ciphertext_fingerprint
@@ -362,7 +367,7 @@ impl Sender {
 
     /// A resent packet's receipt: an acceptance for exactly this header
     /// (what was sealed the first time is bound by the header digest).
-    fn check_resent_receipt(&self, receipt: &Signed<Receipt>) -> Result<(), ExchangeError> {
+    fn check_resent_receipt(&self, receipt: &ReceiptBundle) -> Result<(), ExchangeError> {
         match self.check_receipt_is_ours(receipt)?.outcome {
             Outcome::Accepted { .. } => Ok(()),
             Outcome::Rejected { .. } => Err(ExchangeError::BadReceipt("a rejection in a receipt frame")),

@@ -13,12 +13,29 @@ use tally_protocol::{
     Config, ExchangeError, Receiver, ReceiverOutcome, ReceiverRequest, ReceiverResponse, Sender, SenderOutcome,
     SenderRequest, SenderResponse,
 };
+use tally_receipt::{BundleVerifier, CheckpointCache, Log, MemoryStore};
 use tally_wire::{
     AgencyId, BoundedVec, ChunkSize, CloseCode, ContentType, DataCategory, Frame, GrantId, KemKeyCertificate, Offer,
-    Outcome, PacketId, Purpose, ReasonCode, Receipt, Signed, SuiteId, Timestamp,
+    Outcome, PacketId, Purpose, ReasonCode, Receipt, ReceiptBundle, SuiteId, Timestamp,
 };
 
 const T0: u64 = 1_800_000_000;
+
+/// The receipt in a bundle.
+trait ReceiptOf {
+    fn receipt_of(&self) -> &Receipt;
+}
+
+impl ReceiptOf for ReceiptBundle {
+    fn receipt_of(&self) -> &Receipt {
+        tally_receipt::bundled_receipt(&self.receipt)
+    }
+}
+
+/// The social-security bureau's log, signed with `key`.
+fn recipient_log(key: IdentityKey) -> Log<MemoryStore> {
+    Log::new(MemoryStore::new(), &agency("social-security"), Arc::new(key))
+}
 
 fn agency(s: &str) -> AgencyId {
     AgencyId::new(s).expect("valid")
@@ -33,17 +50,29 @@ enum Policy {
 }
 
 struct ReceiverHost {
-    identity: IdentityKey,
+    /// The receipts it issues, in a log in memory: batch-signed, or each
+    /// also signed on its own when `individual`.
+    log: Log<MemoryStore>,
+    individual: bool,
     kem: Arc<KemKey>,
     sender_key: IdentityVerifier,
     policy: Policy,
     provisional: Vec<u8>,
-    stored: HashMap<PacketId, (Vec<u8>, Signed<Receipt>)>,
+    stored: HashMap<PacketId, (Vec<u8>, ReceiptBundle)>,
     commits: usize,
     discards: usize,
 }
 
 impl ReceiverHost {
+    fn issue(&self, receipt: Receipt) -> ReceiptBundle {
+        if self.individual {
+            let (bundled, index) = self.log.issue_receipt(receipt).expect("logs");
+            self.log.bundle_of(bundled, index).expect("bundles")
+        } else {
+            self.log.issue_receipts_batched(vec![receipt]).expect("logs").pop().expect("one bundle")
+        }
+    }
+
     fn answer(&mut self, request: ReceiverRequest) -> Option<ReceiverResponse> {
         match request {
             ReceiverRequest::Decide { header, .. } => Some(if let Some((_, r)) = self.stored.get(&header.packet_id) {
@@ -70,13 +99,12 @@ impl ReceiverHost {
                 if self.policy == Policy::AllowButStoreFails {
                     return Some(ReceiverResponse::StoreFailed);
                 }
-                let signed = self.identity.sign_object(receipt.clone()).expect("signs");
-                self.stored.insert(receipt.packet_id, (std::mem::take(&mut self.provisional), signed.clone()));
-                Some(ReceiverResponse::Stored(signed))
+                let packet = receipt.packet_id;
+                let bundle = self.issue(receipt);
+                self.stored.insert(packet, (std::mem::take(&mut self.provisional), bundle.clone()));
+                Some(ReceiverResponse::Stored(bundle))
             }
-            ReceiverRequest::Reject { receipt } => {
-                Some(ReceiverResponse::Rejected(self.identity.sign_object(receipt).expect("signs")))
-            }
+            ReceiverRequest::Reject { receipt } => Some(ReceiverResponse::Rejected(self.issue(receipt))),
         }
     }
 }
@@ -87,7 +115,7 @@ struct Pair {
     host: ReceiverHost,
     payload: Vec<u8>,
     sent: usize,
-    logged: Vec<Signed<Receipt>>,
+    logged: Vec<ReceiptBundle>,
     now: tally_protocol::Now,
     /// Frames the receiver sent, for assertions.
     from_receiver: Vec<Frame<'static>>,
@@ -97,7 +125,7 @@ struct Pair {
 
 struct World {
     sender_identity: Arc<IdentityKey>,
-    recipient_identity_public: IdentityVerifier,
+    recipient_identity_public: BundleVerifier,
     cert: KemKeyCertificate,
     kem: Arc<KemKey>,
 }
@@ -113,7 +141,11 @@ fn world() -> World {
         .clone();
     World {
         sender_identity,
-        recipient_identity_public: IdentityVerifier::new(&recipient.public_key()).expect("valid"),
+        recipient_identity_public: BundleVerifier::new(
+            agency("social-security"),
+            recipient.public_key(),
+            CheckpointCache::new(),
+        ),
         cert,
         kem,
     }
@@ -155,7 +187,8 @@ impl Pair {
             sender,
             receiver: Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), now),
             host: ReceiverHost {
-                identity: IdentityKey::from_seed(&[2; 32]),
+                log: recipient_log(IdentityKey::from_seed(&[2; 32])),
+                individual: false,
                 kem: Arc::clone(&w.kem),
                 sender_key: IdentityVerifier::new(&w.sender_identity.public_key()).expect("valid"),
                 policy,
@@ -204,8 +237,8 @@ impl Pair {
                         self.sent += len;
                         self.sender.handle_host(SenderResponse::Chunk(chunk), self.now);
                     }
-                    SenderRequest::Log { receipt, .. } => {
-                        self.logged.push(*receipt);
+                    SenderRequest::Log { bundle, .. } => {
+                        self.logged.push(*bundle);
                         self.sender.handle_host(SenderResponse::Logged, self.now);
                     }
                 }
@@ -232,9 +265,9 @@ fn happy_push_delivers_and_receipts() {
     };
     assert_eq!(received, delivered);
     assert_eq!(p.logged, vec![delivered.clone()]);
-    let (stored, _) = &p.host.stored[&delivered.unverified().packet_id];
+    let (stored, _) = &p.host.stored[&delivered.receipt_of().packet_id];
     assert_eq!(stored, &p.payload, "the host stored exactly the payload");
-    assert!(matches!(delivered.unverified().outcome, Outcome::Accepted { .. }));
+    assert!(matches!(delivered.receipt_of().outcome, Outcome::Accepted { .. }));
     assert_eq!(p.host.commits, 1);
 }
 
@@ -253,7 +286,7 @@ fn policy_denial_is_a_signed_rejection_and_no_chunk_is_sent() {
         Some(Ok(SenderOutcome::Refused(r))) => r,
         other => panic!("sender: {other:?}"),
     };
-    assert_eq!(refused.unverified().outcome, Outcome::Rejected { reason: ReasonCode::PURPOSE_NOT_COVERED });
+    assert_eq!(refused.receipt_of().outcome, Outcome::Rejected { reason: ReasonCode::PURPOSE_NOT_COVERED });
     assert_eq!(p.sent, 0, "the sender read no payload");
     assert!(matches!(p.receiver.poll_outcome(), Some(Ok(ReceiverOutcome::Rejected(_)))));
     assert_eq!(p.logged.len(), 1, "the sender logs the rejection too");
@@ -371,7 +404,7 @@ fn a_tampered_chunk_gets_a_signed_rejection_and_the_provisional_data_is_discarde
         Some(Ok(SenderOutcome::Refused(r))) => r,
         other => panic!("sender: {other:?}"),
     };
-    assert_eq!(refused.unverified().outcome, Outcome::Rejected { reason: ReasonCode::DECRYPTION_FAILED });
+    assert_eq!(refused.receipt_of().outcome, Outcome::Rejected { reason: ReasonCode::DECRYPTION_FAILED });
     assert_eq!(p.host.discards, 1);
     assert!(p.host.provisional.is_empty());
     assert_eq!(p.host.commits, 0);
@@ -387,7 +420,7 @@ fn a_trailer_before_the_last_chunk_is_a_rejection() {
     p.drive();
     assert!(matches!(
         p.sender.poll_outcome(),
-        Some(Ok(SenderOutcome::Refused(r))) if r.unverified().outcome == Outcome::Rejected { reason: ReasonCode::LENGTH_MISMATCH }
+        Some(Ok(SenderOutcome::Refused(r))) if r.receipt_of().outcome == Outcome::Rejected { reason: ReasonCode::LENGTH_MISMATCH }
     ));
 }
 
@@ -430,9 +463,12 @@ fn out_of_order_frames_close_the_exchange() {
 #[test]
 fn a_receipt_signed_by_another_key_is_refused_by_the_sender() {
     let (mut p, _) = Pair::new(100, Policy::Allow);
-    p.host.identity = IdentityKey::from_seed(&[9; 32]);
+    p.host.log = recipient_log(IdentityKey::from_seed(&[9; 32]));
     p.drive();
-    assert_eq!(p.sender.poll_outcome(), Some(Err(ExchangeError::BadReceipt("signature"))));
+    assert!(matches!(
+        p.sender.poll_outcome(),
+        Some(Err(ExchangeError::BadBundle(tally_receipt::BundleError::Checkpoint(_))))
+    ));
     assert!(p.logged.is_empty());
 }
 
@@ -483,7 +519,8 @@ proptest! {
         let (pool, w) = frame_pool();
         let policy = if fails { Policy::AllowButStoreFails } else { Policy::Allow };
         let mut host = ReceiverHost {
-            identity: IdentityKey::from_seed(&[2; 32]),
+            log: recipient_log(IdentityKey::from_seed(&[2; 32])),
+            individual: false,
             kem: Arc::clone(&w.kem),
             sender_key: IdentityVerifier::new(&w.sender_identity.public_key()).expect("valid"),
             policy,

@@ -15,9 +15,11 @@ use tally_protocol::{
     Config, ExchangeError, ReceiverOutcome, ReceiverRequest, ReceiverResponse, Requester, RequesterOutcome, Responder,
     ResponderOutcome, ResponderRequest, ResponderResponse, Sender, SenderOutcome, SenderRequest, SenderResponse,
 };
+use tally_receipt::{BundleVerifier, CheckpointCache, Log, MemoryStore};
 use tally_wire::{
     AgencyId, BoundedBytes, BoundedVec, ChunkSize, CloseCode, ContentType, DataCategory, Frame, GrantId,
-    KemKeyCertificate, Outcome, PullRequest, Purpose, ReasonCode, Receipt, RequestId, Signed, SuiteId, Timestamp,
+    KemKeyCertificate, Outcome, PullRequest, Purpose, ReasonCode, Receipt, ReceiptBundle, RequestId, Signed, SuiteId,
+    Timestamp,
 };
 
 const T0: u64 = 1_800_000_000;
@@ -36,20 +38,42 @@ fn category() -> DataCategory {
 
 struct Keys {
     tax: Arc<IdentityKey>,
-    social: IdentityKey,
+    social: Arc<IdentityKey>,
     kem: Arc<KemKey>,
     cert: KemKeyCertificate,
+    /// The receipts each side issues, batch-signed, in logs in memory.
+    tax_log: Log<MemoryStore>,
+    social_log: Log<MemoryStore>,
+}
+
+impl Keys {
+    fn verifier(&self, who: &str) -> BundleVerifier {
+        let key = if who == "tax-bureau" { &self.tax } else { &self.social };
+        BundleVerifier::new(agency(who), key.public_key(), CheckpointCache::new())
+    }
+}
+
+fn issue(log: &Log<MemoryStore>, receipt: Receipt) -> ReceiptBundle {
+    log.issue_receipts_batched(vec![receipt]).expect("logs").pop().expect("one bundle")
+}
+
+/// The receipt in a bundle.
+fn receipt_of(bundle: &ReceiptBundle) -> &Receipt {
+    tally_receipt::bundled_receipt(&bundle.receipt)
 }
 
 fn keys() -> Keys {
-    let social = IdentityKey::from_seed(&[2; 32]);
+    let social = Arc::new(IdentityKey::from_seed(&[2; 32]));
     let kem = Arc::new(KemKey::from_bytes([3; 32]));
     let cert = kem
         .certify(&social, agency("social-security"), Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX))
         .expect("certifies")
         .unverified()
         .clone();
-    Keys { tax: Arc::new(IdentityKey::from_seed(&[1; 32])), social, kem, cert }
+    let tax = Arc::new(IdentityKey::from_seed(&[1; 32]));
+    let tax_log = Log::new(MemoryStore::new(), &agency("tax-bureau"), Arc::clone(&tax));
+    let social_log = Log::new(MemoryStore::new(), &agency("social-security"), Arc::clone(&social));
+    Keys { tax, social, kem, cert, tax_log, social_log }
 }
 
 fn request(signer: &IdentityKey, requester: &str) -> Signed<PullRequest> {
@@ -82,7 +106,7 @@ struct Pull {
     sent: usize,
     provisional: Vec<u8>,
     stored: Vec<Vec<u8>>,
-    responder_logged: Vec<Signed<Receipt>>,
+    responder_logged: Vec<ReceiptBundle>,
     now: tally_protocol::Now,
     deliver_to_requester: bool,
     /// Every frame the responder sent, for the property test's pool.
@@ -96,7 +120,7 @@ impl Pull {
         let requester = Requester::new(
             request(&keys.social, "social-security"),
             BoundedVec::empty(),
-            IdentityVerifier::new(&keys.tax.public_key()).expect("valid"),
+            keys.verifier("tax-bureau"),
             Config::default(),
             now,
         );
@@ -142,7 +166,7 @@ impl Pull {
             sealer,
             offer,
             Arc::clone(&self.keys.tax),
-            IdentityVerifier::new(&self.keys.social.public_key()).expect("valid"),
+            self.keys.verifier("social-security"),
             Config::default(),
             self.now,
         );
@@ -159,17 +183,15 @@ impl Pull {
                 }
                 self.refuse.map_or(ResponderResponse::Serve, ResponderResponse::Deny)
             }
-            ResponderRequest::Reject { receipt } => {
-                ResponderResponse::Rejected(self.keys.tax.sign_object(receipt).expect("signs"))
-            }
+            ResponderRequest::Reject { receipt } => ResponderResponse::Rejected(issue(&self.keys.tax_log, receipt)),
             ResponderRequest::NextPacket => self.next_packet(),
             ResponderRequest::Packet(SenderRequest::NextChunk { len }) => {
                 let chunk = self.sending[self.sent..self.sent + len].to_vec();
                 self.sent += len;
                 ResponderResponse::Packet(SenderResponse::Chunk(chunk))
             }
-            ResponderRequest::Packet(SenderRequest::Log { receipt, .. }) => {
-                self.responder_logged.push(*receipt);
+            ResponderRequest::Packet(SenderRequest::Log { bundle, .. }) => {
+                self.responder_logged.push(*bundle);
                 ResponderResponse::Packet(SenderResponse::Logged)
             }
         }
@@ -191,10 +213,10 @@ impl Pull {
             }
             ReceiverRequest::Commit { receipt, .. } => {
                 self.stored.push(std::mem::take(&mut self.provisional));
-                Some(ReceiverResponse::Stored(self.keys.social.sign_object(receipt).expect("signs")))
+                Some(ReceiverResponse::Stored(issue(&self.keys.social_log, receipt)))
             }
             ReceiverRequest::Reject { receipt } => {
-                Some(ReceiverResponse::Rejected(self.keys.social.sign_object(receipt).expect("signs")))
+                Some(ReceiverResponse::Rejected(issue(&self.keys.social_log, receipt)))
             }
         }
     }
@@ -255,8 +277,8 @@ fn a_pull_answered_by_several_packets_delivers_each_with_its_receipt() {
             panic!("{r:?} / {s:?}");
         };
         assert_eq!(a, b, "both sides hold the same receipt");
-        assert_eq!(a.unverified().sender, agency("tax-bureau"));
-        assert_eq!(a.unverified().recipient, agency("social-security"));
+        assert_eq!(receipt_of(a).sender, agency("tax-bureau"));
+        assert_eq!(receipt_of(a).recipient, agency("social-security"));
     }
     assert_eq!(p.responder_logged.len(), 3, "the responder logs every receipt");
 }
@@ -278,8 +300,7 @@ fn a_refused_pull_gets_a_signed_receipt_naming_the_request() {
         other => panic!("requester: {other:?}"),
     };
     assert_eq!(p.responder.poll_outcome(), Some(Ok(ResponderOutcome::Refused(refusal.clone()))));
-    let tax = IdentityVerifier::new(&p.keys.tax.public_key()).expect("valid");
-    let r = tax.verify_object(&refusal).expect("signed by the responder");
+    let r = p.keys.verifier("tax-bureau").verify(&refusal).expect("the responder's bundle").receipt;
     let asked = request(&p.keys.social, "social-security");
     assert_eq!(r.header_digest, request_digest(&asked));
     assert_eq!(r.packet_id.0, [9; 16], "the packet id field holds the request id");
@@ -293,17 +314,11 @@ fn a_refused_pull_gets_a_signed_receipt_naming_the_request() {
 fn a_request_with_a_bad_signature_is_refused() {
     let mut p = Pull::new(vec![vec![1; 10]], None);
     let forged = request(&IdentityKey::from_seed(&[66; 32]), "social-security");
-    p.requester = Requester::new(
-        forged,
-        BoundedVec::empty(),
-        IdentityVerifier::new(&p.keys.tax.public_key()).expect("valid"),
-        Config::default(),
-        p.now,
-    );
+    p.requester = Requester::new(forged, BoundedVec::empty(), p.keys.verifier("tax-bureau"), Config::default(), p.now);
     p.drive();
     assert!(matches!(
         p.requester.poll_outcome(),
-        Some(Ok(RequesterOutcome::Refused(r))) if r.unverified().outcome == Outcome::Rejected { reason: ReasonCode::BAD_SIGNATURE }
+        Some(Ok(RequesterOutcome::Refused(r))) if receipt_of(&r).outcome == Outcome::Rejected { reason: ReasonCode::BAD_SIGNATURE }
     ));
 }
 
@@ -338,9 +353,13 @@ fn an_offer_outside_the_request_is_refused_by_the_requester() {
 #[test]
 fn a_refusal_signed_by_another_key_is_not_accepted() {
     let mut p = Pull::new(Vec::new(), Some(ReasonCode::GRANT_EXPIRED));
-    p.keys.tax = Arc::new(IdentityKey::from_seed(&[77; 32]));
+    let other = Arc::new(IdentityKey::from_seed(&[77; 32]));
+    p.keys.tax_log = Log::new(MemoryStore::new(), &agency("tax-bureau"), other);
     p.drive();
-    assert_eq!(p.requester.poll_outcome(), Some(Err(ExchangeError::BadReceipt("signature"))));
+    assert!(matches!(
+        p.requester.poll_outcome(),
+        Some(Err(ExchangeError::BadBundle(tally_receipt::BundleError::Checkpoint(_))))
+    ));
 }
 
 #[test]

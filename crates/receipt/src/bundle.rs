@@ -9,7 +9,6 @@ use tally_wire::{
     Signed, Text,
 };
 
-use crate::merkle::{leaf_hash, verify_inclusion};
 use crate::note::{NoteError, verify_checkpoint};
 
 /// The origin line of an agency's log: `tally/<agency id>`.
@@ -62,6 +61,14 @@ pub enum BundleError {
         /// The checkpoint's size.
         size: u64,
     },
+    /// The receipt names another recipient than the agency whose bundle was expected.
+    #[error("the receipt names {recipient} as its recipient, not {issuer}")]
+    NotIssuedBy {
+        /// The agency expected to have issued it.
+        issuer: AgencyId,
+        /// The recipient the receipt names.
+        recipient: AgencyId,
+    },
     /// The bundle could not be encoded to recompute its entry.
     #[error(transparent)]
     Wire(#[from] tally_wire::Error),
@@ -88,22 +95,10 @@ pub fn verify_bundle(
     bundle: &ReceiptBundle,
     identity_key: impl Fn(&AgencyId) -> Option<IdentityPublicKey>,
 ) -> Result<VerifiedReceipt, BundleError> {
-    let receipt = match &bundle.receipt {
-        BundledReceipt::Signed(s) => s.unverified(),
-        BundledReceipt::Logged(e) => e.value(),
-    };
-    let recipient = &receipt.recipient;
+    let recipient = &crate::verifier::bundled_receipt(&bundle.receipt).recipient;
     let key = identity_key(recipient).ok_or_else(|| BundleError::UnknownRecipient(recipient.clone()))?;
-    if let BundledReceipt::Signed(s) = &bundle.receipt {
-        let verifier = IdentityVerifier::new(&key).map_err(|_| BundleError::BadReceiptSignature(recipient.clone()))?;
-        verifier.verify_object(s).map_err(|_| BundleError::BadReceiptSignature(recipient.clone()))?;
-    }
     let checkpoint = verify_checkpoint(bundle.checkpoint.as_str(), &log_origin(recipient), &key)?;
-    let leaf = leaf_hash(&entry_bytes(&bundled_entry(&bundle.receipt))?);
-    if !verify_inclusion(&leaf, bundle.index, checkpoint.size, &bundle.proof, &checkpoint.root) {
-        return Err(BundleError::NotIncluded { index: bundle.index, size: checkpoint.size });
-    }
-    Ok(VerifiedReceipt { receipt: receipt.clone(), checkpoint })
+    crate::verifier::verify_parts(bundle, &key, checkpoint)
 }
 
 /// The first line of a bundle's text form.
@@ -180,4 +175,35 @@ pub fn bundle_from_text(text: &str) -> Result<ReceiptBundle, BundleTextError> {
     let checkpoint =
         Text::new(checkpoint).map_err(|_| bad(4 + proof.len(), "the checkpoint is not valid note text"))?;
     Ok(ReceiptBundle { receipt, index, proof, checkpoint })
+}
+
+/// Why a reveal does not verify.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevealError {
+    /// The sender named in the header is not in the directory.
+    #[error("the sender {0} has no identity key in the directory")]
+    UnknownSender(AgencyId),
+    /// The receipt's bundle does not verify.
+    #[error("the receipt: {0}")]
+    Bundle(#[from] BundleError),
+    /// The evidence, the key or the plaintext do not match the receipt.
+    #[error(transparent)]
+    Envelope(#[from] tally_envelope::Error),
+}
+
+/// Verifies a reveal offline against the plaintext: the receipt's bundle
+/// under the recipient's directory key (as [`verify_bundle`]), then the
+/// evidence, the commitment key and the plaintext against that receipt
+/// ([`tally_envelope::verify_revealed`]).
+pub fn verify_reveal(
+    reveal: &tally_wire::Reveal,
+    identity_key: impl Fn(&AgencyId) -> Option<IdentityPublicKey>,
+    plaintext: impl std::io::Read,
+) -> Result<tally_envelope::Revealed, RevealError> {
+    let verified = verify_bundle(&reveal.receipt, &identity_key)?;
+    let sender = &reveal.evidence.header.value().sender;
+    let key = identity_key(sender).ok_or_else(|| RevealError::UnknownSender(sender.clone()))?;
+    let sender = IdentityVerifier::new(&key).map_err(RevealError::Envelope)?;
+    Ok(tally_envelope::verify_revealed(reveal, &verified.receipt, &sender, plaintext)?)
 }

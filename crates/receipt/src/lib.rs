@@ -48,6 +48,7 @@ mod log;
 pub mod merkle;
 pub mod note;
 mod store;
+mod verifier;
 
 /// Entry points of the fuzz targets and the corpus replay test (`cfg(fuzzing)`,
 /// or feature `fuzzing`); not part of the API, never in a release build.
@@ -55,12 +56,13 @@ mod store;
 pub mod fuzzing;
 
 pub use bundle::{
-    BUNDLE_TEXT_HEADER, BundleError, BundleTextError, VerifiedReceipt, bundle_from_text, bundle_to_text, bundled_entry,
-    entry_bytes, log_origin, sign_receipt, verify_bundle,
+    BUNDLE_TEXT_HEADER, BundleError, BundleTextError, RevealError, VerifiedReceipt, bundle_from_text, bundle_to_text,
+    bundled_entry, entry_bytes, log_origin, sign_receipt, verify_bundle, verify_reveal,
 };
 pub use fork::{ForkError, ForkEvidence};
 pub use log::{Log, LogError, SigningMode};
 pub use store::{LogStore, MemoryStore, StoreError};
+pub use verifier::{BundleVerifier, CHECKPOINT_CACHE_LEN, CheckpointCache, bundled_receipt};
 
 pub(crate) fn encode_value<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, tally_wire::Error> {
     Ok(tally_wire::to_bytes(value))

@@ -2,7 +2,7 @@
 //! (spec/receipts.md, "The log").
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tally_envelope::IdentityKey;
 use tally_wire::{
@@ -47,12 +47,15 @@ pub struct Log<S> {
     store: S,
     origin: LogOrigin,
     key: Arc<IdentityKey>,
+    /// The latest checkpoint signed, so that the receipts of one group
+    /// commit share one signature ([`checkpoint_covering`](Self::checkpoint_covering)).
+    latest: Mutex<Option<(Checkpoint, Arc<str>)>>,
 }
 
 impl<S: LogStore> Log<S> {
     /// The log of `agency`, signed with `key`, in `store`.
     pub fn new(store: S, agency: &AgencyId, key: Arc<IdentityKey>) -> Self {
-        Self { store, origin: log_origin(agency), key }
+        Self { store, origin: log_origin(agency), key, latest: Mutex::new(None) }
     }
 
     /// The log's origin line.
@@ -83,6 +86,39 @@ impl<S: LogStore> Log<S> {
 
     /// Signs (and records) a checkpoint of the log as it is now.
     pub fn checkpoint(&self) -> Result<(Checkpoint, String), LogError> {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        let (c, note) = self.sign_now()?;
+        *latest = Some((c.clone(), Arc::from(note.as_str())));
+        Ok((c, note))
+    }
+
+    /// A signed checkpoint of at least `size` entries: the latest one
+    /// signed if it covers them, else a new one of the log as it is now.
+    /// Callers whose entries were committed together (one group commit)
+    /// wait for one another here and share the one signature.
+    pub fn checkpoint_covering(&self, size: u64) -> Result<(Checkpoint, Arc<str>), LogError> {
+        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((c, note)) = latest.as_ref().filter(|(c, _)| c.size >= size) {
+            return Ok((c.clone(), Arc::clone(note)));
+        }
+        let (c, note) = self.sign_now()?;
+        if c.size < size {
+            let e = crate::merkle::ProofError::IndexOutOfRange { index: size - 1, size: c.size };
+            return Err(LogError::Proof(e));
+        }
+        let note: Arc<str> = Arc::from(note.as_str());
+        *latest = Some((c.clone(), Arc::clone(&note)));
+        Ok((c, note))
+    }
+
+    /// The bundle of the receipt at `index`, under the latest checkpoint
+    /// that covers it (signed now if none does).
+    pub fn bundle_of(&self, receipt: BundledReceipt, index: u64) -> Result<ReceiptBundle, LogError> {
+        let (c, note) = self.checkpoint_covering(index + 1)?;
+        self.bundle_at(receipt, index, &c, &note)
+    }
+
+    fn sign_now(&self) -> Result<(Checkpoint, String), LogError> {
         let size = self.store.size()?;
         let c = Checkpoint { origin: self.origin.clone(), size, root: self.root(size)? };
         let note = sign_checkpoint(&c, &self.key);

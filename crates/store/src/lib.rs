@@ -242,7 +242,11 @@ pub enum ReceiptSide {
 fn receipt_key(entry: &LogEntry) -> Option<([u8; 16], u8)> {
     match entry {
         LogEntry::ReceiptIssued(r) => Some((r.unverified().packet_id.0, ReceiptSide::Issued as u8)),
+        LogEntry::ReceiptLogged(r) => Some((r.value().packet_id.0, ReceiptSide::Issued as u8)),
         LogEntry::ReceiptReceived(r) => Some((r.unverified().packet_id.0, ReceiptSide::Received as u8)),
+        LogEntry::BundleReceived(b) => {
+            Some((tally_receipt::bundled_receipt(&b.receipt).packet_id.0, ReceiptSide::Received as u8))
+        }
         _ => None,
     }
 }

@@ -1,7 +1,7 @@
 //! The records the store keeps, postcard-encoded (spec/wire.md's encoding).
 
 use serde::{Deserialize, Serialize};
-use tally_wire::{AgencyId, ContentType, DataCategory, Evidence, GrantId, Offer, Purpose, Receipt, Signed, Timestamp};
+use tally_wire::{AgencyId, BundledReceipt, ContentType, DataCategory, Evidence, GrantId, Offer, Purpose, Timestamp};
 
 /// A packet this node received and stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -20,8 +20,8 @@ pub struct InboxRecord {
     pub size: u64,
     /// The data key epoch its blob is encrypted under.
     pub epoch: u64,
-    /// The receipt this node signed.
-    pub receipt: Signed<Receipt>,
+    /// The receipt this node issued: signed on its own, or logged under its checkpoint.
+    pub receipt: BundledReceipt,
     /// When its data was destroyed, if it was.
     pub erased_at: Option<Timestamp>,
     /// The sender's signed header, encapsulated key and trailer: its proof of origin.

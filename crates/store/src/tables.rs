@@ -45,6 +45,12 @@ pub(crate) const ERASURES: TableDefinition<([u8; 32], u64), u16> = TableDefiniti
 pub(crate) const SEND_IDS: TableDefinition<&str, [u8; 16]> = TableDefinition::new("send_ids");
 /// The send id of each packet sent under one.
 pub(crate) const SEND_OF: TableDefinition<[u8; 16], &str> = TableDefinition::new("send_of");
+/// Per peer: the newest checkpoint of the peer's log this node holds, a
+/// signed note, consistent with every earlier one it held
+/// (spec/receipts.md, "Checkpoints a sender sees").
+pub(crate) const PEER_CHECKPOINTS: TableDefinition<&str, &str> = TableDefinition::new("peer_checkpoints");
+/// Fork evidence against peers' logs, by peer and the order found (JSON of `ForkEvidence`).
+pub(crate) const FORKS: TableDefinition<(&str, u64), &str> = TableDefinition::new("forks");
 /// Node facts: the newest directory serial seen.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -66,6 +72,8 @@ pub(crate) fn create(database: &redb::Database) -> Result<(), Error> {
     tx.open_table(META).map_err(db)?;
     tx.open_table(SEND_IDS).map_err(db)?;
     tx.open_table(SEND_OF).map_err(db)?;
+    tx.open_table(PEER_CHECKPOINTS).map_err(db)?;
+    tx.open_table(FORKS).map_err(db)?;
     tx.commit().map_err(db)
 }
 
@@ -156,6 +164,22 @@ impl Store {
         let tx = self.database().begin_read().map_err(db)?;
         let table = tx.open_table(SEND_OF).map_err(db)?;
         Ok(table.get(packet.0).map_err(db)?.map(|v| v.value().to_owned()))
+    }
+
+    /// Every peer's newest checkpoint held (peer, signed note).
+    pub fn peer_checkpoints(&self) -> Result<Vec<(String, String)>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(PEER_CHECKPOINTS).map_err(db)?;
+        let rows = table.iter().map_err(db)?;
+        rows.map(|row| row.map(|(k, v)| (k.value().to_owned(), v.value().to_owned())).map_err(db)).collect()
+    }
+
+    /// Every fork evidence kept (peer, evidence as JSON), in the order found per peer.
+    pub fn forks(&self) -> Result<Vec<(String, String)>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(FORKS).map_err(db)?;
+        let rows = table.iter().map_err(db)?;
+        rows.map(|row| row.map(|(k, v)| (k.value().0.to_owned(), v.value().to_owned())).map_err(db)).collect()
     }
 
     /// A node fact (such as the newest directory serial seen).

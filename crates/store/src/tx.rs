@@ -7,8 +7,8 @@ use tally_wire::{GrantChain, GrantId, PacketId, Revocation, Signed, Timestamp};
 use crate::error::{Error, db};
 use crate::records::{InboxRecord, OutboxRecord, SentRecord};
 use crate::tables::{
-    DATA_KEYS, ERASURE_PENDING, ERASURES, GRANTS, INBOX, META, OUTBOX, REVOCATIONS, SEND_IDS, SEND_OF, SENT, USAGE,
-    decode, encode,
+    DATA_KEYS, ERASURE_PENDING, ERASURES, FORKS, GRANTS, INBOX, META, OUTBOX, PEER_CHECKPOINTS, REVOCATIONS, SEND_IDS,
+    SEND_OF, SENT, USAGE, decode, encode,
 };
 
 /// One commit's writes to the node's tables, made in the transaction that
@@ -103,6 +103,20 @@ impl<'a> Tx<'a> {
             usage.count(bytes, at, *period);
             table.insert(grant.0, encode(&usage).as_slice()).map_err(db)?;
         }
+        Ok(())
+    }
+
+    /// Records `note` as the newest checkpoint held of `peer`'s log.
+    pub fn put_peer_checkpoint(&mut self, peer: &str, note: &str) -> Result<(), Error> {
+        self.tx.open_table(PEER_CHECKPOINTS).map_err(db)?.insert(peer, note).map_err(db)?;
+        Ok(())
+    }
+
+    /// Keeps fork evidence (as JSON) against `peer`'s log, after any kept before.
+    pub fn put_fork(&mut self, peer: &str, evidence: &str) -> Result<(), Error> {
+        let mut table = self.tx.open_table(FORKS).map_err(db)?;
+        let next = table.range((peer, 0)..=(peer, u64::MAX)).map_err(db)?.count() as u64;
+        table.insert((peer, next), evidence).map_err(db)?;
         Ok(())
     }
 

@@ -156,19 +156,29 @@ fn every_receipt_is_indexed_by_packet_and_side_as_it_is_logged() {
     store
         .commit(&[entry(9), LogEntry::ReceiptIssued(signed(1)), LogEntry::ReceiptReceived(signed(2))], |_| Ok(()))
         .expect("commits");
+    // Batch-signed receipts and peers' bundles are receipts too, on their sides.
+    let bundle = |i| tally_wire::ReceiptBundle {
+        receipt: tally_wire::BundledReceipt::Logged(tally_wire::Encoded::new(receipt(i)).expect("encodes")),
+        index: 0,
+        proof: tally_wire::BoundedVec::empty(),
+        checkpoint: tally_wire::Text::new("").expect("empty"),
+    };
+    store.commit(&[LogEntry::BundleReceived(bundle(6))], |_| Ok(())).expect("commits");
     let bytes = tally_receipt::entry_bytes(&LogEntry::ReceiptIssued(signed(3))).expect("encodes");
     store.append(vec![bytes]).expect("appends");
     use tally_store::ReceiptSide::{Issued, Received};
     let of = |p: u8, side| store.receipt_indices_of(&PacketId([p; 16]), side).expect("reads");
+    assert_eq!(of(9, Issued), vec![0], "a batch-signed receipt is one this node issued");
     assert_eq!(of(1, Issued), vec![1]);
     assert_eq!(of(2, Received), vec![2]);
     assert_eq!(of(2, Issued), Vec::<u64>::new(), "the other side");
-    assert_eq!(of(3, Issued), vec![3]);
-    assert_eq!(store.receipt_indices().expect("reads"), vec![1, 2, 3], "the logged entry 0 is no receipt");
+    assert_eq!(of(6, Received), vec![3], "a peer's bundle is a receipt this node received");
+    assert_eq!(of(3, Issued), vec![4]);
+    assert_eq!(store.receipt_indices().expect("reads"), vec![0, 1, 2, 3, 4]);
     // A second receipt under an id already indexed (a peer may choose a pull
     // request id equal to a packet id) is added beside it, not over it.
     store.commit(&[LogEntry::ReceiptIssued(signed(1))], |_| Ok(())).expect("commits");
-    assert_eq!(of(1, Issued), vec![1, 4]);
+    assert_eq!(of(1, Issued), vec![1, 5]);
     // A commit that fails indexes nothing.
     let failed = store.commit(&[LogEntry::ReceiptIssued(signed(5))], failing);
     assert!(failed.is_err());

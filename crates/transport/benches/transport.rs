@@ -130,7 +130,9 @@ impl Bench {
         let outcome = self.tally.send(packet, Zeros(len)).await.expect("exchange");
         let elapsed = start.elapsed().as_secs_f64();
         match outcome {
-            SenderOutcome::Delivered(r) => assert!(matches!(r.unverified().outcome, Outcome::Accepted { .. })),
+            SenderOutcome::Delivered(r) => {
+                assert!(matches!(tally_receipt::bundled_receipt(&r.receipt).outcome, Outcome::Accepted { .. }));
+            }
             SenderOutcome::Refused(r) => panic!("refused: {r:?}"),
             SenderOutcome::NotStored => panic!("a fresh send is stored or refused"),
         }

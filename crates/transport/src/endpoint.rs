@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, PacketSpec, Sealer};
+use tally_envelope::{CommitmentKey, IdentityKey, PacketSpec, Sealer};
 use tally_protocol::{Asker, Requester, RequesterOutcome, Sender, SenderOutcome};
 use tally_wire::{AgencyId, CloseCode, Fetch, GrantChain, Notice, Offer, PullRequest, Signed};
 use tokio::io::AsyncRead;
@@ -17,7 +17,7 @@ use crate::connections::Budget;
 use crate::drive::{Stream, drive, now};
 use crate::error::{ConnectionFailure, StreamFailure, TransportError};
 use crate::host::Host;
-use crate::inner::{Inner, close_code, identity_key, kem_certificate};
+use crate::inner::{Inner, bundle_verifier, close_code, kem_certificate};
 use crate::roster::Roster;
 use crate::serve::{AskServe, ReceiveServe, SendServe};
 use crate::tls::{self, TlsKey};
@@ -182,7 +182,7 @@ impl<H: Host> Endpoint<H> {
         packet: Packet,
         mut payload: impl AsyncRead + Unpin + Send,
     ) -> Result<SenderOutcome, TransportError> {
-        let recipient_key = self.identity_key(&packet.to)?;
+        let recipient = bundle_verifier(&self.inner, &packet.to)?;
         let _guard = self.inner.start_exchange()?;
         let Packet { to, mut sealer, offer } = packet;
         loop {
@@ -191,7 +191,7 @@ impl<H: Host> Endpoint<H> {
                 sealer,
                 offer.clone(),
                 Arc::clone(&self.inner.identity),
-                recipient_key.clone(),
+                recipient.clone(),
                 self.inner.config.exchange,
                 now(),
             );
@@ -214,11 +214,11 @@ impl<H: Host> Endpoint<H> {
     /// [`SenderOutcome::NotStored`](tally_protocol::SenderOutcome::NotStored)
     /// and the payload must be sealed and sent anew.
     pub async fn resend(&self, to: &AgencyId, offer: Offer) -> Result<SenderOutcome, TransportError> {
-        let recipient_key = self.identity_key(to)?;
+        let recipient = bundle_verifier(&self.inner, to)?;
         let _guard = self.inner.start_exchange()?;
         let config = self.inner.config.exchange;
         let identity = &self.inner.identity;
-        let make = || Sender::resend(offer.clone(), Arc::clone(identity), recipient_key.clone(), config, now());
+        let make = || Sender::resend(offer.clone(), Arc::clone(identity), recipient.clone(), config, now());
         let mut serve = SendServe { payload: &mut tokio::io::empty(), host: &*self.inner.host };
         self.run(to, make, &mut serve).await
     }
@@ -232,10 +232,10 @@ impl<H: Host> Endpoint<H> {
         request: Signed<PullRequest>,
         grant_chain: GrantChain,
     ) -> Result<RequesterOutcome, TransportError> {
-        let responder_key = self.identity_key(to)?;
+        let responder = bundle_verifier(&self.inner, to)?;
         let _guard = self.inner.start_exchange()?;
         let config = self.inner.config.exchange;
-        let make = || Requester::new(request.clone(), grant_chain.clone(), responder_key.clone(), config, now());
+        let make = || Requester::new(request.clone(), grant_chain.clone(), responder.clone(), config, now());
         let mut serve = ReceiveServe::new(&*self.inner.host, to.clone(), tally_wire::Direction::Pull);
         let outcome = self.run(to, make, &mut serve).await?;
         if let RequesterOutcome::Refused(refusal) = &outcome {
@@ -311,10 +311,6 @@ impl<H: Host> Endpoint<H> {
     /// How many exchanges are running on this endpoint, in both directions.
     pub fn exchanges_in_flight(&self) -> usize {
         self.inner.in_flight()
-    }
-
-    fn identity_key(&self, agency: &AgencyId) -> Result<IdentityVerifier, TransportError> {
-        identity_key(&self.inner.roster, agency)
     }
 
     /// A new stream to `to`, and whether its connection was dialed before.

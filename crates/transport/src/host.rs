@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tally_envelope::{CommitmentKey, IdentityVerifier, KemKey, PacketSpec};
 use tally_wire::{
     AgencyId, CloseCode, Digest, Direction, Evidence, Fetch, GrantChain, Notice, PacketHeader, PullRequest, ReasonCode,
-    Receipt, Signed,
+    Receipt, ReceiptBundle, Signed,
 };
 use tokio::io::AsyncRead;
 
@@ -30,8 +30,9 @@ pub struct OfferContext<'a> {
 /// The host's decision on an offer.
 #[allow(clippy::large_enum_variant, reason = "one per offer: a box would only add an allocation")]
 pub enum OfferDecision<I> {
-    /// This packet id was receipted before: its receipt (the resend gets it again).
-    AlreadyReceipted(Signed<Receipt>),
+    /// This packet id was receipted before: its receipt's bundle (the
+    /// resend gets the same receipt, under the same or a later checkpoint).
+    AlreadyReceipted(ReceiptBundle),
     /// Accept: open with this KEM key, verify under this sender key, store into this inbox.
     Accept {
         /// The recipient KEM key the header names.
@@ -89,19 +90,20 @@ pub trait Host: Send + Sync + 'static {
     /// policy decision (grants) and the keys, or a denial.
     fn decide_offer(&self, offer: OfferContext<'_>) -> impl Future<Output = OfferDecision<Self::Inbox>> + Send;
 
-    /// Signs and logs a rejection receipt this node issues. `None`: the host
-    /// will not sign it (the peer is past its refusal rate); the exchange is
-    /// closed with `TOO_MANY_REFUSALS` and no signed statement.
-    fn sign_rejection(&self, receipt: Receipt) -> impl Future<Output = io::Result<Option<Signed<Receipt>>>> + Send;
+    /// Signs and logs a rejection receipt this node issues, and returns its
+    /// bundle. `None`: the host will not sign it (the peer is past its
+    /// refusal rate); the exchange is closed with `TOO_MANY_REFUSALS` and no
+    /// signed statement.
+    fn sign_rejection(&self, receipt: Receipt) -> impl Future<Output = io::Result<Option<ReceiptBundle>>> + Send;
 
-    /// Logs a receipt or rejection a peer signed (verified by the transport)
-    /// before the exchange reports it. `sealed` is the evidence of origin and
+    /// Logs a receipt bundle or rejection a peer issued (verified by the
+    /// transport) before the exchange reports it. `sealed` is the evidence of origin and
     /// the commitment key of a packet sealed and delivered in this exchange,
     /// for the host to keep for a later reveal (`None` for rejections,
     /// refused requests and resends).
     fn log_receipt(
         &self,
-        receipt: &Signed<Receipt>,
+        bundle: &ReceiptBundle,
         sealed: Option<(Evidence, CommitmentKey)>,
     ) -> impl Future<Output = io::Result<()>> + Send;
 
@@ -144,14 +146,15 @@ pub trait Inbox: Send + 'static {
     fn write(&mut self, plaintext: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
 
     /// The packet verified: make it durable with the sender's `evidence`
-    /// and the `commitment_key` (both for a later reveal), then sign and log
-    /// `receipt`. An error means nothing was stored and no receipt may be sent.
+    /// and the `commitment_key` (both for a later reveal), then issue and log
+    /// `receipt` and return its bundle. An error means nothing was stored
+    /// and no receipt may be sent.
     fn commit(
         self,
         receipt: Receipt,
         evidence: Evidence,
         commitment_key: CommitmentKey,
-    ) -> impl Future<Output = io::Result<Signed<Receipt>>> + Send;
+    ) -> impl Future<Output = io::Result<ReceiptBundle>> + Send;
 
     /// Drops whatever was written.
     fn discard(self) -> impl Future<Output = ()> + Send;

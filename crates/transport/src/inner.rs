@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tally_envelope::{IdentityKey, IdentityVerifier, verify_kem_certificate};
+use tally_receipt::{BundleVerifier, CheckpointCache};
 use tally_wire::{AgencyId, CloseCode, KemKeyCertificate};
 use tokio::sync::{Mutex, Notify};
 
@@ -27,6 +28,8 @@ pub(crate) struct Inner<H> {
     /// Every open connection, dialed or accepted.
     pub(crate) live: Connections,
     pub(crate) shutting_down: AtomicBool,
+    /// Peers' checkpoint notes already verified: each signature once.
+    pub(crate) checkpoints: CheckpointCache,
     in_flight: AtomicUsize,
     pub(crate) idle: Notify,
 }
@@ -50,6 +53,7 @@ impl<H> Inner<H> {
             quinn,
             dialed: Mutex::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
+            checkpoints: CheckpointCache::new(),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
         }
@@ -96,10 +100,11 @@ pub(crate) fn close_code(code: CloseCode) -> quinn::VarInt {
     quinn::VarInt::from_u32(u32::from(code.0))
 }
 
-/// The identity key the directory lists for `agency`.
-pub(crate) fn identity_key(roster: &Roster, agency: &AgencyId) -> Result<IdentityVerifier, TransportError> {
-    let record = roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
-    Ok(IdentityVerifier::new(&record.identity_key)?)
+/// A verifier of `agency`'s receipt bundles under the identity key the
+/// directory lists for it, sharing the endpoint's checkpoint cache.
+pub(crate) fn bundle_verifier<H>(inner: &Inner<H>, agency: &AgencyId) -> Result<BundleVerifier, TransportError> {
+    let record = inner.roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
+    Ok(BundleVerifier::new(agency.clone(), record.identity_key, inner.checkpoints.clone()))
 }
 
 /// The newest KEM key certificate of `agency` valid now, verified under its identity key.

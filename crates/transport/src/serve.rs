@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::drive::{Serve, now};
 use crate::error::TransportError;
 use crate::host::{Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal};
-use crate::inner::{Inner, identity_key, kem_certificate};
+use crate::inner::{Inner, bundle_verifier, kem_certificate};
 
 /// The asker of a notice or fetch has no host requests.
 pub(crate) struct AskServe;
@@ -97,8 +97,8 @@ impl<R: AsyncRead + Unpin + Send + ?Sized, H: Host> Serve<Sender> for SendServe<
     async fn serve(&mut self, request: SenderRequest) -> Result<Option<SenderResponse>, TransportError> {
         Ok(Some(match request {
             SenderRequest::NextChunk { len } => SenderResponse::Chunk(read_chunk(self.payload, len).await?),
-            SenderRequest::Log { receipt, sealed } => {
-                self.host.log_receipt(&receipt, sealed.map(|s| *s)).await.map_err(TransportError::Host)?;
+            SenderRequest::Log { bundle, sealed } => {
+                self.host.log_receipt(&bundle, sealed.map(|s| *s)).await.map_err(TransportError::Host)?;
                 SenderResponse::Logged
             }
         }))
@@ -209,17 +209,11 @@ impl<'a, H: Host> RespondServe<'a, H> {
     fn next_sender(&mut self) -> Result<ResponderResponse, TransportError> {
         let Some(outgoing) = self.queue.pop_front() else { return Ok(ResponderResponse::End) };
         let cert = kem_certificate(&self.inner.roster, &self.peer)?;
-        let requester_key = identity_key(&self.inner.roster, &self.peer)?;
+        let requester = bundle_verifier(self.inner, &self.peer)?;
         let (sealer, offer) = Sealer::new(&cert, outgoing.spec, outgoing.grant_chain)?;
         self.current = Some(outgoing.payload);
-        let sender = Sender::new(
-            sealer,
-            offer,
-            Arc::clone(&self.inner.identity),
-            requester_key,
-            self.inner.config.exchange,
-            now(),
-        );
+        let sender =
+            Sender::new(sealer, offer, Arc::clone(&self.inner.identity), requester, self.inner.config.exchange, now());
         Ok(ResponderResponse::Send(Box::new(sender)))
     }
 }
@@ -249,8 +243,8 @@ impl<H: Host> Serve<Responder> for RespondServe<'_, H> {
                     self.current.as_mut().ok_or_else(|| TransportError::Host(io::Error::other("no payload")))?;
                 ResponderResponse::Packet(SenderResponse::Chunk(read_chunk(payload, len).await?))
             }
-            ResponderRequest::Packet(SenderRequest::Log { receipt, sealed }) => {
-                host.log_receipt(&receipt, sealed.map(|s| *s)).await.map_err(TransportError::Host)?;
+            ResponderRequest::Packet(SenderRequest::Log { bundle, sealed }) => {
+                host.log_receipt(&bundle, sealed.map(|s| *s)).await.map_err(TransportError::Host)?;
                 ResponderResponse::Packet(SenderResponse::Logged)
             }
         }))

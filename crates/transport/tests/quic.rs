@@ -12,17 +12,17 @@ use std::time::Duration;
 
 use common::{
     Member, Policy, agency, bind, category, digest_of, directory, eventually, pair, payload, purpose, push_spec,
+    receipt_of,
 };
-use tally_envelope::IdentityVerifier;
 use tally_protocol::{ExchangeError, ReceiverOutcome, RequesterOutcome, SenderOutcome};
 use tally_transport::{TransportConfig, TransportError};
 use tally_wire::{
-    BoundedBytes, BoundedVec, CloseCode, GrantId, Outcome, PullRequest, ReasonCode, Receipt, RequestId, Signed,
+    BoundedBytes, BoundedVec, CloseCode, GrantId, Outcome, PullRequest, ReasonCode, ReceiptBundle, RequestId, Signed,
     Timestamp,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
-fn delivered(outcome: Result<SenderOutcome, TransportError>) -> Signed<Receipt> {
+fn delivered(outcome: Result<SenderOutcome, TransportError>) -> ReceiptBundle {
     match outcome {
         Ok(SenderOutcome::Delivered(r)) => r,
         other => panic!("not delivered: {other:?}"),
@@ -32,13 +32,15 @@ fn delivered(outcome: Result<SenderOutcome, TransportError>) -> Signed<Receipt> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_of_every_size_arrive_intact_with_verified_receipts() {
     let (a, b, _) = pair(TransportConfig::default());
-    let b_key = IdentityVerifier::new(&b.host.identity.public_key()).expect("valid");
     for len in [0, 1, 64 * 1024, 100 << 20] {
         let data = payload(len);
         let packet = a.endpoint.seal(&b.id, push_spec(&a.id, len), BoundedVec::empty()).expect("seals");
         let id = packet.offer().header.value().packet_id;
         let receipt = delivered(a.endpoint.send(packet, &data[..]).await);
-        let r = b_key.verify_object(&receipt).expect("the recipient signed it");
+        let key = b.host.identity.public_key();
+        let r = tally_receipt::verify_bundle(&receipt, |x| (x == &b.id).then_some(key))
+            .expect("the recipient's bundle")
+            .receipt;
         assert_eq!(r.packet_id, id);
         assert!(matches!(r.outcome, Outcome::Accepted { .. }));
         let (stored, stored_receipt) = b.host.state().stored.get(&id).cloned().expect("stored");
@@ -130,7 +132,7 @@ async fn a_denied_offer_gets_a_signed_rejection_that_both_sides_log() {
         Ok(SenderOutcome::Refused(r)) => r,
         other => panic!("{other:?}"),
     };
-    assert_eq!(refusal.unverified().outcome, Outcome::Rejected { reason: ReasonCode::PURPOSE_NOT_COVERED });
+    assert_eq!(receipt_of(&refusal).outcome, Outcome::Rejected { reason: ReasonCode::PURPOSE_NOT_COVERED });
     assert_eq!(read.load(Ordering::SeqCst), 0, "no payload byte was read for a refused packet");
     assert_eq!(a.host.state().log, vec![refusal.clone()]);
     assert_eq!(b.host.state().log, vec![refusal]);
@@ -274,9 +276,9 @@ async fn a_pull_request_is_answered_by_several_packets() {
     let stored = b.host.state().stored.clone();
     for (outcome, data) in received.iter().zip(&answer) {
         let ReceiverOutcome::Received(receipt) = outcome else { panic!("{outcome:?}") };
-        let (bytes, _) = &stored[&receipt.unverified().packet_id];
+        let (bytes, _) = &stored[&receipt_of(&receipt).packet_id];
         assert_eq!(bytes, data);
-        assert_eq!(receipt.unverified().sender, a.id);
+        assert_eq!(receipt_of(&receipt).sender, a.id);
     }
     assert_eq!(a.host.state().log.len(), 3, "the responder logged each receipt");
 }
@@ -290,7 +292,7 @@ async fn a_refused_pull_request_is_logged_by_both_sides() {
         Ok(RequesterOutcome::Refused(r)) => r,
         other => panic!("{other:?}"),
     };
-    assert_eq!(refusal.unverified().outcome, Outcome::Rejected { reason: ReasonCode::DIRECTION_NOT_GRANTED });
+    assert_eq!(receipt_of(&refusal).outcome, Outcome::Rejected { reason: ReasonCode::DIRECTION_NOT_GRANTED });
     assert_eq!(a.host.state().log, vec![refusal.clone()]);
     assert_eq!(b.host.state().log, vec![refusal]);
 }

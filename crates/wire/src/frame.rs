@@ -21,7 +21,7 @@ use crate::codepoint::{CloseCode, FrameType, Version};
 use crate::error::{Context, Error};
 use crate::limits::{self, MAX_FRAME_PREFIX};
 pub use crate::message::Trailer;
-use crate::message::{GrantChain, PacketHeader, PullRequest, Receipt, Revocation};
+use crate::message::{GrantChain, PacketHeader, PullRequest, ReceiptBundle, Revocation};
 use crate::signed::{Encoded, Signed};
 use crate::varint::{self, VarintError};
 
@@ -79,6 +79,15 @@ pub enum Fetch {
     },
     /// The peer's whole log and a checkpoint of it (for an auditor).
     Log,
+    /// A consistency proof of the peer's log from `old_size` to
+    /// `new_size` entries (RFC 9162), both sizes of checkpoints the
+    /// peer signed: answered by the proof's hashes, 32 bytes each.
+    Consistency {
+        /// The smaller size.
+        old_size: u64,
+        /// The larger size.
+        new_size: u64,
+    },
 }
 
 /// The sender's offer: the packet header, the HPKE encapsulated key, and
@@ -104,8 +113,9 @@ pub struct Accept {
 /// The receiver refuses an offer or a request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reject {
-    /// The signed rejection receipt (its outcome is `Rejected`).
-    pub receipt: Signed<Receipt>,
+    /// The rejection receipt (its outcome is `Rejected`) in a bundle: its
+    /// inclusion proof and the receiver's signed checkpoint.
+    pub bundle: ReceiptBundle,
 }
 
 /// One sealed chunk. The bytes are borrowed from the frame buffer.
@@ -120,8 +130,10 @@ pub struct Chunk<'a> {
 /// The receiver's receipt for a stored packet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptFrame {
-    /// The signed receipt (its outcome is `Accepted`).
-    pub receipt: Signed<Receipt>,
+    /// The receipt (its outcome is `Accepted`) in a bundle: its inclusion
+    /// proof and the receiver's checkpoint signed for the group commit
+    /// that made the packet durable.
+    pub bundle: ReceiptBundle,
 }
 
 /// A pull request and the grant chain it is made under.

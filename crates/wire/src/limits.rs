@@ -86,8 +86,8 @@ pub const MAX_LOG_ENTRY_SIZE: usize = 1 + MAX_GRANT_SIZE + SIGNED_OVERHEAD;
 /// Largest encoded [`Registration`](crate::Registration) body, in bytes.
 pub const MAX_REGISTRATION_SIZE: usize = 4 * 1024;
 /// Largest encoded [`Reveal`](crate::Reveal) body, in bytes: an encoded
-/// header, the encapsulated key, a trailer, a signed receipt and the key.
-pub const MAX_REVEAL_SIZE: usize = MAX_HEADER_SIZE + 5 + 32 + frame::TRAILER + MAX_RECEIPT_SIZE + SIGNED_OVERHEAD + 32;
+/// header, the encapsulated key, a trailer, a receipt bundle and the key.
+pub const MAX_REVEAL_SIZE: usize = MAX_HEADER_SIZE + 5 + 32 + frame::TRAILER + MAX_BUNDLE_SIZE + 32;
 /// Largest encoded [`Directory`](crate::Directory) body, in bytes.
 pub const MAX_DIRECTORY_SIZE: usize = 32 * 1024 * 1024;
 
@@ -103,20 +103,20 @@ pub mod frame {
     pub const OFFER: usize = MAX_HEADER_SIZE + 4 + 32 + MAX_GRANT_CHAIN_SIZE;
     /// `Accept`: a packet id.
     pub const ACCEPT: usize = 16;
-    /// `Reject`: a signed receipt.
-    pub const REJECT: usize = MAX_RECEIPT_SIZE + SIGNED_OVERHEAD;
+    /// `Reject`: a receipt bundle.
+    pub const REJECT: usize = MAX_BUNDLE_SIZE;
     /// `Chunk`: a varint index (at most 10 bytes) and one sealed chunk.
     pub const CHUNK: usize = 10 + MAX_CHUNK_SIZE as usize + CHUNK_TAG_LEN;
     /// `Trailer`: chunk count, content commitment, signature.
     pub const TRAILER: usize = 10 + 32 + 64;
-    /// `Receipt`: a signed receipt.
-    pub const RECEIPT: usize = MAX_RECEIPT_SIZE + SIGNED_OVERHEAD;
+    /// `Receipt`: a receipt bundle.
+    pub const RECEIPT: usize = MAX_BUNDLE_SIZE;
     /// `Request`: a signed pull request and its grant chain.
     pub const REQUEST: usize = MAX_PULL_REQUEST_SIZE + SIGNED_OVERHEAD + MAX_GRANT_CHAIN_SIZE;
     /// `Notice`: a variant index and a grant chain (a signed revocation is smaller).
     pub const NOTICE: usize = 1 + MAX_GRANT_CHAIN_SIZE;
-    /// `Fetch`: a variant index and a serial.
-    pub const FETCH: usize = 1 + 10;
+    /// `Fetch`: a variant index and up to two varints.
+    pub const FETCH: usize = 1 + 10 + 10;
     /// `Part`: up to one chunk's worth of an answer's bytes.
     pub const PART: usize = MAX_CHUNK_SIZE as usize;
     /// `Close`: a code and a reason.

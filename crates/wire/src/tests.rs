@@ -242,6 +242,16 @@ mod strategy {
             })
     }
 
+    /// A receipt bundle: signed or logged, any index, a proof and a checkpoint text.
+    pub(super) fn bundle() -> impl Strategy<Value = ReceiptBundle> {
+        let bundled = prop_oneof![
+            signed(receipt()).prop_map(BundledReceipt::Signed),
+            receipt().prop_map(|r| BundledReceipt::Logged(Encoded::new(r).expect("within the size limit"))),
+        ];
+        (bundled, any::<u64>(), list(b32().prop_map(Digest), 8), text())
+            .prop_map(|(receipt, index, proof, checkpoint)| ReceiptBundle { receipt, index, proof, checkpoint })
+    }
+
     pub(super) fn frame() -> impl Strategy<Value = Frame<'static>> {
         prop_oneof![
             (header(), b32(), list(signed(grant()), 3)).prop_map(|(header, enc, grant_chain)| {
@@ -249,7 +259,7 @@ mod strategy {
                 Frame::Offer(Offer { header, encapsulated_key: EncapsulatedKey(enc), grant_chain })
             }),
             b16().prop_map(|id| Frame::Accept(Accept { packet_id: PacketId(id) })),
-            signed(receipt()).prop_map(|receipt| Frame::Reject(Reject { receipt })),
+            bundle().prop_map(|bundle| Frame::Reject(Reject { bundle })),
             (any::<u64>(), prop::collection::vec(any::<u8>(), 0..2048))
                 .prop_map(|(index, data)| Frame::Chunk(Chunk { index, data: Cow::Owned(data) })),
             (any::<u64>(), b32(), signature()).prop_map(|(chunk_count, c, signature)| Frame::Trailer(Trailer {
@@ -257,7 +267,7 @@ mod strategy {
                 content_commitment: Digest(c),
                 signature
             })),
-            signed(receipt()).prop_map(|receipt| Frame::Receipt(ReceiptFrame { receipt })),
+            bundle().prop_map(|bundle| Frame::Receipt(ReceiptFrame { bundle })),
             (signed(pull_request()), list(signed(grant()), 2))
                 .prop_map(|(request, grant_chain)| Frame::Request(Request { request, grant_chain })),
             (any::<u16>(), text()).prop_map(|(code, reason)| Frame::Close(Close { code: CloseCode(code), reason })),
@@ -265,6 +275,8 @@ mod strategy {
             signed(revocation()).prop_map(|r| Frame::Notice(Notice::Revocation(r))),
             any::<u64>().prop_map(|newer_than| Frame::Fetch(Fetch::Directory { newer_than })),
             Just(Frame::Fetch(Fetch::Log)),
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(old_size, new_size)| Frame::Fetch(Fetch::Consistency { old_size, new_size })),
             prop::collection::vec(any::<u8>(), 0..2048).prop_map(|b| Frame::Part(Cow::Owned(b))),
         ]
     }
@@ -505,7 +517,13 @@ fn nested_signed_objects_report_their_own_error() {
         outcome: Outcome::Rejected { reason: ReasonCode::GRANT_EXPIRED },
     };
     let signed = Signed::sign(receipt, |_, _| Signature([0; 64])).expect("small");
-    let mut bytes = Frame::Reject(Reject { receipt: signed }).encode().expect("encodes");
+    let bundle = ReceiptBundle {
+        receipt: BundledReceipt::Signed(signed),
+        index: 0,
+        proof: BoundedVec::new(vec![]).expect("empty"),
+        checkpoint: Text::new("").expect("empty"),
+    };
+    let mut bytes = Frame::Reject(Reject { bundle }).encode().expect("encodes");
     let pos = bytes.windows(3).position(|w| w == b"abc").expect("sender is in the frame");
     bytes[pos] = b'A';
     match Frame::decode(&bytes) {

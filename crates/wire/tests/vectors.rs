@@ -189,6 +189,26 @@ fn directory() -> Directory {
     }
 }
 
+/// A receipt in a bundle at index 5 of a log of 6 entries, with a
+/// three-hash proof and a checkpoint note (its signature line is a fixed
+/// pattern: these vectors are about encoding; spec/vectors/receipts has
+/// bundles that verify).
+fn bundle(receipt: BundledReceipt) -> ReceiptBundle {
+    ReceiptBundle {
+        receipt,
+        index: 5,
+        proof: list(vec![Digest([0xd1; 32]), Digest([0xd2; 32]), Digest([0xd3; 32])]),
+        checkpoint: Text::new(
+            "tally/social-security\n6\n0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dE=\n\n\u{2014} tally/social-security AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+        )
+        .expect("valid"),
+    }
+}
+
+fn logged(receipt: Receipt) -> BundledReceipt {
+    BundledReceipt::Logged(Encoded::new(receipt).expect("small"))
+}
+
 fn reveal() -> Reveal {
     Reveal {
         evidence: Evidence {
@@ -200,7 +220,7 @@ fn reveal() -> Reveal {
                 signature: Signature([0x5e; 64]),
             },
         },
-        receipt: sign(receipt(accepted()), 0x05),
+        receipt: bundle(logged(receipt(accepted()))),
         commitment_key: RevealedKey([0x6b; 32]),
     }
 }
@@ -247,9 +267,12 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
         ("accept", "The receiver accepts packet 11..11.", Frame::Accept(Accept { packet_id: PacketId([0x11; 16]) })),
         (
             "reject",
-            "A rejection: signed receipt with outcome rejected, reason GRANT_EXPIRED.",
+            "A rejection: a bundle of an individually signed receipt with outcome rejected, reason GRANT_EXPIRED, at index 5 under a checkpoint of 6 entries.",
             Frame::Reject(Reject {
-                receipt: sign(receipt(Outcome::Rejected { reason: ReasonCode::GRANT_EXPIRED }), 0x03),
+                bundle: bundle(BundledReceipt::Signed(sign(
+                    receipt(Outcome::Rejected { reason: ReasonCode::GRANT_EXPIRED }),
+                    0x03,
+                ))),
             }),
         ),
         (
@@ -278,8 +301,8 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
         ),
         (
             "receipt",
-            "A receipt for an accepted packet.",
-            Frame::Receipt(ReceiptFrame { receipt: sign(receipt(accepted()), 0x05) }),
+            "A receipt for an accepted packet, batch-signed: a bundle of the logged (unsigned) receipt at index 5, its inclusion proof and the checkpoint of 6 entries.",
+            Frame::Receipt(ReceiptFrame { bundle: bundle(logged(receipt(accepted()))) }),
         ),
         (
             "request",
@@ -311,6 +334,11 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
             Frame::Fetch(Fetch::Directory { newer_than: 300 }),
         ),
         ("fetch-log", "A fetch of the peer's whole log.", Frame::Fetch(Fetch::Log)),
+        (
+            "fetch-consistency",
+            "A fetch of a consistency proof of the peer's log from 6 to 300 entries (300 is varint ac 02).",
+            Frame::Fetch(Fetch::Consistency { old_size: 6, new_size: 300 }),
+        ),
         ("part", "Five bytes of a fetch's answer.", Frame::Part(Cow::Owned(b"tally".to_vec()))),
     ]
 }
@@ -435,7 +463,10 @@ fn invalid_vectors() -> Vec<Value> {
     let close = encoded(&Frame::Close(Close { code: CloseCode::NO_ERROR, reason: Text::new("done").expect("valid") }));
     let accept = encoded(&Frame::Accept(Accept { packet_id: PacketId([0x11; 16]) }));
     let reject = encoded(&Frame::Reject(Reject {
-        receipt: sign(receipt(Outcome::Rejected { reason: ReasonCode::GRANT_EXPIRED }), 3),
+        bundle: bundle(BundledReceipt::Signed(sign(
+            receipt(Outcome::Rejected { reason: ReasonCode::GRANT_EXPIRED }),
+            3,
+        ))),
     }));
     let grant = sign(root_grant(), 2).encode();
     let header = Encoded::new(header()).expect("small").encode();

@@ -5,7 +5,9 @@
 
 use std::io::Read;
 
-use tally_wire::{Digest, EncapsulatedKey, Encoded, Evidence, Outcome, PacketHeader, Reveal, Trailer, label};
+use tally_wire::{
+    BundledReceipt, Digest, EncapsulatedKey, Encoded, Evidence, Outcome, PacketHeader, Receipt, Reveal, Trailer, label,
+};
 
 use super::{CommitmentKey, Layout, PacketDigests, trailer_transcript, verify_reveal};
 use crate::digest::header_digest;
@@ -70,21 +72,29 @@ pub struct Revealed {
     pub digests: PacketDigests,
 }
 
-/// Checks a reveal against the plaintext: the receipt verifies under
-/// `recipient` and is an acceptance of this packet (packet id, header
-/// digest, agencies, grant, purpose, category, length); the trailer
-/// verifies under `sender` with the receipt's ciphertext fingerprint; the
-/// trailer's commitment is the receipt's; and `HMAC-SHA256(k_c, plaintext)`
-/// equals it. `sender` and `recipient` are the identity keys the directory
-/// lists for the agencies the header names.
+/// Checks a reveal against the plaintext, given the reveal's receipt
+/// already verified: `receipt` is what its bundle proves the recipient
+/// receipted (`tally_receipt::verify_reveal` verifies the bundle against
+/// the directory, then calls this). Checks that `receipt` is the bundle's,
+/// an acceptance of this packet (packet id, header digest, agencies,
+/// grant, purpose, category, length); the trailer verifies under `sender`
+/// with the receipt's ciphertext fingerprint; the trailer's commitment is
+/// the receipt's; and `HMAC-SHA256(k_c, plaintext)` equals it. `sender` is
+/// the identity key the directory lists for the header's sender.
 pub fn verify_revealed(
     reveal: &Reveal,
+    receipt: &Receipt,
     sender: &IdentityVerifier,
-    recipient: &IdentityVerifier,
     plaintext: impl Read,
 ) -> Result<Revealed, Error> {
     let header = reveal.evidence.header.value();
-    let receipt = recipient.verify_object(&reveal.receipt)?;
+    let bundled = match &reveal.receipt.receipt {
+        BundledReceipt::Signed(s) => s.unverified(),
+        BundledReceipt::Logged(e) => e.value(),
+    };
+    if bundled != receipt {
+        return Err(Error::RevealInconsistent("the verified receipt is not the one in the reveal"));
+    }
     let Outcome::Accepted { ciphertext_fingerprint, content_commitment } = receipt.outcome else {
         return Err(Error::RevealInconsistent("the receipt is a rejection: nothing was received"));
     };

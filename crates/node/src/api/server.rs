@@ -260,7 +260,7 @@ async fn check_source(node: &Node, source: &std::path::Path, listener: Listener)
 async fn import_packet(State(node): State<Arc<Node>>, body: Body) -> Answer<PacketImported> {
     let file = tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     let (receipt, bundle) = node.import_packet(file).await?;
-    let r = receipt.unverified();
+    let r = tally_receipt::bundled_receipt(&receipt.receipt);
     let result = match r.outcome {
         tally_wire::Outcome::Accepted { .. } => SendResult::Delivered,
         tally_wire::Outcome::Rejected { .. } => SendResult::Refused,
@@ -284,7 +284,7 @@ async fn request(State(node): State<Arc<Node>>, Json(p): Json<PullOptions>) -> A
     let answer = match node.request(&p.to, p.grant, p.purpose, p.category, p.query.as_bytes()).await? {
         RequesterOutcome::Refused(r) => PullAnswer {
             result: PullResult::Refused,
-            refusal: Some(ReceiptSummary::of(r.unverified())),
+            refusal: Some(ReceiptSummary::of_bundle(&r)),
             packets: Vec::new(),
         },
         RequesterOutcome::Answered(packets) => PullAnswer {
@@ -294,7 +294,7 @@ async fn request(State(node): State<Arc<Node>>, Json(p): Json<PullOptions>) -> A
                 .iter()
                 .map(|o| match o {
                     ReceiverOutcome::Received(r) | ReceiverOutcome::Resent(r) | ReceiverOutcome::Rejected(r) => {
-                        ReceiptSummary::of(r.unverified())
+                        ReceiptSummary::of_bundle(r)
                     }
                 })
                 .collect(),

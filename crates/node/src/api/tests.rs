@@ -74,6 +74,9 @@ fn samples() -> Vec<(&'static str, Value)> {
         last_success: None,
         last_error: None,
         unfinished_sends: 0,
+        checkpoint: Some(CheckpointShown { size: 7, root: tally_wire::Digest([3; 32]) }),
+        unproven_checkpoint: None,
+        log_forks: 0,
     };
     let revocation = RevocationShown {
         grant: GrantId([2; 32]),
@@ -91,6 +94,11 @@ fn samples() -> Vec<(&'static str, Value)> {
         ("Pending", json(&pending)),
         ("UnfinishedSend", json(&unfinished)),
         ("PeerStatus", json(&peer)),
+        ("CheckpointShown", json(&CheckpointShown { size: 7, root: tally_wire::Digest([3; 32]) })),
+        (
+            "ReceiptProof",
+            json(&ReceiptProof { log: agency.clone(), index: 3, checkpoint_size: Some(4), checkpoint_root: None }),
+        ),
         ("RevocationShown", json(&revocation)),
         ("UsageShown", json(&usage)),
         ("GrantStatus", json(&status)),
@@ -167,7 +175,21 @@ fn samples() -> Vec<(&'static str, Value)> {
                 erased_at: None,
             }),
         ),
-        ("ReceiptEntry", json(&ReceiptEntry { index: 0, side: Side::Issued, receipt: summary() })),
+        (
+            "ReceiptEntry",
+            json(&ReceiptEntry {
+                index: 0,
+                side: Side::Issued,
+                batch_signed: true,
+                proof: Some(ReceiptProof {
+                    log: agency.clone(),
+                    index: 0,
+                    checkpoint_size: Some(1),
+                    checkpoint_root: Some(tally_wire::Digest([4; 32])),
+                }),
+                receipt: summary(),
+            }),
+        ),
         (
             "PacketImported",
             json(&PacketImported { result: SendResult::Delivered, receipt: summary(), bundle: String::new() }),

@@ -66,6 +66,24 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
     /// Sends to it not yet receipted.
     pub unfinished_sends: u64,
+    /// The newest checkpoint of its log this node holds from its receipt
+    /// bundles, proven consistent with every earlier one it held.
+    pub checkpoint: Option<CheckpointShown>,
+    /// A newer (or other) checkpoint of its log not proven consistent yet,
+    /// and why, once a proof was asked for and not given.
+    pub unproven_checkpoint: Option<String>,
+    /// Fork evidence kept against its log: pairs of its checkpoints that
+    /// cannot both be honest (spec/receipts.md, "Fork evidence").
+    pub log_forks: u64,
+}
+
+/// A checkpoint of a log: its size and root.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointShown {
+    /// Entries.
+    pub size: u64,
+    /// The Merkle tree hash of those entries.
+    pub root: tally_wire::Digest,
 }
 
 /// `GET /health`.
@@ -222,6 +240,11 @@ pub struct ReceiptSummary {
 }
 
 impl ReceiptSummary {
+    /// The summary of the receipt in `bundle`.
+    pub fn of_bundle(bundle: &tally_wire::ReceiptBundle) -> Self {
+        Self::of(tally_receipt::bundled_receipt(&bundle.receipt))
+    }
+
     /// The summary of `receipt`.
     pub fn of(receipt: &Receipt) -> Self {
         Self {
@@ -585,13 +608,35 @@ pub enum Side {
 /// A receipt in the log, as listed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReceiptEntry {
-    /// Its index in the log.
+    /// Its index in this node's log.
     pub index: u64,
     /// Which side.
     pub side: Side,
+    /// `true` if the receipt is batch-signed (vouched for by its
+    /// checkpoint's signature), `false` if it is signed on its own.
+    pub batch_signed: bool,
+    /// Where its proof is: the log that holds the receipt (its recipient's),
+    /// the index there, and the checkpoint it was given under. `None` for a
+    /// receipt a peer gave without a bundle (an older node).
+    pub proof: Option<ReceiptProof>,
     /// The receipt.
     #[serde(flatten)]
     pub receipt: ReceiptSummary,
+}
+
+/// Where a receipt's proof is (spec/receipts.md, "Bundles").
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceiptProof {
+    /// The agency whose log holds the receipt: its recipient.
+    pub log: AgencyId,
+    /// The receipt's index in that log.
+    pub index: u64,
+    /// The size of the checkpoint it was bundled under; `None` for a
+    /// receipt this node issued (its export bundles it under this node's
+    /// latest checkpoint).
+    pub checkpoint_size: Option<u64>,
+    /// That checkpoint's root.
+    pub checkpoint_root: Option<tally_wire::Digest>,
 }
 
 /// `GET /v1/packets/{packet}/reveal`.

@@ -12,7 +12,7 @@ use tally_grant::{GrantDocument, grant_id};
 use tally_transport::{Host, Inbox, OfferContext, OfferDecision};
 use tally_wire::{
     AgencyId, BoundedVec, ChunkSize, ContentType, DataCategory, Direction, GrantChain, GrantId, Offer, Outcome,
-    PacketId, Purpose, Receipt, Signed, SuiteId,
+    PacketId, Purpose, Receipt, SuiteId,
 };
 
 use crate::host::NodeHost;
@@ -134,8 +134,8 @@ pub(crate) fn seal(
 /// What came of offering a packet to a node's host.
 #[allow(clippy::large_enum_variant, reason = "a test value")]
 pub(crate) enum Delivery {
-    /// Accepted and stored: the signed receipt.
-    Stored(Signed<Receipt>),
+    /// Accepted and stored: the receipt's bundle.
+    Stored(tally_wire::ReceiptBundle),
     /// Refused with a signed rejection, for this reason.
     Denied(tally_wire::ReasonCode),
     /// Closed without a signed statement.

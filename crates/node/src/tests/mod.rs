@@ -9,14 +9,14 @@ pub(crate) mod fixture;
 
 use std::sync::Arc;
 
-use tally_envelope::verify_revealed;
+use tally_receipt::verify_reveal;
 use tally_wire::{CloseCode, DeletionReason, ReasonCode, RevocationReason};
 
 use self::fixture::*;
 use crate::NodeError;
 use crate::host::NodeHost;
 
-fn stored(d: Delivery) -> tally_wire::Signed<tally_wire::Receipt> {
+fn stored(d: Delivery) -> tally_wire::ReceiptBundle {
     match d {
         Delivery::Stored(r) => r,
         Delivery::Denied(reason) => panic!("denied: {reason}"),
@@ -68,7 +68,7 @@ async fn a_delegate_cannot_revoke_the_root_grant_or_oblige_erasure() {
             other => panic!("a revocation by {} was not refused: {other:?}", revoker.agency),
         }
     }
-    assert!(exportable(&social, &first.unverified().packet_id), "nothing was erased");
+    assert!(exportable(&social, &tally_receipt::bundled_receipt(&first.receipt).packet_id), "nothing was erased");
     assert!(social.store.revocations().expect("readable").is_empty(), "nothing was kept");
     let log = social.log_entries().expect("log");
     assert!(!log.iter().any(|(_, e)| matches!(e, tally_wire::LogEntry::Deletion(_))), "no deletion record");
@@ -99,7 +99,7 @@ async fn a_revocation_dated_ahead_changes_nothing_until_its_time() {
         .expect("signs");
         assert!(social.keep_revocation(r).expect("kept"), "a new revocation");
         assert_eq!(social.sweep().expect("sweeps"), 0, "nothing erased before effective_at");
-        assert!(exportable(&social, &first.unverified().packet_id));
+        assert!(exportable(&social, &tally_receipt::bundled_receipt(&first.receipt).packet_id));
         stored(deliver(&tax, &social, &root, "income.annual", b"38000", packet(2), false).await);
     }
     // 31 days later (the node's clock moved with clock_offset_secs).
@@ -275,23 +275,17 @@ async fn both_sides_can_reveal_the_content_to_an_auditor() {
     let payload = b"{\"citizen\":42,\"income\":41250}";
     let receipt = stored(deliver(&tax, &social, &g, "income.annual", payload, packet(1), false).await);
     let directory = social.directory();
-    let key = |a: &str| {
-        tally_envelope::IdentityVerifier::new(&directory.agency(&agency(a)).expect("listed").identity_key).expect("key")
-    };
+    let key = |a: &tally_wire::AgencyId| directory.agency(a).map(|r| r.identity_key);
     let reveal = crate::sent::reveal(&social, &packet(1)).expect("the recipient reveals");
-    let proven = verify_revealed(&reveal, &key("tax-bureau"), &key("social-security"), &payload[..]).expect("proven");
+    let proven = verify_reveal(&reveal, key, &payload[..]).expect("proven");
     assert_eq!(proven.digests.packet_id, packet(1));
-    assert!(
-        verify_revealed(&reveal, &key("tax-bureau"), &key("social-security"), &b"{\"citizen\":42,\"income\":1}"[..])
-            .is_err()
-    );
+    assert!(verify_reveal(&reveal, key, &b"{\"citizen\":42,\"income\":1}"[..]).is_err());
     // The sender keeps its evidence when it logs the receipt (here, what the sealer gave it).
     let (evidence, k) =
         (reveal.evidence.clone(), tally_envelope::CommitmentKey::from_revealed(reveal.commitment_key.0));
     crate::sent::log_receipt(&tax, receipt, Some((evidence, k))).expect("logged");
     let sent = crate::sent::reveal(&tax, &packet(1)).expect("the sender reveals");
-    verify_revealed(&sent, &key("tax-bureau"), &key("social-security"), &payload[..])
-        .expect("proven from the sender's side too");
+    verify_reveal(&sent, key, &payload[..]).expect("proven from the sender's side too");
 }
 
 #[tokio::test]
@@ -436,13 +430,13 @@ async fn a_pull_refusal_under_a_stored_packets_id_does_not_replace_its_receipt()
     let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
     let g = issue(&tax, &document("social-security", "income", ""));
     let original = stored(deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await);
-    let mut refusal = original.unverified().clone();
+    let mut refusal = tally_receipt::bundled_receipt(&original.receipt).clone();
     refusal.outcome = tally_wire::Outcome::Rejected { reason: ReasonCode::DIRECTION_NOT_GRANTED };
     let host = NodeHost(Arc::clone(&social));
     let signed = tally_transport::Host::sign_rejection(&host, refusal).await.expect("signs").expect("within the rate");
-    assert_eq!(signed.unverified().packet_id, packet(1));
+    assert_eq!(tally_receipt::bundled_receipt(&signed.receipt).packet_id, packet(1));
     let (_, receipt) = social.stored_receipt(&packet(1)).expect("reads").expect("the packet is stored");
-    assert_eq!(receipt, original, "the stored packet's receipt is still the one its bundle is made of");
+    assert_eq!(receipt, original.receipt, "the stored packet's receipt is still the one its bundle is made of");
     let issued = social.store.receipt_indices_of(&packet(1), tally_store::ReceiptSide::Issued).expect("reads");
     assert_eq!(issued.len(), 2, "both receipts are listed");
 }

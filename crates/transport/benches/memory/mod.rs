@@ -16,8 +16,9 @@ use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, KemKey, Packe
 use tally_protocol::SenderOutcome;
 use tally_transport::{Endpoint, Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal, TlsKey};
 use tally_wire::{
-    AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Directory, Endpoint as Addr, Evidence,
-    GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text, Timestamp,
+    AgencyId, AgencyRecord, BoundedVec, BundledReceipt, ChunkSize, ContentType, DataCategory, Directory, Encoded,
+    Endpoint as Addr, Evidence, GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt,
+    ReceiptBundle, Roles, Signed, SuiteId, Text, Timestamp,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -107,8 +108,8 @@ impl AsyncRead for Zeros {
 
 // ---------------------------------------------------------------- hosts
 
-/// Stored packets: the plaintext kept (up to 1 MiB) and the receipt.
-pub(crate) type Store = HashMap<PacketId, (Vec<u8>, Signed<Receipt>)>;
+/// Stored packets: the plaintext kept (up to 1 MiB) and the receipt bundle.
+pub(crate) type Store = HashMap<PacketId, (Vec<u8>, ReceiptBundle)>;
 
 /// The receiver's host: packets of up to 1 MiB and all receipts in memory.
 pub(crate) struct MemoryHost {
@@ -116,9 +117,18 @@ pub(crate) struct MemoryHost {
     pub(crate) sender_key: IdentityVerifier,
     pub(crate) kem: Arc<KemKey>,
     pub(crate) receipts: Mutex<Store>,
+    /// The receipts issued, batch-signed, in a log in memory.
+    pub(crate) log: tally_receipt::Log<tally_receipt::MemoryStore>,
 }
 
 impl MemoryHost {
+    /// Logs `receipt` batch-signed and bundles it under a checkpoint that covers it.
+    fn issue(&self, receipt: Receipt) -> io::Result<ReceiptBundle> {
+        let logged = BundledReceipt::Logged(Encoded::new(receipt).map_err(io::Error::other)?);
+        let range = self.log.append(&[tally_receipt::bundled_entry(&logged)]).map_err(io::Error::other)?;
+        self.log.bundle_of(logged, range.start).map_err(io::Error::other)
+    }
+
     /// The social-security bureau's host, taking packets from the tax bureau.
     pub(crate) fn social_security() -> Self {
         Self {
@@ -126,6 +136,11 @@ impl MemoryHost {
             sender_key: IdentityVerifier::new(&tax_identity().public_key()).expect("valid"),
             kem: Arc::new(social_kem()),
             receipts: Mutex::new(HashMap::new()),
+            log: tally_receipt::Log::new(
+                tally_receipt::MemoryStore::new(),
+                &AgencyId::new("social-security").expect("valid"),
+                Arc::new(social_identity()),
+            ),
         }
     }
 }
@@ -145,11 +160,11 @@ impl Inbox for MemoryInbox {
         Ok(())
     }
 
-    async fn commit(self, receipt: Receipt, _: Evidence, _: CommitmentKey) -> io::Result<Signed<Receipt>> {
-        let signed = self.host.identity.sign_object(receipt).map_err(io::Error::other)?;
-        let id = signed.unverified().packet_id;
-        self.host.receipts.lock().expect("not poisoned").insert(id, (self.kept, signed.clone()));
-        Ok(signed)
+    async fn commit(self, receipt: Receipt, _: Evidence, _: CommitmentKey) -> io::Result<ReceiptBundle> {
+        let id = receipt.packet_id;
+        let bundle = self.host.issue(receipt)?;
+        self.host.receipts.lock().expect("not poisoned").insert(id, (self.kept, bundle.clone()));
+        Ok(bundle)
     }
 
     async fn discard(self) {}
@@ -171,11 +186,11 @@ impl Host for Receiving {
         }
     }
 
-    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Option<Signed<Receipt>>> {
-        self.0.identity.sign_object(receipt).map(Some).map_err(io::Error::other)
+    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Option<ReceiptBundle>> {
+        self.0.issue(receipt).map(Some)
     }
 
-    async fn log_receipt(&self, _receipt: &Signed<Receipt>, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
+    async fn log_receipt(&self, _receipt: &ReceiptBundle, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
         Ok(())
     }
 
@@ -190,7 +205,7 @@ impl Host for Receiving {
 }
 
 /// The sender's host: logs receipts in memory.
-pub(crate) struct Sending(pub(crate) Mutex<Vec<Signed<Receipt>>>);
+pub(crate) struct Sending(pub(crate) Mutex<Vec<ReceiptBundle>>);
 
 impl Host for Sending {
     type Inbox = MemoryInbox;
@@ -199,11 +214,11 @@ impl Host for Sending {
         OfferDecision::Deny(ReasonCode::DIRECTION_NOT_GRANTED)
     }
 
-    async fn sign_rejection(&self, _receipt: Receipt) -> io::Result<Option<Signed<Receipt>>> {
+    async fn sign_rejection(&self, _receipt: Receipt) -> io::Result<Option<ReceiptBundle>> {
         Err(io::Error::other("the bench sender signs nothing"))
     }
 
-    async fn log_receipt(&self, receipt: &Signed<Receipt>, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
+    async fn log_receipt(&self, receipt: &ReceiptBundle, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
         self.0.lock().expect("not poisoned").push(receipt.clone());
         Ok(())
     }

@@ -17,8 +17,8 @@ use tally_transport::{
 };
 use tally_wire::{
     AgencyId, AgencyRecord, BoundedVec, ChunkSize, ContentType, DataCategory, Digest, Directory, Endpoint as Addr,
-    Evidence, GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, Roles, Signed, SuiteId, Text,
-    Timestamp,
+    Evidence, GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt, ReceiptBundle, Roles, Signed,
+    SuiteId, Text, Timestamp,
 };
 
 pub fn agency(s: &str) -> AgencyId {
@@ -34,10 +34,10 @@ pub enum Policy {
 
 #[derive(Default)]
 pub struct State {
-    /// Committed packets: plaintext and receipt.
-    pub stored: HashMap<PacketId, (Vec<u8>, Signed<Receipt>)>,
-    /// Receipts this node signed or received, in order.
-    pub log: Vec<Signed<Receipt>>,
+    /// Committed packets: plaintext and receipt bundle.
+    pub stored: HashMap<PacketId, (Vec<u8>, ReceiptBundle)>,
+    /// Receipt bundles this node issued or received, in order.
+    pub log: Vec<ReceiptBundle>,
     pub decisions: usize,
     pub discards: usize,
     /// Plaintext bytes written to inboxes, committed or not.
@@ -57,11 +57,24 @@ pub struct TestHost {
     pub stall_writes: std::sync::atomic::AtomicBool,
     /// Number of `log_receipt` calls to make fail (a crash before logging).
     pub fail_logs: AtomicUsize,
+    /// The receipts this node issues, in a log in memory, batch-signed.
+    pub receipts: tally_receipt::Log<tally_receipt::MemoryStore>,
+}
+
+/// The receipt in a bundle.
+pub fn receipt_of(bundle: &ReceiptBundle) -> &Receipt {
+    tally_receipt::bundled_receipt(&bundle.receipt)
 }
 
 impl TestHost {
     pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("not poisoned")
+    }
+
+    /// Logs `receipt` batch-signed, alone in its batch, and returns its bundle.
+    fn issue(&self, receipt: Receipt) -> io::Result<ReceiptBundle> {
+        let mut bundles = self.receipts.issue_receipts_batched(vec![receipt]).map_err(io::Error::other)?;
+        bundles.pop().ok_or_else(|| io::Error::other("no bundle"))
     }
 
     fn sender_key(&self, peer: &AgencyId) -> Option<IdentityVerifier> {
@@ -85,12 +98,12 @@ impl Inbox for MemoryInbox {
         Ok(())
     }
 
-    async fn commit(self, receipt: Receipt, _: Evidence, _: CommitmentKey) -> io::Result<Signed<Receipt>> {
-        let signed = self.host.identity.sign_object(receipt).map_err(io::Error::other)?;
+    async fn commit(self, receipt: Receipt, _: Evidence, _: CommitmentKey) -> io::Result<ReceiptBundle> {
+        let bundle = self.host.issue(receipt)?;
         let mut state = self.host.state();
-        state.stored.insert(signed.unverified().packet_id, (self.data, signed.clone()));
-        state.log.push(signed.clone());
-        Ok(signed)
+        state.stored.insert(receipt_of(&bundle).packet_id, (self.data, bundle.clone()));
+        state.log.push(bundle.clone());
+        Ok(bundle)
     }
 
     async fn discard(self) {
@@ -124,13 +137,13 @@ impl Host for Shared {
         }
     }
 
-    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Option<Signed<Receipt>>> {
-        let signed = self.0.identity.sign_object(receipt).map_err(io::Error::other)?;
-        self.0.state().log.push(signed.clone());
-        Ok(Some(signed))
+    async fn sign_rejection(&self, receipt: Receipt) -> io::Result<Option<ReceiptBundle>> {
+        let bundle = self.0.issue(receipt)?;
+        self.0.state().log.push(bundle.clone());
+        Ok(Some(bundle))
     }
 
-    async fn log_receipt(&self, receipt: &Signed<Receipt>, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
+    async fn log_receipt(&self, receipt: &ReceiptBundle, _: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
         if self.0.fail_logs.load(Ordering::SeqCst) > 0 {
             self.0.fail_logs.fetch_sub(1, Ordering::SeqCst);
             return Err(io::Error::other("the log is unavailable (test)"));
@@ -271,6 +284,7 @@ pub fn bind_at(member: Member, roster: &Arc<Roster>, config: TransportConfig, ad
         directory: Mutex::new(Some(Arc::clone(roster))),
         stall_writes: false.into(),
         fail_logs: AtomicUsize::new(0),
+        receipts: tally_receipt::Log::new(tally_receipt::MemoryStore::new(), &member.id, Arc::clone(&member.identity)),
     });
     let tls_digest = member.tls.spki_digest();
     let local = LocalAgency { id: member.id.clone(), identity: member.identity, tls_key: member.tls };

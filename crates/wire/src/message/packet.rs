@@ -7,10 +7,10 @@ use crate::bytes::{Digest, EncapsulatedKey, GrantId, KeyId, PacketId, RequestId,
 use crate::codepoint::{SuiteId, Version};
 use crate::label::{PULL_REQUEST, SignatureLabel};
 use crate::limits;
-use crate::message::Receipt;
+use crate::message::ReceiptBundle;
 use crate::name::{AgencyId, ContentType, DataCategory, Purpose};
+use crate::signed::Encoded;
 use crate::signed::{Body, SignedBody};
-use crate::signed::{Encoded, Signed};
 use crate::time::{ChunkSize, Timestamp};
 
 /// The end of a packet's payload: the frame that ends its chunks, and part
@@ -117,8 +117,9 @@ pub struct Evidence {
 pub struct Reveal {
     /// The sender's evidence of origin.
     pub evidence: Evidence,
-    /// The recipient's receipt, accepted, committing to the same digests.
-    pub receipt: Signed<Receipt>,
+    /// The recipient's receipt, accepted, committing to the same digests,
+    /// in its bundle (inclusion proof and signed checkpoint).
+    pub receipt: ReceiptBundle,
     /// The content-commitment key.
     pub commitment_key: RevealedKey,
 }
