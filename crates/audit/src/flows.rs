@@ -10,9 +10,11 @@ use tally_envelope::IdentityVerifier;
 use tally_grant::{
     Denial, Flow, RevocationSet, Usage, VerifiedChain, VerifiedDirectory, decide, effective_from, grant_id,
 };
+use tally_receipt::merkle::root;
+use tally_receipt::{bundled_entry, bundled_receipt, verify_bundle};
 use tally_wire::{
-    AgencyId, BoundedVec, DeletionReason, DeletionRecord, Direction, Grant, GrantChain, GrantId, LogEntry, Outcome,
-    PacketId, Purpose, Receipt, Revocation, Signed, Timestamp,
+    AgencyId, BoundedVec, DeletionReason, DeletionRecord, Digest, Direction, Grant, GrantChain, GrantId, LogEntry,
+    Outcome, PacketId, Purpose, Receipt, ReceiptBundle, Revocation, Signed, Timestamp,
 };
 
 use super::{Finding, FindingKind, FlowSummary, Parsed};
@@ -24,7 +26,7 @@ pub const CLOCK_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// An accepted receipt a recipient issued, with when the audit judges it.
 struct Accepted {
-    receipt: Signed<Receipt>,
+    receipt: Receipt,
     /// `max(received_at, the latest time the recipient itself chose before it in its log)`:
     /// a backdated `received_at` cannot move a flow before what its own log already showed.
     judged_at: Timestamp,
@@ -33,11 +35,42 @@ struct Accepted {
     position: usize,
 }
 
+/// A receipt an agency issued, as its log holds it.
+#[derive(Clone)]
+struct Issued {
+    receipt: Receipt,
+    /// The entry's encoding (`ReceiptIssued` or `ReceiptLogged`): what the sender's copy must match.
+    entry: Vec<u8>,
+    /// The receipt with its own signature; `None` when it is batch-signed
+    /// (vouched for by the checkpoint of the log that holds it).
+    signed: Option<Signed<Receipt>>,
+    /// The log that holds it.
+    log: usize,
+}
+
+/// A receipt an agency holds from the peer that issued it.
+#[derive(Clone)]
+struct Received {
+    receipt: Receipt,
+    /// The entry of the recipient's log it stands for, encoded.
+    entry: Vec<u8>,
+    held: Held,
+}
+
+/// How a sender holds a peer's receipt.
+#[derive(Clone)]
+enum Held {
+    /// Signed on its own, without a bundle (`ReceiptReceived`, written by older nodes).
+    Signed(Signed<Receipt>),
+    /// In its bundle (`BundleReceived`).
+    Bundle(ReceiptBundle),
+}
+
 /// What the logs hold, gathered once.
 #[derive(Default)]
 struct Gathered {
-    issued: BTreeMap<(AgencyId, PacketId), Signed<Receipt>>,
-    received: BTreeMap<(AgencyId, PacketId), Signed<Receipt>>,
+    issued: BTreeMap<(AgencyId, PacketId), Issued>,
+    received: BTreeMap<(AgencyId, PacketId), Received>,
     accepted: Vec<Accepted>,
     grants: HashMap<GrantId, Signed<Grant>>,
     revocations: Vec<Signed<Revocation>>,
@@ -45,8 +78,6 @@ struct Gathered {
     revocation_positions: HashMap<Vec<u8>, Vec<(usize, usize)>>,
     deletions: Vec<(AgencyId, DeletionRecord)>,
     deletion_counts: BTreeMap<AgencyId, u64>,
-    /// Receipt entries of kinds this audit does not match (batch-signed, bundles).
-    unchecked: u64,
 }
 
 /// The time an entry shows: a lower bound on when it was logged, and
@@ -54,13 +85,41 @@ struct Gathered {
 fn shown_time(entry: &LogEntry, agency: &AgencyId) -> Option<(Timestamp, bool)> {
     match entry {
         LogEntry::ReceiptIssued(r) => Some((r.unverified().received_at, true)),
+        LogEntry::ReceiptLogged(r) => Some((r.value().received_at, true)),
         LogEntry::ReceiptReceived(r) => Some((r.unverified().received_at, false)),
+        LogEntry::BundleReceived(b) => Some((bundled_receipt(&b.receipt).received_at, false)),
         LogEntry::GrantIssued(g) => Some((g.unverified().issued_at, true)),
         LogEntry::GrantReceived(g) => Some((g.unverified().issued_at, false)),
         LogEntry::Revocation(r) => Some((r.unverified().issued_at, &r.unverified().issuer == agency)),
         LogEntry::Deletion(d) => Some((d.value().erased_at, true)),
-        _ => None,
     }
+}
+
+/// The receipt an entry issues, if it is one this log's agency issued.
+fn issued(entry: &LogEntry, log: usize) -> Option<Issued> {
+    let (receipt, signed) = match entry {
+        LogEntry::ReceiptIssued(r) => (r.unverified().clone(), Some(r.clone())),
+        LogEntry::ReceiptLogged(r) => (r.value().clone(), None),
+        _ => return None,
+    };
+    Some(Issued { receipt, entry: tally_wire::to_bytes(entry), signed, log })
+}
+
+/// The receipt an entry holds from a peer, if it is one.
+fn received(entry: &LogEntry) -> Option<Received> {
+    Some(match entry {
+        LogEntry::ReceiptReceived(r) => Received {
+            receipt: r.unverified().clone(),
+            entry: tally_wire::to_bytes(&LogEntry::ReceiptIssued(r.clone())),
+            held: Held::Signed(r.clone()),
+        },
+        LogEntry::BundleReceived(b) => Received {
+            receipt: bundled_receipt(&b.receipt).clone(),
+            entry: tally_wire::to_bytes(&bundled_entry(&b.receipt)),
+            held: Held::Bundle(b.clone()),
+        },
+        _ => return None,
+    })
 }
 
 fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
@@ -93,39 +152,46 @@ fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
                 own_clock = own_clock.max(t);
                 known = known.max(t);
             }
-            match entry {
-                LogEntry::ReceiptIssued(r) => {
-                    let key = (agency.clone(), r.unverified().packet_id);
-                    if let Some(first) = g.issued.get(&key) {
-                        if first.encode() != r.encode() {
-                            findings.push(Finding::new(
-                                FindingKind::DuplicatePacketId,
-                                agency,
-                                format!("{agency}'s log holds two different receipts it issued for packet {}", key.1),
-                            ));
-                        }
-                        continue;
-                    }
-                    if matches!(r.unverified().outcome, Outcome::Accepted { .. }) {
-                        let judged_at = r.unverified().received_at.max(before);
-                        g.accepted.push(Accepted { receipt: r.clone(), judged_at, log: log_index, position: index });
-                    }
-                    g.issued.insert(key, r.clone());
-                }
-                LogEntry::ReceiptReceived(r) => {
-                    let key = (agency.clone(), r.unverified().packet_id);
-                    match g.received.get(&key) {
-                        Some(first) if first.encode() != r.encode() => findings.push(Finding::new(
+            if let Some(r) = issued(entry, log_index) {
+                let key = (agency.clone(), r.receipt.packet_id);
+                if let Some(first) = g.issued.get(&key) {
+                    if first.entry != r.entry {
+                        findings.push(Finding::new(
                             FindingKind::DuplicatePacketId,
                             agency,
-                            format!("{agency}'s log holds two different receipts it received for packet {}", key.1),
-                        )),
-                        Some(_) => {}
-                        None => {
-                            g.received.insert(key, r.clone());
-                        }
+                            format!("{agency}'s log holds two different receipts it issued for packet {}", key.1),
+                        ));
+                    }
+                    continue;
+                }
+                if matches!(r.receipt.outcome, Outcome::Accepted { .. }) {
+                    let judged_at = r.receipt.received_at.max(before);
+                    g.accepted.push(Accepted {
+                        receipt: r.receipt.clone(),
+                        judged_at,
+                        log: log_index,
+                        position: index,
+                    });
+                }
+                g.issued.insert(key, r);
+                continue;
+            }
+            if let Some(r) = received(entry) {
+                let key = (agency.clone(), r.receipt.packet_id);
+                match g.received.get(&key) {
+                    Some(first) if first.entry != r.entry => findings.push(Finding::new(
+                        FindingKind::DuplicatePacketId,
+                        agency,
+                        format!("{agency}'s log holds two different receipts it received for packet {}", key.1),
+                    )),
+                    Some(_) => {}
+                    None => {
+                        g.received.insert(key, r);
                     }
                 }
+                continue;
+            }
+            match entry {
                 LogEntry::GrantIssued(grant) | LogEntry::GrantReceived(grant) => {
                     g.grants.insert(grant_id(grant), grant.clone());
                 }
@@ -137,9 +203,11 @@ fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
                     *g.deletion_counts.entry(agency.clone()).or_default() += 1;
                     g.deletions.push((agency.clone(), d.value().clone()));
                 }
-                // Batch-signed receipts and peers' bundles are not matched by
-                // this audit yet: counted, and reported as not checked.
-                LogEntry::ReceiptLogged(_) | LogEntry::BundleReceived(_) => g.unchecked += 1,
+                // The receipts, taken above.
+                LogEntry::ReceiptIssued(_)
+                | LogEntry::ReceiptLogged(_)
+                | LogEntry::ReceiptReceived(_)
+                | LogEntry::BundleReceived(_) => {}
             }
         }
     }
@@ -158,7 +226,8 @@ pub(super) struct Checked {
     /// Receipts whose other side's log was not audited, and whose logs those are.
     pub(super) one_side: u64,
     pub(super) unaudited: std::collections::BTreeSet<AgencyId>,
-    /// Receipt entries this audit does not match (batch-signed receipts, bundles).
+    /// Bundles whose checkpoint is newer than the recipient's audited log,
+    /// which could not be checked against it.
     pub(super) unchecked: u64,
 }
 
@@ -167,16 +236,22 @@ pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &m
     let audited: Vec<&AgencyId> = logs.iter().map(|l| &l.agency).collect();
     let (mut both_sides, mut one_side, mut unaudited) = (0u64, 0u64, std::collections::BTreeSet::new());
     let g = gather(logs, findings);
-    let verifies = |r: &Signed<Receipt>| {
-        directory
-            .agency(&r.unverified().recipient)
-            .and_then(|a| IdentityVerifier::new(&a.identity_key).ok())
+    let key_of = |agency: &AgencyId| directory.agency(agency).map(|a| a.identity_key);
+    let signature_verifies = |r: &Signed<Receipt>| {
+        key_of(&r.unverified().recipient)
+            .and_then(|k| IdentityVerifier::new(&k).ok())
             .is_some_and(|k| k.verify_object(r).is_ok())
+    };
+    // A batch-signed receipt is vouched for by the checkpoint of the log
+    // that holds it: it verifies if that log verified against its checkpoint.
+    let issued_verifies = |r: &Issued| match &r.signed {
+        Some(signed) => signature_verifies(signed),
+        None => logs[r.log].verified,
     };
     let mut flows: BTreeMap<(AgencyId, AgencyId, Purpose), (u64, u64)> = BTreeMap::new();
     let mut bad = std::collections::HashSet::new();
     for ((agency, packet), r) in &g.issued {
-        let body = r.unverified();
+        let body = &r.receipt;
         if &body.recipient != agency {
             findings.push(Finding::new(
                 FindingKind::BadSignature,
@@ -189,12 +264,13 @@ pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &m
             bad.insert(*packet);
             continue;
         }
-        if !verifies(r) {
-            findings.push(Finding::new(
-                FindingKind::BadSignature,
-                agency,
-                format!("receipt for {packet} does not verify"),
-            ));
+        if !issued_verifies(r) {
+            let why = if r.signed.is_some() {
+                "does not verify"
+            } else {
+                "is batch-signed in a log that does not verify against its checkpoint"
+            };
+            findings.push(Finding::new(FindingKind::BadSignature, agency, format!("receipt for {packet} {why}")));
             bad.insert(*packet);
             continue;
         }
@@ -217,7 +293,7 @@ pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &m
                         body.recipient, body.purpose, body.sender
                     ),
                 )),
-                Some(twin) if twin.encode() != r.encode() => findings.push(Finding::new(
+                Some(twin) if twin.entry != r.entry => findings.push(Finding::new(
                     FindingKind::ReceiptsDiffer,
                     agency,
                     format!("{} and {} hold different receipts for {packet}", body.sender, body.recipient),
@@ -226,16 +302,54 @@ pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &m
             }
         }
     }
+    // The recipients' checkpoints the senders hold in their bundles: one
+    // root per (recipient, size), each a prefix of the recipient's log.
+    let mut seen: BTreeMap<(AgencyId, u64), (Digest, AgencyId, PacketId)> = BTreeMap::new();
+    let mut unchecked = 0;
     for ((agency, packet), r) in &g.received {
-        let recipient = &r.unverified().recipient;
-        if !verifies(r) {
-            // The holder logged a receipt its named recipient never signed: the holder's finding alone.
+        let recipient = &r.receipt.recipient;
+        let checkpoint = match &r.held {
+            Held::Signed(signed) => signature_verifies(signed).then_some(None),
+            Held::Bundle(bundle) => verify_bundle(bundle, key_of).ok().map(|v| Some(v.checkpoint)),
+        };
+        let Some(checkpoint) = checkpoint else {
+            // The holder logged a receipt its named recipient never issued: the holder's finding alone.
             findings.push(Finding::new(
                 FindingKind::BadSignature,
                 agency,
                 format!("{agency} holds a receipt for {packet} that does not verify under {recipient}'s key"),
             ));
             continue;
+        };
+        if let Some(c) = checkpoint {
+            match seen.get(&(recipient.clone(), c.size)) {
+                Some((root, holder, other)) if *root != c.root => findings.push(Finding::new(
+                    FindingKind::Fork,
+                    recipient,
+                    format!(
+                        "{recipient} signed two checkpoints of {} entries with different roots: in the bundle {agency} holds for {packet}, and in the one {holder} holds for {other}",
+                        c.size
+                    ),
+                )),
+                Some(_) => {}
+                None => {
+                    seen.insert((recipient.clone(), c.size), (c.root, agency.clone(), *packet));
+                }
+            }
+            if let Some(log) = logs.iter().find(|l| &l.agency == recipient && l.verified) {
+                if c.size > log.size {
+                    unchecked += 1;
+                } else if root(&log.tree, c.size).ok() != Some(c.root) {
+                    findings.push(Finding::new(
+                        FindingKind::Fork,
+                        recipient,
+                        format!(
+                            "the checkpoint of {} entries in the bundle {agency} holds for {packet}, signed by {recipient}, is not a prefix of {recipient}'s log",
+                            c.size
+                        ),
+                    ));
+                }
+            }
         }
         if !audited.contains(&recipient) {
             one_side += 1;
@@ -271,7 +385,7 @@ pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &m
         both_sides,
         one_side,
         unaudited,
-        unchecked: g.unchecked,
+        unchecked,
     }
 }
 
@@ -311,12 +425,11 @@ fn check_grants(
         }
         set
     };
-    let mut accepted: Vec<&Accepted> =
-        g.accepted.iter().filter(|a| !bad.contains(&a.receipt.unverified().packet_id)).collect();
+    let mut accepted: Vec<&Accepted> = g.accepted.iter().filter(|a| !bad.contains(&a.receipt.packet_id)).collect();
     accepted.sort_by_key(|a| a.judged_at);
     let mut usage = Usage::new();
     for a in accepted {
-        let r = a.receipt.unverified();
+        let r = &a.receipt;
         let finding = |kind, why: String| {
             Finding::new(
                 kind,

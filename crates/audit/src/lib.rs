@@ -196,8 +196,9 @@ pub struct Coverage {
     pub receipts_one_log_only: u64,
     /// The agencies whose logs those other sides are.
     pub logs_not_audited: Vec<AgencyId>,
-    /// Receipt entries of kinds this audit does not match yet: batch-signed
-    /// receipts (`ReceiptLogged`) and peers' bundles (`BundleReceived`).
+    /// Receipt bundles a sender holds whose checkpoint is newer than the
+    /// recipient's audited log, so that it could not be checked to be a
+    /// prefix of it (audit the recipient's log again, later).
     pub receipt_entries_not_checked: u64,
     /// Earlier checkpoints checked against an audited log.
     pub earlier_checked: u64,
@@ -277,6 +278,11 @@ pub struct AuditReport {
 struct Parsed {
     agency: AgencyId,
     entries: Vec<LogEntry>,
+    /// Its Merkle tree, for the roots of its prefixes.
+    tree: Tree,
+    size: u64,
+    /// Whether it verified against its signed checkpoint.
+    verified: bool,
 }
 
 impl Finding {
@@ -359,7 +365,7 @@ pub fn audit(directory: &VerifiedDirectory, exports: &[LogExport], earlier: &[St
             }
         }
         logs.push(LogSummary { agency: agency.clone(), size, root: actual, verified });
-        parsed.push(Parsed { agency, entries });
+        parsed.push(Parsed { agency, entries, tree: levels, size, verified });
     }
     let checked = flows::check(directory, &parsed, &mut findings);
     findings.sort_by(|a, b| (a.kind, &a.agency).cmp(&(b.kind, &b.agency)));

@@ -31,7 +31,7 @@ fn limits(report: &AuditReport) -> Vec<String> {
     }
     if c.receipt_entries_not_checked > 0 {
         out.push(format!(
-            "{} receipt entr(ies) are batch-signed receipts or receipt bundles, which this audit does not match yet.",
+            "{} receipt bundle(s) carry a checkpoint newer than the recipient's exported log, which they could not be checked against: audit a newer export of it.",
             c.receipt_entries_not_checked
         ));
     }

@@ -181,6 +181,21 @@ pub(crate) fn status(node: &NodeDir, wait: Option<std::time::Duration>, json: bo
         if let (Some(false), Some(e)) = (p.reachable, &p.last_error) {
             println!("      last error: {e}");
         }
+        if let Some(c) = &p.checkpoint {
+            println!(
+                "      its log: checkpoint of {} entries, root {}, consistent with every earlier one seen",
+                c.size, c.root
+            );
+        }
+        if let Some(why) = &p.unproven_checkpoint {
+            println!("      its log: a checkpoint not proven consistent yet ({why})");
+        }
+        if p.log_forks > 0 {
+            println!(
+                "      FORK: {} fork evidence(s) against its log: two of its checkpoints cannot both be honest",
+                p.log_forks
+            );
+        }
     }
     Ok(())
 }

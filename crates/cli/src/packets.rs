@@ -42,14 +42,16 @@ pub(crate) enum ReceiptsCommand {
         /// The packet (or pull request) id, or a unique prefix of it.
         packet: IdPrefix,
     },
-    /// Write the receipt bundle of a packet this node received (for `tally verify`).
+    /// Write the receipt bundle of a packet (receipt, inclusion proof and the
+    /// recipient's signed checkpoint), from either side: the recipient's own,
+    /// or the sender's proof of delivery. `tally verify` checks it offline.
     Export {
         #[command(flatten)]
         node: NodeDir,
         /// The packet id (or a unique prefix of it).
         packet: IdPrefix,
-        /// Write the bundle (receipt, inclusion proof, checkpoint).
-        #[arg(long, required = true)]
+        /// Accepted for scripts written for earlier versions; the bundle is the only form written.
+        #[arg(long, hide = true)]
         bundle: bool,
         /// Where to write it.
         #[arg(long)]
@@ -154,6 +156,22 @@ pub(crate) fn receipts(command: ReceiptsCommand, json: bool) -> Result<(), Failu
                     Side::Received => "signed by the recipient (this node sent the packet)",
                 };
                 println!("receipt, log entry #{}, {side}", e.index);
+                let signing = if e.batch_signed {
+                    "batch-signed (vouched for by the checkpoint's signature)"
+                } else {
+                    "signed on its own"
+                };
+                println!("  signing   {signing}");
+                match &e.proof {
+                    Some(p) => {
+                        let checkpoint = match (p.checkpoint_size, p.checkpoint_root) {
+                            (Some(size), Some(root)) => format!("under its checkpoint of {size} entries, root {root}"),
+                            _ => "under this node's latest checkpoint when exported".to_owned(),
+                        };
+                        println!("  proof     entry #{} of {}'s log, {checkpoint}", p.index, p.log);
+                    }
+                    None => println!("  proof     none: the peer gave no bundle (an older node)"),
+                }
                 println!("  packet    {}", r.packet);
                 println!("  from      {}", r.sender);
                 println!("  to        {}", r.recipient);

@@ -44,7 +44,7 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
     assert_eq!((listed[0]["packet"].as_str(), listed[0]["size"].as_u64()), (Some(packet.as_str()), Some(200_000)));
     ok(&["inbox", "export", "--dir", s, &packet, "--out", path(&fed.file("out.bin"))]);
     assert_eq!(std::fs::read(fed.file("out.bin")).expect("exported"), payload);
-    ok(&["receipts", "export", "--dir", s, &packet, "--bundle", "--out", path(&fed.file("r.bundle"))]);
+    ok(&["receipts", "export", "--dir", s, &packet, "--out", path(&fed.file("r.bundle"))]);
     let verified = ok(&[
         "verify",
         path(&fed.file("r.bundle")),
@@ -54,6 +54,24 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
         path(&operator),
     ]);
     assert!(verified.starts_with("Verified: social-security received packet"), "{verified}");
+    // The sender's proof of delivery: the bundle the recipient answered with, from the sender's own log.
+    ok(&["receipts", "export", "--dir", t, &packet, "--out", path(&fed.file("delivered.bundle"))]);
+    let delivered = ok(&[
+        "verify",
+        path(&fed.file("delivered.bundle")),
+        "--directory",
+        path(&directory),
+        "--operator-key",
+        path(&operator),
+    ]);
+    assert!(delivered.starts_with(&format!("Verified: social-security received packet {packet}")), "{delivered}");
+    let at_sender = ok(&["receipts", "show", "--dir", t, &packet]);
+    assert!(
+        at_sender.contains("signed by the recipient")
+            && at_sender.contains("batch-signed")
+            && at_sender.contains("of social-security's log, under its checkpoint of"),
+        "{at_sender}"
+    );
     let shown = ok(&["receipts", "show", "--dir", s, &packet]);
     assert!(
         shown.contains("signed by this node") && shown.contains("outcome   accepted") && shown.contains(&g),
@@ -168,7 +186,7 @@ fn three_nodes_grant_send_pull_reject_retention_revoke_audit() {
         .iter()
         .position(|e| {
             let bytes = tally_node::hex::decode(e.as_str().expect("hex")).expect("hex");
-            matches!(tally_wire::from_bytes::<tally_wire::LogEntry>(&bytes, "entry"), Ok(tally_wire::LogEntry::ReceiptIssued(r)) if r.unverified().packet_id.to_hex() == packet)
+            matches!(tally_wire::from_bytes::<tally_wire::LogEntry>(&bytes, "entry"), Ok(tally_wire::LogEntry::ReceiptLogged(r)) if r.value().packet_id.to_hex() == packet)
         })
         .expect("the receipt of the first packet is in the recipient's log");
     entries.remove(position);

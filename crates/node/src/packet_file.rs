@@ -162,6 +162,9 @@ impl Node {
                 }
                 tokio::io::AsyncWriteExt::write_all(&mut out, &buf[..n]).await.map_err(NodeError::file(&path))?;
             }
+            // A tokio file hands writes to a blocking thread: they are in the
+            // file for the read below only once flushed.
+            tokio::io::AsyncWriteExt::flush(&mut out).await.map_err(NodeError::file(&path))?;
         }
         // The authentication pass: no host, no budget, no log.
         let checking = Arc::clone(state);

@@ -248,7 +248,9 @@ fn every_file_format_matches_its_vector_and_reads_back() {
     assert!(report.findings.is_empty(), "{:?}", report.findings);
     assert_eq!(report.coverage.receipts_one_log_only, 1);
 
-    // A batch-signed receipt (ReceiptLogged) is not matched by the audit yet: it says so.
+    // A batch-signed receipt (ReceiptLogged) is vouched for by its log's
+    // checkpoint and judged like a signed one: alone in the log, with no
+    // grant logged, its flow had no valid grant.
     let batch = Log::new(MemoryStore::new(), &agency("social-security"), Arc::new(IdentityKey::from_seed(&[5; 32])));
     let logged = batch.issue_receipts_batched(vec![verified.receipt.clone()]).expect("logs").remove(0);
     let export = tally_audit::LogExport {
@@ -258,9 +260,10 @@ fn every_file_format_matches_its_vector_and_reads_back() {
         entries: vec![hex(&entry_bytes(&tally_receipt::bundled_entry(&logged.receipt)).expect("encodes"))],
     };
     let report = tally_audit::audit(&directory, &[export], &[]);
-    assert_eq!(report.coverage.receipt_entries_not_checked, 1);
-    let text = tally_audit::render_text(&report);
-    assert!(text.contains("Not checked: 1 receipt entr(ies) are batch-signed receipts or receipt bundles"), "{text}");
+    let kinds: Vec<_> = report.findings.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, vec![tally_audit::FindingKind::NoValidGrant], "{:?}", report.findings);
+    assert_eq!(report.coverage.receipt_entries_not_checked, 0);
+    assert_eq!(report.logs[0].size, 1);
 }
 
 fn text_hex(files: &serde_json::Value, name: &str) -> String {

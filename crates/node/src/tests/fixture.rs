@@ -140,8 +140,8 @@ pub(crate) enum Delivery {
     Denied(tally_wire::ReasonCode),
     /// Closed without a signed statement.
     Closed(tally_wire::CloseCode),
-    /// A receipt given before.
-    Again,
+    /// A receipt given before, in its bundle.
+    Again(tally_wire::ReceiptBundle),
 }
 
 /// Offers `payload` from `sender` to `recipient`'s host under `chain` (as the
@@ -176,7 +176,7 @@ pub(crate) async fn deliver(
             };
         }
         OfferDecision::Close(code) => return Delivery::Closed(code),
-        OfferDecision::AlreadyReceipted(_) => return Delivery::Again,
+        OfferDecision::AlreadyReceipted(bundle) => return Delivery::Again(bundle),
     };
     if abandon {
         inbox.discard().await;

@@ -5,6 +5,7 @@
 //! against `tally serve` processes are in `tests/attacks.rs`.
 
 mod audit;
+mod bundles;
 pub(crate) mod fixture;
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ fn stored(d: Delivery) -> tally_wire::ReceiptBundle {
         Delivery::Stored(r) => r,
         Delivery::Denied(reason) => panic!("denied: {reason}"),
         Delivery::Closed(code) => panic!("closed: {code}"),
-        Delivery::Again => panic!("answered with an earlier receipt"),
+        Delivery::Again(_) => panic!("answered with an earlier receipt"),
     }
 }
 
@@ -30,7 +31,7 @@ fn denied(d: Delivery) -> ReasonCode {
         Delivery::Denied(reason) => reason,
         Delivery::Stored(_) => panic!("stored, expected a refusal"),
         Delivery::Closed(code) => panic!("closed ({code}), expected a signed refusal"),
-        Delivery::Again => panic!("answered with an earlier receipt"),
+        Delivery::Again(_) => panic!("answered with an earlier receipt"),
     }
 }
 

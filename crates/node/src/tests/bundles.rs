@@ -1,0 +1,130 @@
+//! The bundles a node answers with: one checkpoint per group commit, the
+//! same receipt to a resend (also after a restart), and what the sender
+//! keeps of a peer's checkpoints.
+
+use std::sync::Arc;
+
+use tally_wire::{BundledReceipt, PacketId};
+
+use super::fixture::*;
+use super::stored;
+
+fn verify(state: &crate::state::NodeState, bundle: &tally_wire::ReceiptBundle) -> tally_receipt::VerifiedReceipt {
+    let directory = state.directory();
+    tally_receipt::verify_bundle(bundle, |a| directory.agency(a).map(|r| r.identity_key)).expect("verifies offline")
+}
+
+fn packet(i: u8) -> PacketId {
+    PacketId([i; 16])
+}
+
+#[tokio::test]
+async fn receipts_committed_together_share_one_checkpoint_signature() {
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    // 32 exchanges at once: their commits group, and each group's receipts share a checkpoint.
+    let deliveries = (0..32u8).map(|i| {
+        let (tax, social, g) = (Arc::clone(&tax), Arc::clone(&social), g.clone());
+        tokio::spawn(
+            async move { stored(deliver(&tax, &social, &g, "income.annual", b"41250", packet(i), false).await) },
+        )
+    });
+    let mut bundles = Vec::new();
+    for d in deliveries {
+        bundles.push(d.await.expect("delivered"));
+    }
+    let mut notes: Vec<&str> = bundles.iter().map(|b| b.checkpoint.as_str()).collect();
+    notes.sort_unstable();
+    notes.dedup();
+    for b in &bundles {
+        assert!(matches!(b.receipt, BundledReceipt::Logged(_)), "batch-signed by default");
+        let v = verify(&social, b);
+        assert!(v.checkpoint.size > b.index);
+    }
+    assert!(notes.len() <= bundles.len());
+    println!("32 receipts under {} checkpoint signature(s)", notes.len());
+}
+
+#[tokio::test]
+async fn a_resend_after_a_crash_gets_the_same_receipt_never_a_second_one() {
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    let first = stored(deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await);
+    let size = social.log.size().expect("size");
+    // The node stops after the commit (its answer never reached the sender) and starts again.
+    drop(social);
+    let social = fed.open("social-security");
+    let Delivery::Again(again) = deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await else {
+        panic!("the resend is answered with the stored receipt")
+    };
+    assert_eq!(again, first, "the same bundle: same receipt, same index, the same deterministic checkpoint");
+    assert_eq!(social.log.size().expect("size"), size, "no second receipt was logged");
+    // After more commits, the same receipt under a later checkpoint.
+    stored(deliver(&tax, &social, &g, "income.annual", b"1", packet(2), false).await);
+    let Delivery::Again(later) = deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await else {
+        panic!("answered again")
+    };
+    assert_eq!((&later.receipt, later.index), (&first.receipt, first.index));
+    assert!(verify(&social, &later).checkpoint.size > verify(&social, &first).checkpoint.size);
+}
+
+#[tokio::test]
+async fn individual_signing_signs_each_receipt_and_still_bundles_it() {
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    fed.configure("social-security", "\n[receipts]\nsigning = \"individual\"\n");
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    let b = stored(deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await);
+    assert!(matches!(b.receipt, BundledReceipt::Signed(_)));
+    verify(&social, &b);
+}
+
+#[tokio::test]
+async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    let b1 = stored(deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await);
+    let peer = agency("social-security");
+    crate::sent::log_receipt(&tax, b1.clone(), None).expect("logged");
+    let head = tax.checkpoints.view(&peer).head.expect("the first checkpoint is the head");
+    assert_eq!(head.size, verify(&social, &b1).checkpoint.size);
+    // The same checkpoint again changes nothing; a newer one waits for its proof.
+    let b2 = stored(deliver(&tax, &social, &g, "income.annual", b"2", packet(2), false).await);
+    crate::sent::log_receipt(&tax, b2.clone(), None).expect("logged");
+    assert_eq!(tax.checkpoints.questions(), vec![(peer.clone(), head.size, verify(&social, &b2).checkpoint.size)]);
+    // The peer's honest proof moves the head forward.
+    let (old, new) = (head.size, verify(&social, &b2).checkpoint.size);
+    let proof = social.log.consistency_proof(old, new).expect("proves");
+    crate::checkpoints::settle(&tax, &peer, Ok(proof)).expect("settles");
+    assert_eq!(tax.checkpoints.view(&peer).head.map(|c| c.size), Some(new));
+    assert!(tax.checkpoints.questions().is_empty());
+    // A forged proof leaves a newer checkpoint unproven, and says why.
+    let b3 = stored(deliver(&tax, &social, &g, "income.annual", b"3", packet(3), false).await);
+    crate::sent::log_receipt(&tax, b3, None).expect("logged");
+    crate::checkpoints::settle(&tax, &peer, Ok(vec![tally_wire::Digest([7; 32])])).expect("settles");
+    let view = tax.checkpoints.view(&peer);
+    assert!(view.unproven.is_some_and(|(_, why)| why.contains("does not verify")), "unproven");
+    assert_eq!(view.forks, 0, "a bad proof is no evidence of a fork");
+    // The peer signs another history of the same size as the head (a
+    // restore from an old copy that grew again): the two notes are fork evidence.
+    let head = tax.checkpoints.view(&peer).head.expect("a head");
+    let other = tally_receipt::Log::new(tally_receipt::MemoryStore::new(), &peer, Arc::clone(&social.identity));
+    let mut receipt = tally_receipt::bundled_receipt(&b1.receipt).clone();
+    receipt.payload_len += 1;
+    for _ in 1..head.size {
+        other.issue_receipts_batched(vec![receipt.clone()]).expect("logs");
+    }
+    let forged = other.issue_receipts_batched(vec![receipt]).expect("logs").remove(0);
+    assert_eq!(verify(&social, &forged).checkpoint.size, head.size, "it verifies: the peer signed it");
+    crate::sent::log_receipt(&tax, forged, None).expect("logged");
+    assert_eq!(tax.checkpoints.view(&peer).forks, 1);
+    let kept = tax.store.forks().expect("reads");
+    assert_eq!(kept.len(), 1, "kept in the store");
+    let evidence: tally_receipt::ForkEvidence = serde_json::from_str(&kept[0].1).expect("evidence");
+    let key = social.identity.public_key();
+    evidence.verify(&tally_receipt::log_origin(&peer), &key).expect("anyone with the directory can check it");
+    assert!(tax.metrics.render(0).contains("tally_peer_log_forks_total{peer=\"social-security\"} 1"));
+}
