@@ -13,7 +13,7 @@
 //! (the peer cannot or will not give one) leaves the checkpoint pending,
 //! reported as unproven.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use tally_receipt::ForkEvidence;
@@ -28,6 +28,10 @@ use crate::state::NodeState;
 /// The most bytes of a consistency proof this node takes from a peer.
 pub(crate) const MAX_FETCHED_PROOF: u64 = (tally_wire::limits::MAX_PROOF_LEN * 32) as u64;
 
+/// The most checkpoints of one peer held while they wait for a proof; past
+/// it the oldest is let go (its bundles stay in the log, for the audit).
+pub(crate) const MAX_PENDING: usize = 32;
+
 /// A checkpoint note and what it says.
 #[derive(Clone, Debug)]
 pub(crate) struct Held {
@@ -35,13 +39,24 @@ pub(crate) struct Held {
     pub(crate) note: String,
 }
 
+/// A checkpoint waiting for its consistency proof, and why the last proof failed, if one did.
+struct Pending {
+    held: Held,
+    why: Option<String>,
+}
+
+/// What the node holds of one peer's log.
+#[derive(Default)]
+struct Peer {
+    head: Option<Held>,
+    pending: VecDeque<Pending>,
+    forks: u64,
+}
+
 /// What the node holds of its peers' checkpoints.
 #[derive(Default)]
 pub(crate) struct PeerCheckpoints {
-    heads: Mutex<HashMap<AgencyId, Held>>,
-    /// The newest checkpoint of each peer not proven consistent with its head yet, and why (if a proof failed).
-    pending: Mutex<HashMap<AgencyId, (Held, Option<String>)>>,
-    forks: Mutex<HashMap<AgencyId, u64>>,
+    peers: Mutex<HashMap<AgencyId, Peer>>,
     /// Wakes the task that asks peers for proofs.
     pub(crate) wake: tokio::sync::Notify,
 }
@@ -50,8 +65,19 @@ pub(crate) struct PeerCheckpoints {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PeerView {
     pub(crate) head: Option<Checkpoint>,
-    pub(crate) unproven: Option<(u64, String)>,
+    /// How many checkpoints a proof was asked for and not given, and the latest reason.
+    pub(crate) unproven: Option<(usize, String)>,
     pub(crate) forks: u64,
+}
+
+/// A consistency proof to ask a peer for: between its head and a pending checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Question {
+    pub(crate) peer: AgencyId,
+    pub(crate) old_size: u64,
+    pub(crate) new_size: u64,
+    /// The pending checkpoint's note.
+    note: String,
 }
 
 /// What a peer's checkpoint changes, to be written with the bundle.
@@ -74,128 +100,159 @@ impl PeerCheckpoints {
     /// The heads and fork counts kept in the store.
     pub(crate) fn load(store: &tally_store::Store) -> Result<Self, NodeError> {
         let this = Self::default();
+        let mut peers = lock(&this.peers);
         for (peer, note) in store.peer_checkpoints()? {
             if let (Ok(peer), Some(checkpoint)) = (AgencyId::new(&peer), parse(&note)) {
-                lock(&this.heads).insert(peer, Held { checkpoint, note });
+                peers.entry(peer).or_default().head = Some(Held { checkpoint, note });
             }
         }
         for (peer, _) in store.forks()? {
             if let Ok(peer) = AgencyId::new(&peer) {
-                *lock(&this.forks).entry(peer).or_default() += 1;
+                peers.entry(peer).or_default().forks += 1;
             }
         }
+        drop(peers);
         Ok(this)
     }
 
     /// What status shows of `peer`.
     pub(crate) fn view(&self, peer: &AgencyId) -> PeerView {
+        let peers = lock(&self.peers);
+        let Some(p) = peers.get(peer) else { return PeerView::default() };
+        let failed: Vec<&String> = p.pending.iter().filter_map(|q| q.why.as_ref()).collect();
         PeerView {
-            head: lock(&self.heads).get(peer).map(|h| h.checkpoint.clone()),
-            unproven: lock(&self.pending)
-                .get(peer)
-                .and_then(|(h, why)| why.clone().map(|why| (h.checkpoint.size, why))),
-            forks: lock(&self.forks).get(peer).copied().unwrap_or(0),
+            head: p.head.as_ref().map(|h| h.checkpoint.clone()),
+            unproven: failed.last().map(|why| (failed.len(), (*why).clone())),
+            forks: p.forks,
         }
     }
 
-    /// The peers with a checkpoint waiting for a proof, and what to ask each.
-    pub(crate) fn questions(&self) -> Vec<(AgencyId, u64, u64)> {
-        let heads = lock(&self.heads);
-        lock(&self.pending)
-            .iter()
-            .filter_map(|(peer, (held, _))| {
-                let head = heads.get(peer)?;
-                let (a, b) = (head.checkpoint.size, held.checkpoint.size);
-                Some((peer.clone(), a.min(b), a.max(b)))
-            })
-            .collect()
+    /// The proofs to ask for: of every pending checkpoint against its
+    /// peer's head; with `again`, also of those whose proof failed before.
+    pub(crate) fn questions(&self, again: bool) -> Vec<Question> {
+        let peers = lock(&self.peers);
+        let mut out = Vec::new();
+        for (peer, p) in peers.iter() {
+            let Some(head) = &p.head else { continue };
+            for q in p.pending.iter().filter(|q| again || q.why.is_none()) {
+                let (a, b) = (head.checkpoint.size, q.held.checkpoint.size);
+                out.push(Question {
+                    peer: peer.clone(),
+                    old_size: a.min(b),
+                    new_size: a.max(b),
+                    note: q.held.note.clone(),
+                });
+            }
+        }
+        out
     }
 }
 
 /// Looks at the checkpoint of a bundle `peer` issued (verified by the
-/// exchange) against the peer's head; returns what to write with it.
+/// exchange) against the peer's head and its pending checkpoints; returns
+/// what to write with it.
 pub(crate) fn observe(state: &NodeState, peer: &AgencyId, bundle: &ReceiptBundle) -> Observed {
     let note = bundle.checkpoint.as_str();
     let Some(checkpoint) = parse(note) else { return Observed::default() };
     let held = Held { checkpoint, note: note.to_owned() };
-    let checkpoints = &state.checkpoints;
-    let mut heads = lock(&checkpoints.heads);
-    let Some(head) = heads.get(peer) else {
-        heads.insert(peer.clone(), held);
+    let mut peers = lock(&state.checkpoints.peers);
+    let p = peers.entry(peer.clone()).or_default();
+    let Some(head) = &p.head else {
+        p.head = Some(held);
         return Observed { head: Some(note.to_owned()), fork: None };
     };
-    if head.checkpoint.size == held.checkpoint.size {
-        if head.checkpoint.root == held.checkpoint.root {
+    let known = std::iter::once(head).chain(p.pending.iter().map(|q| &q.held));
+    let mut same_size = known.filter(|k| k.checkpoint.size == held.checkpoint.size);
+    if let Some(other) = same_size.next() {
+        if other.checkpoint.root == held.checkpoint.root {
             return Observed::default();
         }
-        let head = head.clone();
-        drop(heads);
-        return Observed { head: None, fork: fork(state, peer, &head, &held, &[]) };
+        // Two signed checkpoints at one size, different roots: evidence on their own.
+        let other = other.clone();
+        return Observed { head: None, fork: fork(state, peer, p, &other, &held, &[]) };
     }
-    drop(heads);
-    let mut pending = lock(&checkpoints.pending);
-    let newer = pending.get(peer).is_none_or(|(p, _)| p.checkpoint.size < held.checkpoint.size);
-    if newer {
-        pending.insert(peer.clone(), (held, None));
-        checkpoints.wake.notify_one();
+    if p.pending.len() == MAX_PENDING {
+        p.pending.pop_front();
     }
+    p.pending.push_back(Pending { held, why: None });
+    state.checkpoints.wake.notify_one();
     Observed::default()
 }
 
 /// Fork evidence from two notes of `peer`'s log (and the proof between
 /// them), if they show one: counted, reported, and returned as JSON to keep.
-fn fork(state: &NodeState, peer: &AgencyId, a: &Held, b: &Held, proof: &[Digest]) -> Option<String> {
-    let key = state.directory().agency(peer)?.identity_key;
-    let origin = tally_receipt::log_origin(peer);
+fn fork(state: &NodeState, agency: &AgencyId, p: &mut Peer, a: &Held, b: &Held, proof: &[Digest]) -> Option<String> {
+    let key = state.directory().agency(agency)?.identity_key;
+    let origin = tally_receipt::log_origin(agency);
     let evidence = ForkEvidence::detect(&a.note, &b.note, proof, None, &origin, &key).ok().flatten()?;
-    *lock(&state.checkpoints.forks).entry(peer.clone()).or_default() += 1;
-    state.metrics.fork_found(peer);
-    tracing::error!(%peer, sizes = %format!("{} and {}", a.checkpoint.size, b.checkpoint.size),
+    p.forks += 1;
+    state.metrics.fork_found(agency);
+    tracing::error!(peer = %agency, sizes = %format!("{} and {}", a.checkpoint.size, b.checkpoint.size),
         "fork evidence: two checkpoints of the peer's log cannot both be honest");
     serde_json::to_string(&evidence).ok()
 }
 
-/// Checks a proof `peer` gave between its head and its pending checkpoint:
+/// Checks the proof (or the failure to get one) that answers `question`:
 /// the head moves forward, or fork evidence is kept, or the checkpoint
-/// stays pending with the reason.
-pub(crate) fn settle(state: &NodeState, peer: &AgencyId, proof: Result<Vec<Digest>, String>) -> Result<(), NodeError> {
-    let checkpoints = &state.checkpoints;
-    let Some(head) = lock(&checkpoints.heads).get(peer).cloned() else { return Ok(()) };
-    let Some((held, _)) = lock(&checkpoints.pending).get(peer).cloned() else { return Ok(()) };
-    let (small, large) = if head.checkpoint.size < held.checkpoint.size { (&head, &held) } else { (&held, &head) };
-    let unproven = |why: String| {
-        tracing::warn!(%peer, size = held.checkpoint.size, %why, "a peer's checkpoint is not proven consistent");
-        if let Some(p) = lock(&checkpoints.pending).get_mut(peer) {
-            p.1 = Some(why);
+/// stays pending with the reason. A question asked against a head that
+/// has moved since is dropped (it is asked again against the new head).
+pub(crate) fn settle(
+    state: &NodeState,
+    question: &Question,
+    proof: Result<Vec<Digest>, String>,
+) -> Result<(), NodeError> {
+    let peer = &question.peer;
+    let write = {
+        let mut peers = lock(&state.checkpoints.peers);
+        let Some(p) = peers.get_mut(peer) else { return Ok(()) };
+        let Some(head) = p.head.clone() else { return Ok(()) };
+        let Some(at) = p.pending.iter().position(|q| q.held.note == question.note) else { return Ok(()) };
+        let held = p.pending[at].held.clone();
+        let (small, large) = if head.checkpoint.size < held.checkpoint.size { (&head, &held) } else { (&held, &head) };
+        if (small.checkpoint.size, large.checkpoint.size) != (question.old_size, question.new_size) {
+            return Ok(());
         }
-        Ok(())
+        let unproven = |p: &mut Peer, why: String| {
+            tracing::warn!(%peer, size = held.checkpoint.size, %why, "a peer's checkpoint is not proven consistent");
+            p.pending[at].why = Some(why);
+        };
+        match proof {
+            Err(why) => {
+                unproven(p, format!("no consistency proof: {why}"));
+                None
+            }
+            Ok(proof) => {
+                let c = (&small.checkpoint, &large.checkpoint);
+                if verify_consistency(c.0.size, c.1.size, &c.0.root, &c.1.root, &proof) {
+                    p.pending.remove(at);
+                    (held.checkpoint.size > head.checkpoint.size).then(|| {
+                        p.head = Some(held.clone());
+                        Write::Head(held.note.clone())
+                    })
+                } else if let Some(evidence) = fork(state, peer, p, small, large, &proof) {
+                    p.pending.remove(at);
+                    Some(Write::Fork(evidence))
+                } else {
+                    let why = format!("the proof from {} to {} entries does not verify", c.0.size, c.1.size);
+                    unproven(p, why);
+                    None
+                }
+            }
+        }
     };
-    let proof = match proof {
-        Ok(proof) => proof,
-        Err(why) => return unproven(format!("no consistency proof: {why}")),
+    let peer = peer.to_string();
+    match write {
+        Some(Write::Head(note)) => state.commit(&[], move |tx| tx.put_peer_checkpoint(&peer, &note))?,
+        Some(Write::Fork(evidence)) => state.commit(&[], move |tx| tx.put_fork(&peer, &evidence))?,
+        None => return Ok(()),
     };
-    let c = (&small.checkpoint, &large.checkpoint);
-    if verify_consistency(c.0.size, c.1.size, &c.0.root, &c.1.root, &proof) {
-        lock(&checkpoints.pending).remove(peer);
-        if held.checkpoint.size > head.checkpoint.size {
-            lock(&checkpoints.heads).insert(peer.clone(), held.clone());
-            let (peer, note) = (peer.to_string(), held.note);
-            state.commit(&[], move |tx| tx.put_peer_checkpoint(&peer, &note))?;
-        }
-        return Ok(());
-    }
-    match fork(state, peer, small, large, &proof) {
-        Some(evidence) => {
-            lock(&checkpoints.pending).remove(peer);
-            let peer = peer.to_string();
-            state.commit(&[], move |tx| tx.put_fork(&peer, &evidence))?;
-            Ok(())
-        }
-        None => unproven(format!(
-            "the proof from {} to {} entries does not verify",
-            small.checkpoint.size, large.checkpoint.size
-        )),
-    }
+    Ok(())
+}
+
+/// What settling a proof writes.
+enum Write {
+    Head(String),
+    Fork(String),
 }
 
 /// The consistency proof of this node's log between two sizes, for a peer

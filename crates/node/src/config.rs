@@ -332,6 +332,10 @@ sweep_interval = "10s"
 # connection_idle = "60s"    # a connection with no traffic (a dead peer is noticed after this)
 # keep_alive = "15s"
 
+# How this node signs the receipts it issues (spec/receipts.md, "Two ways to sign").
+# [receipts]
+# signing = "batched"      # one checkpoint signature per group commit; "individual" also signs each receipt
+
 # What this node takes from its peers at most (the defaults are shown).
 # [limits]
 # max_retention = "3650days"           # received data is kept at most this long, whatever a grant allows

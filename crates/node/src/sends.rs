@@ -637,7 +637,7 @@ impl Node {
                     last_error: p.last_error,
                     unfinished_sends: unfinished.iter().filter(|s| s.to == a.id).count() as u64,
                     checkpoint: seen.head.map(|c| crate::api::CheckpointShown { size: c.size, root: c.root }),
-                    unproven_checkpoint: seen.unproven.map(|(size, why)| format!("size {size}: {why}")),
+                    unproven_checkpoint: seen.unproven.map(|(n, why)| format!("{n} checkpoint(s); the latest: {why}")),
                     log_forks: seen.forks,
                 }
             })

@@ -92,14 +92,15 @@ fn api_token(dir: &Path) -> Result<Arc<str>, NodeError> {
 /// node (woken by a new one, and every minute for those still unproven).
 async fn consistency(node: Arc<Node>) {
     loop {
-        let _ = tokio::time::timeout(Duration::from_secs(60), node.state().checkpoints.wake.notified()).await;
-        for (peer, old_size, new_size) in node.state().checkpoints.questions() {
-            let target = tally_wire::Fetch::Consistency { old_size, new_size };
-            let answer = node.endpoint.fetch(&peer, target, crate::checkpoints::MAX_FETCHED_PROOF).await;
+        let woken = tokio::time::timeout(Duration::from_secs(60), node.state().checkpoints.wake.notified()).await;
+        // Woken by new checkpoints: those; every minute: also those whose proof failed before.
+        for question in node.state().checkpoints.questions(woken.is_err()) {
+            let target = tally_wire::Fetch::Consistency { old_size: question.old_size, new_size: question.new_size };
+            let answer = node.endpoint.fetch(&question.peer, target, crate::checkpoints::MAX_FETCHED_PROOF).await;
             let proof = answer.map_err(|e| e.to_string()).and_then(|b| crate::checkpoints::proof_from_bytes(&b));
             let state = Arc::clone(&node.state);
-            let settled = tokio::task::spawn_blocking(move || crate::checkpoints::settle(&state, &peer, proof)).await;
-            if let Ok(Err(e)) = settled {
+            let settled = tokio::task::spawn_blocking(move || crate::checkpoints::settle(&state, &question, proof));
+            if let Ok(Err(e)) = settled.await {
                 tracing::warn!(error = %e, "cannot record a peer's checkpoint");
             }
         }

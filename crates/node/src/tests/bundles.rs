@@ -94,19 +94,26 @@ async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
     // The same checkpoint again changes nothing; a newer one waits for its proof.
     let b2 = stored(deliver(&tax, &social, &g, "income.annual", b"2", packet(2), false).await);
     crate::sent::log_receipt(&tax, b2.clone(), None).expect("logged");
-    assert_eq!(tax.checkpoints.questions(), vec![(peer.clone(), head.size, verify(&social, &b2).checkpoint.size)]);
-    // The peer's honest proof moves the head forward.
+    let questions = tax.checkpoints.questions(false);
     let (old, new) = (head.size, verify(&social, &b2).checkpoint.size);
+    assert_eq!(
+        questions.iter().map(|q| (&q.peer, q.old_size, q.new_size)).collect::<Vec<_>>(),
+        vec![(&peer, old, new)]
+    );
+    // The peer's honest proof moves the head forward.
     let proof = social.log.consistency_proof(old, new).expect("proves");
-    crate::checkpoints::settle(&tax, &peer, Ok(proof)).expect("settles");
+    crate::checkpoints::settle(&tax, &questions[0], Ok(proof)).expect("settles");
     assert_eq!(tax.checkpoints.view(&peer).head.map(|c| c.size), Some(new));
-    assert!(tax.checkpoints.questions().is_empty());
+    assert!(tax.checkpoints.questions(true).is_empty());
     // A forged proof leaves a newer checkpoint unproven, and says why.
     let b3 = stored(deliver(&tax, &social, &g, "income.annual", b"3", packet(3), false).await);
     crate::sent::log_receipt(&tax, b3, None).expect("logged");
-    crate::checkpoints::settle(&tax, &peer, Ok(vec![tally_wire::Digest([7; 32])])).expect("settles");
+    let question = tax.checkpoints.questions(false).remove(0);
+    crate::checkpoints::settle(&tax, &question, Ok(vec![tally_wire::Digest([7; 32])])).expect("settles");
     let view = tax.checkpoints.view(&peer);
-    assert!(view.unproven.is_some_and(|(_, why)| why.contains("does not verify")), "unproven");
+    assert!(view.unproven.is_some_and(|(n, why)| n == 1 && why.contains("does not verify")), "unproven");
+    assert!(tax.checkpoints.questions(false).is_empty(), "asked again only on the periodic round");
+    assert_eq!(tax.checkpoints.questions(true).len(), 1);
     assert_eq!(view.forks, 0, "a bad proof is no evidence of a fork");
     // The peer signs another history of the same size as the head (a
     // restore from an old copy that grew again): the two notes are fork evidence.
