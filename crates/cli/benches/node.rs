@@ -13,6 +13,12 @@
 //!    API and stored encrypted at the recipient.
 //! 3. Both node processes' peak resident memory (VmHWM) after each.
 //!
+//! The small exchanges run twice: with batch-signed receipts (the default:
+//! one checkpoint signature per group commit) and with each receipt also
+//! signed on its own (`[receipts] signing = "individual"`), and report
+//! receipts per checkpoint signature (from the recipient's metrics) and the
+//! CPU time of both node processes per exchange (from /proc).
+//!
 //! Without `--bench` (as `cargo test --benches` runs it) the counts are
 //! small: a smoke run of the same code.
 
@@ -42,6 +48,50 @@ fn peak_rss_mib(pid: u32) -> u64 {
             s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map_or(0, |kib| kib / 1024)
+}
+
+/// CPU time (user and system) process `pid` has used, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| {
+        // The fields after the command name, which is in parentheses: utime and stime are the 12th and 13th.
+        let rest = s.rsplit_once(')')?.1;
+        let fields: Vec<u64> = rest.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+        Some(fields.get(10)? + fields.get(11)?)
+    });
+    // Linux reports these in USER_HZ, which is 100 on every architecture it runs on.
+    ticks.map_or(0.0, |t| t as f64 / 100.0)
+}
+
+/// The value of the counter `name` in OpenMetrics `text`.
+fn counter(text: &str, name: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0.0)
+}
+
+/// Receipts issued and checkpoints signed so far by the node in `dir`.
+async fn signatures(dir: &Path) -> (f64, f64) {
+    let metrics = Client::new(dir).metrics().await.expect("metrics");
+    (counter(&metrics, "tally_receipts_issued_total "), counter(&metrics, "tally_checkpoints_signed_total "))
+}
+
+/// One run of small exchanges between the nodes: its rate, the receipts
+/// per checkpoint signature at the recipient, and the CPU time of both
+/// node processes per exchange (µs).
+async fn small_run(
+    fed: &Federation,
+    pids: [u32; 2],
+    send: &SendOptions,
+    count: usize,
+    in_flight: usize,
+) -> (f64, f64, f64) {
+    let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
+    let small = fed.file("record.bin");
+    let (receipts, checkpoints) = signatures(&social).await;
+    let cpu = cpu_secs(pids[0]) + cpu_secs(pids[1]);
+    let secs = node_sends(&tax, send, &small, count, in_flight).await;
+    let cpu = cpu_secs(pids[0]) + cpu_secs(pids[1]) - cpu;
+    let (receipts_after, checkpoints_after) = signatures(&social).await;
+    let per_signature = (receipts_after - receipts) / (checkpoints_after - checkpoints).max(1.0);
+    (count as f64 / secs, per_signature, cpu * 1e6 / count as f64)
 }
 
 /// Sends the file at `file` `count` times from the node in `dir`, `in_flight` at a time; seconds taken.
@@ -127,7 +177,7 @@ async fn run() {
     let full = benchmarking();
     let fed = Federation::new(&[("tax-bureau", "producer,consumer"), ("social-security", "producer,consumer")]);
     let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
-    let nodes: [Served; 2] = [serve(&tax), serve(&social)];
+    let mut nodes: [Served; 2] = [serve(&tax), serve(&social)];
     // The grant reaches the grantee over the transport as it is issued.
     let grant = grant_id(&issue_grant(&tax, &fed.file("bench.grant"), &[]));
     let grant: GrantId = grant.parse().expect("a grant id");
@@ -136,16 +186,25 @@ async fn run() {
     let small = fed.file("record.bin");
     std::fs::write(&small, [0x5a; 1024]).expect("writes");
     let transport_secs = transport_sends(count, in_flight).await;
-    let node_secs = node_sends(&tax, &send_options(grant), &small, count, in_flight).await;
-    let rate = |s: f64| count as f64 / s;
-    println!("1 KiB exchanges, {count} with {in_flight} in flight:");
-    println!("  transport, in-memory hosts (one process)   {:7.0}/s", rate(transport_secs));
-    println!(
-        "  two nodes, durable and receipted            {:7.0}/s   ratio {:.2} (target >= 3000/s)",
-        rate(node_secs),
-        transport_secs / node_secs
-    );
+    let transport = count as f64 / transport_secs;
     let pids = [nodes[0].0.id(), nodes[1].0.id()];
+    let batched = small_run(&fed, pids, &send_options(grant), count, in_flight).await;
+    // The recipient again, now signing each receipt on its own as well.
+    drop(std::mem::replace(&mut nodes[1], Served(std::process::Command::new("true").spawn().expect("true"))));
+    fed.append_config("social-security", "\n[receipts]\nsigning = \"individual\"\n");
+    nodes[1] = serve(&social);
+    let pids = [nodes[0].0.id(), nodes[1].0.id()];
+    let individual = small_run(&fed, pids, &send_options(grant), count, in_flight).await;
+    println!("1 KiB exchanges, {count} with {in_flight} in flight:");
+    println!("  transport, in-memory hosts (one process)   {transport:7.0}/s");
+    for (what, (rate, per_signature, cpu)) in
+        [("batch-signed receipts", batched), ("each receipt also signed", individual)]
+    {
+        println!(
+            "  two nodes, durable, {what:<26} {rate:7.0}/s   ratio {:.2} to the transport (target >= 3000/s); {per_signature:.1} receipts per checkpoint signature; CPU {cpu:.0} us per exchange (both nodes)",
+            rate / transport
+        );
+    }
     println!("  peak RSS: sender {} MiB, recipient {} MiB", peak_rss_mib(pids[0]), peak_rss_mib(pids[1]));
 
     let sizes: &[u64] = if full { &[1 << 30, 4 << 30] } else { &[32 << 20] };
