@@ -71,6 +71,9 @@ enum Held {
 struct Gathered {
     issued: BTreeMap<(AgencyId, PacketId), Issued>,
     received: BTreeMap<(AgencyId, PacketId), Received>,
+    /// Every bundle in every log, with its holder: each carries a checkpoint
+    /// its recipient signed (a resend's too, and duplicates').
+    bundles: Vec<(AgencyId, ReceiptBundle)>,
     accepted: Vec<Accepted>,
     grants: HashMap<GrantId, Signed<Grant>>,
     revocations: Vec<Signed<Revocation>>,
@@ -175,6 +178,9 @@ fn gather(logs: &[Parsed], findings: &mut Vec<Finding>) -> Gathered {
                 }
                 g.issued.insert(key, r);
                 continue;
+            }
+            if let LogEntry::BundleReceived(b) = entry {
+                g.bundles.push((agency.clone(), b.clone()));
             }
             if let Some(r) = received(entry) {
                 let key = (agency.clone(), r.receipt.packet_id);
@@ -302,17 +308,14 @@ pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &m
             }
         }
     }
-    // The recipients' checkpoints the senders hold in their bundles: one
-    // root per (recipient, size), each a prefix of the recipient's log.
-    let mut seen: BTreeMap<(AgencyId, u64), (Digest, AgencyId, PacketId)> = BTreeMap::new();
     let mut unchecked = 0;
     for ((agency, packet), r) in &g.received {
         let recipient = &r.receipt.recipient;
-        let checkpoint = match &r.held {
-            Held::Signed(signed) => signature_verifies(signed).then_some(None),
-            Held::Bundle(bundle) => verify_bundle(bundle, key_of).ok().map(|v| Some(v.checkpoint)),
+        let verifies = match &r.held {
+            Held::Signed(signed) => signature_verifies(signed),
+            Held::Bundle(bundle) => verify_bundle(bundle, key_of).is_ok(),
         };
-        let Some(checkpoint) = checkpoint else {
+        if !verifies {
             // The holder logged a receipt its named recipient never issued: the holder's finding alone.
             findings.push(Finding::new(
                 FindingKind::BadSignature,
@@ -320,40 +323,18 @@ pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &m
                 format!("{agency} holds a receipt for {packet} that does not verify under {recipient}'s key"),
             ));
             continue;
-        };
-        if let Some(c) = checkpoint {
-            match seen.get(&(recipient.clone(), c.size)) {
-                Some((root, holder, other)) if *root != c.root => findings.push(Finding::new(
-                    FindingKind::Fork,
-                    recipient,
-                    format!(
-                        "{recipient} signed two checkpoints of {} entries with different roots: in the bundle {agency} holds for {packet}, and in the one {holder} holds for {other}",
-                        c.size
-                    ),
-                )),
-                Some(_) => {}
-                None => {
-                    seen.insert((recipient.clone(), c.size), (c.root, agency.clone(), *packet));
-                }
-            }
-            if let Some(log) = logs.iter().find(|l| &l.agency == recipient && l.verified) {
-                if c.size > log.size {
-                    unchecked += 1;
-                } else if root(&log.tree, c.size).ok() != Some(c.root) {
-                    findings.push(Finding::new(
-                        FindingKind::Fork,
-                        recipient,
-                        format!(
-                            "the checkpoint of {} entries in the bundle {agency} holds for {packet}, signed by {recipient}, is not a prefix of {recipient}'s log",
-                            c.size
-                        ),
-                    ));
-                }
-            }
         }
-        if !audited.contains(&recipient) {
+        let recipient_log = logs.iter().find(|l| &l.agency == recipient);
+        let after_export = match (&r.held, recipient_log) {
+            (Held::Bundle(b), Some(log)) => b.index >= log.size,
+            _ => false,
+        };
+        if recipient_log.is_none() {
             one_side += 1;
             unaudited.insert(recipient.clone());
+        } else if after_export {
+            // Issued after the recipient's log was exported: nothing to match it
+            // against (counted with the bundles whose checkpoint is newer than the export).
         } else if !g.issued.contains_key(&(recipient.clone(), *packet)) {
             findings.push(Finding::new(
                 FindingKind::MissingAtRecipient,
@@ -362,6 +343,7 @@ pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &m
             ));
         }
     }
+    check_bundle_checkpoints(logs, &g, key_of, &mut unchecked, findings);
     check_grants(directory, &g, &bad, findings);
     check_erasures(directory, &g, findings);
     let flows = flows
@@ -386,6 +368,51 @@ pub(super) fn check(directory: &VerifiedDirectory, logs: &[Parsed], findings: &m
         one_side,
         unaudited,
         unchecked,
+    }
+}
+
+/// The checkpoints the senders hold in their bundles, each signed by the
+/// bundle's recipient: one root per (recipient, size), and each a prefix
+/// of the recipient's log when that log is audited and verified. A
+/// checkpoint larger than the recipient's export is counted as not checked.
+fn check_bundle_checkpoints(
+    logs: &[Parsed],
+    g: &Gathered,
+    key_of: impl Fn(&AgencyId) -> Option<tally_wire::IdentityPublicKey> + Copy,
+    unchecked: &mut u64,
+    findings: &mut Vec<Finding>,
+) {
+    let mut seen: BTreeMap<(AgencyId, u64), (Digest, AgencyId, PacketId)> = BTreeMap::new();
+    for (holder, bundle) in &g.bundles {
+        let Ok(verified) = verify_bundle(bundle, key_of) else { continue };
+        let (recipient, packet, c) = (&verified.receipt.recipient, verified.receipt.packet_id, &verified.checkpoint);
+        match seen.get(&(recipient.clone(), c.size)) {
+            Some((root, other_holder, other)) if *root != c.root => findings.push(Finding::new(
+                FindingKind::Fork,
+                recipient,
+                format!(
+                    "{recipient} signed two checkpoints of {} entries with different roots: in the bundle {holder} holds for {packet}, and in the one {other_holder} holds for {other}",
+                    c.size
+                ),
+            )),
+            Some(_) => {}
+            None => {
+                seen.insert((recipient.clone(), c.size), (c.root, holder.clone(), packet));
+            }
+        }
+        let Some(log) = logs.iter().find(|l| &l.agency == recipient && l.verified) else { continue };
+        if c.size > log.size {
+            *unchecked += 1;
+        } else if root(&log.tree, c.size).ok() != Some(c.root) {
+            findings.push(Finding::new(
+                FindingKind::Fork,
+                recipient,
+                format!(
+                    "the checkpoint of {} entries in the bundle {holder} holds for {packet}, signed by {recipient}, is not a prefix of {recipient}'s log",
+                    c.size
+                ),
+            ));
+        }
     }
 }
 

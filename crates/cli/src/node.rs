@@ -183,7 +183,7 @@ pub(crate) fn status(node: &NodeDir, wait: Option<std::time::Duration>, json: bo
         }
         if let Some(c) = &p.checkpoint {
             println!(
-                "      its log: checkpoint of {} entries, root {}, consistent with every earlier one seen",
+                "      its log: checkpoint of {} entries, root {}, proven consistent with the earlier ones held",
                 c.size, c.root
             );
         }

@@ -70,7 +70,7 @@ pub use keyfile::{
 };
 pub use packet::{
     CommitmentKey, Opened, Opener, PacketDigests, PacketSpec, Revealed, Sealed, Sealer, hpke_suite, read_packet,
-    sign_trailer, verify_origin, verify_reveal, verify_revealed, write_packet,
+    sign_trailer, verify_origin, verify_reveal, verify_revealed_content, write_packet,
 };
 
 /// Lowercase hex.

@@ -83,10 +83,33 @@ pub(crate) struct Question {
 /// What a peer's checkpoint changes, to be written with the bundle.
 #[derive(Default)]
 pub(crate) struct Observed {
-    /// The note to hold as the peer's head.
-    pub(crate) head: Option<String>,
+    /// The note (and size) to hold as the peer's head.
+    pub(crate) head: Option<(u64, String)>,
     /// Fork evidence to keep, as JSON.
     pub(crate) fork: Option<String>,
+    /// A checkpoint now pending (its size and note).
+    pub(crate) pending: Option<(u64, String)>,
+    /// The size of a pending checkpoint let go to make room.
+    pub(crate) dropped: Option<u64>,
+}
+
+impl Observed {
+    /// Writes what changed for `peer` in the transaction `tx`.
+    pub(crate) fn write(&self, peer: &str, tx: &mut tally_store::Tx<'_>) -> Result<(), tally_store::Error> {
+        if let Some((size, note)) = &self.head {
+            tx.put_peer_checkpoint(peer, *size, note)?;
+        }
+        if let Some(evidence) = &self.fork {
+            tx.put_fork(peer, evidence)?;
+        }
+        if let Some(size) = self.dropped {
+            tx.remove_peer_pending(peer, size)?;
+        }
+        if let Some((size, note)) = &self.pending {
+            tx.put_peer_pending(peer, *size, note)?;
+        }
+        Ok(())
+    }
 }
 
 /// The checkpoint a note states, its signature not checked here (the
@@ -104,6 +127,15 @@ impl PeerCheckpoints {
         for (peer, note) in store.peer_checkpoints()? {
             if let (Ok(peer), Some(checkpoint)) = (AgencyId::new(&peer), parse(&note)) {
                 peers.entry(peer).or_default().head = Some(Held { checkpoint, note });
+            }
+        }
+        for (peer, note) in store.peer_pending()? {
+            if let (Ok(peer), Some(checkpoint)) = (AgencyId::new(&peer), parse(&note)) {
+                peers
+                    .entry(peer)
+                    .or_default()
+                    .pending
+                    .push_back(Pending { held: Held { checkpoint, note }, why: None });
             }
         }
         for (peer, _) in store.forks()? {
@@ -158,8 +190,9 @@ pub(crate) fn observe(state: &NodeState, peer: &AgencyId, bundle: &ReceiptBundle
     let mut peers = lock(&state.checkpoints.peers);
     let p = peers.entry(peer.clone()).or_default();
     let Some(head) = &p.head else {
+        let size = held.checkpoint.size;
         p.head = Some(held);
-        return Observed { head: Some(note.to_owned()), fork: None };
+        return Observed { head: Some((size, note.to_owned())), ..Observed::default() };
     };
     let known = std::iter::once(head).chain(p.pending.iter().map(|q| &q.held));
     let mut same_size = known.filter(|k| k.checkpoint.size == held.checkpoint.size);
@@ -169,14 +202,13 @@ pub(crate) fn observe(state: &NodeState, peer: &AgencyId, bundle: &ReceiptBundle
         }
         // Two signed checkpoints at one size, different roots: evidence on their own.
         let other = other.clone();
-        return Observed { head: None, fork: fork(state, peer, p, &other, &held, &[]) };
+        return Observed { fork: fork(state, peer, p, &other, &held, &[]), ..Observed::default() };
     }
-    if p.pending.len() == MAX_PENDING {
-        p.pending.pop_front();
-    }
+    let dropped = (p.pending.len() == MAX_PENDING).then(|| p.pending.pop_front()).flatten();
+    let pending = Some((held.checkpoint.size, note.to_owned()));
     p.pending.push_back(Pending { held, why: None });
     state.checkpoints.wake.notify_one();
-    Observed::default()
+    Observed { pending, dropped: dropped.map(|d| d.held.checkpoint.size), ..Observed::default() }
 }
 
 /// Fork evidence from two notes of `peer`'s log (and the proof between
@@ -225,13 +257,15 @@ pub(crate) fn settle(
                 let c = (&small.checkpoint, &large.checkpoint);
                 if verify_consistency(c.0.size, c.1.size, &c.0.root, &c.1.root, &proof) {
                     p.pending.remove(at);
-                    (held.checkpoint.size > head.checkpoint.size).then(|| {
+                    let mut done = Observed { dropped: Some(held.checkpoint.size), ..Observed::default() };
+                    if held.checkpoint.size > head.checkpoint.size {
                         p.head = Some(held.clone());
-                        Write::Head(held.note.clone())
-                    })
+                        done.head = Some((held.checkpoint.size, held.note.clone()));
+                    }
+                    Some(done)
                 } else if let Some(evidence) = fork(state, peer, p, small, large, &proof) {
                     p.pending.remove(at);
-                    Some(Write::Fork(evidence))
+                    Some(Observed { fork: Some(evidence), dropped: Some(held.checkpoint.size), ..Observed::default() })
                 } else {
                     let why = format!("the proof from {} to {} entries does not verify", c.0.size, c.1.size);
                     unproven(p, why);
@@ -240,19 +274,11 @@ pub(crate) fn settle(
             }
         }
     };
-    let peer = peer.to_string();
-    match write {
-        Some(Write::Head(note)) => state.commit(&[], move |tx| tx.put_peer_checkpoint(&peer, &note))?,
-        Some(Write::Fork(evidence)) => state.commit(&[], move |tx| tx.put_fork(&peer, &evidence))?,
-        None => return Ok(()),
-    };
+    if let Some(write) = write {
+        let peer = peer.to_string();
+        state.commit(&[], move |tx| write.write(&peer, tx))?;
+    }
     Ok(())
-}
-
-/// What settling a proof writes.
-enum Write {
-    Head(String),
-    Fork(String),
 }
 
 /// The consistency proof of this node's log between two sizes, for a peer

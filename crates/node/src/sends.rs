@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tally_protocol::SenderOutcome;
-use tally_wire::{AgencyId, LogEntry, PacketId, Timestamp};
+use tally_wire::{AgencyId, LogEntry, PacketId, Receipt, Timestamp};
 use tokio::io::AsyncRead;
 
 use crate::NodeError;
@@ -196,6 +196,21 @@ fn answer(
     SendAnswer { send_id: send_id.cloned(), packet, result, receipt, previously, pending: None }
 }
 
+/// The answer to a send that had finished with receipt `r`.
+fn answer_of_receipt(
+    send_id: Option<&SendId>,
+    packet: PacketId,
+    r: &Receipt,
+    previously: Option<Previously>,
+) -> SendAnswer {
+    let result = match r.outcome {
+        tally_wire::Outcome::Accepted { .. } => SendResult::Delivered,
+        tally_wire::Outcome::Rejected { .. } => SendResult::Refused,
+    };
+    let receipt = Some(crate::api::ReceiptSummary::of(r));
+    SendAnswer { send_id: send_id.cloned(), packet, result, receipt, previously, pending: None }
+}
+
 impl Node {
     /// A send under `send_id` (spec/api.md, "Sends"): returns the receipt of
     /// a finished send under it, attaches to an unfinished one, or seals and
@@ -254,17 +269,11 @@ impl Node {
                         result => return self.answer_of(send_id, packet, result, Some(Previously::Attached)),
                     }
                 }
-                if let Some(receipt) = self.sent_receipt(&packet)? {
-                    let r = match &receipt {
-                        SenderOutcome::Delivered(b) | SenderOutcome::Refused(b) => {
-                            tally_receipt::bundled_receipt(&b.receipt)
-                        }
-                        SenderOutcome::NotStored => return Err(NodeError::Inconsistent("a logged NotStored".into())),
-                    };
-                    same_receipted(send_id, options, len, r)?;
+                if let Some(r) = self.sent_receipt(&packet)? {
+                    same_receipted(send_id, options, len, &r)?;
                     // Finished before this send came, or while it waited for it.
                     let previously = if waited { Previously::Attached } else { Previously::Finished };
-                    return Ok(answer(Some(send_id), packet, &receipt, Some(previously)));
+                    return Ok(answer_of_receipt(Some(send_id), packet, &r, Some(previously)));
                 }
                 // Known but neither unfinished nor receipted: it was cancelled; send anew.
             }
@@ -333,8 +342,8 @@ impl Node {
         let packet = self.state.store.send_packet(send_id.as_str())?.ok_or_else(|| {
             NodeError::NotFound(format!("no send under send id {send_id} on this node (never made, or cancelled)"))
         })?;
-        if let Some(receipt) = self.sent_receipt(&packet)? {
-            return Ok(answer(Some(send_id), packet, &receipt, None));
+        if let Some(r) = self.sent_receipt(&packet)? {
+            return Ok(answer_of_receipt(Some(send_id), packet, &r, None));
         }
         if let Some(record) = self.state.store.outbox_entry(&packet)? {
             let retry = lock(&self.sends.retries).get(&packet).cloned();
@@ -355,13 +364,27 @@ impl Node {
         Err(NodeError::NotFound(format!("the send under send id {send_id} was cancelled; nothing of it is kept")))
     }
 
-    /// The receipt (or rejection) logged for a packet this node sent.
-    fn sent_receipt(&self, packet: &PacketId) -> Result<Option<SenderOutcome>, NodeError> {
+    /// The receipt (or rejection) logged for a packet this node sent: in its
+    /// bundle, or (logged by this node before receipts came in bundles) on its own.
+    fn sent_receipt(&self, packet: &PacketId) -> Result<Option<Receipt>, NodeError> {
+        let indices = self.state.store.receipt_indices_of(packet, tally_store::ReceiptSide::Received)?;
+        let Some(index) = indices.last() else { return Ok(None) };
+        match self.state.log_entry(*index)? {
+            LogEntry::BundleReceived(b) => Ok(Some(tally_receipt::bundled_receipt(&b.receipt).clone())),
+            LogEntry::ReceiptReceived(r) => Ok(Some(r.unverified().clone())),
+            _ => {
+                Err(NodeError::Inconsistent(format!("log entry {index} is indexed as a received receipt but is none")))
+            }
+        }
+    }
+
+    /// The outcome logged for a packet this node sent, with its bundle.
+    fn sent_outcome(&self, packet: &PacketId) -> Result<Option<SenderOutcome>, NodeError> {
         let indices = self.state.store.receipt_indices_of(packet, tally_store::ReceiptSide::Received)?;
         let Some(index) = indices.last() else { return Ok(None) };
         let LogEntry::BundleReceived(b) = self.state.log_entry(*index)? else {
-            return Err(NodeError::Inconsistent(format!(
-                "log entry {index} is indexed as a received receipt but is no receipt bundle"
+            return Err(NodeError::Refused(format!(
+                "packet {packet} was receipted before receipts came in bundles: its receipt is in the log (tally receipts show), without a bundle"
             )));
         };
         Ok(Some(match tally_receipt::bundled_receipt(&b.receipt).outcome {
@@ -463,7 +486,7 @@ impl Node {
         running: Running<'_>,
     ) -> Result<(PacketId, SenderOutcome), NodeError> {
         let Some(record) = self.state.store.outbox_entry(&packet)? else {
-            return match self.sent_receipt(&packet)? {
+            return match self.sent_outcome(&packet)? {
                 Some(outcome) => Ok((packet, outcome)),
                 None => Err(NodeError::NotFound(format!(
                     "packet {packet} is no longer unfinished: it was sealed anew or cancelled meanwhile"
@@ -687,7 +710,7 @@ fn same_send(
 }
 
 /// The same for a receipted send, against its receipt.
-fn same_receipted(send_id: &SendId, options: &SendOptions, len: u64, r: &tally_wire::Receipt) -> Result<(), NodeError> {
+fn same_receipted(send_id: &SendId, options: &SendOptions, len: u64, r: &Receipt) -> Result<(), NodeError> {
     let same = r.recipient == options.to
         && r.grant == options.grant
         && r.purpose == options.purpose

@@ -62,12 +62,7 @@ pub(crate) fn log_receipt(
     let observed = crate::checkpoints::observe(state, &r.recipient, &bundle);
     let peer = r.recipient.to_string();
     state.commit(&[LogEntry::BundleReceived(bundle)], move |tx| {
-        if let Some(note) = &observed.head {
-            tx.put_peer_checkpoint(&peer, note)?;
-        }
-        if let Some(evidence) = &observed.fork {
-            tx.put_fork(&peer, evidence)?;
-        }
+        observed.write(&peer, tx)?;
         tx.remove_outbox(&packet)?;
         if let Some(sent) = &sent {
             tx.put_sent(&packet, sent)?;
@@ -151,13 +146,23 @@ pub(crate) fn reveal(state: &NodeState, packet: &PacketId) -> Result<Reveal, Nod
 /// acceptance of the header in the sent table.
 pub(crate) fn delivered(state: &NodeState, packet: &PacketId) -> Result<Option<(u64, ReceiptBundle)>, NodeError> {
     let digest = state.store.sent(packet)?.map(|s| tally_envelope::header_digest(&s.evidence.header));
+    let mut legacy = false;
     for index in state.store.receipt_indices_of(packet, tally_store::ReceiptSide::Received)? {
-        if let LogEntry::BundleReceived(b) = state.log_entry(index)? {
-            let r = tally_receipt::bundled_receipt(&b.receipt);
-            if matches!(r.outcome, Outcome::Accepted { .. }) && digest.is_none_or(|d| d == r.header_digest) {
-                return Ok(Some((index, b)));
+        match state.log_entry(index)? {
+            LogEntry::BundleReceived(b) => {
+                let r = tally_receipt::bundled_receipt(&b.receipt);
+                if matches!(r.outcome, Outcome::Accepted { .. }) && digest.is_none_or(|d| d == r.header_digest) {
+                    return Ok(Some((index, b)));
+                }
             }
+            LogEntry::ReceiptReceived(r) => legacy |= matches!(r.unverified().outcome, Outcome::Accepted { .. }),
+            _ => {}
         }
+    }
+    if legacy {
+        return Err(NodeError::Refused(format!(
+            "packet {packet} was delivered before receipts came in bundles: this node logged the recipient's signed receipt without its inclusion proof and checkpoint (tally receipts show); the recipient's node exports the bundle"
+        )));
     }
     Ok(None)
 }

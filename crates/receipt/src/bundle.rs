@@ -195,7 +195,7 @@ pub enum RevealError {
 /// Verifies a reveal offline against the plaintext: the receipt's bundle
 /// under the recipient's directory key (as [`verify_bundle`]), then the
 /// evidence, the commitment key and the plaintext against that receipt
-/// ([`tally_envelope::verify_revealed`]).
+/// ([`tally_envelope::verify_revealed_content`]).
 pub fn verify_reveal(
     reveal: &tally_wire::Reveal,
     identity_key: impl Fn(&AgencyId) -> Option<IdentityPublicKey>,
@@ -205,5 +205,5 @@ pub fn verify_reveal(
     let sender = &reveal.evidence.header.value().sender;
     let key = identity_key(sender).ok_or_else(|| RevealError::UnknownSender(sender.clone()))?;
     let sender = IdentityVerifier::new(&key).map_err(RevealError::Envelope)?;
-    Ok(tally_envelope::verify_revealed(reveal, &verified.receipt, &sender, plaintext)?)
+    Ok(tally_envelope::verify_revealed_content(reveal, &verified.receipt, &sender, plaintext)?)
 }

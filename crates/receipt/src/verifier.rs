@@ -84,7 +84,8 @@ impl BundleVerifier {
             return Err(BundleError::NotIssuedBy { issuer: self.agency.clone(), recipient: receipt.recipient.clone() });
         }
         let note = bundle.checkpoint.as_str();
-        let checkpoint = match self.cache.get(&self.key, note) {
+        // A note is cached with the key it verified under; its origin is checked on every hit too.
+        let checkpoint = match self.cache.get(&self.key, note).filter(|c| c.origin == self.origin) {
             Some(c) => c,
             None => {
                 let c = verify_checkpoint(note, &self.origin, &self.key)?;

@@ -119,7 +119,36 @@ impl Store {
         };
         store.check_log(origin, key)?;
         store.index_receipts()?;
+        store.migrate_inbox_receipts()?;
         Ok(store)
+    }
+
+    /// Rewrites the inbox records of a store made before receipts were
+    /// bundled (whose receipt is a `Signed<Receipt>`) with the receipt as a
+    /// `BundledReceipt::Signed`, the same log entry (once, at open; a meta
+    /// key records that it was done).
+    fn migrate_inbox_receipts(&self) -> Result<(), Error> {
+        const MIGRATED: &str = "inbox_receipts_bundled";
+        if self.meta(MIGRATED)?.is_some() {
+            return Ok(());
+        }
+        let tx = self.database().begin_write().map_err(db)?;
+        {
+            let mut table = tx.open_table(tables::INBOX).map_err(db)?;
+            let mut legacy = Vec::new();
+            for row in table.iter().map_err(db)? {
+                let (key, value) = row.map_err(db)?;
+                if tally_wire::from_bytes::<InboxRecord>(value.value(), "inbox record").is_err() {
+                    let old: records::InboxRecordV1 = tables::decode(value.value(), "inbox record (before bundles)")?;
+                    legacy.push((key.value(), InboxRecord::from(old)));
+                }
+            }
+            for (key, record) in legacy {
+                table.insert(key, tables::encode(&record).as_slice()).map_err(db)?;
+            }
+            tx.open_table(tables::META).map_err(db)?.insert(MIGRATED, 1).map_err(db)?;
+        }
+        tx.commit().map_err(db)
     }
 
     /// The database file.

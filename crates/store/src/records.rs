@@ -30,6 +30,41 @@ pub struct InboxRecord {
     pub commitment_key: Vec<u8>,
 }
 
+/// An inbox record as stores made before receipts were bundled hold it
+/// (the receipt signed on its own); migrated at open.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct InboxRecordV1 {
+    sender: AgencyId,
+    grant: GrantId,
+    purpose: Purpose,
+    category: DataCategory,
+    content_type: ContentType,
+    size: u64,
+    epoch: u64,
+    receipt: tally_wire::Signed<tally_wire::Receipt>,
+    erased_at: Option<Timestamp>,
+    evidence: Evidence,
+    commitment_key: Vec<u8>,
+}
+
+impl From<InboxRecordV1> for InboxRecord {
+    fn from(r: InboxRecordV1) -> Self {
+        Self {
+            sender: r.sender,
+            grant: r.grant,
+            purpose: r.purpose,
+            category: r.category,
+            content_type: r.content_type,
+            size: r.size,
+            epoch: r.epoch,
+            receipt: BundledReceipt::Signed(r.receipt),
+            erased_at: r.erased_at,
+            evidence: r.evidence,
+            commitment_key: r.commitment_key,
+        }
+    }
+}
+
 /// A send not yet receipted.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OutboxRecord {

@@ -45,10 +45,12 @@ pub(crate) const ERASURES: TableDefinition<([u8; 32], u64), u16> = TableDefiniti
 pub(crate) const SEND_IDS: TableDefinition<&str, [u8; 16]> = TableDefinition::new("send_ids");
 /// The send id of each packet sent under one.
 pub(crate) const SEND_OF: TableDefinition<[u8; 16], &str> = TableDefinition::new("send_of");
-/// Per peer: the newest checkpoint of the peer's log this node holds, a
-/// signed note, consistent with every earlier one it held
-/// (spec/receipts.md, "Checkpoints a sender sees").
-pub(crate) const PEER_CHECKPOINTS: TableDefinition<&str, &str> = TableDefinition::new("peer_checkpoints");
+/// Per peer: the head of its log this node holds, its size and signed
+/// note (spec/receipts.md, "Checkpoints a sender sees").
+pub(crate) const PEER_CHECKPOINTS: TableDefinition<&str, (u64, &str)> = TableDefinition::new("peer_checkpoints");
+/// Per peer and size: the checkpoints of its log this node logged bundles
+/// under and has not proven consistent with the head yet.
+pub(crate) const PEER_PENDING: TableDefinition<(&str, u64), &str> = TableDefinition::new("peer_pending");
 /// Fork evidence against peers' logs, by peer and the order found (JSON of `ForkEvidence`).
 pub(crate) const FORKS: TableDefinition<(&str, u64), &str> = TableDefinition::new("forks");
 /// Node facts: the newest directory serial seen.
@@ -73,6 +75,7 @@ pub(crate) fn create(database: &redb::Database) -> Result<(), Error> {
     tx.open_table(SEND_IDS).map_err(db)?;
     tx.open_table(SEND_OF).map_err(db)?;
     tx.open_table(PEER_CHECKPOINTS).map_err(db)?;
+    tx.open_table(PEER_PENDING).map_err(db)?;
     tx.open_table(FORKS).map_err(db)?;
     tx.commit().map_err(db)
 }
@@ -166,12 +169,20 @@ impl Store {
         Ok(table.get(packet.0).map_err(db)?.map(|v| v.value().to_owned()))
     }
 
-    /// Every peer's newest checkpoint held (peer, signed note).
+    /// Every peer's head checkpoint held (peer, signed note).
     pub fn peer_checkpoints(&self) -> Result<Vec<(String, String)>, Error> {
         let tx = self.database().begin_read().map_err(db)?;
         let table = tx.open_table(PEER_CHECKPOINTS).map_err(db)?;
         let rows = table.iter().map_err(db)?;
-        rows.map(|row| row.map(|(k, v)| (k.value().to_owned(), v.value().to_owned())).map_err(db)).collect()
+        rows.map(|row| row.map(|(k, v)| (k.value().to_owned(), v.value().1.to_owned())).map_err(db)).collect()
+    }
+
+    /// Every peer's pending checkpoints (peer, signed note), smallest first per peer.
+    pub fn peer_pending(&self) -> Result<Vec<(String, String)>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(PEER_PENDING).map_err(db)?;
+        let rows = table.iter().map_err(db)?;
+        rows.map(|row| row.map(|(k, v)| (k.value().0.to_owned(), v.value().to_owned())).map_err(db)).collect()
     }
 
     /// Every fork evidence kept (peer, evidence as JSON), in the order found per peer.

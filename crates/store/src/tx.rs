@@ -7,8 +7,8 @@ use tally_wire::{GrantChain, GrantId, PacketId, Revocation, Signed, Timestamp};
 use crate::error::{Error, db};
 use crate::records::{InboxRecord, OutboxRecord, SentRecord};
 use crate::tables::{
-    DATA_KEYS, ERASURE_PENDING, ERASURES, FORKS, GRANTS, INBOX, META, OUTBOX, PEER_CHECKPOINTS, REVOCATIONS, SEND_IDS,
-    SEND_OF, SENT, USAGE, decode, encode,
+    DATA_KEYS, ERASURE_PENDING, ERASURES, FORKS, GRANTS, INBOX, META, OUTBOX, PEER_CHECKPOINTS, PEER_PENDING,
+    REVOCATIONS, SEND_IDS, SEND_OF, SENT, USAGE, decode, encode,
 };
 
 /// One commit's writes to the node's tables, made in the transaction that
@@ -106,9 +106,26 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    /// Records `note` as the newest checkpoint held of `peer`'s log.
-    pub fn put_peer_checkpoint(&mut self, peer: &str, note: &str) -> Result<(), Error> {
-        self.tx.open_table(PEER_CHECKPOINTS).map_err(db)?.insert(peer, note).map_err(db)?;
+    /// Records `note`, of `size` entries, as the head of `peer`'s log,
+    /// unless a larger head is recorded already (heads only move forward).
+    pub fn put_peer_checkpoint(&mut self, peer: &str, size: u64, note: &str) -> Result<(), Error> {
+        let mut table = self.tx.open_table(PEER_CHECKPOINTS).map_err(db)?;
+        let larger = table.get(peer).map_err(db)?.is_some_and(|v| v.value().0 > size);
+        if !larger {
+            table.insert(peer, (size, note)).map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// Records `note`, of `size` entries, as a pending checkpoint of `peer`'s log.
+    pub fn put_peer_pending(&mut self, peer: &str, size: u64, note: &str) -> Result<(), Error> {
+        self.tx.open_table(PEER_PENDING).map_err(db)?.insert((peer, size), note).map_err(db)?;
+        Ok(())
+    }
+
+    /// Lets go of `peer`'s pending checkpoint of `size` entries.
+    pub fn remove_peer_pending(&mut self, peer: &str, size: u64) -> Result<(), Error> {
+        self.tx.open_table(PEER_PENDING).map_err(db)?.remove((peer, size)).map_err(db)?;
         Ok(())
     }
 

@@ -184,3 +184,82 @@ fn every_receipt_is_indexed_by_packet_and_side_as_it_is_logged() {
     assert!(failed.is_err());
     assert_eq!(of(5, Issued), Vec::<u64>::new());
 }
+
+/// An inbox record as a store made before receipts were bundled wrote it:
+/// the same fields, the receipt a `Signed<Receipt>`.
+#[derive(serde::Serialize)]
+struct LegacyInboxRecord {
+    sender: AgencyId,
+    grant: GrantId,
+    purpose: Purpose,
+    category: tally_wire::DataCategory,
+    content_type: tally_wire::ContentType,
+    size: u64,
+    epoch: u64,
+    receipt: tally_wire::Signed<Receipt>,
+    erased_at: Option<Timestamp>,
+    evidence: tally_wire::Evidence,
+    commitment_key: Vec<u8>,
+}
+
+#[test]
+fn inbox_records_written_before_bundles_are_migrated_at_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tally.redb");
+    drop(open(&path));
+    let key = IdentityKey::from_seed(&[2; 32]);
+    let signed = key.sign_object(receipt(1)).expect("signs");
+    let header = tally_wire::PacketHeader {
+        version: tally_wire::Version::V1,
+        suite: tally_wire::SuiteId::X25519_SHA256_AES256GCM,
+        packet_id: PacketId([1; 16]),
+        sender: agency("tax-bureau"),
+        recipient: agency("social-security"),
+        recipient_key: tally_wire::KeyId([0x22; 32]),
+        grant: GrantId([3; 32]),
+        purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: tally_wire::DataCategory::new("income.annual").expect("valid"),
+        content_type: tally_wire::ContentType::new("application/json").expect("valid"),
+        created_at: Timestamp::from_secs(1_800_000_000),
+        payload_len: 1024,
+        chunk_size: tally_wire::ChunkSize::DEFAULT,
+    };
+    let legacy = LegacyInboxRecord {
+        sender: agency("tax-bureau"),
+        grant: GrantId([3; 32]),
+        purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: tally_wire::DataCategory::new("income.annual").expect("valid"),
+        content_type: tally_wire::ContentType::new("application/json").expect("valid"),
+        size: 1024,
+        epoch: 0,
+        receipt: signed.clone(),
+        erased_at: None,
+        evidence: tally_wire::Evidence {
+            header: tally_wire::Encoded::new(header).expect("encodes"),
+            encapsulated_key: tally_wire::EncapsulatedKey([7; 32]),
+            trailer: tally_wire::Trailer {
+                chunk_count: 1,
+                content_commitment: Digest([5; 32]),
+                signature: tally_wire::Signature([6; 64]),
+            },
+        },
+        commitment_key: vec![9; 60],
+    };
+    {
+        // The old store: its record, and no note that the migration ran.
+        let database = redb::Database::create(&path).expect("opens");
+        let tx = database.begin_write().expect("writes");
+        {
+            let mut inbox = tx.open_table(redb::TableDefinition::<[u8; 16], &[u8]>::new("inbox")).expect("table");
+            inbox.insert([1; 16], tally_wire::to_bytes(&legacy).as_slice()).expect("inserts");
+            let mut meta = tx.open_table(redb::TableDefinition::<&str, u64>::new("meta")).expect("table");
+            meta.remove("inbox_receipts_bundled").expect("removes");
+        }
+        tx.commit().expect("commits");
+    }
+    let store = open(&path);
+    let record = store.inbox(&PacketId([1; 16])).expect("decodes").expect("kept");
+    assert_eq!(record.receipt, tally_wire::BundledReceipt::Signed(signed), "the same receipt, the same log entry");
+    assert_eq!(record.size, 1024);
+    assert_eq!(store.inbox_all().expect("decodes").len(), 1);
+}

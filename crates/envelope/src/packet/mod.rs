@@ -28,7 +28,7 @@ use tally_wire::{
 use zeroize::Zeroizing;
 
 pub use self::open::{Opened, Opener};
-pub use self::reveal::{Revealed, sign_trailer, verify_origin, verify_revealed};
+pub use self::reveal::{Revealed, sign_trailer, verify_origin, verify_revealed_content};
 pub use self::seal::{Sealed, Sealer};
 pub use self::stream::{read_packet, write_packet};
 use crate::error::Error;

@@ -72,16 +72,17 @@ pub struct Revealed {
     pub digests: PacketDigests,
 }
 
-/// Checks a reveal against the plaintext, given the reveal's receipt
-/// already verified: `receipt` is what its bundle proves the recipient
-/// receipted (`tally_receipt::verify_reveal` verifies the bundle against
-/// the directory, then calls this). Checks that `receipt` is the bundle's,
+/// The envelope's half of checking a reveal: everything but the receipt's
+/// authenticity. **This does not authenticate the receipt**: `receipt`
+/// must be what the reveal's bundle was verified to prove (use
+/// `tally_receipt::verify_reveal`, which verifies the bundle under the
+/// directory's key of the recipient and then calls this). Checks that `receipt` is the bundle's,
 /// an acceptance of this packet (packet id, header digest, agencies,
 /// grant, purpose, category, length); the trailer verifies under `sender`
 /// with the receipt's ciphertext fingerprint; the trailer's commitment is
 /// the receipt's; and `HMAC-SHA256(k_c, plaintext)` equals it. `sender` is
 /// the identity key the directory lists for the header's sender.
-pub fn verify_revealed(
+pub fn verify_revealed_content(
     reveal: &Reveal,
     receipt: &Receipt,
     sender: &IdentityVerifier,

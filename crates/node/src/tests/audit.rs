@@ -370,3 +370,76 @@ fn a_peer_cannot_date_a_grant_ahead_to_make_honest_flows_look_late() {
     let report = w.audit(&[social]);
     assert!(report.findings.is_empty(), "the honest flow is judged at its own time: {:?}", report.findings);
 }
+
+/// The recipient's log of `entries` then batch-signed `receipts`, and the
+/// bundles it gave for them (one checkpoint over the batch).
+fn batch_log(
+    w: &World,
+    a: &str,
+    entries: Vec<LogEntry>,
+    receipts: Vec<Receipt>,
+) -> (Log<MemoryStore>, Vec<tally_wire::ReceiptBundle>) {
+    let log = Log::new(MemoryStore::new(), &agency(a), Arc::clone(&w.keys(a).identity));
+    log.append(&entries).expect("appends");
+    let bundles = log.issue_receipts_batched(receipts).expect("issues");
+    (log, bundles)
+}
+
+fn exported(log: &Log<MemoryStore>, a: &str) -> LogExport {
+    let (checkpoint, note) = log.checkpoint().expect("checkpoint");
+    let entries = (0..checkpoint.size).map(|i| hex::encode(&log.store().entry(i).expect("entry"))).collect();
+    LogExport { format: LOG_EXPORT_FORMAT.into(), agency: agency(a), checkpoint: note, entries }
+}
+
+#[test]
+fn a_senders_bundles_of_batch_signed_receipts_match_the_recipients_log() {
+    let w = World::new();
+    let g = w.grant("tax-bureau", "social-security", &["income"], "");
+    let r = |n| w.receipt("social-security", "tax-bureau", &g, "income.annual", n, T0 + 10).unverified().clone();
+    let (log, bundles) = batch_log(&w, "social-security", vec![LogEntry::GrantReceived(g.clone())], vec![r(1), r(2)]);
+    let held = bundles.iter().cloned().map(LogEntry::BundleReceived);
+    let tax = w.export("tax-bureau", std::iter::once(LogEntry::GrantIssued(g.clone())).chain(held).collect());
+    let report = w.audit(&[tax.clone(), exported(&log, "social-security")]);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.coverage.receipts_in_both_logs, 2);
+    // The recipient's log exported before a third receipt: the sender's bundle
+    // of it is not the recipient's omission, only not checked.
+    let early = exported(&log, "social-security");
+    let third = log.issue_receipts_batched(vec![r(3)]).expect("issues").remove(0);
+    let tax = w.export(
+        "tax-bureau",
+        [LogEntry::GrantIssued(g.clone())]
+            .into_iter()
+            .chain(bundles.iter().cloned().map(LogEntry::BundleReceived))
+            .chain([LogEntry::BundleReceived(third)])
+            .collect(),
+    );
+    let report = w.audit(&[tax, early]);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.coverage.receipt_entries_not_checked, 1);
+}
+
+#[test]
+fn a_checkpoint_in_any_of_the_senders_bundles_that_the_recipients_log_contradicts_is_a_fork() {
+    let w = World::new();
+    let g = w.grant("tax-bureau", "social-security", &["income"], "");
+    let r = |n| w.receipt("social-security", "tax-bureau", &g, "income.annual", n, T0 + 10).unverified().clone();
+    let grant = vec![LogEntry::GrantReceived(g.clone())];
+    let (log, bundles) = batch_log(&w, "social-security", grant.clone(), vec![r(1), r(2), r(3)]);
+    // The same receipt given again (a resend) under a checkpoint of 3
+    // entries of another history of the recipient's log, one it never exports.
+    let (_, forked) = batch_log(&w, "social-security", grant, vec![r(9), r(1)]);
+    let resent = forked[1].clone();
+    let tax = w.export(
+        "tax-bureau",
+        [LogEntry::GrantIssued(g.clone())]
+            .into_iter()
+            .chain(bundles.iter().cloned().map(LogEntry::BundleReceived))
+            .chain([LogEntry::BundleReceived(resent)])
+            .collect(),
+    );
+    let report = w.audit(&[tax, exported(&log, "social-security")]);
+    // The resend's bundle is checked too, though its receipt is the first's.
+    assert!(has(&report, FindingKind::Fork, "is not a prefix of social-security's log"), "{:?}", report.findings);
+    assert_eq!(kinds(&report), vec![(FindingKind::Fork, agency("social-security"))], "{:?}", report.findings);
+}
