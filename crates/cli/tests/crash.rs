@@ -146,6 +146,28 @@ fn killed_nodes_lose_nothing_and_deliver_nothing_twice() {
     issued.sort_unstable();
     issued.dedup();
     assert_eq!((count, issued.len()), (ROUNDS, ROUNDS), "one receipt per delivered packet");
+    // The sender holds one proof of delivery per packet, each the recipient's
+    // bundle of that one receipt (a resend after a crash got the same
+    // receipt, under the same or a later checkpoint), verified offline.
+    let held: serde_json::Value =
+        serde_json::from_str(&ok(&["receipts", "list", "--dir", &t, "--json"])).expect("JSON");
+    let mut proofs: Vec<&str> = held
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|r| r["side"] == "received" && r["outcome"] == "accepted")
+        .filter_map(|r| r["packet"].as_str())
+        .collect();
+    proofs.sort_unstable();
+    assert_eq!(proofs, issued, "the sender's proofs are of exactly the packets the recipient receipted");
+    for packet in &proofs {
+        let out = fed.file(&format!("{packet}.bundle"));
+        ok(&["receipts", "export", "--dir", &t, packet, "--out", path(&out)]);
+        let directory = fed.file("directory.tally");
+        let operator = fed.dir("operator").join("operator.pub");
+        let verified = ok(&["verify", path(&out), "--directory", path(&directory), "--operator-key", path(&operator)]);
+        assert!(verified.starts_with(&format!("Verified: social-security received packet {packet}")), "{verified}");
+    }
     ok(&["log", "export", "--dir", &t, "--out", path(&fed.file("tax.json"))]);
     ok(&["log", "export", "--dir", &s, "--out", path(&fed.file("social.json"))]);
     let directory = fed.file("directory.tally");

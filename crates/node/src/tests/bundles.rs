@@ -134,4 +134,25 @@ async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
     let key = social.identity.public_key();
     evidence.verify(&tally_receipt::log_origin(&peer), &key).expect("anyone with the directory can check it");
     assert!(tax.metrics.render(0).contains("tally_peer_log_forks_total{peer=\"social-security\"} 1"));
+
+    // A newer checkpoint of a log whose prefix was rewritten: the peer's
+    // own consistency proof from the head's size shows another prefix.
+    let head = tax.checkpoints.view(&peer).head.expect("a head");
+    assert!(!head.size.is_power_of_two(), "a proof from {} carries the prefix's root", head.size);
+    let rewritten = tally_receipt::Log::new(tally_receipt::MemoryStore::new(), &peer, Arc::clone(&social.identity));
+    let mut receipt = tally_receipt::bundled_receipt(&b1.receipt).clone();
+    receipt.payload_len += 2;
+    for _ in 0..head.size + 2 {
+        rewritten.issue_receipts_batched(vec![receipt.clone()]).expect("logs");
+    }
+    let newer = rewritten.issue_receipts_batched(vec![receipt]).expect("logs").remove(0);
+    crate::sent::log_receipt(&tax, newer, None).expect("logged");
+    let question = tax.checkpoints.questions(false).into_iter().find(|q| q.new_size == head.size + 3).expect("asked");
+    let proof = rewritten.consistency_proof(question.old_size, question.new_size).expect("proves");
+    crate::checkpoints::settle(&tax, &question, Ok(proof)).expect("settles");
+    assert_eq!(tax.checkpoints.view(&peer).forks, 2, "a rewritten prefix is fork evidence");
+    let kept = tax.store.forks().expect("reads");
+    let evidence: tally_receipt::ForkEvidence = serde_json::from_str(&kept[1].1).expect("evidence");
+    evidence.verify(&tally_receipt::log_origin(&peer), &key).expect("it holds on its own");
+    assert_eq!(tax.checkpoints.view(&peer).head.map(|c| c.size), Some(head.size), "the head did not move");
 }
