@@ -188,6 +188,8 @@ async fn run() {
     let transport_secs = transport_sends(count, in_flight).await;
     let transport = count as f64 / transport_secs;
     let pids = [nodes[0].0.id(), nodes[1].0.id()];
+    // A warm-up, so that both measured runs start from warm connections and caches.
+    small_run(&fed, pids, &send_options(grant), count / 10, in_flight).await;
     let batched = small_run(&fed, pids, &send_options(grant), count, in_flight).await;
     // The recipient again, now signing each receipt on its own as well.
     drop(std::mem::replace(&mut nodes[1], Served(std::process::Command::new("true").spawn().expect("true"))));
@@ -195,11 +197,21 @@ async fn run() {
     nodes[1] = serve(&social);
     let pids = [nodes[0].0.id(), nodes[1].0.id()];
     let individual = small_run(&fed, pids, &send_options(grant), count, in_flight).await;
+    // And batch-signed again, on a restarted recipient as the individual run had.
+    drop(std::mem::replace(&mut nodes[1], Served(std::process::Command::new("true").spawn().expect("true"))));
+    let config = social.join("tally.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("signing = \"individual\"", "signing = \"batched\"")).expect("writes");
+    nodes[1] = serve(&social);
+    let pids = [nodes[0].0.id(), nodes[1].0.id()];
+    let batched_again = small_run(&fed, pids, &send_options(grant), count, in_flight).await;
     println!("1 KiB exchanges, {count} with {in_flight} in flight:");
     println!("  transport, in-memory hosts (one process)   {transport:7.0}/s");
-    for (what, (rate, per_signature, cpu)) in
-        [("batch-signed receipts", batched), ("each receipt also signed", individual)]
-    {
+    for (what, (rate, per_signature, cpu)) in [
+        ("batch-signed receipts", batched),
+        ("each receipt also signed", individual),
+        ("batch-signed, restarted", batched_again),
+    ] {
         println!(
             "  two nodes, durable, {what:<26} {rate:7.0}/s   ratio {:.2} to the transport (target >= 3000/s); {per_signature:.1} receipts per checkpoint signature; CPU {cpu:.0} us per exchange (both nodes)",
             rate / transport

@@ -77,7 +77,7 @@ pub(crate) struct Question {
     pub(crate) old_size: u64,
     pub(crate) new_size: u64,
     /// The pending checkpoint's note.
-    note: String,
+    pub(crate) note: String,
 }
 
 /// What a peer's checkpoint changes, to be written with the bundle.
@@ -160,7 +160,10 @@ impl PeerCheckpoints {
     }
 
     /// The proofs to ask for: of every pending checkpoint against its
-    /// peer's head; with `again`, also of those whose proof failed before.
+    /// peer's head as it is now, the largest first (a proof of the largest
+    /// moves the head there, and each smaller one is then asked against
+    /// it: one proof per checkpoint); with `again`, also of those whose
+    /// proof failed before. Ask one, settle it, and ask for the list again.
     pub(crate) fn questions(&self, again: bool) -> Vec<Question> {
         let peers = lock(&self.peers);
         let mut out = Vec::new();
@@ -176,6 +179,8 @@ impl PeerCheckpoints {
                 });
             }
         }
+        // The largest first: its proof moves the head there, and each smaller one is then asked against it.
+        out.sort_by_key(|q| std::cmp::Reverse(q.new_size));
         out
     }
 }
@@ -228,21 +233,19 @@ fn fork(state: &NodeState, agency: &AgencyId, p: &mut Peer, a: &Held, b: &Held, 
 /// the head moves forward, or fork evidence is kept, or the checkpoint
 /// stays pending with the reason. A question asked against a head that
 /// has moved since is dropped (it is asked again against the new head).
-pub(crate) fn settle(
-    state: &NodeState,
-    question: &Question,
-    proof: Result<Vec<Digest>, String>,
-) -> Result<(), NodeError> {
+/// Returns what to write, for [`save`] to write with the others of its
+/// round in one transaction (until then a crash only means asking again).
+pub(crate) fn settle(state: &NodeState, question: &Question, proof: Result<Vec<Digest>, String>) -> Option<Written> {
     let peer = &question.peer;
     let write = {
         let mut peers = lock(&state.checkpoints.peers);
-        let Some(p) = peers.get_mut(peer) else { return Ok(()) };
-        let Some(head) = p.head.clone() else { return Ok(()) };
-        let Some(at) = p.pending.iter().position(|q| q.held.note == question.note) else { return Ok(()) };
+        let Some(p) = peers.get_mut(peer) else { return None };
+        let Some(head) = p.head.clone() else { return None };
+        let Some(at) = p.pending.iter().position(|q| q.held.note == question.note) else { return None };
         let held = p.pending[at].held.clone();
         let (small, large) = if head.checkpoint.size < held.checkpoint.size { (&head, &held) } else { (&held, &head) };
         if (small.checkpoint.size, large.checkpoint.size) != (question.old_size, question.new_size) {
-            return Ok(());
+            return None;
         }
         let unproven = |p: &mut Peer, why: String| {
             tracing::warn!(%peer, size = held.checkpoint.size, %why, "a peer's checkpoint is not proven consistent");
@@ -274,10 +277,18 @@ pub(crate) fn settle(
             }
         }
     };
-    if let Some(write) = write {
-        let peer = peer.to_string();
-        state.commit(&[], move |tx| write.write(&peer, tx))?;
+    write.map(|w| (peer.to_string(), w))
+}
+
+/// What settling a question writes: the peer, and the changes.
+pub(crate) type Written = (String, Observed);
+
+/// Writes what a round of settled questions changed, in one transaction.
+pub(crate) fn save(state: &NodeState, written: Vec<Written>) -> Result<(), NodeError> {
+    if written.is_empty() {
+        return Ok(());
     }
+    state.commit(&[], move |tx| written.iter().try_for_each(|(peer, w)| w.write(peer, tx)))?;
     Ok(())
 }
 

@@ -94,15 +94,24 @@ async fn consistency(node: Arc<Node>) {
     loop {
         let woken = tokio::time::timeout(Duration::from_secs(60), node.state().checkpoints.wake.notified()).await;
         // Woken by new checkpoints: those; every minute: also those whose proof failed before.
-        for question in node.state().checkpoints.questions(woken.is_err()) {
+        let mut written = Vec::new();
+        // One question at a time, each made against the head as it is when asked.
+        // A round asks at most 256; checkpoints seen meanwhile have woken the next one.
+        let mut asked = std::collections::HashSet::new();
+        while let Some(question) = (asked.len() < 256)
+            .then(|| node.state().checkpoints.questions(woken.is_err()).into_iter().find(|q| !asked.contains(&q.note)))
+            .flatten()
+        {
+            asked.insert(question.note.clone());
             let target = tally_wire::Fetch::Consistency { old_size: question.old_size, new_size: question.new_size };
             let answer = node.endpoint.fetch(&question.peer, target, crate::checkpoints::MAX_FETCHED_PROOF).await;
             let proof = answer.map_err(|e| e.to_string()).and_then(|b| crate::checkpoints::proof_from_bytes(&b));
-            let state = Arc::clone(&node.state);
-            let settled = tokio::task::spawn_blocking(move || crate::checkpoints::settle(&state, &question, proof));
-            if let Ok(Err(e)) = settled.await {
-                tracing::warn!(error = %e, "cannot record a peer's checkpoint");
-            }
+            written.extend(crate::checkpoints::settle(node.state(), &question, proof));
+        }
+        // One durable write for the round.
+        let state = Arc::clone(&node.state);
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || crate::checkpoints::save(&state, written)).await {
+            tracing::warn!(error = %e, "cannot record peers' checkpoints");
         }
     }
 }

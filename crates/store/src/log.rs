@@ -42,8 +42,7 @@ impl LogStore for Store {
     /// harmless: it is signed again identically (Ed25519 is deterministic)
     /// when one of that size is needed, and the log opens on the one before.
     fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
-        let mut tx = self.database().begin_write().map_err(db)?;
-        tx.set_durability(redb::Durability::None).map_err(db)?;
+        let tx = self.database().begin_write().map_err(db)?;
         tx.open_table(CHECKPOINTS).map_err(db)?.insert(size, note).map_err(db)?;
         Ok(tx.commit().map_err(db)?)
     }

@@ -102,14 +102,15 @@ async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
     );
     // The peer's honest proof moves the head forward.
     let proof = social.log.consistency_proof(old, new).expect("proves");
-    crate::checkpoints::settle(&tax, &questions[0], Ok(proof)).expect("settles");
+    let written = crate::checkpoints::settle(&tax, &questions[0], Ok(proof));
+    crate::checkpoints::save(&tax, written.into_iter().collect()).expect("saves");
     assert_eq!(tax.checkpoints.view(&peer).head.map(|c| c.size), Some(new));
     assert!(tax.checkpoints.questions(true).is_empty());
     // A forged proof leaves a newer checkpoint unproven, and says why.
     let b3 = stored(deliver(&tax, &social, &g, "income.annual", b"3", packet(3), false).await);
     crate::sent::log_receipt(&tax, b3, None).expect("logged");
     let question = tax.checkpoints.questions(false).remove(0);
-    crate::checkpoints::settle(&tax, &question, Ok(vec![tally_wire::Digest([7; 32])])).expect("settles");
+    assert!(crate::checkpoints::settle(&tax, &question, Ok(vec![tally_wire::Digest([7; 32])])).is_none());
     let view = tax.checkpoints.view(&peer);
     assert!(view.unproven.is_some_and(|(n, why)| n == 1 && why.contains("does not verify")), "unproven");
     assert!(tax.checkpoints.questions(false).is_empty(), "asked again only on the periodic round");
@@ -149,7 +150,8 @@ async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
     crate::sent::log_receipt(&tax, newer, None).expect("logged");
     let question = tax.checkpoints.questions(false).into_iter().find(|q| q.new_size == head.size + 3).expect("asked");
     let proof = rewritten.consistency_proof(question.old_size, question.new_size).expect("proves");
-    crate::checkpoints::settle(&tax, &question, Ok(proof)).expect("settles");
+    let written = crate::checkpoints::settle(&tax, &question, Ok(proof));
+    crate::checkpoints::save(&tax, written.into_iter().collect()).expect("saves");
     assert_eq!(tax.checkpoints.view(&peer).forks, 2, "a rewritten prefix is fork evidence");
     let kept = tax.store.forks().expect("reads");
     let evidence: tally_receipt::ForkEvidence = serde_json::from_str(&kept[1].1).expect("evidence");
