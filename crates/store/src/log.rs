@@ -37,10 +37,8 @@ impl LogStore for Store {
         self.merkle_node(level, index)?.ok_or(StoreError::OutOfRange { index: index << level, size: 0 })
     }
 
-    /// Records a checkpoint without an fsync of its own: the next group
-    /// commit makes it durable. A checkpoint lost in a crash before then is
-    /// harmless: it is signed again identically (Ed25519 is deterministic)
-    /// when one of that size is needed, and the log opens on the one before.
+    /// Records a checkpoint, durably, in a transaction of its own (one per
+    /// group commit at most: the receipts of a group share their checkpoint).
     fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
         let tx = self.database().begin_write().map_err(db)?;
         tx.open_table(CHECKPOINTS).map_err(db)?.insert(size, note).map_err(db)?;
