@@ -239,9 +239,9 @@ pub(crate) fn settle(state: &NodeState, question: &Question, proof: Result<Vec<D
     let peer = &question.peer;
     let write = {
         let mut peers = lock(&state.checkpoints.peers);
-        let Some(p) = peers.get_mut(peer) else { return None };
-        let Some(head) = p.head.clone() else { return None };
-        let Some(at) = p.pending.iter().position(|q| q.held.note == question.note) else { return None };
+        let p = peers.get_mut(peer)?;
+        let head = p.head.clone()?;
+        let at = p.pending.iter().position(|q| q.held.note == question.note)?;
         let held = p.pending[at].held.clone();
         let (small, large) = if head.checkpoint.size < held.checkpoint.size { (&head, &held) } else { (&held, &head) };
         if (small.checkpoint.size, large.checkpoint.size) != (question.old_size, question.new_size) {
@@ -307,7 +307,7 @@ pub(crate) fn proof_answer(state: &NodeState, old: u64, new: u64) -> Result<Vec<
 
 /// The hashes of a consistency proof's answer bytes.
 pub(crate) fn proof_from_bytes(bytes: &[u8]) -> Result<Vec<Digest>, String> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(format!("{} bytes are no whole number of 32-byte hashes", bytes.len()));
     }
     Ok(bytes.chunks_exact(32).map(|c| Digest(c.try_into().unwrap_or([0; 32]))).collect())

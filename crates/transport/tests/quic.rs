@@ -276,9 +276,9 @@ async fn a_pull_request_is_answered_by_several_packets() {
     let stored = b.host.state().stored.clone();
     for (outcome, data) in received.iter().zip(&answer) {
         let ReceiverOutcome::Received(receipt) = outcome else { panic!("{outcome:?}") };
-        let (bytes, _) = &stored[&receipt_of(&receipt).packet_id];
+        let (bytes, _) = &stored[&receipt_of(receipt).packet_id];
         assert_eq!(bytes, data);
-        assert_eq!(receipt_of(&receipt).sender, a.id);
+        assert_eq!(receipt_of(receipt).sender, a.id);
     }
     assert_eq!(a.host.state().log.len(), 3, "the responder logged each receipt");
 }
