@@ -318,6 +318,16 @@ fn altered_signature(bundle: &str) -> String {
     String::from_utf8(b).expect("UTF-8")
 }
 
+/// A note with one base64 character of its signature (past the key id) changed.
+fn altered_note_signature(note: &str) -> String {
+    let line = note.rfind("\u{2014} ").expect("a signature line");
+    let at = note[line..].find(' ').and_then(|s| note[line + s + 1..].find(' ').map(|t| line + s + 1 + t + 1 + 20));
+    let at = at.expect("a key name and a signature");
+    let mut b = note.as_bytes().to_vec();
+    b[at] = if b[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(b).expect("UTF-8")
+}
+
 fn conformance_cases() -> Vec<serde_json::Value> {
     let files = files();
     let get = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).expect("a file");
@@ -621,11 +631,42 @@ fn conformance_cases() -> Vec<serde_json::Value> {
         with_header(&|h| h.suite = tally_wire::SuiteId(0x7777)),
         kem,
     ));
+    // A chunk frame past the header's chunk count, and a chunk one byte short.
+    let tally_wire::Frame::Chunk(last) = tally_wire::Frame::decode(&chunks[2]).expect("a chunk frame") else {
+        panic!("a chunk")
+    };
+    let beyond = tally_wire::Frame::Chunk(tally_wire::Chunk::new(3, &last.data)).encode().expect("encodes");
+    cases.push(stream_case(
+        "stream-chunk-beyond-count",
+        "A fourth chunk frame (index 3) after the three the header's length allows, before the trailer.",
+        join(vec![offer, &chunks[0], &chunks[1], &chunks[2], &beyond, trailer]),
+        kem,
+    ));
+    let tally_wire::Frame::Chunk(first) = tally_wire::Frame::decode(&chunks[0]).expect("a chunk frame") else {
+        panic!("a chunk")
+    };
+    let short = tally_wire::Frame::Chunk(tally_wire::Chunk::new(0, &first.data[..first.data.len() - 1]))
+        .encode()
+        .expect("encodes");
+    cases.push(stream_case(
+        "stream-chunk-short",
+        "The first chunk frame with its last sealed byte left out (the frame's length says so).",
+        join(vec![offer, &short, &chunks[1], &chunks[2], trailer]),
+        kem,
+    ));
     let sender: tally_wire::IdentityPublicKey = packets["sender_public"].as_str().expect("hex").parse().expect("a key");
     for c in cases.iter_mut().filter(|c| c["object"] == "packet stream") {
         let class = open_stream(c, &sender).expect("an altered stream does not open");
         c["expect"] = format!("packet stream failure: {class}").into();
     }
+    for (name, class) in [("stream-chunk-beyond-count", "TooManyChunks"), ("stream-chunk-short", "ChunkLength")] {
+        let c = cases.iter().find(|c| c["name"] == name).expect("the case");
+        assert_eq!(c["expect"], format!("packet stream failure: {class}"), "{name}");
+    }
+    cases.extend(note_cases(&bundle));
+    cases.extend(fork_cases(&bundle));
+    cases.extend(document_cases());
+    cases.extend(audit_cases(&text_of("social.log.json"), &hex_of("g.grant"), &bundle));
     let key = text_of("keys/identity.key");
     cases.push(case(
         "key-format",
@@ -643,6 +684,377 @@ fn conformance_cases() -> Vec<serde_json::Value> {
         "KeyFile",
     ));
     cases
+}
+
+/// A conformance case whose class the test computes and checks (see [`conformance_cases`]).
+fn made(name: &str, object: &str, description: &str, input: serde_json::Value, class: &str) -> serde_json::Value {
+    serde_json::json!({ "name": name, "object": object, "description": description, "input": input,
+        "expect": format!("{object} failure: {class}") })
+}
+
+/// Checkpoint notes, checked as the checkpoint of social-security's log
+/// under its directory key (receipts.md, "Checkpoints").
+fn note_cases(bundle: &str) -> Vec<serde_json::Value> {
+    let note = bundle.split_once("\n\n").expect("a head and a checkpoint").1.to_owned();
+    let social = IdentityKey::from_seed(&[5; 32]);
+    let (text, _) = note.split_once("\n\n").expect("text and signatures");
+    let signed = |text: &str| tally_receipt::note::sign_note(text, "tally/social-security", &social).expect("signs");
+    let long = signed(&format!("{text}\n{}\n", "x".repeat(4100)));
+    let input = |t: String| serde_json::json!({ "text": t });
+    vec![
+        made(
+            "note-too-long",
+            "checkpoint note",
+            "A signed note whose text carries an extension line that makes it longer than 4096 bytes.",
+            input(long),
+            "TooLong",
+        ),
+        made(
+            "note-control-character",
+            "checkpoint note",
+            "A BEL (0x07) in the origin line.",
+            input(note.replacen("tally/social-security", "tally/social\u{7}security", 1)),
+            "ForbiddenCharacter",
+        ),
+        made(
+            "note-signature-altered",
+            "checkpoint note",
+            "One base64 character of the signature changed (still valid base64 of the same length).",
+            input(altered_note_signature(&note)),
+            "BadSignature",
+        ),
+        made(
+            "note-no-signature",
+            "checkpoint note",
+            "The note's text without any signature line.",
+            input(format!("{text}\n")),
+            "NoSignatures",
+        ),
+        made(
+            "note-other-key",
+            "checkpoint note",
+            "The same text signed by another key under the same name.",
+            input(
+                tally_receipt::note::sign_note(
+                    &format!("{text}\n"),
+                    "tally/social-security",
+                    &IdentityKey::from_seed(&[9; 32]),
+                )
+                .expect("signs"),
+            ),
+            "NoSignatureByKey",
+        ),
+        made(
+            "note-not-a-checkpoint",
+            "checkpoint note",
+            "A note signed by the log's key whose text is not a checkpoint (its size line is not a number).",
+            input(signed("tally/social-security\nsix\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")),
+            "BadCheckpoint",
+        ),
+    ]
+}
+
+/// Fork evidence (receipts.md, "Fork evidence", as JSON), checked for social-security's log.
+fn fork_cases(bundle: &str) -> Vec<serde_json::Value> {
+    let note = bundle.split_once("\n\n").expect("a head and a checkpoint").1.to_owned();
+    let social = Arc::new(IdentityKey::from_seed(&[5; 32]));
+    let log = Log::new(MemoryStore::new(), &agency("social-security"), Arc::clone(&social));
+    let r = bundle_from_text(bundle).expect("parses");
+    for _ in 0..5 {
+        log.append(&[tally_receipt::bundled_entry(&r.receipt)]).expect("appends");
+    }
+    let (three_checkpoint, three) = {
+        let l = Log::new(MemoryStore::new(), &agency("social-security"), Arc::clone(&social));
+        for _ in 0..3 {
+            l.append(&[tally_receipt::bundled_entry(&r.receipt)]).expect("appends");
+        }
+        l.checkpoint().expect("signs")
+    };
+    let (_, five) = log.checkpoint().expect("signs");
+    // The prefix root claimed is the smaller checkpoint's own: evidence must show one that differs.
+    let root3 = three_checkpoint.root;
+    let evidence = |a: &str, b: &str, proof: Vec<Digest>| {
+        serde_json::to_string(&tally_receipt::ForkEvidence { a: a.into(), b: b.into(), prefix_root: root3, proof })
+            .expect("JSON")
+    };
+    let honest = log.consistency_proof(3, 5).expect("proves");
+    let input = |t: String| serde_json::json!({ "text": t });
+    vec![
+        made(
+            "fork-same-note",
+            "fork evidence",
+            "The same checkpoint twice: equal sizes, equal roots.",
+            input(evidence(&note, &note, vec![])),
+            "Consistent",
+        ),
+        made(
+            "fork-honest-proof",
+            "fork evidence",
+            "Checkpoints of 3 and 5 entries of one log, the 3-entry root as the prefix root, and the log's honest consistency proof between them: no fork.",
+            input(evidence(&three, &five, honest.clone())),
+            "Consistent",
+        ),
+        made(
+            "fork-proof-altered",
+            "fork evidence",
+            "The same, with the proof's first hash altered: it leads to no root.",
+            input(evidence(&three, &five, {
+                let mut p = honest;
+                p[0].0[0] ^= 1;
+                p
+            })),
+            "BadProof",
+        ),
+        made(
+            "fork-checkpoint-altered",
+            "fork evidence",
+            "A checkpoint whose signature is altered.",
+            input(evidence(&altered_note_signature(&three), &five, vec![])),
+            "Checkpoint/BadSignature",
+        ),
+    ]
+}
+
+/// Grant documents (grants.md, "The grant document"), issued by the tax bureau.
+fn document_cases() -> Vec<serde_json::Value> {
+    let base = "grantee = \"social-security\"\npurposes = [\"social-security.eligibility\"]\ncategories = [\"income.annual\"]\nnot_before = \"2027-01-15T08:00:00Z\"\nnot_after = \"2028-01-15T08:00:00Z\"\ndirection = \"both\"\nretention = \"90days\"\n";
+    let input = |t: String| serde_json::json!({ "text": t });
+    vec![
+        made(
+            "document-syntax",
+            "grant document",
+            "Not TOML: a value without quotes.",
+            input(base.replace("\"both\"", "both")),
+            "Syntax",
+        ),
+        made(
+            "document-unknown-field",
+            "grant document",
+            "A field grants.md does not define.",
+            input(format!("{base}colour = \"blue\"\n")),
+            "Syntax",
+        ),
+        made(
+            "document-direction",
+            "grant document",
+            "A direction that is none of push, pull, both (a value outside the document's schema is a syntax error).",
+            input(base.replace("\"both\"", "\"sideways\"")),
+            "Syntax",
+        ),
+        made(
+            "document-quota-zero",
+            "grant document",
+            "A packet quota of 0, which permits nothing.",
+            input(format!("{base}quota = {{ max_packets = 0 }}\n")),
+            "Field",
+        ),
+        made(
+            "document-purpose",
+            "grant document",
+            "A purpose that is not a valid purpose name (an upper-case letter).",
+            input(base.replace("social-security.eligibility", "Social-security.eligibility")),
+            "Field",
+        ),
+        made(
+            "document-times",
+            "grant document",
+            "not_after before not_before.",
+            input(base.replace("2028-01-15T08:00:00Z", "2026-01-15T08:00:00Z")),
+            "Field",
+        ),
+    ]
+}
+
+/// Sets of log exports, audited together; the class is every finding's code, sorted, joined by `+`.
+fn audit_cases(social_export: &str, grant_chain: &[u8], bundle: &str) -> Vec<serde_json::Value> {
+    let tax = Arc::new(IdentityKey::from_seed(&[2; 32]));
+    let social = Arc::new(IdentityKey::from_seed(&[5; 32]));
+    let chain = tally_wire::decode_grant_chain(grant_chain).expect("a chain");
+    let grant = chain[0].clone();
+    let b = bundle_from_text(bundle).expect("parses");
+    let receipt = match &b.receipt {
+        tally_wire::BundledReceipt::Signed(s) => s.unverified().clone(),
+        tally_wire::BundledReceipt::Logged(e) => e.value().clone(),
+    };
+    let export = |who: &str, key: &Arc<IdentityKey>, entries: Vec<LogEntry>| {
+        let log = Log::new(MemoryStore::new(), &agency(who), Arc::clone(key));
+        log.append(&entries).expect("appends");
+        let (c, note) = log.checkpoint().expect("signs");
+        let entries =
+            (0..c.size).map(|i| hex(&tally_receipt::LogStore::entry(log.store(), i).expect("an entry"))).collect();
+        serde_json::to_value(tally_audit::LogExport {
+            format: tally_audit::LOG_EXPORT_FORMAT.into(),
+            agency: agency(who),
+            checkpoint: note,
+            entries,
+        })
+        .expect("JSON")
+    };
+    let social_log: serde_json::Value = serde_json::from_str(social_export).expect("JSON");
+    let signed = |r: Receipt| social.sign_object(r).expect("signs");
+    let with = |change: &dyn Fn(&mut Receipt)| {
+        let mut r = receipt.clone();
+        change(&mut r);
+        r
+    };
+    let tax_holding = |entries: Vec<LogEntry>| {
+        export("tax-bureau", &tax, [vec![LogEntry::GrantIssued(grant.clone())], entries].concat())
+    };
+    let input = |exports: Vec<serde_json::Value>| serde_json::json!({ "exports": exports });
+    let later = |secs: u64| with(&|r| r.received_at = Timestamp::from_secs(T + secs));
+    let deletion = tally_wire::DeletionRecord {
+        agency: agency("social-security"),
+        grant: grant_id(&grant),
+        packets: BoundedVec::new(vec![receipt.packet_id]).expect("one"),
+        erased_at: Timestamp::from_secs(T + 60),
+        reason: tally_wire::DeletionReason::REVOKED_WITH_ERASURE,
+    };
+    let one_packet = {
+        let doc = GrantDocument::from_toml("grantee = \"social-security\"\npurposes = [\"social-security.eligibility\"]\ncategories = [\"income.annual\"]\nnot_before = \"2027-01-15T08:00:00Z\"\nnot_after = \"2028-01-15T08:00:00Z\"\ndirection = \"both\"\nretention = \"90days\"\nquota = { max_packets = 1 }\n").expect("a document");
+        issue_grant(&tax, &agency("tax-bureau"), &doc, Timestamp::from_secs(T)).expect("issues")
+    };
+    let under = |g: &Signed<tally_wire::Grant>, n: u8| {
+        with(&|r| {
+            r.grant = grant_id(g);
+            r.packet_id = PacketId([n; 16]);
+        })
+    };
+    vec![
+        made(
+            "audit-missing-at-sender",
+            "log exports",
+            "The recipient's log (social.log.json) and a sender's log without its receipt.",
+            input(vec![social_log.clone(), tax_holding(vec![])]),
+            "missing-at-sender",
+        ),
+        made(
+            "audit-missing-at-recipient",
+            "log exports",
+            "The sender holds the recipient's signed receipt; the recipient's log holds only grants.",
+            input(vec![
+                export(
+                    "social-security",
+                    &social,
+                    vec![LogEntry::GrantReceived(grant.clone()), LogEntry::GrantReceived(one_packet.clone())],
+                ),
+                tax_holding(vec![LogEntry::ReceiptReceived(signed(receipt.clone()))]),
+            ]),
+            "missing-at-recipient",
+        ),
+        made(
+            "audit-receipts-differ",
+            "log exports",
+            "The sender holds a receipt the recipient signed for the packet, but another one than its log holds (its time differs).",
+            input(vec![social_log.clone(), tax_holding(vec![LogEntry::ReceiptReceived(signed(later(51)))])]),
+            "receipts-differ",
+        ),
+        made(
+            "audit-duplicate-packet-id",
+            "log exports",
+            "The recipient's log holds two different receipts it issued for one packet.",
+            input(vec![export(
+                "social-security",
+                &social,
+                vec![
+                    LogEntry::GrantReceived(grant.clone()),
+                    LogEntry::ReceiptIssued(signed(receipt.clone())),
+                    LogEntry::ReceiptIssued(signed(later(52))),
+                ],
+            )]),
+            "duplicate-packet-id",
+        ),
+        made(
+            "audit-time-regression",
+            "log exports",
+            "A receipt the recipient issued dated 10 minutes before the one before it.",
+            input(vec![export(
+                "social-security",
+                &social,
+                vec![
+                    LogEntry::GrantReceived(grant.clone()),
+                    LogEntry::ReceiptIssued(signed(later(1000))),
+                    LogEntry::ReceiptIssued(signed(with(&|r| {
+                        r.packet_id = PacketId([7; 16]);
+                        r.received_at = Timestamp::from_secs(T + 400);
+                    }))),
+                ],
+            )]),
+            "time-regression",
+        ),
+        made(
+            "audit-bad-signature",
+            "log exports",
+            "A receipt naming social-security as recipient, signed by the tax bureau's key, in social-security's log.",
+            input(vec![export(
+                "social-security",
+                &social,
+                vec![
+                    LogEntry::GrantReceived(grant.clone()),
+                    LogEntry::ReceiptIssued(tax.sign_object(receipt.clone()).expect("signs")),
+                ],
+            )]),
+            "bad-signature",
+        ),
+        made(
+            "audit-no-valid-grant",
+            "log exports",
+            "An accepted receipt and no grant in the log.",
+            input(vec![export("social-security", &social, vec![LogEntry::ReceiptIssued(signed(receipt.clone()))])]),
+            "no-valid-grant",
+        ),
+        made(
+            "audit-quota-exceeded",
+            "log exports",
+            "Two packets under a grant of one packet.",
+            input(vec![export(
+                "social-security",
+                &social,
+                vec![
+                    LogEntry::GrantReceived(one_packet.clone()),
+                    LogEntry::ReceiptIssued(signed(under(&one_packet, 1))),
+                    LogEntry::ReceiptIssued(signed(with(&|r| {
+                        r.grant = grant_id(&one_packet);
+                        r.packet_id = PacketId([2; 16]);
+                        r.received_at = Timestamp::from_secs(T + 70);
+                    }))),
+                ],
+            )]),
+            "quota-exceeded",
+        ),
+        made(
+            "audit-erasure-without-revocation",
+            "log exports",
+            "A deletion record \"revoked with erasure\" and no revocation in the log.",
+            input(vec![export(
+                "social-security",
+                &social,
+                vec![
+                    LogEntry::GrantReceived(grant.clone()),
+                    LogEntry::ReceiptIssued(signed(receipt.clone())),
+                    LogEntry::Deletion(tally_wire::Encoded::new(deletion).expect("encodes")),
+                ],
+            )]),
+            "erasure-without-revocation",
+        ),
+        made(
+            "audit-fork",
+            "log exports",
+            "The sender holds a bundle under a checkpoint of another history of the recipient's log than the one it exports.",
+            input(vec![
+                social_log.clone(),
+                tax_holding(vec![
+                    LogEntry::BundleReceived(b.clone()),
+                    LogEntry::BundleReceived({
+                        let forked = Log::new(MemoryStore::new(), &agency("social-security"), Arc::clone(&social));
+                        forked.append(&[LogEntry::GrantReceived(one_packet.clone())]).expect("appends");
+                        let (r, i) = forked.issue_receipt(receipt.clone()).expect("issues");
+                        forked.bundle_of(r, i).expect("bundles")
+                    }),
+                ]),
+            ]),
+            "fork",
+        ),
+    ]
 }
 
 /// The frames of a packet stream, each with its prefix.
@@ -715,6 +1127,37 @@ fn conformance_failure(
             let sender: tally_wire::IdentityPublicKey =
                 packets["sender_public"].as_str().expect("hex").parse().expect("a key");
             open_stream(case, &sender)
+        }
+        "checkpoint note" => {
+            let key = directory.agency(&agency("social-security")).expect("listed").identity_key;
+            let origin = tally_receipt::log_origin(&agency("social-security"));
+            tally_receipt::note::verify_checkpoint(&text(), &origin, &key).err().map(|e| class(&e))
+        }
+        "fork evidence" => {
+            let key = directory.agency(&agency("social-security")).expect("listed").identity_key;
+            let origin = tally_receipt::log_origin(&agency("social-security"));
+            let evidence: tally_receipt::ForkEvidence = serde_json::from_str(&text()).expect("JSON");
+            evidence.verify(&origin, &key).err().map(|e| class(&e))
+        }
+        "grant document" => match GrantDocument::from_toml(&text()) {
+            Err(e) => Some(class(&e)),
+            Ok(doc) => {
+                let tax = IdentityKey::from_seed(&[2; 32]);
+                issue_grant(&tax, &agency("tax-bureau"), &doc, Timestamp::from_secs(T)).err().map(|e| class(&e))
+            }
+        },
+        "log exports" => {
+            let exports: Vec<tally_audit::LogExport> = input["exports"]
+                .as_array()
+                .expect("exports")
+                .iter()
+                .map(|e| serde_json::from_value(e.clone()).expect("an export"))
+                .collect();
+            let report = tally_audit::audit(directory, &exports, &[]);
+            let mut codes: Vec<&str> = report.findings.iter().map(|f| f.kind.code()).collect();
+            codes.sort_unstable();
+            codes.dedup();
+            (!codes.is_empty()).then(|| codes.join("+"))
         }
         "key file" => {
             let dir = tempfile::tempdir().expect("a temp dir");
