@@ -166,7 +166,7 @@ pub(crate) fn receipts(command: ReceiptsCommand, json: bool) -> Result<(), Failu
                     Some(p) => {
                         let checkpoint = match (p.checkpoint_size, p.checkpoint_root) {
                             (Some(size), Some(root)) => format!("under its checkpoint of {size} entries, root {root}"),
-                            _ => "under this node's latest checkpoint when exported".to_owned(),
+                            _ => "under the checkpoint this node signs when it is exported".to_owned(),
                         };
                         println!("  proof     entry #{} of {}'s log, {checkpoint}", p.index, p.log);
                     }

@@ -296,7 +296,7 @@ pub(crate) fn save(state: &NodeState, written: Vec<Written>) -> Result<(), NodeE
 /// that holds checkpoints of both: the hashes, 32 bytes each.
 pub(crate) fn proof_answer(state: &NodeState, old: u64, new: u64) -> Result<Vec<u8>, (tally_wire::CloseCode, String)> {
     let size = state.log.size().map_err(|e| (tally_wire::CloseCode::INTERNAL_ERROR, e.to_string()))?;
-    if old > new || new > size {
+    if old == 0 || old > new || new > size {
         let reason = format!("no consistency proof from {old} to {new} entries: the log holds {size}");
         return Err((tally_wire::CloseCode::NOT_PERMITTED, reason));
     }

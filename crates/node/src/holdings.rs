@@ -214,12 +214,22 @@ impl Node {
     /// Every receipt in the log.
     pub fn receipts(&self) -> Result<Vec<ReceiptEntry>, NodeError> {
         let agency = &self.state.agency;
-        let issued = |index, batch_signed, r: &Receipt| ReceiptEntry {
-            index,
-            side: Side::Issued,
-            batch_signed,
-            proof: Some(ReceiptProof { log: agency.clone(), index, checkpoint_size: None, checkpoint_root: None }),
-            receipt: ReceiptSummary::of(r),
+        // A receipt this node issued is under its latest checkpoint, if that covers it.
+        let latest = self.state.log.latest_checkpoint();
+        let issued = |index: u64, batch_signed, r: &Receipt| {
+            let covering = latest.as_ref().filter(|c| c.size > index);
+            ReceiptEntry {
+                index,
+                side: Side::Issued,
+                batch_signed,
+                proof: Some(ReceiptProof {
+                    log: agency.clone(),
+                    index,
+                    checkpoint_size: covering.map(|c| c.size),
+                    checkpoint_root: covering.map(|c| c.root),
+                }),
+                receipt: ReceiptSummary::of(r),
+            }
         };
         // Only the receipts are read, by the store's index of them.
         let mut receipts = Vec::new();

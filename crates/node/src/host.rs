@@ -191,12 +191,18 @@ impl NodeHost {
                 let state = Arc::clone(state);
                 tokio::task::spawn_blocking(move || state.store.inbox(&packet)).await??
             };
-            if known.is_some() {
+            let digest = offer.header_digest;
+            let earlier = {
                 let state = Arc::clone(state);
-                let bundle = tokio::task::spawn_blocking(move || state.stored_bundle(&packet)).await??;
-                if let Some(bundle) = bundle {
-                    return Ok(OfferDecision::AlreadyReceipted(bundle));
-                }
+                tokio::task::spawn_blocking(move || match known {
+                    Some(_) => state.stored_bundle(&packet),
+                    // Refused before, with this header: the same refusal again.
+                    None => state.refused_bundle(&packet, &digest),
+                })
+                .await??
+            };
+            if let Some(bundle) = earlier {
+                return Ok(OfferDecision::AlreadyReceipted(bundle));
             }
             match self.begin_receiving(packet).await? {
                 Some(receiving) => {

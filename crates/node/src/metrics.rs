@@ -36,7 +36,6 @@ pub(crate) struct Metrics {
     pub(crate) receipts_issued: Counter,
     /// Checkpoints this node signed for the receipts it issued.
     checkpoints_signed: Counter,
-    last_checkpoint: std::sync::atomic::AtomicU64,
     rejections: Family<Reason, Counter>,
     log_entries: Gauge,
     peer_reachable: Family<Peer, Gauge>,
@@ -58,7 +57,6 @@ impl Default for Metrics {
             notices_refused: Counter::default(),
             receipts_issued: Counter::default(),
             checkpoints_signed: Counter::default(),
-            last_checkpoint: std::sync::atomic::AtomicU64::new(0),
             rejections: Family::default(),
             log_entries: Gauge::default(),
             peer_reachable: Family::default(),
@@ -103,20 +101,19 @@ impl Default for Metrics {
         );
         registry.register(
             "peer_log_forks",
-            "Fork evidence found against the peer's log since start: two of its checkpoints that cannot both be honest",
+            "Fork evidence found against the peer's log since this node started (tally status counts every one kept): two of its checkpoints that cannot both be honest",
             metrics.peer_forks.clone(),
         );
-        Self { registry, last_checkpoint: std::sync::atomic::AtomicU64::new(0), ..metrics }
+        Self { registry, ..metrics }
     }
 }
 
 impl Metrics {
-    /// Counts a receipt issued under a checkpoint of `size` entries, and
-    /// the checkpoint if it is one not seen before (checkpoints only grow).
-    pub(crate) fn note_checkpoint(&self, size: u64) {
-        self.receipts_issued.inc();
-        if self.last_checkpoint.fetch_max(size, std::sync::atomic::Ordering::Relaxed) < size {
-            self.checkpoints_signed.inc();
+    /// Brings the count of checkpoints signed up to `signed`, the log's own count.
+    pub(crate) fn set_checkpoints_signed(&self, signed: u64) {
+        let counted = self.checkpoints_signed.get();
+        if signed > counted {
+            self.checkpoints_signed.inc_by(signed - counted);
         }
     }
 

@@ -368,6 +368,7 @@ impl Node {
             let peers = self.peers(&unfinished);
             self.state.metrics.set_peers(&peers, |agency| self.sends.last_success_secs(agency));
         }
+        self.state.metrics.set_checkpoints_signed(self.state.log.checkpoints_signed());
         self.state.metrics.render(self.state.log.size().unwrap_or(0))
     }
 

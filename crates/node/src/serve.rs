@@ -91,15 +91,20 @@ fn api_token(dir: &Path) -> Result<Arc<str>, NodeError> {
 /// Asks peers for the consistency proofs of checkpoints they showed this
 /// node (woken by a new one, and every minute for those still unproven).
 async fn consistency(node: Arc<Node>) {
+    let mut retried = tokio::time::Instant::now();
     loop {
-        let woken = tokio::time::timeout(Duration::from_secs(60), node.state().checkpoints.wake.notified()).await;
-        // Woken by new checkpoints: those; every minute: also those whose proof failed before.
+        let _ = tokio::time::timeout(Duration::from_secs(60), node.state().checkpoints.wake.notified()).await;
+        // New checkpoints; and once a minute, whatever the traffic, also those whose proof failed before.
+        let again = retried.elapsed() >= Duration::from_secs(60);
+        if again {
+            retried = tokio::time::Instant::now();
+        }
         let mut written = Vec::new();
         // One question at a time, each made against the head as it is when asked.
         // A round asks at most 256; checkpoints seen meanwhile have woken the next one.
         let mut asked = std::collections::HashSet::new();
         while let Some(question) = (asked.len() < 256)
-            .then(|| node.state().checkpoints.questions(woken.is_err()).into_iter().find(|q| !asked.contains(&q.note)))
+            .then(|| node.state().checkpoints.questions(again).into_iter().find(|q| !asked.contains(&q.note)))
             .flatten()
         {
             asked.insert(question.note.clone());

@@ -187,6 +187,29 @@ impl NodeState {
         Ok(Some(self.log.bundle_of(receipt, index)?))
     }
 
+    /// The bundle of the rejection this node issued for the offer of
+    /// `packet` with header digest `digest`, if it refused that offer
+    /// before: a resend gets the same answer (a pull request's refusal
+    /// under the same id has another digest and is not it).
+    pub(crate) fn refused_bundle(
+        &self,
+        packet: &PacketId,
+        digest: &tally_wire::Digest,
+    ) -> Result<Option<ReceiptBundle>, NodeError> {
+        for index in self.store.receipt_indices_of(packet, tally_store::ReceiptSide::Issued)?.into_iter().rev() {
+            let receipt = match self.log_entry(index)? {
+                LogEntry::ReceiptIssued(s) => BundledReceipt::Signed(s),
+                LogEntry::ReceiptLogged(e) => BundledReceipt::Logged(e),
+                _ => continue,
+            };
+            let r = tally_receipt::bundled_receipt(&receipt);
+            if r.header_digest == *digest && matches!(r.outcome, tally_wire::Outcome::Rejected { .. }) {
+                return Ok(Some(self.log.bundle_of(receipt, index)?));
+            }
+        }
+        Ok(None)
+    }
+
     /// A receipt this node issues, as the signing mode has it: signed on
     /// its own, or to be logged unsigned under the group commit's checkpoint.
     pub(crate) fn issue(&self, receipt: Receipt) -> Result<BundledReceipt, NodeError> {
@@ -379,7 +402,7 @@ impl NodeState {
     /// for every receipt of the group commit (the others wait for it here).
     pub(crate) fn bundle(&self, receipt: BundledReceipt, index: u64) -> Result<ReceiptBundle, NodeError> {
         let (checkpoint, note) = self.log.checkpoint_covering(index + 1)?;
-        self.metrics.note_checkpoint(checkpoint.size);
+        self.metrics.receipts_issued.inc();
         Ok(self.log.bundle(receipt, index, &checkpoint, &note)?)
     }
 

@@ -284,7 +284,7 @@ fn class(e: &impl std::fmt::Debug) -> String {
     let name = |s: &str| s.split(['(', ' ', '{', ')']).next().unwrap_or_default().to_owned();
     let outer = name(&text);
     match text[outer.len()..].strip_prefix('(') {
-        Some(rest) if matches!(outer.as_str(), "Wire" | "Malformed" | "Checkpoint" | "Receipt") => {
+        Some(rest) if matches!(outer.as_str(), "Wire" | "Malformed" | "Checkpoint" | "Receipt" | "Hpke") => {
             format!("{outer}/{}", name(rest))
         }
         _ => outer,
@@ -343,6 +343,12 @@ fn conformance_cases() -> Vec<serde_json::Value> {
     };
     let _ = social_tls;
     let tax_identity = Signed::<Directory>::decode(&directory).expect("decodes").unverified().agencies[0].identity_key;
+    let unknown_issuer = {
+        let r = Signed::<Revocation>::decode(&hex_of("r.revocation")).expect("decodes");
+        let mut body = r.unverified().clone();
+        body.issuer = agency("outsider");
+        hex(&IdentityKey::from_seed(&[7; 32]).sign_object(body).expect("signs").encode())
+    };
     let mut cases = vec![
         case(
             "directory-truncated",
@@ -379,6 +385,19 @@ fn conformance_cases() -> Vec<serde_json::Value> {
                 d.agencies = BoundedVec::new(agencies).expect("small");
             }) }),
             "SharedKey",
+        ),
+        case(
+            "directory-agency-key",
+            "directory",
+            "The social-security bureau's identity key replaced by a point of small order (the identity element).",
+            serde_json::json!({ "hex": directory_with(|d| {
+                let mut agencies = d.agencies.to_vec();
+                let mut identity = [0u8; 32];
+                identity[0] = 1;
+                agencies[1].identity_key = tally_wire::IdentityPublicKey(identity);
+                d.agencies = BoundedVec::new(agencies).expect("small");
+            }) }),
+            "AgencyKey",
         ),
         case(
             "directory-kem-certificate",
@@ -429,6 +448,13 @@ fn conformance_cases() -> Vec<serde_json::Value> {
             "The last byte of the revocation's signature flipped.",
             serde_json::json!({ "hex": hex(&flip_last(hex_of("r.revocation"))) }),
             "BadSignature",
+        ),
+        case(
+            "revocation-unknown-issuer",
+            "revocation file",
+            "A revocation of the grant issued and signed by an agency that is not in the directory.",
+            serde_json::json!({ "hex": unknown_issuer.clone() }),
+            "UnknownIssuer",
         ),
         case(
             "bundle-header",
@@ -654,14 +680,64 @@ fn conformance_cases() -> Vec<serde_json::Value> {
         join(vec![offer, &short, &chunks[1], &chunks[2], trailer]),
         kem,
     ));
+    let tally_wire::Frame::Trailer(t) = tally_wire::Frame::decode(trailer).expect("a trailer frame") else {
+        panic!("the last frame is the trailer")
+    };
+    let with_trailer = |t: tally_wire::Trailer| {
+        let t = tally_wire::Frame::Trailer(t).encode().expect("encodes");
+        join(vec![offer, &chunks[0], &chunks[1], &chunks[2], &t])
+    };
+    cases.push(stream_case(
+        "stream-trailer-chunk-count",
+        "The trailer's chunk count 4 instead of 3.",
+        with_trailer(tally_wire::Trailer { chunk_count: t.chunk_count + 1, ..t }),
+        kem,
+    ));
+    cases.push(stream_case(
+        "stream-trailer-commitment",
+        "The trailer's content commitment altered (the signature is over the original).",
+        with_trailer(tally_wire::Trailer {
+            content_commitment: {
+                let mut c = t.content_commitment;
+                c.0[0] ^= 1;
+                c
+            },
+            ..t
+        }),
+        kem,
+    ));
+    let low_order = {
+        let tally_wire::Frame::Offer(o) = tally_wire::Frame::decode(offer).expect("an offer frame") else {
+            panic!("the first frame is an offer")
+        };
+        let o = tally_wire::Offer { encapsulated_key: tally_wire::EncapsulatedKey([0; 32]), ..o };
+        let mut bytes = tally_wire::Frame::Offer(o).encode().expect("encodes");
+        for f in &frames[1..] {
+            bytes.extend_from_slice(f);
+        }
+        bytes
+    };
+    cases.push(stream_case(
+        "stream-encapsulated-key-low-order",
+        "The offer's encapsulated key replaced by the all-zero X25519 point (of small order): the key schedule refuses it.",
+        low_order,
+        kem,
+    ));
     let sender: tally_wire::IdentityPublicKey = packets["sender_public"].as_str().expect("hex").parse().expect("a key");
     for c in cases.iter_mut().filter(|c| c["object"] == "packet stream") {
         let class = open_stream(c, &sender).expect("an altered stream does not open");
         c["expect"] = format!("packet stream failure: {class}").into();
     }
-    for (name, class) in [("stream-chunk-beyond-count", "TooManyChunks"), ("stream-chunk-short", "ChunkLength")] {
+    for (name, class) in [
+        ("stream-chunk-beyond-count", "TooManyChunks"),
+        ("stream-chunk-short", "ChunkLength"),
+        ("stream-trailer-chunk-count", "TrailerChunkCount"),
+        ("stream-trailer-commitment", "CommitmentMismatch"),
+        ("stream-encapsulated-key-low-order", "Hpke"),
+    ] {
         let c = cases.iter().find(|c| c["name"] == name).expect("the case");
-        assert_eq!(c["expect"], format!("packet stream failure: {class}"), "{name}");
+        let expect = c["expect"].as_str().expect("expect");
+        assert!(expect.starts_with(&format!("packet stream failure: {class}")), "{name}: {expect}");
     }
     cases.extend(note_cases(&bundle));
     cases.extend(fork_cases(&bundle));
@@ -729,6 +805,16 @@ fn note_cases(bundle: &str) -> Vec<serde_json::Value> {
             "The note's text without any signature line.",
             input(format!("{text}\n")),
             "NoSignatures",
+        ),
+        made(
+            "note-signature-line",
+            "checkpoint note",
+            "A signature line whose signature is not base64 (a '*' in it).",
+            input({
+                let line = note.rfind(' ').expect("a signature") + 1;
+                format!("{}*{}", &note[..line], &note[line + 1..])
+            }),
+            "BadSignatureLine",
         ),
         made(
             "note-other-key",
@@ -811,6 +897,22 @@ fn fork_cases(bundle: &str) -> Vec<serde_json::Value> {
             "A checkpoint whose signature is altered.",
             input(evidence(&altered_note_signature(&three), &five, vec![])),
             "Checkpoint/BadSignature",
+        ),
+        made(
+            "fork-checkpoint-other-log",
+            "fork evidence",
+            "A checkpoint of another agency's log (the tax bureau's, signed by it) paired with social-security's.",
+            input(evidence(
+                &{
+                    let l =
+                        Log::new(MemoryStore::new(), &agency("tax-bureau"), Arc::new(IdentityKey::from_seed(&[2; 32])));
+                    l.append(&[tally_receipt::bundled_entry(&r.receipt)]).expect("appends");
+                    l.checkpoint().expect("signs").1
+                },
+                &five,
+                vec![],
+            )),
+            "Checkpoint/NoSignatureByKey",
         ),
     ]
 }
@@ -1097,14 +1199,7 @@ fn conformance_failure(
         },
         "revocation file" => match Signed::<Revocation>::decode(&bytes()) {
             Err(e) => Some(class(&e)),
-            Ok(r) => {
-                let issuer = directory.agency(&r.unverified().issuer).expect("listed").identity_key;
-                IdentityVerifier::new(&issuer)
-                    .expect("a key")
-                    .verify_object(&r)
-                    .err()
-                    .map(|_| "BadSignature".to_owned())
-            }
+            Ok(r) => tally_grant::RevocationSet::new().insert(r, directory).err().map(|e| class(&e)),
         },
         "bundle" => match bundle_from_text(&text()) {
             Err(e) => Some(class(&e)),

@@ -63,7 +63,8 @@ pub enum ReceiverRequest {
 
 /// The host's answers.
 pub enum ReceiverResponse {
-    /// This packet id was receipted before: the receipt (a resend gets it again).
+    /// This packet id was receipted or refused before: that receipt's
+    /// bundle (a resend gets the same answer again, never a second one).
     AlreadyReceipted(ReceiptBundle),
     /// The policy allows the packet: open it with this key, verify it under this sender key.
     Accept {
@@ -213,12 +214,18 @@ impl Receiver {
         let stage = std::mem::replace(&mut self.stage, Stage::Done);
         self.stage = match (stage, response) {
             (Stage::Deciding { digest, .. }, ReceiverResponse::AlreadyReceipted(receipt)) => {
-                if tally_receipt::bundled_receipt(&receipt.receipt).header_digest != digest {
+                let earlier = tally_receipt::bundled_receipt(&receipt.receipt);
+                if earlier.header_digest != digest {
                     self.fail(ExchangeError::PacketIdReused);
                     return;
                 }
-                self.io.send(Frame::Receipt(ReceiptFrame { bundle: receipt.clone() }));
-                self.io.finish(Ok(ReceiverOutcome::Resent(receipt)));
+                if matches!(earlier.outcome, Outcome::Rejected { .. }) {
+                    self.io.send(Frame::Reject(Reject { bundle: receipt.clone() }));
+                    self.io.finish(Ok(ReceiverOutcome::Rejected(receipt)));
+                } else {
+                    self.io.send(Frame::Receipt(ReceiptFrame { bundle: receipt.clone() }));
+                    self.io.finish(Ok(ReceiverOutcome::Resent(receipt)));
+                }
                 Stage::Done
             }
             (Stage::Deciding { .. } | Stage::Rejecting, ReceiverResponse::Close(code)) => {

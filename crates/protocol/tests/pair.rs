@@ -59,6 +59,8 @@ struct ReceiverHost {
     policy: Policy,
     provisional: Vec<u8>,
     stored: HashMap<PacketId, (Vec<u8>, ReceiptBundle)>,
+    /// Rejections issued, by packet id: a resend gets the same one.
+    refused: HashMap<PacketId, ReceiptBundle>,
     commits: usize,
     discards: usize,
 }
@@ -76,6 +78,8 @@ impl ReceiverHost {
     fn answer(&mut self, request: ReceiverRequest) -> Option<ReceiverResponse> {
         match request {
             ReceiverRequest::Decide { header, .. } => Some(if let Some((_, r)) = self.stored.get(&header.packet_id) {
+                ReceiverResponse::AlreadyReceipted(r.clone())
+            } else if let Some(r) = self.refused.get(&header.packet_id) {
                 ReceiverResponse::AlreadyReceipted(r.clone())
             } else {
                 match self.policy {
@@ -104,7 +108,12 @@ impl ReceiverHost {
                 self.stored.insert(packet, (std::mem::take(&mut self.provisional), bundle.clone()));
                 Some(ReceiverResponse::Stored(bundle))
             }
-            ReceiverRequest::Reject { receipt } => Some(ReceiverResponse::Rejected(self.issue(receipt))),
+            ReceiverRequest::Reject { receipt } => {
+                let packet = receipt.packet_id;
+                let bundle = self.issue(receipt);
+                self.refused.insert(packet, bundle.clone());
+                Some(ReceiverResponse::Rejected(bundle))
+            }
         }
     }
 }
@@ -194,6 +203,7 @@ impl Pair {
                 policy,
                 provisional: Vec::new(),
                 stored: HashMap::new(),
+                refused: HashMap::new(),
                 commits: 0,
                 discards: 0,
             },
@@ -313,6 +323,30 @@ fn resent_packet_gets_the_same_receipt_and_is_not_delivered_twice() {
     assert!(matches!(p.sender.poll_outcome(), Some(Ok(SenderOutcome::Delivered(r))) if r == first));
     assert_eq!(p.host.commits, 1, "stored once");
     assert_eq!(p.host.stored.len(), 1);
+}
+
+#[test]
+fn a_refused_packet_offered_again_gets_the_same_rejection_never_a_second_one() {
+    let w = world();
+    let (mut p, offer) = Pair::new(2500, Policy::Deny(ReasonCode::PURPOSE_NOT_COVERED));
+    p.drive();
+    let first = p.logged[0].clone();
+    // The sender lost the answer (it crashed before logging it) and offers the packet again;
+    // meanwhile the recipient's policy would allow it.
+    p.host.policy = Policy::Allow;
+    p.sender = Sender::resend(
+        offer,
+        Arc::clone(&w.sender_identity),
+        w.recipient_identity_public.clone(),
+        Config::default(),
+        p.now,
+    );
+    p.receiver = Receiver::new(agency("social-security"), agency("tax-bureau"), Config::default(), p.now);
+    p.drive();
+    assert!(matches!(p.receiver.poll_outcome(), Some(Ok(ReceiverOutcome::Rejected(r))) if r == first));
+    assert!(matches!(p.sender.poll_outcome(), Some(Ok(SenderOutcome::Refused(r))) if r == first));
+    assert_eq!(p.host.commits, 0, "nothing was stored");
+    assert_eq!(p.host.log.size().expect("size"), 1, "one rejection in the recipient's log");
 }
 
 #[test]
@@ -526,6 +560,7 @@ proptest! {
             policy,
             provisional: Vec::new(),
             stored: HashMap::new(),
+            refused: HashMap::new(),
             commits: 0,
             discards: 0,
         };

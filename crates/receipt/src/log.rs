@@ -50,12 +50,14 @@ pub struct Log<S> {
     /// The latest checkpoint signed, so that the receipts of one group
     /// commit share one signature ([`checkpoint_covering`](Self::checkpoint_covering)).
     latest: Mutex<Option<(Checkpoint, Arc<str>)>>,
+    /// Checkpoints signed since the log was opened.
+    signed: std::sync::atomic::AtomicU64,
 }
 
 impl<S: LogStore> Log<S> {
     /// The log of `agency`, signed with `key`, in `store`.
     pub fn new(store: S, agency: &AgencyId, key: Arc<IdentityKey>) -> Self {
-        Self { store, origin: log_origin(agency), key, latest: Mutex::new(None) }
+        Self { store, origin: log_origin(agency), key, latest: Mutex::new(None), signed: Default::default() }
     }
 
     /// The log's origin line.
@@ -118,7 +120,18 @@ impl<S: LogStore> Log<S> {
         self.bundle_at(receipt, index, &c, &note)
     }
 
+    /// How many checkpoints this log signed since it was opened.
+    pub fn checkpoints_signed(&self) -> u64 {
+        self.signed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The latest checkpoint signed since the log was opened, if any.
+    pub fn latest_checkpoint(&self) -> Option<Checkpoint> {
+        self.latest.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|(c, _)| c.clone())
+    }
+
     fn sign_now(&self) -> Result<(Checkpoint, String), LogError> {
+        self.signed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let size = self.store.size()?;
         let c = Checkpoint { origin: self.origin.clone(), size, root: self.root(size)? };
         let note = sign_checkpoint(&c, &self.key);

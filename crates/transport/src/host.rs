@@ -30,8 +30,9 @@ pub struct OfferContext<'a> {
 /// The host's decision on an offer.
 #[allow(clippy::large_enum_variant, reason = "one per offer: a box would only add an allocation")]
 pub enum OfferDecision<I> {
-    /// This packet id was receipted before: its receipt's bundle (the
-    /// resend gets the same receipt, under the same or a later checkpoint).
+    /// This packet id was receipted, or refused with this header, before:
+    /// that receipt's bundle (the resend gets the same answer, under the
+    /// same or a later checkpoint).
     AlreadyReceipted(ReceiptBundle),
     /// Accept: open with this KEM key, verify under this sender key, store into this inbox.
     Accept {

@@ -631,9 +631,10 @@ pub struct ReceiptProof {
     pub log: AgencyId,
     /// The receipt's index in that log.
     pub index: u64,
-    /// The size of the checkpoint it was bundled under; `None` for a
-    /// receipt this node issued (its export bundles it under this node's
-    /// latest checkpoint).
+    /// The size of the checkpoint it was bundled under: for a peer's
+    /// bundle, the one it came with; for a receipt this node issued, this
+    /// node's latest checkpoint (its export bundles it under that one, or
+    /// signs one if none since the node started covers it, then `None`).
     pub checkpoint_size: Option<u64>,
     /// That checkpoint's root.
     pub checkpoint_root: Option<tally_wire::Digest>,

@@ -158,3 +158,24 @@ async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
     evidence.verify(&tally_receipt::log_origin(&peer), &key).expect("it holds on its own");
     assert_eq!(tax.checkpoints.view(&peer).head.map(|c| c.size), Some(head.size), "the head did not move");
 }
+
+#[tokio::test]
+async fn an_offer_refused_before_gets_its_rejection_again() {
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let g = issue(&tax, &document("social-security", "income", ""));
+    let accepted = stored(deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await);
+    let mut refusal = tally_receipt::bundled_receipt(&accepted.receipt).clone();
+    refusal.packet_id = packet(2);
+    refusal.outcome = tally_wire::Outcome::Rejected { reason: tally_wire::ReasonCode::STORAGE_LIMIT };
+    let digest = refusal.header_digest;
+    let host = crate::host::NodeHost(Arc::clone(&social));
+    let signed = tally_transport::Host::sign_rejection(&host, refusal).await.expect("signs").expect("within the rate");
+    let size = social.log.size().expect("size");
+    let again = social.refused_bundle(&packet(2), &digest).expect("reads").expect("the earlier refusal");
+    assert_eq!((&again.receipt, again.index), (&signed.receipt, signed.index), "the same rejection");
+    assert_eq!(social.log.size().expect("size"), size, "nothing logged again");
+    let other = tally_wire::Digest([0xee; 32]);
+    assert!(social.refused_bundle(&packet(2), &other).expect("reads").is_none(), "another header is another offer");
+    assert!(social.refused_bundle(&packet(1), &digest).expect("reads").is_none(), "an acceptance is no refusal");
+}
