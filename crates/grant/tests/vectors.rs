@@ -264,12 +264,45 @@ fn cases(fed: &Federation) -> Vec<Case> {
     )
     .expect("signs");
     out.push(Case {
-        revocations: vec![rev_root],
+        revocations: vec![rev_root.clone()],
         ..base(
             "order-revoked-before-expired",
             "Revoked at T0+500 and the flow at not_after: Revoked comes before the window.",
             vec![r.clone()],
             Flow { at: Timestamp::from_secs(T0 + 365 * 86_400), ..flow(&r) },
+        )
+    });
+    // Two grants of the chain revoked: the leaf is looked at first and named.
+    let rev_leaf = revoke(
+        fed.key("social-security"),
+        &agency("social-security"),
+        grant_id(&d),
+        at,
+        RevocationReason::PURPOSE_ENDED,
+        false,
+        at,
+    )
+    .expect("signs");
+    out.push(Case {
+        revocations: vec![rev_root.clone(), rev_leaf],
+        ..base(
+            "order-revoked-leaf-first",
+            "The root and the delegated leaf both revoked at T0+500: the denial names the leaf (grants are looked at leaf first).",
+            vec![d.clone(), r.clone()],
+            Flow { at: Timestamp::from_secs(T0 + 1000), ..flow(&d) },
+        )
+    });
+    // Both grants' packet quotas used up: the leaf's is checked first and named.
+    out.push(Case {
+        usage: vec![
+            (grant_id(&d), GrantUsage { packets: 100, bytes: 100, window_start: 0, window_packets: 0 }),
+            (grant_id(&r), GrantUsage { packets: 100, bytes: 100, window_start: 0, window_packets: 0 }),
+        ],
+        ..base(
+            "order-quota-leaf-first",
+            "The delegated leaf's and the root's packet quotas both used up: the denial names the leaf.",
+            vec![d.clone(), r.clone()],
+            flow(&d),
         )
     });
     out.push(base(
@@ -367,11 +400,17 @@ fn outcome(case: &Case, dir: &impl Directory) -> Value {
             "remaining_packets": a.remaining_packets(),
             "remaining_bytes": a.remaining_bytes(),
         }}),
-        Err(d) => json!({"denied": {
-            "denial": format!("{d:?}").split([' ', '{', '(']).next().unwrap_or_default(),
-            "reason_code": d.reason_code().0,
-            "message": d.to_string(),
-        }}),
+        Err(d) => {
+            // The grant the denial names, if it names one (normative: leaf first, grants.md "The decision").
+            let debug = format!("{d:?}");
+            let grant = debug.split("grant: GrantId(").nth(1).and_then(|s| s.split(')').next()).map(str::to_owned);
+            json!({"denied": {
+                "denial": debug.split([' ', '{', '(']).next().unwrap_or_default(),
+                "grant": grant,
+                "reason_code": d.reason_code().0,
+                "message": d.to_string(),
+            }})
+        }
     }
 }
 
