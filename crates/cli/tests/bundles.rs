@@ -159,10 +159,17 @@ fn every_exchange_leaves_the_sender_a_proof_of_delivery_that_verifies_offline() 
     });
 
     // The logs audit clean: every bundle in the sender's log is a prefix of the recipient's log.
-    ok(&["log", "export", "--dir", path(&tax), "--out", path(&fed.file("tax.json"))]);
-    ok(&["log", "export", "--dir", path(&social), "--out", path(&fed.file("social.json"))]);
+    let report = ok(&audit_args(&fed, &tax, &social).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(report.starts_with("PASS: no findings"), "{report}");
+    assert!(!report.contains("Not checked"), "{report}");
+}
+
+/// Exports both nodes' logs and returns the `tally audit` command line that audits them together.
+fn audit_args(fed: &Federation, tax: &Path, social: &Path) -> Vec<String> {
+    ok(&["log", "export", "--dir", path(tax), "--out", path(&fed.file("tax.json"))]);
+    ok(&["log", "export", "--dir", path(social), "--out", path(&fed.file("social.json"))]);
     let operator = fed.dir("operator").join("operator.pub");
-    let report = ok(&[
+    [
         "audit",
         path(&fed.file("tax.json")),
         path(&fed.file("social.json")),
@@ -170,9 +177,9 @@ fn every_exchange_leaves_the_sender_a_proof_of_delivery_that_verifies_offline() 
         path(&fed.file("directory.tally")),
         "--operator-key",
         path(&operator),
-    ]);
-    assert!(report.starts_with("PASS: no findings"), "{report}");
-    assert!(!report.contains("Not checked"), "{report}");
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// Copies the regular files of directory `from` into `to`, recursively (a
@@ -245,21 +252,7 @@ fn a_recipient_restored_from_an_old_copy_is_caught_by_the_sender_and_by_the_audi
     assert!(health.reasons.iter().any(|r| r.contains("fork evidence")), "{health:?}");
 
     // The audit of both logs finds it too: the checkpoints in the sender's bundles are not the recipient's log.
-    ok(&["log", "export", "--dir", path(&tax), "--out", path(&fed.file("tax.json"))]);
-    ok(&["log", "export", "--dir", path(&social), "--out", path(&fed.file("social.json"))]);
-    let operator = fed.dir("operator").join("operator.pub");
-    let found = fails(
-        &[
-            "audit",
-            path(&fed.file("tax.json")),
-            path(&fed.file("social.json")),
-            "--directory",
-            path(&fed.file("directory.tally")),
-            "--operator-key",
-            path(&operator),
-        ],
-        5,
-    );
+    let found = fails(&audit_args(&fed, &tax, &social).iter().map(String::as_str).collect::<Vec<_>>(), 5);
     assert!(found.contains("[fork] social-security"), "{found}");
     assert!(found.contains("[missing-at-recipient] social-security"), "the receipts it forgot: {found}");
 }

@@ -294,13 +294,11 @@ impl Node {
             for index in state.store.receipt_indices_of(packet, side)?.into_iter().rev() {
                 match state.log_entry(index)? {
                     LogEntry::BundleReceived(b) => return Ok(Some(b)),
-                    LogEntry::ReceiptIssued(r) => {
-                        return Ok(Some(state.log.bundle_of(BundledReceipt::Signed(r), index)?));
+                    entry => {
+                        if let Some(r) = tally_receipt::issued_receipt(entry) {
+                            return Ok(Some(state.log.bundle_of(r, index)?));
+                        }
                     }
-                    LogEntry::ReceiptLogged(r) => {
-                        return Ok(Some(state.log.bundle_of(BundledReceipt::Logged(r), index)?));
-                    }
-                    _ => {}
                 }
             }
         }

@@ -197,11 +197,7 @@ impl NodeState {
         digest: &tally_wire::Digest,
     ) -> Result<Option<ReceiptBundle>, NodeError> {
         for index in self.store.receipt_indices_of(packet, tally_store::ReceiptSide::Issued)?.into_iter().rev() {
-            let receipt = match self.log_entry(index)? {
-                LogEntry::ReceiptIssued(s) => BundledReceipt::Signed(s),
-                LogEntry::ReceiptLogged(e) => BundledReceipt::Logged(e),
-                _ => continue,
-            };
+            let Some(receipt) = tally_receipt::issued_receipt(self.log_entry(index)?) else { continue };
             let r = tally_receipt::bundled_receipt(&receipt);
             if r.header_digest == *digest && matches!(r.outcome, tally_wire::Outcome::Rejected { .. }) {
                 return Ok(Some(self.log.bundle_of(receipt, index)?));
@@ -401,9 +397,8 @@ impl NodeState {
     /// latest checkpoint if it covers the index, or a new one, signed once
     /// for every receipt of the group commit (the others wait for it here).
     pub(crate) fn bundle(&self, receipt: BundledReceipt, index: u64) -> Result<ReceiptBundle, NodeError> {
-        let (checkpoint, note) = self.log.checkpoint_covering(index + 1)?;
         self.metrics.receipts_issued.inc();
-        Ok(self.log.bundle(receipt, index, &checkpoint, &note)?)
+        Ok(self.log.bundle_of(receipt, index)?)
     }
 
     /// Appends `entries` to the log and makes `side`'s changes to the node's

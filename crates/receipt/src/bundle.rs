@@ -29,6 +29,16 @@ pub fn bundled_entry(receipt: &BundledReceipt) -> LogEntry {
     }
 }
 
+/// The receipt an entry of a node's own log issues (`ReceiptIssued` or
+/// `ReceiptLogged`), as it is bundled: the inverse of [`bundled_entry`].
+pub fn issued_receipt(entry: LogEntry) -> Option<BundledReceipt> {
+    match entry {
+        LogEntry::ReceiptIssued(s) => Some(BundledReceipt::Signed(s)),
+        LogEntry::ReceiptLogged(e) => Some(BundledReceipt::Logged(e)),
+        _ => None,
+    }
+}
+
 /// The leaf input of a log entry: its canonical encoding.
 pub fn entry_bytes(entry: &LogEntry) -> Result<Vec<u8>, tally_wire::Error> {
     let bytes = tally_wire::to_bytes(entry);

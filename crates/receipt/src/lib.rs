@@ -57,7 +57,7 @@ pub mod fuzzing;
 
 pub use bundle::{
     BUNDLE_TEXT_HEADER, BundleError, BundleTextError, RevealError, VerifiedReceipt, bundle_from_text, bundle_to_text,
-    bundled_entry, entry_bytes, log_origin, sign_receipt, verify_bundle, verify_reveal,
+    bundled_entry, entry_bytes, issued_receipt, log_origin, sign_receipt, verify_bundle, verify_reveal,
 };
 pub use fork::{ForkError, ForkEvidence};
 pub use log::{Log, LogError, SigningMode};

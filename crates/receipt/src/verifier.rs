@@ -79,7 +79,7 @@ impl BundleVerifier {
     /// log (its signature checked once per note), the receipt's entry is at
     /// `index` in it, and an individually signed receipt's own signature.
     pub fn verify(&self, bundle: &ReceiptBundle) -> Result<VerifiedReceipt, BundleError> {
-        let receipt = bundled_value(&bundle.receipt);
+        let receipt = bundled_receipt(&bundle.receipt);
         if receipt.recipient != self.agency {
             return Err(BundleError::NotIssuedBy { issuer: self.agency.clone(), recipient: receipt.recipient.clone() });
         }
@@ -99,10 +99,6 @@ impl BundleVerifier {
 
 /// The receipt in a bundle, not yet verified.
 pub fn bundled_receipt(receipt: &BundledReceipt) -> &tally_wire::Receipt {
-    bundled_value(receipt)
-}
-
-fn bundled_value(receipt: &BundledReceipt) -> &tally_wire::Receipt {
     match receipt {
         BundledReceipt::Signed(s) => s.unverified(),
         BundledReceipt::Logged(e) => e.value(),
@@ -116,7 +112,7 @@ pub(crate) fn verify_parts(
     key: &IdentityPublicKey,
     checkpoint: Checkpoint,
 ) -> Result<VerifiedReceipt, BundleError> {
-    let receipt = bundled_value(&bundle.receipt);
+    let receipt = bundled_receipt(&bundle.receipt);
     let recipient = &receipt.recipient;
     if let BundledReceipt::Signed(s) = &bundle.receipt {
         let verifier = IdentityVerifier::new(key).map_err(|_| BundleError::BadReceiptSignature(recipient.clone()))?;
