@@ -53,10 +53,13 @@ fn peak_rss_mib(pid: u32) -> u64 {
 /// CPU time (user and system) process `pid` has used, in seconds.
 fn cpu_secs(pid: u32) -> f64 {
     let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| {
-        // The fields after the command name, which is in parentheses: utime and stime are the 12th and 13th.
-        let rest = s.rsplit_once(')')?.1;
-        let fields: Vec<u64> = rest.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-        Some(fields.get(10)? + fields.get(11)?)
+        // The fields after the command name, which is in parentheses, by
+        // position (some, such as the state and tpgid -1, are not numbers
+        // of this type): utime and stime are the 12th and 13th.
+        let mut fields = s.rsplit_once(')')?.1.split_whitespace().skip(11);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        Some(utime + stime)
     });
     // Linux reports these in USER_HZ, which is 100 on every architecture it runs on.
     ticks.map_or(0.0, |t| t as f64 / 100.0)

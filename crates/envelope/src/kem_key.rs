@@ -89,6 +89,22 @@ pub fn verify_kem_certificate<'a>(
     agency: &AgencyId,
     at: Timestamp,
 ) -> Result<&'a KemKeyCertificate, Error> {
+    let c = verify_kem_binding(cert, issuer, agency)?;
+    if !kem_certificate_valid_at(c, at) {
+        return Err(Error::CertificateNotValid { agency: c.agency.to_string(), key_id: c.key_id });
+    }
+    Ok(c)
+}
+
+/// The checks of [`verify_kem_certificate`] that do not depend on the
+/// time: the signature by `issuer`, the agency and the key id. A caller
+/// that keeps certificates verified this way (once per directory, say)
+/// checks [`kem_certificate_valid_at`] at each use.
+pub fn verify_kem_binding<'a>(
+    cert: &'a Signed<KemKeyCertificate>,
+    issuer: &IdentityVerifier,
+    agency: &AgencyId,
+) -> Result<&'a KemKeyCertificate, Error> {
     let c = issuer.verify_object(cert)?;
     if &c.agency != agency {
         return Err(Error::CertificateMismatch("certificate names another agency"));
@@ -96,10 +112,12 @@ pub fn verify_kem_certificate<'a>(
     if c.key_id != kem_key_id(&c.public_key) {
         return Err(Error::CertificateMismatch("key id is not the digest of the key"));
     }
-    if at < c.not_before || at >= c.not_after {
-        return Err(Error::CertificateNotValid { agency: c.agency.to_string(), key_id: c.key_id });
-    }
     Ok(c)
+}
+
+/// Whether a certificate is valid at `at`: `not_before <= at < not_after`.
+pub fn kem_certificate_valid_at(c: &KemKeyCertificate, at: Timestamp) -> bool {
+    c.not_before <= at && at < c.not_after
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ mod packet;
 pub use digest::{digest, digest_reader, header_digest, kem_key_id, request_digest, sha256};
 pub use error::{Error, HpkeError};
 pub use identity::{IdentityKey, IdentityVerifier};
-pub use kem_key::{KemKey, verify_kem_certificate};
+pub use kem_key::{KemKey, kem_certificate_valid_at, verify_kem_binding, verify_kem_certificate};
 pub use keyfile::{
     FORMAT as KEY_FILE_FORMAT, KeyFileInfo, KeyKind, inspect_key_file, read_identity_key, read_kem_key,
     write_identity_key, write_kem_key,

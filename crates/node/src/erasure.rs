@@ -213,6 +213,7 @@ impl NodeState {
                 tx.finish_erasure(&grant, epoch)?;
                 for (id, record) in &rows {
                     tx.put_inbox(id, record)?;
+                    tx.remove_inline_blob(id)?;
                 }
                 Ok(())
             })?;

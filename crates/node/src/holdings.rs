@@ -19,7 +19,7 @@ pub struct StoredPacket {
     packet: PacketId,
     record: tally_store::InboxRecord,
     key: Arc<tally_store::DataKey>,
-    blob: std::fs::File,
+    blob: Box<dyn std::io::Read + Send>,
 }
 
 impl StoredPacket {
@@ -32,7 +32,7 @@ impl StoredPacket {
     /// or if its data key is destroyed meanwhile (an erasure stops an export
     /// that is under way: no plaintext flows after the log says it is gone).
     pub fn write_to(self, out: impl std::io::Write) -> Result<u64, NodeError> {
-        let blob = std::io::BufReader::new(self.blob);
+        let blob = self.blob;
         let (grant, epoch) = (self.record.grant, self.record.epoch);
         let out = Live { inner: out, state: &self.state, grant, epoch, unchecked: LIVE_CHECK };
         Ok(tally_store::open_blob(&self.key, &self.packet, &grant, blob, out)?)
@@ -206,8 +206,13 @@ impl Node {
             .vault
             .key(record.grant, record.epoch)?
             .ok_or_else(|| NodeError::Refused(format!("packet {packet}: its data key was destroyed")))?;
-        let path = state.blob_path(packet);
-        let blob = std::fs::File::open(&path).map_err(NodeError::file(&path))?;
+        let blob: Box<dyn std::io::Read + Send> = match state.store.inline_blob(packet)? {
+            Some(sealed) => Box::new(std::io::Cursor::new(sealed)),
+            None => {
+                let path = state.blob_path(packet);
+                Box::new(std::io::BufReader::new(std::fs::File::open(&path).map_err(NodeError::file(&path))?))
+            }
+        };
         Ok(StoredPacket { state: Arc::clone(state), packet: *packet, record, key, blob })
     }
 

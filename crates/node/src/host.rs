@@ -52,11 +52,15 @@ impl Drop for Receiving {
     }
 }
 
-/// One incoming packet being written: encrypted under its grant's data key
-/// into a part file, opened when the first payload bytes arrive.
+/// One incoming packet being written: encrypted under its grant's data key,
+/// kept in memory while it fits in [`tally_store::MAX_INLINE_BLOB`] (then
+/// stored in the database, in the transaction that records the packet), or
+/// else written to a part file, opened when the records outgrow that.
 pub struct NodeInbox {
     state: Arc<NodeState>,
     file: Option<tokio::fs::File>,
+    /// The sealed records so far, while no part file is open.
+    inline: Vec<u8>,
     /// The packet's place in the open-file budgets, taken when its offer was accepted.
     _permit: OpenPayload,
     part: PathBuf,
@@ -69,24 +73,35 @@ pub struct NodeInbox {
     _receiving: Receiving,
 }
 
-impl NodeInbox {
-    /// The part file, opened when the first payload bytes arrive.
-    fn file(&mut self) -> io::Result<&mut tokio::fs::File> {
-        if self.file.is_none() {
-            let file = crate::files::create_private(&self.part).map_err(io_error)?;
-            self.file = Some(tokio::fs::File::from_std(file));
-        }
-        self.file.as_mut().ok_or_else(|| io::Error::other("the payload file is not open"))
+/// Writes a sealed `record`: into `inline` while it fits and no part file
+/// is open, else into the part file at `part` (created, with what `inline`
+/// held, when the records first outgrow it).
+async fn write_record(
+    file: &mut Option<tokio::fs::File>,
+    inline: &mut Vec<u8>,
+    part: &std::path::Path,
+    record: &[u8],
+) -> io::Result<()> {
+    if file.is_none() && inline.len() + record.len() <= tally_store::MAX_INLINE_BLOB {
+        inline.extend_from_slice(record);
+        return Ok(());
     }
+    let file = match file {
+        Some(f) => f,
+        None => {
+            let mut created = tokio::fs::File::from_std(crate::files::create_private(part).map_err(io_error)?);
+            created.write_all(inline).await?;
+            *inline = Vec::new();
+            file.insert(created)
+        }
+    };
+    file.write_all(record).await
 }
 
 impl Inbox for NodeInbox {
     async fn write(&mut self, plaintext: &[u8]) -> io::Result<()> {
-        self.file()?;
         let record = self.sealer.record(plaintext, false).map_err(io_error)?;
-        if let Some(file) = &mut self.file {
-            file.write_all(record).await?;
-        }
+        write_record(&mut self.file, &mut self.inline, &self.part, record).await?;
         self.draft.size += plaintext.len() as u64;
         Ok(())
     }
@@ -97,33 +112,42 @@ impl Inbox for NodeInbox {
         evidence: Evidence,
         commitment_key: CommitmentKey,
     ) -> io::Result<ReceiptBundle> {
-        let last = self.sealer.record(&[], true).map_err(io_error)?.to_vec();
-        let written = async {
-            let file = self.file()?;
-            file.write_all(&last).await?;
-            file.flush().await?;
-            file.sync_all().await
-        }
-        .await;
-        drop(self.file.take());
+        let last = self.sealer.record(&[], true).map_err(io_error)?;
+        write_record(&mut self.file, &mut self.inline, &self.part, last).await?;
         let path = self.state.blob_path(&self.packet);
-        if let Err(e) = match written {
-            Ok(()) => tokio::fs::rename(&self.part, &path).await,
-            Err(e) => Err(e),
-        } {
-            let _ = tokio::fs::remove_file(&self.part).await;
-            return Err(e);
-        }
+        // A small payload goes into the database with its record; a larger
+        // one is made durable in its blob file first.
+        let inline = match self.file.take() {
+            None => Some(std::mem::take(&mut self.inline)),
+            Some(mut file) => {
+                let written = async {
+                    file.flush().await?;
+                    file.sync_all().await
+                }
+                .await;
+                drop(file);
+                if let Err(e) = match written {
+                    Ok(()) => tokio::fs::rename(&self.part, &path).await,
+                    Err(e) => Err(e),
+                } {
+                    let _ = tokio::fs::remove_file(&self.part).await;
+                    return Err(e);
+                }
+                None
+            }
+        };
         let sealed_key = seal_commitment_key(&self.key, &self.packet, &self.draft.grant, commitment_key.reveal())
             .map_err(io_error)?;
         let Self { state, draft, chain, reservation, _receiving: receiving, .. } = self;
-        let blob = path.clone();
+        let blob = inline.is_none().then(|| path.clone());
         let stored = blocking(move || {
-            crate::files::sync_parent(&path)?;
-            state.store_received(draft, receipt, evidence, sealed_key, &chain, reservation)
+            if inline.is_none() {
+                crate::files::sync_parent(&path)?;
+            }
+            state.store_received(draft, receipt, evidence, sealed_key, inline, &chain, reservation)
         })
         .await;
-        if stored.is_err() {
+        if let (Err(_), Some(blob)) = (&stored, blob) {
             // Not stored, not receipted: the blob is no one's.
             let _ = tokio::fs::remove_file(&blob).await;
         }
@@ -272,6 +296,7 @@ impl NodeHost {
             inbox: NodeInbox {
                 state: Arc::clone(state),
                 file: None,
+                inline: Vec::new(),
                 _permit: permit,
                 part,
                 draft: InboxRecordDraft {

@@ -2,13 +2,15 @@
 //!
 //! A node is one agency's presence in a federation: its keys, the signed
 //! federation directory, a QUIC endpoint (`tally-transport`), and its
-//! state in one database (`tally-store`) beside a directory of payload blobs:
+//! state in one database (`tally-store`) beside a directory of payload blobs
+//! (small payloads are kept in the database):
 //!
 //! - every offer and pull request is decided by the grant policy
 //!   (`tally-grant`) against the directory, the grants and revocations the
 //!   node holds, and the usage so far;
 //! - a payload is encrypted under its grant's data key, written, fsynced,
-//!   renamed into place and recorded before its receipt is signed, and the
+//!   renamed into place (or, up to 16 KiB sealed, written into the
+//!   database with its record) and recorded before its receipt is signed, and the
 //!   receipt is in the log (`tally-receipt`) before anyone hears of it;
 //! - when retention ends, or a grant is revoked with erasure, the data key
 //!   is destroyed and a deletion record enters the log;

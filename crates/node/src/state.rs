@@ -313,15 +313,18 @@ impl NodeState {
         Ok(())
     }
 
-    /// Stores a received, verified packet whose blob is in place: signs its
-    /// receipt, records the packet (with its evidence), its usage and grants
-    /// first seen in one transaction, then logs the receipt.
+    /// Stores a received, verified packet whose blob is in place (or, for a
+    /// small one, `inline`: its sealed payload, kept in the same
+    /// transaction): signs its receipt, records the packet (with its
+    /// evidence), its usage and grants first seen in one transaction, then
+    /// logs the receipt.
     pub(crate) fn store_received(
         &self,
         record: InboxRecordDraft,
         receipt: Receipt,
         evidence: Evidence,
         commitment_key: Vec<u8>,
+        inline: Option<Vec<u8>>,
         chain: &GrantChain,
         reservation: crate::reservation::Reservation,
     ) -> Result<ReceiptBundle, NodeError> {
@@ -375,6 +378,9 @@ impl NodeState {
         // it and its receipt: one transaction, shared with other exchanges.
         let logged = self.commit(&entries, move |tx| {
             tx.put_inbox(&packet, &record)?;
+            if let Some(sealed) = &inline {
+                tx.put_inline_blob(&packet, sealed)?;
+            }
             tx.count_usage(&counted, bytes, at)?;
             if let Some(chain) = &new_chain {
                 tx.put_grant_chain(chain)?;

@@ -68,6 +68,16 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// The largest sealed payload a received packet may keep in the database
+/// instead of a blob file of its own (16 KiB: a payload of a few KiB, the
+/// common case, costs no file, no rename and no fsyncs beside the commit).
+pub const MAX_INLINE_BLOB: usize = 16 << 10;
+
+/// The database's page cache (read cache and write buffer together). redb's
+/// default is 1 GiB, which a node's memory grows into as its database does;
+/// pages beyond this are read through the operating system's page cache.
+const CACHE_BYTES: usize = 16 << 20;
+
 struct Inner {
     database: Arc<Database>,
     /// Commits still to fail (`failpoints` only).
@@ -89,7 +99,7 @@ impl Store {
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             drop(options.open(path).map_err(|source| Error::File { path: path.to_owned(), source })?);
         }
-        let database = Database::create(path).map_err(|e| match e {
+        let database = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::InUse { path: path.to_owned() },
             other => db(other),
         })?;
@@ -187,6 +197,17 @@ impl Store {
             }
         }
         self.send(entries, receipts, None)
+    }
+
+    /// Hands writes to the committer for its next group commit, without
+    /// waiting for them to be durable.
+    pub(crate) fn commit_later(&self, write: Write) -> Result<(), Error> {
+        let queue = self.inner.queue.lock().map_err(|_| Error::Closed)?.clone().ok_or(Error::Closed)?;
+        // No one waits for the answer: its receiver is dropped here.
+        let (reply, _) = sync_channel(1);
+        queue
+            .send(Request { entries: Vec::new(), receipts: Vec::new(), write: Some(write), reply })
+            .map_err(|_| Error::Closed)
     }
 
     /// Hands a commit to the committer and waits until it is durable.

@@ -23,6 +23,10 @@ pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new(
 pub(crate) const RECEIPTS: TableDefinition<([u8; 16], u8, u64), ()> = TableDefinition::new("receipt_index");
 /// Received packets, by packet id.
 pub(crate) const INBOX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("inbox");
+/// The sealed payloads of small received packets, by packet id: the same
+/// bytes as a blob file (records sealed under the grant's data key), kept
+/// in the transaction that records the packet instead of a file of their own.
+pub(crate) const INLINE_BLOBS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("inline_blobs");
 /// Grant chains this node holds (issued or received), by leaf grant id.
 pub(crate) const GRANTS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("grants");
 /// Revocations, by their encoding; the value is [`ERASURE_PENDING`] while
@@ -64,6 +68,7 @@ pub(crate) fn create(database: &redb::Database) -> Result<(), Error> {
     tx.open_table(CHECKPOINTS).map_err(db)?;
     tx.open_table(RECEIPTS).map_err(db)?;
     tx.open_table(INBOX).map_err(db)?;
+    tx.open_table(INLINE_BLOBS).map_err(db)?;
     tx.open_table(GRANTS).map_err(db)?;
     tx.open_table(REVOCATIONS).map_err(db)?;
     tx.open_table(USAGE).map_err(db)?;
@@ -92,6 +97,16 @@ impl Store {
     /// The received packet `packet`.
     pub fn inbox(&self, packet: &PacketId) -> Result<Option<InboxRecord>, Error> {
         self.get(INBOX, packet.0, "inbox record")
+    }
+
+    /// The sealed payload of a received packet kept in the database (see
+    /// [`Tx::put_inline_blob`](crate::Tx::put_inline_blob)); `None` if its
+    /// payload is a blob file.
+    pub fn inline_blob(&self, packet: &PacketId) -> Result<Option<Vec<u8>>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(INLINE_BLOBS).map_err(db)?;
+        let value = table.get(packet.0).map_err(db)?;
+        Ok(value.map(|v| v.value().to_vec()))
     }
 
     /// Every received packet.

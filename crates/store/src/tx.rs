@@ -7,8 +7,8 @@ use tally_wire::{GrantChain, GrantId, PacketId, Revocation, Signed, Timestamp};
 use crate::error::{Error, db};
 use crate::records::{InboxRecord, OutboxRecord, SentRecord};
 use crate::tables::{
-    DATA_KEYS, ERASURE_PENDING, ERASURES, FORKS, GRANTS, INBOX, META, OUTBOX, PEER_CHECKPOINTS, PEER_PENDING,
-    REVOCATIONS, SEND_IDS, SEND_OF, SENT, USAGE, decode, encode,
+    CHECKPOINTS, DATA_KEYS, ERASURE_PENDING, ERASURES, FORKS, GRANTS, INBOX, INLINE_BLOBS, META, OUTBOX,
+    PEER_CHECKPOINTS, PEER_PENDING, REVOCATIONS, SEND_IDS, SEND_OF, SENT, USAGE, decode, encode,
 };
 
 /// One commit's writes to the node's tables, made in the transaction that
@@ -20,6 +20,12 @@ pub struct Tx<'a> {
 impl<'a> Tx<'a> {
     pub(crate) fn new(tx: &'a WriteTransaction) -> Self {
         Self { tx }
+    }
+
+    /// Records a signed checkpoint of the node's own log.
+    pub(crate) fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), Error> {
+        self.tx.open_table(CHECKPOINTS).map_err(db)?.insert(size, note).map_err(db)?;
+        Ok(())
     }
 
     /// Records (or replaces) a received packet.
@@ -54,6 +60,27 @@ impl<'a> Tx<'a> {
     pub fn finish_erasure(&mut self, grant: &GrantId, epoch: u64) -> Result<(), Error> {
         self.tx.open_table(DATA_KEYS).map_err(db)?.remove((grant.0, epoch)).map_err(db)?;
         self.tx.open_table(ERASURES).map_err(db)?.remove((grant.0, epoch)).map_err(db)?;
+        Ok(())
+    }
+
+    /// Keeps a received packet's sealed payload in the database, for a
+    /// payload small enough not to need a blob file of its own
+    /// ([`crate::MAX_INLINE_BLOB`] bytes at most).
+    pub fn put_inline_blob(&mut self, packet: &PacketId, sealed: &[u8]) -> Result<(), Error> {
+        if sealed.len() > crate::MAX_INLINE_BLOB {
+            return Err(Error::Inconsistent(format!(
+                "an inline payload of {} bytes, over the limit of {}",
+                sealed.len(),
+                crate::MAX_INLINE_BLOB
+            )));
+        }
+        self.tx.open_table(INLINE_BLOBS).map_err(db)?.insert(packet.0, sealed).map_err(db)?;
+        Ok(())
+    }
+
+    /// Removes a received packet's sealed payload from the database, if it is there.
+    pub fn remove_inline_blob(&mut self, packet: &PacketId) -> Result<(), Error> {
+        self.tx.open_table(INLINE_BLOBS).map_err(db)?.remove(packet.0).map_err(db)?;
         Ok(())
     }
 

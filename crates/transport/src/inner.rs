@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use tally_envelope::{IdentityKey, IdentityVerifier, verify_kem_certificate};
+use tally_envelope::{IdentityKey, kem_certificate_valid_at};
 use tally_receipt::{BundleVerifier, CheckpointCache};
 use tally_wire::{AgencyId, CloseCode, KemKeyCertificate};
 use tokio::sync::{Mutex, Notify};
@@ -107,15 +107,14 @@ pub(crate) fn bundle_verifier<H>(inner: &Inner<H>, agency: &AgencyId) -> Result<
     Ok(BundleVerifier::new(agency.clone(), record.identity_key, inner.checkpoints.clone()))
 }
 
-/// The newest KEM key certificate of `agency` valid now, verified under its identity key.
+/// The newest KEM key certificate of `agency` valid now, verified under
+/// its identity key (once per directory, by the roster).
 pub(crate) fn kem_certificate(roster: &Roster, agency: &AgencyId) -> Result<KemKeyCertificate, TransportError> {
-    let record = roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
-    let issuer = IdentityVerifier::new(&record.identity_key)?;
+    let certificates = roster.kem_certificates(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
     let at = now().wall;
-    record
-        .kem_keys
+    certificates
         .iter()
-        .filter_map(|c| verify_kem_certificate(c, &issuer, agency, at).ok())
+        .filter(|c| kem_certificate_valid_at(c, at))
         .max_by_key(|c| c.not_before)
         .cloned()
         .ok_or_else(|| TransportError::NoKemKey(agency.clone()))

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tally_wire::{AgencyId, AgencyRecord, Digest, Directory};
+use tally_envelope::{IdentityVerifier, verify_kem_binding};
+use tally_wire::{AgencyId, AgencyRecord, Digest, Directory, KemKeyCertificate};
 
 /// The directory's agency records, by id and by TLS key digest.
 ///
@@ -27,6 +28,10 @@ struct Index {
     serial: u64,
     by_id: HashMap<AgencyId, AgencyRecord>,
     by_tls_key: HashMap<Digest, AgencyId>,
+    /// Each agency's KEM key certificates whose signature, agency and key
+    /// id verify, checked once per directory (validity in time is checked
+    /// at each use).
+    kem_keys: HashMap<AgencyId, Arc<[KemKeyCertificate]>>,
 }
 
 impl Roster {
@@ -66,6 +71,13 @@ impl Roster {
         self.index().by_id.get(agency).cloned()
     }
 
+    /// `agency`'s KEM key certificates whose signature (by the agency's
+    /// identity key), agency and key id verify (none if its identity key
+    /// is not a valid key); `None` for an agency not listed.
+    pub fn kem_certificates(&self, agency: &AgencyId) -> Option<Arc<[KemKeyCertificate]>> {
+        self.index().kem_keys.get(agency).cloned()
+    }
+
     /// The agency whose TLS key has this SPKI digest.
     pub fn agency_by_tls_key(&self, digest: &Digest) -> Option<AgencyId> {
         self.index().by_tls_key.get(digest).cloned()
@@ -90,7 +102,20 @@ impl Index {
         for key in shared {
             by_tls_key.remove(&key);
         }
-        Self { serial: directory.serial, by_id, by_tls_key }
+        let kem_keys = directory
+            .agencies
+            .iter()
+            .map(|a| {
+                let verified: Vec<KemKeyCertificate> = match IdentityVerifier::new(&a.identity_key) {
+                    Ok(issuer) => {
+                        a.kem_keys.iter().filter_map(|c| verify_kem_binding(c, &issuer, &a.id).ok()).cloned().collect()
+                    }
+                    Err(_) => Vec::new(),
+                };
+                (a.id.clone(), Arc::from(verified))
+            })
+            .collect();
+        Self { serial: directory.serial, by_id, by_tls_key, kem_keys }
     }
 }
 
@@ -129,6 +154,31 @@ mod tests {
         assert_eq!(roster.agency_by_tls_key(&Digest([1; 32])), None);
         assert_eq!(roster.agency_by_tls_key(&Digest([2; 32])), Some(AgencyId::new("c").expect("valid")));
         assert!(roster.record(&AgencyId::new("a").expect("valid")).is_some(), "still listed, just not by that key");
+    }
+
+    #[test]
+    fn only_kem_certificates_that_verify_for_their_agency_are_kept() {
+        use tally_envelope::{IdentityKey, KemKey};
+        let (identity, other) = (IdentityKey::from_seed(&[1; 32]), IdentityKey::from_seed(&[2; 32]));
+        let a = AgencyId::new("a").expect("valid");
+        let (from, to) = (Timestamp::from_secs(100), Timestamp::from_secs(200));
+        let good = KemKey::from_bytes([3; 32]).certify(&identity, a.clone(), from, to).expect("signs");
+        let forged = KemKey::from_bytes([4; 32]).certify(&other, a.clone(), from, to).expect("signs");
+        let elsewhere = KemKey::from_bytes([5; 32])
+            .certify(&identity, AgencyId::new("b").expect("valid"), from, to)
+            .expect("signs");
+        let mut listed = record("a", 1);
+        listed.identity_key = identity.public_key();
+        listed.kem_keys = BoundedVec::new(vec![forged, good.clone(), elsewhere]).expect("few");
+        let mut bad_key = record("c", 2);
+        bad_key.identity_key = IdentityPublicKey([0; 32]);
+        bad_key.kem_keys = BoundedVec::new(vec![good.clone()]).expect("few");
+        let roster = Roster::new(&directory(1, vec![listed, bad_key]));
+        let kept = roster.kem_certificates(&a).expect("listed");
+        assert_eq!(kept.len(), 1, "the forged one and the other agency's are dropped");
+        assert_eq!(kept[0].key_id, good.unverified().key_id);
+        assert!(roster.kem_certificates(&AgencyId::new("c").expect("valid")).expect("listed").is_empty());
+        assert!(roster.kem_certificates(&AgencyId::new("z").expect("valid")).is_none());
     }
 
     #[test]

@@ -38,8 +38,12 @@ fn denied(d: Delivery) -> ReasonCode {
 fn exportable(state: &crate::state::NodeState, packet: &tally_wire::PacketId) -> bool {
     let record = state.store.inbox(packet).expect("readable").expect("stored");
     let Ok(Some(key)) = state.vault.key(record.grant, record.epoch) else { return false };
-    let blob = std::fs::File::open(state.blob_path(packet)).expect("the blob is there");
-    tally_store::open_blob(&key, packet, &record.grant, std::io::BufReader::new(blob), Vec::new()).is_ok()
+    // A small payload is kept in the database, a larger one in its blob file.
+    let sealed = match state.store.inline_blob(packet).expect("readable") {
+        Some(sealed) => sealed,
+        None => std::fs::read(state.blob_path(packet)).expect("the blob is there"),
+    };
+    tally_store::open_blob(&key, packet, &record.grant, sealed.as_slice(), Vec::new()).is_ok()
 }
 
 #[tokio::test]
@@ -440,4 +444,53 @@ async fn a_pull_refusal_under_a_stored_packets_id_does_not_replace_its_receipt()
     assert_eq!(receipt, original.receipt, "the stored packet's receipt is still the one its bundle is made of");
     let issued = social.store.receipt_indices_of(&packet(1), tally_store::ReceiptSide::Issued).expect("reads");
     assert_eq!(issued.len(), 2, "both receipts are listed");
+}
+
+#[tokio::test]
+async fn a_small_payload_is_kept_in_the_database_and_a_large_one_in_its_blob_file() {
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let root = issue(&tax, &document("social-security", "income", "erase_on_revoke = true"));
+    social.keep_grant(root.clone(), false).expect("kept");
+    let small = vec![0x11; 1024];
+    // Over tally_store::MAX_INLINE_BLOB once sealed, though under it in plaintext by a few bytes.
+    let large: Vec<u8> = (0..tally_store::MAX_INLINE_BLOB).map(|i| i as u8).collect();
+    stored(deliver(&tax, &social, &root, "income.annual", &small, packet(1), false).await);
+    stored(deliver(&tax, &social, &root, "income.annual", &large, packet(2), false).await);
+    let plaintext = |n: u8| {
+        let record = social.store.inbox(&packet(n)).expect("readable").expect("stored");
+        let key = social.vault.key(record.grant, record.epoch).expect("readable").expect("live");
+        let sealed = match social.store.inline_blob(&packet(n)).expect("readable") {
+            Some(sealed) => sealed,
+            None => std::fs::read(social.blob_path(&packet(n))).expect("the blob file"),
+        };
+        let mut out = Vec::new();
+        tally_store::open_blob(&key, &packet(n), &record.grant, sealed.as_slice(), &mut out).expect("opens");
+        out
+    };
+    assert!(social.store.inline_blob(&packet(1)).expect("readable").is_some(), "1 KiB is kept inline");
+    assert!(!social.blob_path(&packet(1)).exists(), "and has no blob file");
+    assert!(social.store.inline_blob(&packet(2)).expect("readable").is_none(), "16 KiB sealed is over the limit");
+    assert!(social.blob_path(&packet(2)).exists());
+    assert_eq!(plaintext(1), small);
+    assert_eq!(plaintext(2), large);
+    // Erased: the inline payload goes with its key, in the same transaction.
+    let r = tally_grant::revoke(
+        &tax.identity,
+        &tax.agency,
+        leaf(&root),
+        tax.now(),
+        RevocationReason::PURPOSE_ENDED,
+        true,
+        tax.now(),
+    )
+    .expect("signs");
+    assert!(social.keep_revocation(r).expect("kept"));
+    social.sweep().expect("sweeps");
+    for n in [1, 2] {
+        let record = social.store.inbox(&packet(n)).expect("readable").expect("stored");
+        assert!(record.erased_at.is_some(), "packet {n} is erased");
+    }
+    assert!(social.store.inline_blob(&packet(1)).expect("readable").is_none(), "erased with the packet");
+    assert!(!social.blob_path(&packet(2)).exists());
 }

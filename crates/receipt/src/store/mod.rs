@@ -48,7 +48,10 @@ pub trait LogStore: Send + Sync {
     fn entry(&self, index: u64) -> Result<Vec<u8>, StoreError>;
     /// The perfect node `(level, index)` (see [`NodeSource`]).
     fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError>;
-    /// Records a signed checkpoint of `size` entries, durably.
+    /// Records a signed checkpoint of `size` entries. It may become durable
+    /// with a later commit: the entries it covers are durable already, and
+    /// the same checkpoint can be signed again from them (Ed25519 is
+    /// deterministic).
     fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
     /// Every recorded checkpoint, oldest first.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
