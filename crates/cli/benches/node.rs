@@ -20,8 +20,11 @@
 //! CPU time of both node processes per exchange (from /proc).
 //!
 //! Without `--bench` (as `cargo test --benches` runs it) the counts are
-//! small: a smoke run of the same code.
+//! small: a smoke run of the same code. With `--callgrind`, it counts
+//! instructions per exchange instead (`callgrind/mod.rs`).
 
+#[path = "callgrind/mod.rs"]
+mod callgrind;
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "../../transport/benches/memory/mod.rs"]
@@ -76,54 +79,77 @@ async fn signatures(dir: &Path) -> (f64, f64) {
     (counter(&metrics, "tally_receipts_issued_total "), counter(&metrics, "tally_checkpoints_signed_total "))
 }
 
-/// One run of small exchanges between the nodes: its rate, the receipts
-/// per checkpoint signature at the recipient, and the CPU time of both
-/// node processes per exchange (µs).
-async fn small_run(
-    fed: &Federation,
-    pids: [u32; 2],
-    send: &SendOptions,
-    count: usize,
-    in_flight: usize,
-) -> (f64, f64, f64) {
+/// What one run of small exchanges measured.
+struct SmallRun {
+    /// Exchanges per second.
+    rate: f64,
+    /// Receipts per checkpoint signature at the recipient.
+    per_signature: f64,
+    /// CPU time (user and system) per exchange of the sender's and the recipient's node process, µs.
+    cpu: [f64; 2],
+    /// Latency of an exchange, p50 and p99, ms.
+    latency: [f64; 2],
+}
+
+/// One run of small exchanges between the nodes.
+async fn small_run(fed: &Federation, pids: [u32; 2], send: &SendOptions, count: usize, in_flight: usize) -> SmallRun {
     let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
     let small = fed.file("record.bin");
     let (receipts, checkpoints) = signatures(&social).await;
-    let cpu = cpu_secs(pids[0]) + cpu_secs(pids[1]);
-    let secs = node_sends(&tax, send, &small, count, in_flight).await;
-    let cpu = cpu_secs(pids[0]) + cpu_secs(pids[1]) - cpu;
+    let before = pids.map(cpu_secs);
+    let (secs, mut latencies) = node_sends(&tax, send, &small, count, in_flight).await;
+    let after = pids.map(cpu_secs);
     let (receipts_after, checkpoints_after) = signatures(&social).await;
-    let per_signature = (receipts_after - receipts) / (checkpoints_after - checkpoints).max(1.0);
-    (count as f64 / secs, per_signature, cpu * 1e6 / count as f64)
+    SmallRun {
+        rate: count as f64 / secs,
+        per_signature: (receipts_after - receipts) / (checkpoints_after - checkpoints).max(1.0),
+        cpu: [0, 1].map(|i| (after[i] - before[i]) * 1e6 / count as f64),
+        latency: [50.0, 99.0].map(|p| percentile_ms(&mut latencies, p)),
+    }
 }
 
-/// Sends the file at `file` `count` times from the node in `dir`, `in_flight` at a time; seconds taken.
-async fn node_sends(dir: &Path, send: &SendOptions, file: &Path, count: usize, in_flight: usize) -> f64 {
+/// Sends the file at `file` `count` times from the node in `dir`,
+/// `in_flight` at a time; returns the seconds taken and each send's latency
+/// (from the request to the node until its answer, delivered), in seconds.
+async fn node_sends(dir: &Path, send: &SendOptions, file: &Path, count: usize, in_flight: usize) -> (f64, Vec<f64>) {
     let start = Instant::now();
     let tasks: Vec<_> = (0..in_flight)
         .map(|_| {
             let (client, send, file) = (Client::new(dir), send.clone(), file.to_owned());
             tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(count / in_flight);
                 for _ in 0..count / in_flight {
+                    let sent = Instant::now();
                     let answer = send_file(&client, &send, &file).await;
+                    latencies.push(sent.elapsed().as_secs_f64());
                     assert_eq!(answer.result, SendResult::Delivered, "{answer:?}");
                 }
+                latencies
             })
         })
         .collect();
+    let mut latencies = Vec::with_capacity(count);
     for t in tasks {
-        t.await.expect("joins");
+        latencies.extend(t.await.expect("joins"));
     }
-    start.elapsed().as_secs_f64()
+    (start.elapsed().as_secs_f64(), latencies)
+}
+
+/// The `p`-th percentile (0 to 100) of `values`, in milliseconds.
+fn percentile_ms(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * (values.len().saturating_sub(1)) as f64).round() as usize;
+    values.get(rank).copied().unwrap_or(0.0) * 1e3
 }
 
 fn copy(key: &TlsKey) -> TlsKey {
     TlsKey::from_pkcs8(key.pkcs8()).expect("a key just made")
 }
 
-/// The transport alone: 1 KiB receipted exchanges between two endpoints in
-/// this process, receiver and sender logs in memory; seconds taken.
-async fn transport_sends(count: usize, in_flight: usize) -> f64 {
+/// The transport alone, two endpoints in this process with receiver and
+/// sender logs in memory: the seconds taken by `count` 1 KiB receipted
+/// exchanges, `in_flight` at a time, and by one push of `bulk` bytes.
+async fn transport_alone(count: usize, in_flight: usize, bulk: u64) -> (f64, f64) {
     let (tax_tls, social_tls) = (TlsKey::generate().expect("random"), TlsKey::generate().expect("random"));
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let roster = |social_addr: &str| {
@@ -153,10 +179,94 @@ async fn transport_sends(count: usize, in_flight: usize) -> f64 {
     let tax = LocalAgency { id: agency("tax-bureau"), identity: Arc::new(tax_identity()), tls_key: copy(&tax_tls) };
     let sender =
         Endpoint::bind(any, tax, roster(&addr), Arc::new(Sending(Mutex::new(Vec::new()))), config).expect("binds");
-    let secs = memory::small_exchanges(&sender, &agency("social-security"), count, in_flight).await;
+    let to = agency("social-security");
+    let small = memory::small_exchanges(&sender, &to, count, in_flight).await;
+    let start = Instant::now();
+    let packet = sender.seal(&to, memory::spec(bulk), tally_wire::BoundedVec::empty()).expect("seals");
+    let outcome = sender.send(packet, memory::Zeros(bulk)).await.expect("the push");
+    assert!(matches!(outcome, tally_protocol::SenderOutcome::Delivered(_)), "{outcome:?}");
+    let push = start.elapsed().as_secs_f64();
     sender.shutdown(Duration::from_secs(5)).await;
     receiver.shutdown(Duration::from_secs(5)).await;
-    secs
+    (small, push)
+}
+
+/// The disk's fsynced write rate in the directory `dir`: `len` bytes
+/// written in 1 MiB blocks to a new file, then fsynced; MiB/s.
+fn disk_write_rate(dir: &Path, len: u64) -> f64 {
+    use std::io::Write;
+    let path = dir.join("disk-ceiling.bin");
+    let block = vec![0x5au8; 1 << 20];
+    let start = Instant::now();
+    let mut file = std::fs::File::create(&path).expect("creates the file");
+    for _ in 0..len >> 20 {
+        file.write_all(&block).expect("writes");
+    }
+    file.sync_all().expect("fsyncs");
+    let secs = start.elapsed().as_secs_f64();
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    (len >> 20) as f64 / secs
+}
+
+/// Fan-in: `senders` agencies, each with its own node and grant, sending
+/// `per_sender` 1 KiB exchanges (`in_flight` at a time each) at once into
+/// one recipient's node. Returns exchanges per second and the latency of
+/// every exchange, in seconds.
+async fn fan_in(senders: usize, per_sender: usize, in_flight: usize) -> (f64, Vec<f64>) {
+    let names: Vec<String> = (1..=senders).map(|i| format!("sender-{i:02}")).collect();
+    let categories: Vec<String> = names.iter().map(|n| format!("{n}-records")).collect();
+    let mut agencies = vec![("social-security", "producer,consumer")];
+    agencies.extend(names.iter().map(|n| (n.as_str(), "producer")));
+    let controllers: Vec<(&str, &str)> =
+        categories.iter().map(String::as_str).zip(names.iter().map(String::as_str)).collect();
+    let fed = Federation::with_categories(&agencies, &controllers);
+    let _recipient = serve(&fed.dir("social-security"));
+    let nodes: Vec<Served> = names.iter().map(|n| serve(&fed.dir(n))).collect();
+    let small = fed.file("record.bin");
+    std::fs::write(&small, [0x5a; 1024]).expect("writes");
+    let mut options = Vec::new();
+    for (name, category) in names.iter().zip(&categories) {
+        let dir = fed.dir(name);
+        let out = fed.file(&format!("{name}.grant"));
+        let issued = common::ok(&[
+            "grant",
+            "issue",
+            "--dir",
+            common::path(&dir),
+            "--grantee",
+            "social-security",
+            "--purpose",
+            "social-security.eligibility",
+            "--category",
+            &format!("{category}.annual"),
+            "--out",
+            common::path(&out),
+        ]);
+        let grant: GrantId = grant_id(&issued).parse().expect("a grant id");
+        let mut send = send_options(grant);
+        send.category = DataCategory::new(format!("{category}.annual")).expect("valid");
+        options.push((dir, send));
+    }
+    // A warm-up: every sender's connection open.
+    for (dir, send) in &options {
+        node_sends(dir, send, &small, in_flight, in_flight).await;
+    }
+    let start = Instant::now();
+    let runs: Vec<_> = options
+        .into_iter()
+        .map(|(dir, send)| {
+            let small = small.clone();
+            tokio::spawn(async move { node_sends(&dir, &send, &small, per_sender, in_flight).await.1 })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for run in runs {
+        latencies.extend(run.await.expect("joins"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(nodes);
+    ((senders * per_sender) as f64 / secs, latencies)
 }
 
 fn send_options(grant: GrantId) -> SendOptions {
@@ -188,8 +298,10 @@ async fn run() {
     let (count, in_flight) = (if full { 6_400 } else { 256 }, 64);
     let small = fed.file("record.bin");
     std::fs::write(&small, [0x5a; 1024]).expect("writes");
-    let transport_secs = transport_sends(count, in_flight).await;
+    let sizes: &[u64] = if full { &[1 << 30, 4 << 30] } else { &[32 << 20] };
+    let (transport_secs, push_secs) = transport_alone(count, in_flight, sizes[0]).await;
     let transport = count as f64 / transport_secs;
+    let push = (sizes[0] >> 20) as f64 / push_secs;
     let pids = [nodes[0].0.id(), nodes[1].0.id()];
     // A warm-up, so that both measured runs start from warm connections and caches.
     small_run(&fed, pids, &send_options(grant), count / 10, in_flight).await;
@@ -208,22 +320,43 @@ async fn run() {
     nodes[1] = serve(&social);
     let pids = [nodes[0].0.id(), nodes[1].0.id()];
     let batched_again = small_run(&fed, pids, &send_options(grant), count, in_flight).await;
+    // The crypto floor, measured in this run: what one exchange must sign,
+    // verify, seal and open, on one core. A batch-signed receipt shares
+    // its checkpoint's signature and verification with the others of its
+    // group commit (as many as the recipient's metrics show per signature).
+    let (_, [(_, seal), (_, open), (_, sign), (_, verify)]) = memory::crypto_floor();
+    let floor = |per_signature: f64| seal + open + (sign + verify) / per_signature.max(1.0);
+    let of_floor = |rate: f64, per_signature: f64| rate * floor(per_signature) / 2.0;
+    println!(
+        "crypto floor of a 1 KiB exchange, one core: seal + sign {:.0} us, open + verify {:.0} us, receipt sign {:.0} us, receipt verify {:.0} us: {:.0}/s on 2 cores with each receipt signed",
+        seal * 1e6,
+        open * 1e6,
+        sign * 1e6,
+        verify * 1e6,
+        2.0 / floor(1.0)
+    );
     println!("1 KiB exchanges, {count} with {in_flight} in flight:");
-    println!("  transport, in-memory hosts (one process)   {transport:7.0}/s");
-    for (what, (rate, per_signature, cpu)) in [
+    println!(
+        "  transport, in-memory hosts (one process)   {transport:7.0}/s   ratio {:.2} to the crypto floor (target >= 0.7)",
+        of_floor(transport, 1.0)
+    );
+    for (what, run) in [
         ("batch-signed receipts", batched),
         ("each receipt also signed", individual),
         ("batch-signed, restarted", batched_again),
     ] {
+        let SmallRun { rate, per_signature, cpu: [sender, recipient], latency: [p50, p99] } = run;
         println!(
-            "  two nodes, durable, {what:<26} {rate:7.0}/s   ratio {:.2} to the transport (target >= 3000/s); {per_signature:.1} receipts per checkpoint signature; CPU {cpu:.0} us per exchange (both nodes)",
+            "  two nodes, durable, {what:<26} {rate:7.0}/s   ratio {:.2} to the crypto floor (target >= 0.6), {:.2} to the transport (target >= 3000/s); {per_signature:.1} receipts per checkpoint signature; CPU per exchange {sender:.0} us sender + {recipient:.0} us recipient; latency p50 {p50:.1} ms, p99 {p99:.1} ms",
+            of_floor(rate, if what.starts_with("each") { 1.0 } else { per_signature }),
             rate / transport
         );
     }
     println!("  peak RSS: sender {} MiB, recipient {} MiB", peak_rss_mib(pids[0]), peak_rss_mib(pids[1]));
 
-    let sizes: &[u64] = if full { &[1 << 30, 4 << 30] } else { &[32 << 20] };
+    println!("  transport alone, one push of {} MiB: {push:.0} MiB/s", sizes[0] >> 20);
     for &bulk in sizes {
+        let disk = disk_write_rate(&social, bulk);
         let large = fed.file("large.bin");
         // A sparse file: reading it costs no disk, so the nodes are measured, not this machine's disk.
         std::fs::File::create(&large).and_then(|f| f.set_len(bulk)).expect("creates the file");
@@ -231,19 +364,33 @@ async fn run() {
         let answer = send_file(&Client::new(&tax), &send_options(grant), &large).await;
         let secs = start.elapsed().as_secs_f64();
         assert_eq!(answer.result, SendResult::Delivered, "{answer:?}");
+        let rate = (bulk >> 20) as f64 / secs;
         println!(
-            "bulk send, {} MiB through the local API: {:.0} MiB/s ({secs:.1} s), stored encrypted and fsynced at the recipient",
+            "bulk send, {} MiB through the local API: {rate:.0} MiB/s ({secs:.1} s), stored encrypted and fsynced at the recipient; ratio {:.2} to the transport's push (target >= 0.6), {:.2} to the disk's fsynced writes ({disk:.0} MiB/s, target >= 0.6)",
             bulk >> 20,
-            (bulk >> 20) as f64 / secs
+            rate / push,
+            rate / disk,
         );
         // Peak so far: after the 4 GiB send it covers every send before it (target: under 64 MiB).
         println!("  peak RSS: sender {} MiB, recipient {} MiB", peak_rss_mib(pids[0]), peak_rss_mib(pids[1]));
         let _ = std::fs::remove_file(&large);
     }
     drop(nodes);
+
+    let (senders, per_sender, each_in_flight) = if full { (16, 400, 4) } else { (4, 16, 2) };
+    let (rate, mut latencies) = fan_in(senders, per_sender, each_in_flight).await;
+    println!(
+        "fan-in, {senders} sender nodes into one recipient, {each_in_flight} in flight each: {rate:.0}/s; latency of a 1 KiB exchange p50 {:.1} ms, p99 {:.1} ms",
+        percentile_ms(&mut latencies, 50.0),
+        percentile_ms(&mut latencies, 99.0)
+    );
 }
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    runtime.block_on(run());
+    if std::env::args().any(|a| a == "--callgrind") {
+        runtime.block_on(callgrind::instructions_per_exchange(400));
+    } else {
+        runtime.block_on(run());
+    }
 }

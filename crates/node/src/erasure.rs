@@ -153,14 +153,16 @@ impl NodeState {
             return Ok(0);
         }
         let now = self.now();
-        let inbox = self.store.inbox_all()?;
         let mut entries = Vec::new();
         let mut named = 0;
         let mut by_grant: BTreeMap<GrantId, Vec<PacketId>> = BTreeMap::new();
-        for (grant, epoch) in &keys {
-            let ids = inbox.iter().filter(|(_, r)| r.grant == *grant && r.epoch == *epoch && r.erased_at.is_none());
-            by_grant.entry(*grant).or_default().extend(ids.map(|(id, _)| *id));
-        }
+        let wanted: BTreeSet<(GrantId, u64)> = keys.iter().copied().collect();
+        self.store.for_each_inbox(|id, r| {
+            if r.erased_at.is_none() && wanted.contains(&(r.grant, r.epoch)) {
+                by_grant.entry(r.grant).or_default().push(id);
+            }
+            Ok::<_, tally_store::Error>(())
+        })?;
         for (grant, ids) in by_grant {
             named += ids.len();
             for part in ids.chunks(tally_wire::limits::MAX_DELETION_PACKETS).chain(ids.is_empty().then_some(&[][..])) {
@@ -199,15 +201,17 @@ impl NodeState {
             return Ok(0);
         }
         let now = self.now();
-        let inbox = self.store.inbox_all()?;
         let mut erased = 0;
         for tally_store::PendingErasure { grant, epoch, reason } in pending {
             self.vault.destroy(grant, epoch)?;
-            let packets: Vec<(PacketId, InboxRecord)> = inbox
-                .iter()
-                .filter(|(_, r)| r.grant == grant && r.epoch == epoch && r.erased_at.is_none())
-                .map(|(id, r)| (*id, InboxRecord { erased_at: Some(now), ..r.clone() }))
-                .collect();
+            // Only the records under this key are held, not the whole inbox.
+            let mut packets: Vec<(PacketId, InboxRecord)> = Vec::new();
+            self.store.for_each_inbox(|id, r| {
+                if r.grant == grant && r.epoch == epoch && r.erased_at.is_none() {
+                    packets.push((id, InboxRecord { erased_at: Some(now), ..r }));
+                }
+                Ok::<_, tally_store::Error>(())
+            })?;
             let rows = packets.clone();
             self.commit(&[], move |tx| {
                 tx.finish_erasure(&grant, epoch)?;

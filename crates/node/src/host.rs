@@ -138,13 +138,14 @@ impl Inbox for NodeInbox {
         };
         let sealed_key = seal_commitment_key(&self.key, &self.packet, &self.draft.grant, commitment_key.reveal())
             .map_err(io_error)?;
-        let Self { state, draft, chain, reservation, _receiving: receiving, .. } = self;
+        let Self { state, mut draft, chain, reservation, _receiving: receiving, .. } = self;
         let blob = inline.is_none().then(|| path.clone());
+        draft.inline = inline;
         let stored = blocking(move || {
-            if inline.is_none() {
+            if draft.inline.is_none() {
                 crate::files::sync_parent(&path)?;
             }
-            state.store_received(draft, receipt, evidence, sealed_key, inline, &chain, reservation)
+            state.store_received(draft, receipt, evidence, sealed_key, &chain, reservation)
         })
         .await;
         if let (Err(_), Some(blob)) = (&stored, blob) {
@@ -307,6 +308,7 @@ impl NodeHost {
                     content_type: h.content_type.clone(),
                     size: 0,
                     epoch: key.epoch(),
+                    inline: None,
                 },
                 key,
                 sealer,
@@ -359,9 +361,7 @@ impl Host for NodeHost {
     }
 
     async fn log_receipt(&self, bundle: &ReceiptBundle, sealed: Option<(Evidence, CommitmentKey)>) -> io::Result<()> {
-        let state = Arc::clone(&self.0);
-        let bundle = bundle.clone();
-        blocking(move || crate::sent::log_receipt(&state, bundle, sealed)).await
+        crate::sent::log_receipt(&self.0, bundle.clone(), sealed).await.map_err(io_error)
     }
 
     async fn answer_request(

@@ -163,11 +163,10 @@ impl Node {
         let running =
             self.sends.run(id).ok_or_else(|| NodeError::Inconsistent(format!("packet {id} was sealed twice")))?;
         let streamed = record.source.is_none();
-        let committing = Arc::clone(state);
         let send_id = send_id.cloned();
         let key = send_id.clone();
-        tokio::task::spawn_blocking(move || {
-            committing.commit(&[], move |tx| {
+        state
+            .commit_async(&[], move |tx| {
                 if let Some(old) = &replaces {
                     tx.remove_outbox(old)?;
                 }
@@ -177,8 +176,7 @@ impl Node {
                     None => Ok(()),
                 }
             })
-        })
-        .await??;
+            .await?;
         Ok(Prepared { packet, id, to: options.to.clone(), send_id, reservation, running, streamed })
     }
 

@@ -8,6 +8,8 @@
 //! commitment key (wrapped under the storage key) kept in the `sent`
 //! table: all in one transaction.
 
+use std::sync::Arc;
+
 use tally_envelope::{CommitmentKey, sign_trailer};
 use tally_grant::grant_id;
 use tally_wire::{Evidence, LogEntry, Outcome, PacketId, Receipt, ReceiptBundle, Reveal, RevealedKey};
@@ -24,8 +26,8 @@ pub(crate) fn key_context(packet: &PacketId) -> Vec<u8> {
 /// Logs the receipt bundle a peer issued for a packet this node sent or a
 /// request it made (verified by the exchange), with what goes with it
 /// (see the module doc).
-pub(crate) fn log_receipt(
-    state: &NodeState,
+pub(crate) async fn log_receipt(
+    state: &Arc<NodeState>,
     bundle: ReceiptBundle,
     sealed: Option<(Evidence, CommitmentKey)>,
 ) -> Result<(), NodeError> {
@@ -49,26 +51,36 @@ pub(crate) fn log_receipt(
             evidence,
             commitment_key: state.vault.wrap_secret(&key_context(&packet), key.reveal())?,
         }),
-        // A resend: the offer and the key were kept in the outbox; the trailer is signed again.
-        (true, None, Some(o)) => rebuilt(state, &r, o).map(|evidence| SentRecord {
-            to: r.recipient.clone(),
-            evidence,
-            commitment_key: o.commitment_key.clone(),
-        }),
+        // A resend: the offer and the key were kept in the outbox; the
+        // trailer is signed again, once the source file is read again (on a
+        // thread of its own: it reads the whole file).
+        (true, None, Some(o)) => {
+            let (state, receipt, outbox) = (Arc::clone(state), r.clone(), o.clone());
+            tokio::task::spawn_blocking(move || rebuilt(&state, &receipt, &outbox))
+                .await
+                .map_err(|e| NodeError::Inconsistent(format!("the resend's evidence was not rebuilt: {e}")))?
+                .map(|evidence| SentRecord {
+                    to: r.recipient.clone(),
+                    evidence,
+                    commitment_key: o.commitment_key.clone(),
+                })
+        }
         (true, None, None) => None,
     };
     let (bytes, at) = (r.payload_len, state.now());
     let chain = counted.clone();
     let observed = crate::checkpoints::observe(state, &r.recipient, &bundle);
     let peer = r.recipient.to_string();
-    state.commit(&[LogEntry::BundleReceived(bundle)], move |tx| {
-        observed.write(&peer, tx)?;
-        tx.remove_outbox(&packet)?;
-        if let Some(sent) = &sent {
-            tx.put_sent(&packet, sent)?;
-        }
-        tx.count_usage(&chain, bytes, at)
-    })?;
+    state
+        .commit_async(&[LogEntry::BundleReceived(bundle)], move |tx| {
+            observed.write(&peer, tx)?;
+            tx.remove_outbox(&packet)?;
+            if let Some(sent) = &sent {
+                tx.put_sent(&packet, sent)?;
+            }
+            tx.count_usage(&chain, bytes, at)
+        })
+        .await?;
     // Counted in memory only now that it is durable.
     let mut policy = lock(&state.policy);
     for (grant, period) in &counted {

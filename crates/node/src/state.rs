@@ -115,8 +115,13 @@ impl NodeState {
         for (grant, u) in store.usage()? {
             usage.restore(grant, u);
         }
-        let inbox = store.inbox_all()?;
-        let stored = inbox.iter().filter(|(_, r)| r.erased_at.is_none()).map(|(_, r)| (r.sender.clone(), r.size));
+        let mut stored = Vec::new();
+        store.for_each_inbox(|_, r| {
+            if r.erased_at.is_none() {
+                stored.push((r.sender, r.size));
+            }
+            Ok::<_, tally_store::Error>(())
+        })?;
         let grants = store.grants()?;
         let issuers = grants.iter().filter_map(|(_, c)| c.first().map(|g| g.unverified().issuer.clone()));
         let limits = PeerLimits::new(&config.limits, stored, issuers);
@@ -151,13 +156,14 @@ impl NodeState {
     /// Logs the receipts of stored packets that a crash kept out of the log.
     fn reconcile(&self) -> Result<(), NodeError> {
         let mut missing = Vec::new();
-        for (id, record) in self.store.inbox_all()? {
+        self.store.for_each_inbox(|id, record| {
             let logged = self.store.receipt_indices_of(&id, tally_store::ReceiptSide::Issued)?;
             let entry = tally_receipt::bundled_entry(&record.receipt);
             if !logged.into_iter().any(|i| self.log_entry(i).is_ok_and(|e| e == entry)) {
                 missing.push(entry);
             }
-        }
+            Ok::<_, NodeError>(())
+        })?;
         if !missing.is_empty() {
             tracing::warn!(count = missing.len(), "logging receipts of stored packets left out of the log by a crash");
             self.log.append(&missing)?;
@@ -314,8 +320,8 @@ impl NodeState {
     }
 
     /// Stores a received, verified packet whose blob is in place (or, for a
-    /// small one, `inline`: its sealed payload, kept in the same
-    /// transaction): signs its receipt, records the packet (with its
+    /// small one, whose sealed payload is in the draft, to be kept in the
+    /// same transaction): signs its receipt, records the packet (with its
     /// evidence), its usage and grants first seen in one transaction, then
     /// logs the receipt.
     pub(crate) fn store_received(
@@ -324,7 +330,6 @@ impl NodeState {
         receipt: Receipt,
         evidence: Evidence,
         commitment_key: Vec<u8>,
-        inline: Option<Vec<u8>>,
         chain: &GrantChain,
         reservation: crate::reservation::Reservation,
     ) -> Result<ReceiptBundle, NodeError> {
@@ -354,6 +359,7 @@ impl NodeState {
             return Err(NodeError::Refused(format!("grant {grant} was revoked while the packet arrived")));
         }
         let (packet, grant) = (receipt.packet_id, receipt.grant);
+        let inline = record.inline;
         let issued = self.issue(receipt)?;
         let (sender, size) = (record.sender.clone(), record.size);
         let record = InboxRecord {
@@ -418,6 +424,15 @@ impl NodeState {
         Ok(self.store.commit(entries, side)?)
     }
 
+    /// [`commit`](Self::commit), awaited by a task instead of blocking a thread.
+    pub(crate) async fn commit_async(
+        &self,
+        entries: &[LogEntry],
+        side: impl Fn(&mut Tx<'_>) -> Result<(), tally_store::Error> + Send + 'static,
+    ) -> Result<std::ops::Range<u64>, NodeError> {
+        Ok(self.store.commit_async(entries, side).await?)
+    }
+
     /// The grants of `chain` this node has not logged yet.
     pub(crate) fn new_grants(&self, chain: &GrantChain) -> Result<Vec<Signed<Grant>>, NodeError> {
         let Some(leaf) = chain.first() else { return Ok(Vec::new()) };
@@ -478,4 +493,7 @@ pub(crate) struct InboxRecordDraft {
     pub(crate) content_type: tally_wire::ContentType,
     pub(crate) size: u64,
     pub(crate) epoch: u64,
+    /// The sealed payload, for one small enough to be kept in the database
+    /// (set when the packet is complete); `None` if it is in its blob file.
+    pub(crate) inline: Option<Vec<u8>>,
 }

@@ -59,7 +59,7 @@ pub use records::{InboxRecord, OutboxRecord, PendingErasure, SentRecord};
 pub use tx::Tx;
 pub use vault::{DataKey, Vault};
 
-use crate::commit::{Request, Write, commit_loop};
+use crate::commit::{Reply, Request, Write, commit_loop};
 use crate::error::db;
 
 /// A node's database: its log and its tables. Cloning shares it.
@@ -185,6 +185,25 @@ impl Store {
         self.send(bytes, receipts, Some(Box::new(write)))
     }
 
+    /// [`commit`](Self::commit) for a task: the same group commit, awaited
+    /// instead of blocking a thread (the committer wakes the task itself).
+    /// Handing the commit over blocks only while the committer's queue is
+    /// full (1,024 commits waiting).
+    pub async fn commit_async(
+        &self,
+        entries: &[LogEntry],
+        write: impl Fn(&mut Tx<'_>) -> Result<(), Error> + Send + 'static,
+    ) -> Result<Range<u64>, Error> {
+        let bytes = entries.iter().map(tally_receipt::entry_bytes).collect::<Result<Vec<_>, _>>()?;
+        let receipts = entries.iter().enumerate().filter_map(|(i, e)| receipt_key(e).map(|(p, s)| (i, p, s))).collect();
+        let queue = self.inner.queue.lock().map_err(|_| Error::Closed)?.clone().ok_or(Error::Closed)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        queue
+            .send(Request { entries: bytes, receipts, write: Some(Box::new(write)), reply: Reply::Task(reply) })
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+
     /// Appends encoded entries (the `LogStore` path), finding the receipts
     /// among them (bytes that are no log entry are stored, not indexed).
     pub(crate) fn append_encoded(&self, entries: Vec<Vec<u8>>) -> Result<Range<u64>, Error> {
@@ -203,10 +222,8 @@ impl Store {
     /// waiting for them to be durable.
     pub(crate) fn commit_later(&self, write: Write) -> Result<(), Error> {
         let queue = self.inner.queue.lock().map_err(|_| Error::Closed)?.clone().ok_or(Error::Closed)?;
-        // No one waits for the answer: its receiver is dropped here.
-        let (reply, _) = sync_channel(1);
         queue
-            .send(Request { entries: Vec::new(), receipts: Vec::new(), write: Some(write), reply })
+            .send(Request { entries: Vec::new(), receipts: Vec::new(), write: Some(write), reply: Reply::Nobody })
             .map_err(|_| Error::Closed)
     }
 
@@ -219,7 +236,7 @@ impl Store {
     ) -> Result<Range<u64>, Error> {
         let queue = self.inner.queue.lock().map_err(|_| Error::Closed)?.clone().ok_or(Error::Closed)?;
         let (reply, answer) = sync_channel(1);
-        queue.send(Request { entries, receipts, write, reply }).map_err(|_| Error::Closed)?;
+        queue.send(Request { entries, receipts, write, reply: Reply::Thread(reply) }).map_err(|_| Error::Closed)?;
         answer.recv().map_err(|_| Error::Closed)?
     }
 

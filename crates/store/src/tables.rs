@@ -109,6 +109,21 @@ impl Store {
         Ok(value.map(|v| v.value().to_vec()))
     }
 
+    /// Calls `f` with every received packet in turn, reading one record at a
+    /// time (the inbox is never held in memory whole); stops at `f`'s first error.
+    pub fn for_each_inbox<E: From<Error>>(
+        &self,
+        mut f: impl FnMut(PacketId, InboxRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(INBOX).map_err(db)?;
+        for row in table.iter().map_err(db)? {
+            let (k, v) = row.map_err(db)?;
+            f(PacketId(k.value()), decode(v.value(), "inbox record")?)?;
+        }
+        Ok(())
+    }
+
     /// Every received packet.
     pub fn inbox_all(&self) -> Result<Vec<(PacketId, InboxRecord)>, Error> {
         self.all(INBOX, "inbox record", PacketId)

@@ -82,6 +82,14 @@ pub struct Federation {
 
 impl Federation {
     pub fn new(agencies: &[(&str, &str)]) -> Self {
+        // Income data is the tax bureau's to grant (spec/grants.md, "Controllers").
+        let income: &[(&str, &str)] =
+            if agencies.iter().any(|(a, _)| *a == "tax-bureau") { &[("income", "tax-bureau")] } else { &[] };
+        Self::with_categories(agencies, income)
+    }
+
+    /// A federation whose directory registers `categories` (category, controller) too.
+    pub fn with_categories(agencies: &[(&str, &str)], categories: &[(&str, &str)]) -> Self {
         let root = tempfile::tempdir().expect("temp dir");
         let op = root.path().join("operator");
         ok(&["federation", "init", "--dir", path(&op), "--name", "Test federation"]);
@@ -103,9 +111,8 @@ impl Federation {
             "SSA s. 12",
         ]);
         ok(&["federation", "add-purpose", "--dir", path(&op), "tax.audit", "--legal-basis", "TAA s. 4"]);
-        // Income data is the tax bureau's to grant (spec/grants.md, "Controllers").
-        if agencies.iter().any(|(a, _)| *a == "tax-bureau") {
-            ok(&["federation", "add-category", "--dir", path(&op), "income", "--controller", "tax-bureau"]);
+        for (category, controller) in categories {
+            ok(&["federation", "add-category", "--dir", path(&op), category, "--controller", controller]);
         }
         let directory = root.path().join("directory.tally");
         let published = ok(&["federation", "publish", "--dir", path(&op), "--out", path(&directory)]);

@@ -88,12 +88,12 @@ async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
     let g = issue(&tax, &document("social-security", "income", ""));
     let b1 = stored(deliver(&tax, &social, &g, "income.annual", b"41250", packet(1), false).await);
     let peer = agency("social-security");
-    crate::sent::log_receipt(&tax, b1.clone(), None).expect("logged");
+    crate::sent::log_receipt(&tax, b1.clone(), None).await.expect("logged");
     let head = tax.checkpoints.view(&peer).head.expect("the first checkpoint is the head");
     assert_eq!(head.size, verify(&social, &b1).checkpoint.size);
     // The same checkpoint again changes nothing; a newer one waits for its proof.
     let b2 = stored(deliver(&tax, &social, &g, "income.annual", b"2", packet(2), false).await);
-    crate::sent::log_receipt(&tax, b2.clone(), None).expect("logged");
+    crate::sent::log_receipt(&tax, b2.clone(), None).await.expect("logged");
     let questions = tax.checkpoints.questions(false);
     let (old, new) = (head.size, verify(&social, &b2).checkpoint.size);
     assert_eq!(
@@ -108,7 +108,7 @@ async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
     assert!(tax.checkpoints.questions(true).is_empty());
     // A forged proof leaves a newer checkpoint unproven, and says why.
     let b3 = stored(deliver(&tax, &social, &g, "income.annual", b"3", packet(3), false).await);
-    crate::sent::log_receipt(&tax, b3, None).expect("logged");
+    crate::sent::log_receipt(&tax, b3, None).await.expect("logged");
     let question = tax.checkpoints.questions(false).remove(0);
     assert!(crate::checkpoints::settle(&tax, &question, Ok(vec![tally_wire::Digest([7; 32])])).is_none());
     let view = tax.checkpoints.view(&peer);
@@ -127,7 +127,7 @@ async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
     }
     let forged = other.issue_receipts_batched(vec![receipt]).expect("logs").remove(0);
     assert_eq!(verify(&social, &forged).checkpoint.size, head.size, "it verifies: the peer signed it");
-    crate::sent::log_receipt(&tax, forged, None).expect("logged");
+    crate::sent::log_receipt(&tax, forged, None).await.expect("logged");
     assert_eq!(tax.checkpoints.view(&peer).forks, 1);
     let kept = tax.store.forks().expect("reads");
     assert_eq!(kept.len(), 1, "kept in the store");
@@ -147,7 +147,7 @@ async fn a_sender_keeps_a_peers_checkpoints_and_the_fork_two_of_them_show() {
         rewritten.issue_receipts_batched(vec![receipt.clone()]).expect("logs");
     }
     let newer = rewritten.issue_receipts_batched(vec![receipt]).expect("logs").remove(0);
-    crate::sent::log_receipt(&tax, newer, None).expect("logged");
+    crate::sent::log_receipt(&tax, newer, None).await.expect("logged");
     let question = tax.checkpoints.questions(false).into_iter().find(|q| q.new_size == head.size + 3).expect("asked");
     let proof = rewritten.consistency_proof(question.old_size, question.new_size).expect("proves");
     let written = crate::checkpoints::settle(&tax, &question, Ok(proof));

@@ -288,7 +288,7 @@ async fn both_sides_can_reveal_the_content_to_an_auditor() {
     // The sender keeps its evidence when it logs the receipt (here, what the sealer gave it).
     let (evidence, k) =
         (reveal.evidence.clone(), tally_envelope::CommitmentKey::from_revealed(reveal.commitment_key.0));
-    crate::sent::log_receipt(&tax, receipt, Some((evidence, k))).expect("logged");
+    crate::sent::log_receipt(&tax, receipt, Some((evidence, k))).await.expect("logged");
     let sent = crate::sent::reveal(&tax, &packet(1)).expect("the sender reveals");
     verify_reveal(&sent, key, &payload[..]).expect("proven from the sender's side too");
 }

@@ -1,6 +1,7 @@
 //! What the transport benchmark and the node benchmark share: fixed keys
-//! and a directory for two agencies, and hosts that keep everything in
-//! memory (the transport measured without a disk). Included by path from
+//! and a directory for two agencies, hosts that keep everything in memory
+//! (the transport measured without a disk), and the CPU floor of an
+//! exchange's cryptography. Included by path from
 //! `crates/node/benches/node.rs`, so that both measure the same baseline.
 
 #![allow(dead_code, reason = "each benchmark uses a different part")]
@@ -12,12 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
-use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, KemKey, PacketSpec};
+use tally_envelope::{CommitmentKey, IdentityKey, IdentityVerifier, KemKey, Opener, PacketSpec, Sealer};
 use tally_protocol::SenderOutcome;
+use tally_testkit::time;
 use tally_transport::{Endpoint, Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal, TlsKey};
 use tally_wire::{
     AgencyId, AgencyRecord, BoundedVec, BundledReceipt, ChunkSize, ContentType, DataCategory, Directory, Encoded,
-    Endpoint as Addr, Evidence, GrantChain, GrantId, PacketId, PullRequest, Purpose, ReasonCode, Receipt,
+    Endpoint as Addr, Evidence, GrantChain, GrantId, Outcome, PacketId, PullRequest, Purpose, ReasonCode, Receipt,
     ReceiptBundle, Roles, Signed, SuiteId, Text, Timestamp,
 };
 use tokio::io::{AsyncRead, ReadBuf};
@@ -259,4 +261,59 @@ pub(crate) async fn small_exchanges<H: Host>(
         t.await.expect("joins");
     }
     start.elapsed().as_secs_f64()
+}
+
+/// Seconds of CPU one 1 KiB exchange's cryptography takes, on one core:
+/// seal and sign (sender), open and verify (receiver), sign the receipt
+/// (receiver), verify it (sender).
+pub(crate) fn crypto_floor() -> (f64, [(&'static str, f64); 4]) {
+    let (tax, social) = (tax_identity(), social_identity());
+    let kem = social_kem();
+    let cert = kem
+        .certify(&social, agency("social-security"), Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX / 2))
+        .expect("certifies")
+        .unverified()
+        .clone();
+    let tax_key = IdentityVerifier::new(&tax.public_key()).expect("valid");
+    let social_key = IdentityVerifier::new(&social.public_key()).expect("valid");
+    let data = [7u8; 1024];
+    let seal = || {
+        let (mut sealer, offer) = Sealer::new(&cert, spec(1024), BoundedVec::empty()).expect("seals");
+        let mut buf = data.to_vec();
+        let tag = sealer.seal_chunk_in_place(&mut buf).expect("seals");
+        buf.extend_from_slice(&tag);
+        let sealed = sealer.finish(&tax).expect("signs");
+        (offer, buf, sealed)
+    };
+    let (offer, chunk, sealed) = seal();
+    let open = || {
+        let mut opener = Opener::new(&kem, &offer, &tax_key).expect("opens");
+        let mut out = Vec::new();
+        let c = tally_wire::Chunk { index: 0, data: std::borrow::Cow::Borrowed(&chunk[..]) };
+        opener.open_chunk(&c, &mut out).expect("opens");
+        opener.finish(&sealed.trailer).expect("verifies")
+    };
+    let receipt = Receipt {
+        packet_id: offer.header.value().packet_id,
+        header_digest: tally_envelope::header_digest(&offer.header),
+        grant: GrantId([7; 32]),
+        purpose: Purpose::new("social-security.eligibility").expect("valid"),
+        category: DataCategory::new("income.annual").expect("valid"),
+        payload_len: 1024,
+        sender: agency("tax-bureau"),
+        recipient: agency("social-security"),
+        received_at: Timestamp::from_secs(1),
+        outcome: Outcome::Accepted {
+            ciphertext_fingerprint: sealed.digests.ciphertext_fingerprint,
+            content_commitment: sealed.digests.content_commitment,
+        },
+    };
+    let signed = social.sign_object(receipt.clone()).expect("signs");
+    let parts = [
+        ("seal + sign", time(|| drop(std::hint::black_box(seal())))),
+        ("open + verify", time(|| drop(std::hint::black_box(open())))),
+        ("sign receipt", time(|| drop(std::hint::black_box(social.sign_object(receipt.clone()).expect("signs"))))),
+        ("verify receipt", time(|| _ = std::hint::black_box(social_key.verify_object(&signed).expect("verifies")))),
+    ];
+    (parts.iter().map(|(_, s)| s).sum(), parts)
 }
