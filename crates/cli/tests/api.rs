@@ -102,3 +102,31 @@ fn every_documented_route_is_served_and_every_failure_is_a_problem_document() {
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).expect("meta").permissions());
     assert_eq!(mode & 0o777, 0o600, "{}", path(&socket));
 }
+
+#[test]
+fn a_client_keeps_its_connection_and_reconnects_when_the_node_restarts() {
+    let fed = Federation::new(&[("tax-bureau", "producer,consumer"), ("social-security", "producer,consumer")]);
+    let tax = fed.dir("tax-bureau");
+    let node = serve(&tax);
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let client = Client::new(&tax);
+    runtime.block_on(client.status()).expect("the node answers");
+    // With the socket file gone no new connection can be made: these calls
+    // are answered on the connection the client kept.
+    let socket = tax.join("api.sock");
+    let kept = tax.join("api.sock.kept");
+    std::fs::rename(&socket, &kept).expect("moves the socket file");
+    for _ in 0..20 {
+        runtime.block_on(client.status()).expect("answered on the kept connection");
+    }
+    assert!(
+        matches!(runtime.block_on(Client::new(&tax).status()), Err(tally_node::api::ClientError::NotRunning { .. })),
+        "a new client cannot connect"
+    );
+    std::fs::rename(&kept, &socket).expect("moves it back");
+    // The node goes away with the kept connection; the next call opens a new one.
+    drop(node);
+    let _node = serve(&tax);
+    let status = runtime.block_on(client.status()).expect("answered on a new connection");
+    assert_eq!(status.agency.as_str(), "tax-bureau");
+}

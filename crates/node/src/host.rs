@@ -212,19 +212,11 @@ impl NodeHost {
         // sender restarted) waits for that exchange to end: stored, it gets
         // its receipt; dropped, it is taken anew. Never two inboxes at once.
         let receiving = loop {
-            let known = {
-                let state = Arc::clone(state);
-                tokio::task::spawn_blocking(move || state.store.inbox(&packet)).await??
-            };
-            let digest = offer.header_digest;
-            let earlier = {
-                let state = Arc::clone(state);
-                tokio::task::spawn_blocking(move || match known {
-                    Some(_) => state.stored_bundle(&packet),
-                    // Refused before, with this header: the same refusal again.
-                    None => state.refused_bundle(&packet, &digest),
-                })
-                .await??
+            // Reads of a few pages, on this task (no thread hand-off).
+            let earlier = match state.store.inbox(&packet)? {
+                Some(_) => state.stored_bundle(&packet)?,
+                // Refused before, with this header: the same refusal again.
+                None => state.refused_bundle(&packet, &offer.header_digest)?,
             };
             if let Some(bundle) = earlier {
                 return Ok(OfferDecision::AlreadyReceipted(bundle));

@@ -76,7 +76,7 @@ pub const MAX_INLINE_BLOB: usize = 16 << 10;
 /// The database's page cache (read cache and write buffer together). redb's
 /// default is 1 GiB, which a node's memory grows into as its database does;
 /// pages beyond this are read through the operating system's page cache.
-const CACHE_BYTES: usize = 16 << 20;
+const CACHE_BYTES: usize = 8 << 20;
 
 struct Inner {
     database: Arc<Database>,

@@ -53,9 +53,15 @@ fn protocol(e: impl std::fmt::Display) -> ClientError {
 }
 
 /// A node's local API, reached over `DIR/api.sock`.
+///
+/// A client keeps its connection to the node open between calls (HTTP/1.1
+/// keep-alive), one request at a time on it; calls made at once from clones
+/// of one client open a connection each. A connection the node closed is
+/// opened anew on the next call.
 #[derive(Clone, Debug)]
 pub struct Client {
     dir: PathBuf,
+    idle: std::sync::Arc<std::sync::Mutex<Option<hyper::client::conn::http1::SendRequest<Body>>>>,
 }
 
 /// Bytes read from a payload per body frame: large enough that a send costs
@@ -72,7 +78,7 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 impl Client {
     /// The client of the node in `dir`.
     pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_owned() }
+        Self { dir: dir.to_owned(), idle: Default::default() }
     }
 
     /// Sends `method path` with `body` as it is and returns the status and
@@ -84,18 +90,43 @@ impl Client {
     }
 
     async fn exchange(&self, request: Request<Body>) -> Result<hyper::Response<Incoming>, ClientError> {
+        let idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let (mut sender, reused) = match idle {
+            // Ready once the answer before was read whole; an error if the node closed it.
+            Some(mut sender) => match sender.ready().await {
+                Ok(()) => (sender, true),
+                Err(_) => (self.connect().await?, false),
+            },
+            None => (self.connect().await?, false),
+        };
+        let response = match sender.try_send_request(request).await {
+            Ok(response) => response,
+            // A kept connection the node closed before the request was written: on a new one.
+            Err(mut e) if reused && e.message().is_some() => {
+                let request = e.take_message().ok_or_else(|| protocol("the request was lost"))?;
+                sender = self.connect().await?;
+                sender.send_request(request).await.map_err(protocol)?
+            }
+            Err(e) => return Err(protocol(e.into_error())),
+        };
+        // Free for the next call once this response's body is read.
+        *self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sender);
+        Ok(response)
+    }
+
+    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Body>, ClientError> {
         let socket = self.dir.join(SOCKET_FILE);
         let stream = UnixStream::connect(&socket).await.map_err(|source| ClientError::NotRunning {
             socket: socket.clone(),
             dir: self.dir.clone(),
             source,
         })?;
-        let (mut sender, connection) =
+        let (sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(protocol)?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        sender.send_request(request).await.map_err(protocol)
+        Ok(sender)
     }
 
     async fn call(&self, request: Request<Body>) -> Result<hyper::Response<Incoming>, ClientError> {
