@@ -58,17 +58,24 @@ fn control(node: &Profiled, args: &[&str]) {
 
 /// The crate a symbol belongs to, from its path (or what a C symbol is).
 fn crate_of(symbol: &str) -> String {
-    let s = symbol.trim_start_matches('<');
+    let s = symbol.trim_start_matches(['<', '&', '*']).trim_start_matches("mut ").trim_start_matches("dyn ");
     if let Some((first, _)) = s.split_once("::") {
         return first.to_owned();
     }
-    if s.starts_with("ring_core") {
+    // ring's C and assembly: prefixed, or (its curve25519 code) not.
+    if s.starts_with("ring_core") || ["x25519_", "ge_", "fe_", "sc_", "x25519_ge"].iter().any(|p| s.starts_with(p)) {
         return "ring".to_owned();
     }
     if s.starts_with("0x") {
         return "unknown".to_owned();
     }
-    "libc and other C".to_owned()
+    if ["malloc", "free", "realloc", "calloc", "_int_", "unlink_chunk", "tcache"].iter().any(|m| s.contains(m)) {
+        return "malloc and free (libc)".to_owned();
+    }
+    if s.starts_with("__mem") || s.starts_with("mem") {
+        return "memcpy and memset (libc)".to_owned();
+    }
+    "other C".to_owned()
 }
 
 /// Exclusive instruction counts per crate in a callgrind dump (all its parts).
@@ -83,7 +90,7 @@ fn by_crate(out: &Path) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for file in files {
         let annotated = Command::new("callgrind_annotate")
-            .args(["--inclusive=no", "--threshold=100"])
+            .args(["--inclusive=no", "--threshold=100", "--auto=no"])
             .arg(&file)
             .output()
             .expect("callgrind_annotate runs");
