@@ -155,7 +155,8 @@ impl NodeState {
         let now = self.now();
         let mut entries = Vec::new();
         let mut named = 0;
-        let mut by_grant: BTreeMap<GrantId, Vec<PacketId>> = BTreeMap::new();
+        // Every grant erased gets its deletion record, even with no packet stored.
+        let mut by_grant: BTreeMap<GrantId, Vec<PacketId>> = keys.iter().map(|(g, _)| (*g, Vec::new())).collect();
         let wanted: BTreeSet<(GrantId, u64)> = keys.iter().copied().collect();
         self.store.for_each_inbox(|id, r| {
             if r.erased_at.is_none() && wanted.contains(&(r.grant, r.epoch)) {

@@ -89,10 +89,11 @@ async fn write_record(
     let file = match file {
         Some(f) => f,
         None => {
-            let mut created = tokio::fs::File::from_std(crate::files::create_private(part).map_err(io_error)?);
+            // Kept at once: a failed write below leaves a part file that `discard` removes.
+            let created = file.insert(tokio::fs::File::from_std(crate::files::create_private(part).map_err(io_error)?));
             created.write_all(inline).await?;
             *inline = Vec::new();
-            file.insert(created)
+            created
         }
     };
     file.write_all(record).await
@@ -113,7 +114,12 @@ impl Inbox for NodeInbox {
         commitment_key: CommitmentKey,
     ) -> io::Result<ReceiptBundle> {
         let last = self.sealer.record(&[], true).map_err(io_error)?;
-        write_record(&mut self.file, &mut self.inline, &self.part, last).await?;
+        if let Err(e) = write_record(&mut self.file, &mut self.inline, &self.part, last).await {
+            if self.file.take().is_some() {
+                let _ = tokio::fs::remove_file(&self.part).await;
+            }
+            return Err(e);
+        }
         let path = self.state.blob_path(&self.packet);
         // A small payload goes into the database with its record; a larger
         // one is made durable in its blob file first.

@@ -108,7 +108,8 @@ pub(crate) fn commit_loop(database: &Database, requests: &Receiver<Request>, fai
                 None => break,
             }
         }
-        concurrent = group.len() > 1;
+        // Only commits someone waits for count as writers (not checkpoints handed over for later).
+        concurrent = group.iter().filter(|r| !matches!(r.reply, Reply::Nobody)).count() > 1;
         match injected(failpoint).and_then(|()| write_group(database, &group)) {
             Ok(ranges) => {
                 for (request, range) in group.into_iter().zip(ranges) {

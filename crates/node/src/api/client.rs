@@ -55,8 +55,10 @@ fn protocol(e: impl std::fmt::Display) -> ClientError {
 /// A node's local API, reached over `DIR/api.sock`.
 ///
 /// A client keeps its connection to the node open between calls (HTTP/1.1
-/// keep-alive), one request at a time on it; calls made at once from clones
-/// of one client open a connection each. A connection the node closed is
+/// keep-alive), one request at a time on it. A call that finds the kept
+/// connection in use by another clone opens one of its own, but one that
+/// takes it while the answer before is still being read (a streamed
+/// export) waits for that body to end. A connection the node closed is
 /// opened anew on the next call.
 #[derive(Clone, Debug)]
 pub struct Client {

@@ -494,3 +494,32 @@ async fn a_small_payload_is_kept_in_the_database_and_a_large_one_in_its_blob_fil
     assert!(social.store.inline_blob(&packet(1)).expect("readable").is_none(), "erased with the packet");
     assert!(!social.blob_path(&packet(2)).exists());
 }
+
+#[tokio::test]
+async fn an_erased_key_with_no_packet_stored_still_gets_its_deletion_record() {
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
+    let root = issue(&tax, &document("social-security", "income", "erase_on_revoke = true"));
+    social.keep_grant(root.clone(), false).expect("kept");
+    // Accepted, so the grant's data key exists, then abandoned: nothing stored under it.
+    let _ = deliver(&tax, &social, &root, "income.annual", b"41250", packet(1), true).await;
+    assert!(social.store.inbox(&packet(1)).expect("readable").is_none());
+    let now = tax.now();
+    let r =
+        tally_grant::revoke(&tax.identity, &tax.agency, leaf(&root), now, RevocationReason::PURPOSE_ENDED, true, now)
+            .expect("signs");
+    assert!(social.keep_revocation(r).expect("kept"));
+    social.sweep().expect("sweeps");
+    let deletions: Vec<_> = social
+        .log_entries()
+        .expect("log")
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            tally_wire::LogEntry::Deletion(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deletions.len(), 1, "one deletion record for the grant, naming no packet");
+    assert_eq!(deletions[0].value().grant, leaf(&root));
+    assert!(deletions[0].value().packets.is_empty());
+}
