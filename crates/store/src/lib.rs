@@ -180,9 +180,9 @@ impl Store {
         entries: &[LogEntry],
         write: impl Fn(&mut Tx<'_>) -> Result<(), Error> + Send + 'static,
     ) -> Result<Range<u64>, Error> {
-        let bytes = entries.iter().map(tally_receipt::entry_bytes).collect::<Result<Vec<_>, _>>()?;
-        let receipts = entries.iter().enumerate().filter_map(|(i, e)| receipt_key(e).map(|(p, s)| (i, p, s))).collect();
-        self.send(bytes, receipts, Some(Box::new(write)))
+        let (reply, answer) = sync_channel(1);
+        self.enqueue(request(entries, Box::new(write), Reply::Thread(reply))?)?;
+        answer.recv().map_err(|_| Error::Closed)?
     }
 
     /// [`commit`](Self::commit) for a task: the same group commit, awaited
@@ -194,13 +194,8 @@ impl Store {
         entries: &[LogEntry],
         write: impl Fn(&mut Tx<'_>) -> Result<(), Error> + Send + 'static,
     ) -> Result<Range<u64>, Error> {
-        let bytes = entries.iter().map(tally_receipt::entry_bytes).collect::<Result<Vec<_>, _>>()?;
-        let receipts = entries.iter().enumerate().filter_map(|(i, e)| receipt_key(e).map(|(p, s)| (i, p, s))).collect();
-        let queue = self.inner.queue.lock().map_err(|_| Error::Closed)?.clone().ok_or(Error::Closed)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        queue
-            .send(Request { entries: bytes, receipts, write: Some(Box::new(write)), reply: Reply::Task(reply) })
-            .map_err(|_| Error::Closed)?;
+        self.enqueue(request(entries, Box::new(write), Reply::Task(reply))?)?;
         answer.await.map_err(|_| Error::Closed)?
     }
 
@@ -215,29 +210,21 @@ impl Store {
                 receipts.push((i, p, s));
             }
         }
-        self.send(entries, receipts, None)
+        let (reply, answer) = sync_channel(1);
+        self.enqueue(Request { entries, receipts, write: None, reply: Reply::Thread(reply) })?;
+        answer.recv().map_err(|_| Error::Closed)?
     }
 
     /// Hands writes to the committer for its next group commit, without
     /// waiting for them to be durable.
     pub(crate) fn commit_later(&self, write: Write) -> Result<(), Error> {
-        let queue = self.inner.queue.lock().map_err(|_| Error::Closed)?.clone().ok_or(Error::Closed)?;
-        queue
-            .send(Request { entries: Vec::new(), receipts: Vec::new(), write: Some(write), reply: Reply::Nobody })
-            .map_err(|_| Error::Closed)
+        self.enqueue(request(&[], write, Reply::Nobody)?)
     }
 
-    /// Hands a commit to the committer and waits until it is durable.
-    fn send(
-        &self,
-        entries: Vec<Vec<u8>>,
-        receipts: Vec<(usize, [u8; 16], u8)>,
-        write: Option<Write>,
-    ) -> Result<Range<u64>, Error> {
+    /// Hands a commit to the committer (blocking while its queue is full).
+    fn enqueue(&self, request: Request) -> Result<(), Error> {
         let queue = self.inner.queue.lock().map_err(|_| Error::Closed)?.clone().ok_or(Error::Closed)?;
-        let (reply, answer) = sync_channel(1);
-        queue.send(Request { entries, receipts, write, reply: Reply::Thread(reply) }).map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        queue.send(request).map_err(|_| Error::Closed)
     }
 
     /// The indices in the log of the receipts under `packet` (a packet or
@@ -303,6 +290,13 @@ pub enum ReceiptSide {
     Issued = 0,
     /// The peer signed it: this node sent the packet (or made the request).
     Received = 1,
+}
+
+/// A commit of `entries` (encoded, their receipts found) and `write`, answered to `reply`.
+fn request(entries: &[LogEntry], write: Write, reply: Reply) -> Result<Request, Error> {
+    let bytes = entries.iter().map(tally_receipt::entry_bytes).collect::<Result<Vec<_>, _>>()?;
+    let receipts = entries.iter().enumerate().filter_map(|(i, e)| receipt_key(e).map(|(p, s)| (i, p, s))).collect();
+    Ok(Request { entries: bytes, receipts, write: Some(write), reply })
 }
 
 /// The index key of a receipt entry.

@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{Federation, TALLY, grant_id, issue_grant, path, run};
+use crate::common::{Federation, TALLY, grant_id, issue_grant, path, wait_until_started};
 
 /// A node under callgrind, killed when dropped.
 struct Profiled {
@@ -41,12 +41,7 @@ fn profiled(dir: &Path) -> Profiled {
         .spawn()
         .expect("valgrind runs (install valgrind for --callgrind)");
     let node = Profiled { child, out };
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !run(&["status", "--dir", path(dir)]).status.success() {
-        let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
-        assert!(Instant::now() < deadline, "the node in {} did not start under callgrind: {log}", dir.display());
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_until_started(dir, Duration::from_secs(300));
     node
 }
 

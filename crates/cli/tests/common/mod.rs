@@ -56,13 +56,19 @@ pub fn serve(dir: &Path) -> Served {
         .spawn()
         .expect("tally serve starts");
     let served = Served(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    wait_until_started(dir, Duration::from_secs(30));
+    served
+}
+
+/// Waits up to `within` until the node in `dir` answers `tally status`
+/// (panics with its log if it does not).
+pub fn wait_until_started(dir: &Path, within: Duration) {
+    let deadline = Instant::now() + within;
     while !run(&["status", "--dir", path(dir)]).status.success() {
         let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
         assert!(Instant::now() < deadline, "the node in {} did not start: {log}", dir.display());
         std::thread::sleep(Duration::from_millis(50));
     }
-    served
 }
 
 /// Waits up to 20 s for `condition`.

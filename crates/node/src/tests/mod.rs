@@ -446,12 +446,30 @@ async fn a_pull_refusal_under_a_stored_packets_id_does_not_replace_its_receipt()
     assert_eq!(issued.len(), 2, "both receipts are listed");
 }
 
-#[tokio::test]
-async fn a_small_payload_is_kept_in_the_database_and_a_large_one_in_its_blob_file() {
-    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+/// The tax bureau's grant to social-security with erasure on revocation, kept by the grantee.
+fn erasable_grant(
+    fed: &Fixture,
+) -> (Arc<crate::state::NodeState>, Arc<crate::state::NodeState>, tally_wire::GrantChain) {
     let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
     let root = issue(&tax, &document("social-security", "income", "erase_on_revoke = true"));
     social.keep_grant(root.clone(), false).expect("kept");
+    (tax, social, root)
+}
+
+/// `issuer`'s revocation of `root`, effective now, obliging erasure.
+fn revoked_now_with_erasure(
+    issuer: &crate::state::NodeState,
+    root: &tally_wire::GrantChain,
+) -> tally_wire::Signed<tally_wire::Revocation> {
+    let now = issuer.now();
+    tally_grant::revoke(&issuer.identity, &issuer.agency, leaf(root), now, RevocationReason::PURPOSE_ENDED, true, now)
+        .expect("signs")
+}
+
+#[tokio::test]
+async fn a_small_payload_is_kept_in_the_database_and_a_large_one_in_its_blob_file() {
+    let fed = Fixture::new(&["tax-bureau", "social-security"]);
+    let (tax, social, root) = erasable_grant(&fed);
     let small = vec![0x11; 1024];
     // Over tally_store::MAX_INLINE_BLOB once sealed, though under it in plaintext by a few bytes.
     let large: Vec<u8> = (0..tally_store::MAX_INLINE_BLOB).map(|i| i as u8).collect();
@@ -475,17 +493,7 @@ async fn a_small_payload_is_kept_in_the_database_and_a_large_one_in_its_blob_fil
     assert_eq!(plaintext(1), small);
     assert_eq!(plaintext(2), large);
     // Erased: the inline payload goes with its key, in the same transaction.
-    let r = tally_grant::revoke(
-        &tax.identity,
-        &tax.agency,
-        leaf(&root),
-        tax.now(),
-        RevocationReason::PURPOSE_ENDED,
-        true,
-        tax.now(),
-    )
-    .expect("signs");
-    assert!(social.keep_revocation(r).expect("kept"));
+    assert!(social.keep_revocation(revoked_now_with_erasure(&tax, &root)).expect("kept"));
     social.sweep().expect("sweeps");
     for n in [1, 2] {
         let record = social.store.inbox(&packet(n)).expect("readable").expect("stored");
@@ -498,17 +506,11 @@ async fn a_small_payload_is_kept_in_the_database_and_a_large_one_in_its_blob_fil
 #[tokio::test]
 async fn an_erased_key_with_no_packet_stored_still_gets_its_deletion_record() {
     let fed = Fixture::new(&["tax-bureau", "social-security"]);
-    let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
-    let root = issue(&tax, &document("social-security", "income", "erase_on_revoke = true"));
-    social.keep_grant(root.clone(), false).expect("kept");
+    let (tax, social, root) = erasable_grant(&fed);
     // Accepted, so the grant's data key exists, then abandoned: nothing stored under it.
     let _ = deliver(&tax, &social, &root, "income.annual", b"41250", packet(1), true).await;
     assert!(social.store.inbox(&packet(1)).expect("readable").is_none());
-    let now = tax.now();
-    let r =
-        tally_grant::revoke(&tax.identity, &tax.agency, leaf(&root), now, RevocationReason::PURPOSE_ENDED, true, now)
-            .expect("signs");
-    assert!(social.keep_revocation(r).expect("kept"));
+    assert!(social.keep_revocation(revoked_now_with_erasure(&tax, &root)).expect("kept"));
     social.sweep().expect("sweeps");
     let deletions: Vec<_> = social
         .log_entries()
