@@ -104,9 +104,10 @@ pub(crate) struct IssueArgs {
     /// Permitted data categories (repeat).
     #[arg(long)]
     category: Vec<DataCategory>,
-    /// First invalid instant (RFC 3339), or a duration from now (`30days`).
-    #[arg(long, default_value = "365days")]
-    valid_for: String,
+    /// First invalid instant (RFC 3339), or a duration from now (`30days`);
+    /// default 365 days for `issue`, the parent's end for `delegate`.
+    #[arg(long)]
+    valid_for: Option<String>,
     /// Which way data may flow.
     #[arg(long, value_enum, default_value = "both")]
     direction: DirectionArg,
@@ -137,7 +138,7 @@ pub(crate) struct IssueArgs {
 }
 
 /// The grant document the flags (or the document file) describe.
-fn grant_document(args: &IssueArgs) -> Result<GrantDocument, Failure> {
+fn grant_document(args: &IssueArgs, valid_for: &str) -> Result<GrantDocument, Failure> {
     if let Some(file) = &args.file {
         return GrantDocument::from_toml(&read_text(file)?)
             .map_err(|e| usage(format!("{}: grant document: {e}", file.display())));
@@ -147,9 +148,9 @@ fn grant_document(args: &IssueArgs) -> Result<GrantDocument, Failure> {
         return Err(usage("give at least one --purpose and one --category"));
     }
     let now = std::time::SystemTime::now();
-    let not_after = match humantime::parse_duration(&args.valid_for) {
+    let not_after = match humantime::parse_duration(valid_for) {
         Ok(d) => humantime::format_rfc3339_seconds(now + d).to_string(),
-        Err(_) => args.valid_for.clone(),
+        Err(_) => valid_for.to_owned(),
     };
     Ok(GrantDocument {
         issuer: None,
@@ -174,7 +175,20 @@ fn grant_document(args: &IssueArgs) -> Result<GrantDocument, Failure> {
 pub(crate) fn run(command: GrantCommand, json: bool) -> Result<(), Failure> {
     match command {
         GrantCommand::Issue(args) | GrantCommand::Delegate(args) => {
-            let issue = GrantIssue { document: grant_document(&args)? };
+            let valid_for = match (&args.valid_for, args.parent) {
+                (Some(v), _) => v.clone(),
+                (None, None) => "365days".to_owned(),
+                // A delegated grant may be no wider than its parent: it ends when
+                // the parent does unless told otherwise (a default measured from
+                // now would end a few seconds after a parent issued just before).
+                (None, Some(parent)) => {
+                    let grants = call(&args.node.dir, |c| async move { c.grants().await })?;
+                    grants.into_iter().find(|g| g.grant == parent).map(|g| g.not_after).ok_or_else(|| {
+                        failed(format!("parent grant {parent} is not known to this node; import it first"))
+                    })?
+                }
+            };
+            let issue = GrantIssue { document: grant_document(&args, &valid_for)? };
             let issued = call(&args.node.dir, |c| async move { c.issue_grant(&issue).await })?;
             write_file(&args.out, &unhex(&issued.file)?)?;
             if json {

@@ -217,6 +217,9 @@ fn a_requester_that_reads_the_data_and_withholds_its_receipt_still_uses_the_quot
         &fed.file("root.grant"),
         &["--direction", "pull", "--max-packets", "1", "--delegation-depth", "1"],
     ));
+    // A second boundary between the parent and the delegation: a delegation
+    // without --valid-for ends when its parent does, not 365 days from its own now.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     ok(&[
         "grant",
         "delegate",
