@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::digest::{Context, SHA256};
-use tally_envelope::hpke::{self, Aead, ModeKeys, Suite};
+use tally_envelope::hpke::{self, Aead, Kem, ModeKeys, Suite};
 use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, Opener, PacketSpec, Sealer};
 use tally_testkit::time;
 use tally_wire::{
@@ -202,7 +202,7 @@ fn bulk(f: &Fixture, len: usize) {
         });
         // The same HPKE work with this crate's HPKE (ring AEAD), no signature, hash or commitment.
         let rng = ring::rand::SystemRandom::new();
-        let suite = Suite { aead: Aead::Aes256Gcm };
+        let suite = Suite { kem: Kem::X25519, aead: Aead::Aes256Gcm };
         let sk_ours = hpke::derive_key_pair(b"benchmark receiver key material");
         let pk_ours = sk_ours.public_key();
         let (enc_ours, mut ctx_ours) =
@@ -270,13 +270,13 @@ fn small(f: &Fixture) {
         black_box(f.sender.sign(label::PACKET_TRAILER, &msg));
     });
     let t_verify_tally = time(|| f.verifier.verify(label::PACKET_TRAILER, &msg, &sig, "bench").expect("verifies"));
-    let suite = Suite { aead: Aead::Aes256Gcm };
+    let suite = Suite { kem: Kem::X25519, aead: Aead::Aes256Gcm };
     let rng = ring::rand::SystemRandom::new();
-    let pk = f.kem.public_key().0;
+    let sk = hpke::derive_key_pair(b"bench");
+    let pk = sk.public_key();
     let t_setup_s =
         time(|| drop(black_box(hpke::setup_sender(suite, &pk, &[0; 32], &ModeKeys::Base, &rng).expect("setup"))));
     let (enc, _) = hpke::setup_sender(suite, &pk, &[0; 32], &ModeKeys::Base, &rng).expect("setup");
-    let sk = hpke::derive_key_pair(b"bench");
     let t_setup_r =
         time(|| drop(black_box(hpke::setup_receiver(suite, &enc, &sk, &[0; 32], &ModeKeys::Base).expect("setup"))));
 

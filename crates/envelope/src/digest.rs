@@ -63,9 +63,10 @@ pub fn request_digest(request: &Signed<PullRequest>) -> Digest {
     digest(label::PULL_REQUEST_DIGEST, &[request.body()])
 }
 
-/// A KEM key's id, `H("tally/v1/hash/kem-key-id", public key)`.
+/// A KEM key's id, `H("tally/v1/hash/kem-key-id", public key)`: the key's
+/// bytes without the variant index (32 for X25519, 1216 for X-Wing).
 pub fn kem_key_id(key: &KemPublicKey) -> KeyId {
-    KeyId(digest(label::KEM_KEY_ID, &[&key.0]).0)
+    KeyId(digest(label::KEM_KEY_ID, &[key.as_bytes()]).0)
 }
 
 #[cfg(test)]

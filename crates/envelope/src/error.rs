@@ -40,6 +40,18 @@ pub enum HpkeError {
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// The suite's KEM is not the one of the key or encapsulated key given.
+    #[error("the suite's KEM is {suite}, the key's is {key}")]
+    WrongKem {
+        /// The suite's KEM.
+        suite: tally_wire::Kem,
+        /// The key's.
+        key: tally_wire::Kem,
+    },
+    /// The recipient's X-Wing key is not a valid encapsulation key (its
+    /// ML-KEM part fails the modulus check of FIPS 203).
+    #[error("the X-Wing public key is invalid")]
+    InvalidPublicKey,
 }
 
 /// Everything that can go wrong sealing, opening, signing or verifying.
@@ -191,7 +203,8 @@ impl Error {
     pub fn reason_code(&self) -> ReasonCode {
         match self {
             Self::UnsupportedVersion(_) => ReasonCode::UNSUPPORTED_VERSION,
-            Self::UnsupportedSuite(_) => ReasonCode::UNSUPPORTED_SUITE,
+            // A suite whose KEM is not the recipient key's (or the encapsulated key's).
+            Self::UnsupportedSuite(_) | Self::Hpke(HpkeError::WrongKem { .. }) => ReasonCode::UNSUPPORTED_SUITE,
             Self::WrongRecipientKey { .. } => ReasonCode::UNKNOWN_RECIPIENT_KEY,
             Self::BadTrailerSignature | Self::BadSignature(_) => ReasonCode::BAD_SIGNATURE,
             Self::TooManyChunks { .. }

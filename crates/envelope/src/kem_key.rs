@@ -1,4 +1,4 @@
-//! KEM keys (X25519) and their certificates (spec/keys.md).
+//! KEM keys (DHKEM(X25519) or X-Wing) and their certificates (spec/keys.md).
 //!
 //! A recipient seals nothing with its KEM key; senders seal to it. The
 //! identity key certifies each KEM key for a validity window, so KEM keys
@@ -7,42 +7,82 @@
 use std::fmt;
 
 use ring::rand::SecureRandom;
-use tally_wire::{AgencyId, KemKeyCertificate, KemPublicKey, KeyId, Signed, Timestamp};
+use tally_wire::{AgencyId, Kem, KemKeyCertificate, KemPublicKey, KeyId, Signed, Timestamp, X25519PublicKey};
 use zeroize::Zeroizing;
 
 use crate::digest::kem_key_id;
 use crate::error::{Error, HpkeError};
 use crate::hpke::KemPrivateKey;
+use crate::hpke::xwing::XWingPrivateKey;
 use crate::identity::{IdentityKey, IdentityVerifier};
 
-/// An agency's X25519 KEM key. Not `Clone`; zeroized on drop; its `Debug`
-/// shows only the public key and id.
+/// An agency's KEM key, DHKEM(X25519) or X-Wing. Not `Clone`; zeroized on
+/// drop; its `Debug` shows only the KEM, the public key and the id.
 pub struct KemKey {
-    secret: KemPrivateKey,
+    secret: KemSecret,
     public: KemPublicKey,
     id: KeyId,
 }
 
+/// The private half of a [`KemKey`].
+pub(crate) enum KemSecret {
+    /// An X25519 private key.
+    X25519(KemPrivateKey),
+    /// An X-Wing seed and what it expands to.
+    XWing(XWingPrivateKey),
+}
+
 impl KemKey {
-    /// A new key from the system's random number generator.
+    /// A new DHKEM(X25519) key from the system's random number generator.
     pub fn generate() -> Result<Self, Error> {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        ring::rand::SystemRandom::new().fill(&mut *bytes).map_err(|_| HpkeError::Random)?;
-        Ok(Self::from_bytes(*bytes))
+        Self::generate_for(Kem::X25519)
     }
 
-    /// The key with these private bytes.
+    /// A new key of `kem` from the system's random number generator.
+    pub fn generate_for(kem: Kem) -> Result<Self, Error> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        ring::rand::SystemRandom::new().fill(&mut *bytes).map_err(|_| HpkeError::Random)?;
+        Ok(Self::from_secret(kem, *bytes))
+    }
+
+    /// The DHKEM(X25519) key with these private bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self::from_private(KemPrivateKey::from_bytes(bytes))
     }
 
-    pub(crate) fn from_private(secret: KemPrivateKey) -> Self {
-        let public = KemPublicKey(secret.public_key());
-        Self { id: kem_key_id(&public), secret, public }
+    /// The key of `kem` with these 32 secret bytes: an X25519 private key,
+    /// or an X-Wing seed (its decapsulation key).
+    pub fn from_secret(kem: Kem, bytes: [u8; 32]) -> Self {
+        match kem {
+            Kem::X25519 => Self::from_bytes(bytes),
+            Kem::XWing => {
+                let secret = XWingPrivateKey::from_seed(bytes);
+                let public = KemPublicKey::XWing(Box::new(tally_wire::XWingPublicKey(*secret.public_key())));
+                Self { id: kem_key_id(&public), secret: KemSecret::XWing(secret), public }
+            }
+        }
     }
 
-    pub(crate) fn private(&self) -> &KemPrivateKey {
+    pub(crate) fn from_private(secret: KemPrivateKey) -> Self {
+        let public = KemPublicKey::X25519(X25519PublicKey(secret.public_key()));
+        Self { id: kem_key_id(&public), secret: KemSecret::X25519(secret), public }
+    }
+
+    pub(crate) fn private(&self) -> &KemSecret {
         &self.secret
+    }
+
+    /// The 32 secret bytes [`from_secret`](Self::from_secret) takes, for a key file.
+    pub(crate) fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        match &self.secret {
+            KemSecret::X25519(k) => k.to_bytes(),
+            KemSecret::XWing(k) => k.seed(),
+        }
+    }
+
+    /// The key's KEM.
+    pub fn kem(&self) -> Kem {
+        self.public.kem()
     }
 
     /// The public key.
@@ -67,7 +107,7 @@ impl KemKey {
         identity.sign_object(KemKeyCertificate {
             agency,
             key_id: self.id,
-            public_key: self.public,
+            public_key: self.public.clone(),
             not_before,
             not_after,
         })
@@ -76,7 +116,7 @@ impl KemKey {
 
 impl fmt::Debug for KemKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KemKey(id: {}, public: {})", self.id, self.public)
+        write!(f, "KemKey({}, id: {}, public: {})", self.kem(), self.id, self.public)
     }
 }
 
@@ -158,5 +198,22 @@ mod tests {
         ));
         let shown = format!("{kem:?}");
         assert!(!shown.contains(&"02".repeat(32)));
+    }
+
+    #[test]
+    fn an_xwing_key_is_certified_like_an_x25519_key_and_never_prints_its_seed() {
+        let identity = IdentityKey::from_seed(&[1; 32]);
+        let verifier = IdentityVerifier::new(&identity.public_key()).expect("valid");
+        let kem = KemKey::from_secret(Kem::XWing, [0x5a; 32]);
+        assert_eq!(kem.kem(), Kem::XWing);
+        assert_eq!(kem.public_key().as_bytes().len(), 1216);
+        let agency = AgencyId::new("tax-bureau").expect("valid");
+        let cert = kem.certify(&identity, agency.clone(), Timestamp::from_secs(0), Timestamp::from_secs(9)).expect("signs");
+        let c = verify_kem_certificate(&cert, &verifier, &agency, Timestamp::from_secs(1)).expect("verifies");
+        assert_eq!(c.public_key.kem(), Kem::XWing);
+        assert_eq!(&*kem.secret_bytes(), &[0x5a; 32]);
+        assert!(!format!("{kem:?}").contains(&"5a".repeat(32)));
+        // The same 32 bytes as an X25519 key are another key, with another id.
+        assert_ne!(KemKey::from_secret(Kem::X25519, [0x5a; 32]).key_id(), kem.key_id());
     }
 }

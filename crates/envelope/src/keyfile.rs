@@ -4,11 +4,11 @@
 //! ```toml
 //! # Tally key file (spec/keys.md). Secret: readable by its owner only.
 //! format = "tally-key/1"
-//! kind = "identity-ed25519"        # or "kem-x25519"
+//! kind = "identity-ed25519"        # or "kem-x25519", "kem-xwing"
 //! agency = "tax-bureau"
-//! public = "…64 hex digits…"
-//! key_id = "…64 hex digits…"       # kem-x25519 only
-//! secret = "…64 hex digits…"
+//! public = "…64 hex digits…"       # 2432 for kem-xwing
+//! key_id = "…64 hex digits…"       # KEM keys only
+//! secret = "…64 hex digits…"       # an X-Wing key's is its seed
 //! ```
 
 use std::fs::OpenOptions;
@@ -35,6 +35,20 @@ pub enum KeyKind {
     /// An X25519 KEM key.
     #[serde(rename = "kem-x25519")]
     Kem,
+    /// An X-Wing KEM key (its 32-byte seed).
+    #[serde(rename = "kem-xwing")]
+    KemXWing,
+}
+
+impl KeyKind {
+    /// The KEM of a KEM key file; `None` for an identity key.
+    pub fn kem(self) -> Option<tally_wire::Kem> {
+        match self {
+            Self::Identity => None,
+            Self::Kem => Some(tally_wire::Kem::X25519),
+            Self::KemXWing => Some(tally_wire::Kem::XWing),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -79,11 +93,14 @@ pub fn write_identity_key(path: &Path, agency: &AgencyId, key: &IdentityKey) -> 
 pub fn write_kem_key(path: &Path, agency: &AgencyId, key: &KemKey) -> Result<(), Error> {
     let doc = Document {
         format: FORMAT.into(),
-        kind: KeyKind::Kem,
+        kind: match key.kem() {
+            tally_wire::Kem::X25519 => KeyKind::Kem,
+            tally_wire::Kem::XWing => KeyKind::KemXWing,
+        },
         agency: agency.clone(),
-        public: key.public_key().to_hex(),
+        public: crate::hex(key.public_key().as_bytes()),
         key_id: Some(key.key_id().to_hex()),
-        secret: Zeroizing::new(crate::hex(&*key.private().to_bytes())),
+        secret: Zeroizing::new(crate::hex(&*key.secret_bytes())),
     };
     write_document(path, &doc)
 }
@@ -101,11 +118,14 @@ pub fn read_identity_key(path: &Path) -> Result<(AgencyId, IdentityKey), Error> 
     Ok((doc.agency, key))
 }
 
-/// Loads a KEM key file; returns the agency and the key.
+/// Loads a KEM key file, of either KEM; returns the agency and the key.
 pub fn read_kem_key(path: &Path) -> Result<(AgencyId, KemKey), Error> {
-    let (doc, secret) = read_document(path, KeyKind::Kem)?;
-    let key = KemKey::from_bytes(*secret);
-    if key.public_key().to_hex() != doc.public || doc.key_id.as_deref() != Some(key.key_id().to_hex().as_str()) {
+    let (doc, secret) = read_document_any(path)?;
+    let kem = doc.kind.kem().ok_or_else(|| {
+        problem(path, format!("holds a {:?} key where a KEM key (Kem or KemXWing) is needed", doc.kind))
+    })?;
+    let key = KemKey::from_secret(kem, *secret);
+    if crate::hex(key.public_key().as_bytes()) != doc.public || doc.key_id.as_deref() != Some(key.key_id().to_hex().as_str()) {
         return Err(problem(
             path,
             "the public key or key id does not match the secret key: the file is damaged; restore it from a backup",
@@ -119,7 +139,7 @@ pub fn inspect_key_file(path: &Path) -> Result<KeyFileInfo, Error> {
     let (doc, _) = read_document_any(path)?;
     match doc.kind {
         KeyKind::Identity => drop(read_identity_key(path)?),
-        KeyKind::Kem => drop(read_kem_key(path)?),
+        KeyKind::Kem | KeyKind::KemXWing => drop(read_kem_key(path)?),
     }
     Ok(KeyFileInfo { kind: doc.kind, agency: doc.agency, public: doc.public, key_id: doc.key_id })
 }
@@ -211,7 +231,7 @@ mod tests {
         let err = write_identity_key(&path, &agency, &key).expect_err("no overwrite");
         assert!(err.to_string().contains("refusing to overwrite"), "{err}");
         let err = read_kem_key(&path).expect_err("wrong kind");
-        assert!(err.to_string().contains("where a Kem key is needed"), "{err}");
+        assert!(err.to_string().contains("where a KEM key (Kem or KemXWing) is needed"), "{err}");
         let info = inspect_key_file(&path).expect("inspects");
         assert_eq!(info.kind, KeyKind::Identity);
         std::fs::remove_file(&path).expect("cleanup");
@@ -221,11 +241,14 @@ mod tests {
     fn kem_key_round_trips() {
         let path = temp("kem");
         let agency = AgencyId::new("tax-bureau").expect("valid");
-        let key = KemKey::from_bytes([6; 32]);
-        write_kem_key(&path, &agency, &key).expect("writes");
-        let (_, back) = read_kem_key(&path).expect("reads");
-        assert_eq!(back.key_id(), key.key_id());
-        std::fs::remove_file(&path).expect("cleanup");
+        for kem in [tally_wire::Kem::X25519, tally_wire::Kem::XWing] {
+            let key = KemKey::from_secret(kem, [6; 32]);
+            write_kem_key(&path, &agency, &key).expect("writes");
+            let (_, back) = read_kem_key(&path).expect("reads");
+            assert_eq!((back.kem(), back.key_id()), (kem, key.key_id()));
+            assert_eq!(inspect_key_file(&path).expect("inspects").kind.kem(), Some(kem));
+            std::fs::remove_file(&path).expect("cleanup");
+        }
     }
 
     #[cfg(unix)]

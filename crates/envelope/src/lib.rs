@@ -68,6 +68,8 @@ pub use keyfile::{
     FORMAT as KEY_FILE_FORMAT, KeyFileInfo, KeyKind, inspect_key_file, read_identity_key, read_kem_key,
     write_identity_key, write_kem_key,
 };
+#[cfg(any(test, fuzzing, feature = "test-vectors"))]
+pub use packet::Ephemeral;
 pub use packet::{
     CommitmentKey, Opened, Opener, PacketDigests, PacketSpec, Revealed, Sealed, Sealer, hpke_suite, read_packet,
     sign_trailer, verify_origin, verify_reveal, verify_revealed_content, write_packet,

@@ -5,7 +5,8 @@
 mod support;
 
 use tally_envelope::{CommitmentKey, Error, IdentityVerifier, KemKey, header_digest, verify_reveal};
-use tally_wire::{EncapsulatedKey, Encoded, KeyId, SuiteId, label};
+use tally_envelope::HpkeError;
+use tally_wire::{EncapsulatedKey, Encoded, KeyId, SuiteId, X25519PublicKey, label};
 
 use support::*;
 
@@ -58,6 +59,7 @@ fn header_bit_flip_anywhere_is_rejected() {
                         | Error::TooManyChunks { .. }
                         | Error::WrongRecipientKey { .. }
                         | Error::UnsupportedSuite(_)
+                        | Error::Hpke(HpkeError::WrongKem { .. })
                         | Error::UnsupportedVersion(_)
                 ),
                 "byte {byte} bit {bit}: {err}"
@@ -109,7 +111,8 @@ fn encapsulated_key_bit_flip_opens_no_chunk() {
     let (parties, p, _) = packet();
     for byte in 0..32 {
         let mut offer = p.offer.clone();
-        offer.encapsulated_key.0[byte] ^= 0x01;
+        let EncapsulatedKey::X25519(enc) = &mut offer.encapsulated_key else { panic!("an X25519 packet") };
+        enc.0[byte] ^= 0x01;
         assert!(
             matches!(open(&parties, &offer, &p.chunks, &p.trailer), Err(Error::ChunkAuthentication { index: 0 })),
             "byte {byte}"
@@ -290,7 +293,7 @@ fn signed_commitment_that_does_not_match_the_plaintext_is_rejected() {
     let d = &p.sealed.digests;
     let mut t = Vec::new();
     t.extend_from_slice(&header_digest(&p.offer.header).0);
-    t.extend_from_slice(&p.offer.encapsulated_key.0);
+    t.extend_from_slice(p.offer.encapsulated_key.as_bytes());
     t.extend_from_slice(&3u64.to_be_bytes());
     t.extend_from_slice(&2500u64.to_be_bytes());
     t.extend_from_slice(&d.ciphertext_fingerprint.0);
@@ -358,9 +361,56 @@ fn wrong_sender_verifier_is_refused() {
 fn swapped_encapsulated_key_from_another_packet_is_rejected() {
     let (parties, p, _) = packet();
     let other = seal(&parties, &payload(2500), CS, AES);
-    let offer =
-        tally_wire::Offer { encapsulated_key: EncapsulatedKey(other.offer.encapsulated_key.0), ..p.offer.clone() };
+    let offer = tally_wire::Offer { encapsulated_key: other.offer.encapsulated_key.clone(), ..p.offer.clone() };
     assert!(matches!(open(&parties, &offer, &p.chunks, &p.trailer), Err(Error::ChunkAuthentication { index: 0 })));
+}
+
+const XWING: SuiteId = SuiteId::XWING_SHA256_AES256GCM;
+
+#[test]
+fn an_xwing_packet_opens_and_a_bit_flip_in_its_encapsulated_key_opens_no_chunk() {
+    let parties = Parties::xwing();
+    let plaintext = payload(2500);
+    let p = seal(&parties, &plaintext, CS, XWING);
+    let (out, _) = open(&parties, &p.offer, &p.chunks, &p.trailer).expect("opens");
+    assert_eq!(out, plaintext);
+    // Bytes of the ML-KEM ciphertext (0..1088) and of the X25519 key (1088..1120):
+    // ML-KEM's implicit rejection and X25519 both give another shared secret.
+    for byte in (0..1120).step_by(97).chain([1087, 1088, 1119]) {
+        let mut offer = p.offer.clone();
+        let EncapsulatedKey::XWing(enc) = &mut offer.encapsulated_key else { panic!("an X-Wing packet") };
+        enc.0[byte] ^= 0x01;
+        assert!(
+            matches!(open(&parties, &offer, &p.chunks, &p.trailer), Err(Error::ChunkAuthentication { index: 0 })),
+            "byte {byte}"
+        );
+    }
+}
+
+#[test]
+fn an_xwing_packet_relabelled_as_classical_or_given_a_classical_key_is_refused_before_any_chunk() {
+    let parties = Parties::xwing();
+    let p = seal(&parties, &payload(2500), CS, XWING);
+    // A downgrade of the header's suite: the recipient's key is X-Wing's.
+    let mut header = p.offer.header.value().clone();
+    header.suite = AES;
+    let offer = tally_wire::Offer { header: Encoded::new(header).expect("encodes"), ..p.offer.clone() };
+    let err = open(&parties, &offer, &p.chunks, &p.trailer).expect_err("refused");
+    assert!(matches!(err, Error::Hpke(HpkeError::WrongKem { .. })), "{err}");
+    assert_eq!(err.reason_code(), tally_wire::ReasonCode::UNSUPPORTED_SUITE);
+    // An encapsulated key of the other KEM.
+    let offer = tally_wire::Offer {
+        encapsulated_key: EncapsulatedKey::X25519(X25519PublicKey([9; 32])),
+        ..p.offer.clone()
+    };
+    assert!(matches!(open(&parties, &offer, &p.chunks, &p.trailer), Err(Error::Hpke(HpkeError::WrongKem { .. }))));
+    // A sender cannot seal an X-Wing suite to an X25519 key, nor the reverse.
+    let classical = Parties::new();
+    let spec = spec(10, CS, XWING);
+    let err = tally_envelope::Sealer::new(classical.recipient_cert.unverified(), spec, tally_wire::BoundedVec::empty())
+        .err()
+        .expect("refused");
+    assert!(matches!(err, Error::Hpke(HpkeError::WrongKem { .. })), "{err}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Golden vectors of the packet construction, `spec/vectors/envelope/packets.json`.
+//! Golden vectors of the packet construction, `spec/vectors/envelope/packets.json`
+//! (DHKEM(X25519) suites) and `xwing-packets.json` (X-Wing suites).
 //!
 //! Every input is fixed (keys, packet id, ephemeral key; Ed25519 signatures
 //! are deterministic), so another implementation can check each
@@ -13,14 +14,18 @@ mod support;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, Sealer, header_digest, read_packet};
-use tally_wire::{AgencyId, BoundedVec, Frame, PacketId, SuiteId, Timestamp};
+use tally_envelope::{Ephemeral, IdentityKey, IdentityVerifier, KemKey, Sealer, header_digest, read_packet};
+use tally_wire::{AgencyId, BoundedVec, Frame, Kem, PacketId, SuiteId, Timestamp};
 
 use support::{payload, spec};
 use tally_testkit::{blessing, check_golden, hex};
 
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors/envelope/packets.json")
+fn path(kem: Kem) -> PathBuf {
+    let name = match kem {
+        Kem::X25519 => "packets.json",
+        Kem::XWing => "xwing-packets.json",
+    };
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors/envelope").join(name)
 }
 
 fn unhex(v: &Value) -> Vec<u8> {
@@ -70,29 +75,70 @@ const CASES: &[Case] = &[
     },
 ];
 
+const XWING_CASES: &[Case] = &[
+    Case {
+        name: "xwing-aes256gcm-three-chunks",
+        description: "X-Wing, AES-256-GCM, chunk size 1024, 2500-byte payload: chunks of 1024, 1024 and 452 bytes.",
+        suite: SuiteId::XWING_SHA256_AES256GCM,
+        chunk_size: 1024,
+        payload_len: 2500,
+    },
+    Case {
+        name: "xwing-chacha20poly1305-one-chunk",
+        description: "X-Wing, ChaCha20-Poly1305, default chunk size, 100-byte payload.",
+        suite: SuiteId::XWING_SHA256_CHACHA20POLY1305,
+        chunk_size: 65536,
+        payload_len: 100,
+    },
+    Case {
+        name: "xwing-aes256gcm-empty",
+        description: "X-Wing, AES-256-GCM, empty payload: one chunk of 0 plaintext bytes (the tag only).",
+        suite: SuiteId::XWING_SHA256_AES256GCM,
+        chunk_size: 65536,
+        payload_len: 0,
+    },
+];
+
+fn cases_of(kem: Kem) -> &'static [Case] {
+    match kem {
+        Kem::X25519 => CASES,
+        Kem::XWing => XWING_CASES,
+    }
+}
+
 const SENDER_SEED: [u8; 32] = [0x01; 32];
 const RECIPIENT_SEED: [u8; 32] = [0x02; 32];
 const KEM_SECRET: [u8; 32] = [0x03; 32];
 const EPHEMERAL: [u8; 32] = [0x04; 32];
+/// X-Wing's encapsulation randomness: 32 bytes for ML-KEM, then 32 for X25519.
+const XWING_RANDOMNESS: [u8; 64] = [0x06; 64];
 const PACKET_ID: [u8; 16] = [0x05; 16];
 
-fn generate() -> Value {
+fn randomness(kem: Kem) -> (Ephemeral, &'static str, Vec<u8>) {
+    match kem {
+        Kem::X25519 => (Ephemeral::X25519(EPHEMERAL), "ephemeral_secret", EPHEMERAL.to_vec()),
+        Kem::XWing => (Ephemeral::XWing(XWING_RANDOMNESS), "encapsulation_randomness", XWING_RANDOMNESS.to_vec()),
+    }
+}
+
+fn generate(kem_kind: Kem) -> Value {
     let sender = IdentityKey::from_seed(&SENDER_SEED);
     let recipient = IdentityKey::from_seed(&RECIPIENT_SEED);
-    let kem = KemKey::from_bytes(KEM_SECRET);
+    let kem = KemKey::from_secret(kem_kind, KEM_SECRET);
+    let (ephemeral, randomness_name, randomness_bytes) = randomness(kem_kind);
     let agency = AgencyId::new("social-security").expect("valid");
     let cert = kem
         .certify(&recipient, agency, Timestamp::from_secs(1_790_000_000), Timestamp::from_secs(1_800_000_000))
         .expect("certifies");
     let mut cases = Vec::new();
-    for case in CASES {
+    for case in cases_of(kem_kind) {
         let plaintext = payload(case.payload_len);
         let (mut sealer, offer) = Sealer::dangerous_new_deterministic(
             cert.unverified(),
             spec(case.payload_len as u64, case.chunk_size, case.suite),
             BoundedVec::empty(),
             PacketId(PACKET_ID),
-            EPHEMERAL,
+            ephemeral,
         )
         .expect("seals");
         let mut stream = Frame::Offer(offer.clone()).encode().expect("encodes");
@@ -114,7 +160,7 @@ fn generate() -> Value {
             "payload": hex(&plaintext),
             "header": hex(offer.header.body()),
             "header_digest": header_digest(&offer.header).to_hex(),
-            "enc": offer.encapsulated_key.to_hex(),
+            "enc": hex(offer.encapsulated_key.as_bytes()),
             "chunks": chunks,
             "ciphertext_fingerprint": sealed.digests.ciphertext_fingerprint.to_hex(),
             "commitment_key": hex(sealed.commitment_key.reveal()),
@@ -123,26 +169,38 @@ fn generate() -> Value {
             "stream": hex(&stream),
         }));
     }
-    json!({
-        "description": "Sealed packets (spec/envelope.md) with every input fixed. The ephemeral key is fixed for reproducibility only: never reuse one.",
+    let description = match kem_kind {
+        Kem::X25519 => {
+            "Sealed packets (spec/envelope.md) with every input fixed. The ephemeral key is fixed for reproducibility only: never reuse one."
+        }
+        Kem::XWing => {
+            "Packets sealed with X-Wing (spec/envelope.md) with every input fixed: kem_secret is the X-Wing seed (the decapsulation key), encapsulation_randomness Encap's 64 bytes (ML-KEM's 32, then X25519's ephemeral key). Fixed for reproducibility only: never reuse randomness."
+        }
+    };
+    let mut doc = json!({
+        "description": description,
+        "kem": kem_kind.name(),
         "sender_seed": hex(&SENDER_SEED),
         "sender_public": sender.public_key().to_hex(),
         "recipient_seed": hex(&RECIPIENT_SEED),
         "recipient_public": recipient.public_key().to_hex(),
         "kem_secret": hex(&KEM_SECRET),
-        "kem_public": kem.public_key().to_hex(),
+        "kem_public": hex(kem.public_key().as_bytes()),
         "kem_key_id": kem.key_id().to_hex(),
         "kem_certificate": hex(&cert.encode()),
-        "ephemeral_secret": hex(&EPHEMERAL),
         "packet_id": hex(&PACKET_ID),
         "cases": cases,
-    })
+    });
+    doc[randomness_name] = json!(hex(&randomness_bytes));
+    doc
 }
 
 #[test]
-fn vector_file_matches_the_code() {
-    let text = serde_json::to_string_pretty(&generate()).expect("serializes") + "\n";
-    check_golden(&path(), &text);
+fn vector_files_match_the_code() {
+    for kem in [Kem::X25519, Kem::XWing] {
+        let text = serde_json::to_string_pretty(&generate(kem)).expect("serializes") + "\n";
+        check_golden(&path(kem), &text);
+    }
 }
 
 #[test]
@@ -150,14 +208,21 @@ fn stored_packets_open_with_the_stored_keys() {
     if blessing() {
         return;
     }
-    let text = std::fs::read_to_string(path()).unwrap_or_else(|e| panic!("{}: {e}", path().display()));
+    for kem in [Kem::X25519, Kem::XWing] {
+        stored_packets_open(kem);
+    }
+}
+
+fn stored_packets_open(kem_kind: Kem) {
+    let path = path(kem_kind);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let doc: Value = serde_json::from_str(&text).expect("valid JSON");
-    let kem = KemKey::from_bytes(arr32(&doc["kem_secret"]));
-    assert_eq!(kem.public_key().0, arr32(&doc["kem_public"]));
+    let kem = KemKey::from_secret(kem_kind, arr32(&doc["kem_secret"]));
+    assert_eq!(kem.public_key().as_bytes(), &unhex(&doc["kem_public"])[..]);
     let sender =
         IdentityVerifier::new(&tally_wire::IdentityPublicKey(arr32(&doc["sender_public"]))).expect("valid key");
     let cases = doc["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), CASES.len());
+    assert_eq!(cases.len(), cases_of(kem_kind).len());
     for case in cases {
         let name = case["name"].as_str().expect("name");
         let mut out = Vec::new();

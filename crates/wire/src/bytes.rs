@@ -108,12 +108,19 @@ fixed_bytes! {
     IdentityPublicKey, 32
 }
 fixed_bytes! {
-    /// An X25519 public key: an agency's KEM key.
-    KemPublicKey, 32
+    /// An X25519 public key: a DHKEM(X25519) KEM key, or the encapsulated
+    /// key of a packet sealed to one (the sender's ephemeral public key).
+    X25519PublicKey, 32
 }
 fixed_bytes! {
-    /// The HPKE encapsulated key `enc` of a packet (DHKEM(X25519): 32 bytes).
-    EncapsulatedKey, 32
+    /// An X-Wing encapsulation key: the ML-KEM-768 encapsulation key (1184
+    /// bytes) followed by the X25519 public key (32 bytes).
+    XWingPublicKey, 1216
+}
+fixed_bytes! {
+    /// An X-Wing ciphertext: the ML-KEM-768 ciphertext (1088 bytes) followed
+    /// by the X25519 ephemeral public key (32 bytes).
+    XWingCiphertext, 1120
 }
 fixed_bytes! {
     /// A packet's content-commitment key `k_c`, as a party reveals it to an

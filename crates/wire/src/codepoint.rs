@@ -106,6 +106,21 @@ codepoints! {
         X25519_SHA256_AES256GCM = 0x0001,
         /// HPKE DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305; Ed25519 signatures.
         X25519_SHA256_CHACHA20POLY1305 = 0x0002,
+        /// HPKE X-Wing (ML-KEM-768 with X25519), HKDF-SHA256, AES-256-GCM; Ed25519 signatures.
+        XWING_SHA256_AES256GCM = 0x0003,
+        /// HPKE X-Wing (ML-KEM-768 with X25519), HKDF-SHA256, ChaCha20-Poly1305; Ed25519 signatures.
+        XWING_SHA256_CHACHA20POLY1305 = 0x0004,
+    }
+}
+
+codepoints! {
+    /// What a suite's key establishment resists, in increasing order: the
+    /// least a grant requires of the packets sent under it (spec/grants.md).
+    SuiteLevel(u8) {
+        /// Any suite: a classical KEM is enough.
+        CLASSICAL = 0,
+        /// A post-quantum (hybrid) KEM: X-Wing.
+        POST_QUANTUM = 1,
     }
 }
 
@@ -167,6 +182,8 @@ codepoints! {
         INVALID_GRANT = 0x0211,
         /// The root grant's issuer does not control a data category it names, or the flow's.
         NOT_CONTROLLER = 0x0212,
+        /// The packet's suite is below the least a grant in its chain requires (a classical KEM under a grant that requires post-quantum).
+        SUITE_BELOW_GRANT_MINIMUM = 0x0213,
         /// The packet id was already used for a different packet.
         DUPLICATE_PACKET_ID = 0x0301,
         /// The receiver cannot take the packet now (e.g. storage full); the sender may retry later.

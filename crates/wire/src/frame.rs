@@ -15,7 +15,8 @@ use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::bounded::Text;
-use crate::bytes::{EncapsulatedKey, PacketId, hex_encode};
+use crate::bytes::{PacketId, hex_encode};
+use crate::kem::EncapsulatedKey;
 use crate::codec;
 use crate::codepoint::{CloseCode, FrameType, Version};
 use crate::error::{Context, Error};

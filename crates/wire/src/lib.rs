@@ -38,6 +38,7 @@ mod codec;
 mod codepoint;
 mod error;
 mod frame;
+mod kem;
 pub mod hex;
 pub mod label;
 pub mod limits;
@@ -57,16 +58,19 @@ mod tests;
 
 pub use bounded::{BoundedBytes, BoundedVec, Text};
 pub use bytes::{
-    Digest, EncapsulatedKey, GrantId, IdentityPublicKey, KemPublicKey, KeyId, PacketId, RequestId, RevealedKey,
-    Signature,
+    Digest, GrantId, IdentityPublicKey, KeyId, PacketId, RequestId, RevealedKey, Signature, X25519PublicKey,
+    XWingCiphertext, XWingPublicKey,
 };
 pub use codec::{from_bytes, take_from_bytes, to_bytes};
-pub use codepoint::{CloseCode, DeletionReason, FrameType, ReasonCode, RevocationReason, Roles, SuiteId, Version};
+pub use codepoint::{
+    CloseCode, DeletionReason, FrameType, ReasonCode, RevocationReason, Roles, SuiteId, SuiteLevel, Version,
+};
 pub use error::{Context, Error, InvalidValue};
 pub use frame::{
     Accept, Chunk, Close, Fetch, Frame, FramePrefix, Notice, Offer, PrefixBytes, ReceiptFrame, Reject, Request,
     Trailer, body_limit,
 };
+pub use kem::{EncapsulatedKey, Kem, KemPublicKey};
 pub use label::{HashLabel, SignatureLabel};
 pub use message::{
     AgencyRecord, BundledReceipt, CategoryRecord, Checkpoint, DeletionRecord, Direction, Directory, Evidence, Grant,

@@ -66,8 +66,12 @@ pub const MAX_GRANT_CHAIN_SIZE: usize = MAX_GRANT_CHAIN_DEPTH * (MAX_GRANT_SIZE 
 pub const MAX_REVOCATION_SIZE: usize = 512;
 /// Largest encoded [`Receipt`](crate::Receipt) body, in bytes.
 pub const MAX_RECEIPT_SIZE: usize = 2 * 1024;
-/// Largest encoded [`KemKeyCertificate`](crate::KemKeyCertificate) body, in bytes.
-pub const MAX_KEM_CERT_SIZE: usize = 256;
+/// Largest encoded [`KemKeyCertificate`](crate::KemKeyCertificate) body, in
+/// bytes (an X-Wing key is 1216 bytes).
+pub const MAX_KEM_CERT_SIZE: usize = 1536;
+/// Largest encoded [`EncapsulatedKey`](crate::EncapsulatedKey): a variant
+/// index and an X-Wing ciphertext.
+pub const MAX_ENCAPSULATED_KEY_SIZE: usize = 1 + 1120;
 /// Largest encoded [`PullRequest`](crate::PullRequest) body, in bytes.
 pub const MAX_PULL_REQUEST_SIZE: usize = MAX_QUERY_LEN + 2 * 1024;
 /// Longest checkpoint note (C2SP signed note: text and signature lines), in bytes.
@@ -84,10 +88,11 @@ pub const MAX_BUNDLE_SIZE: usize =
 /// Largest encoded [`LogEntry`](crate::LogEntry) body, in bytes.
 pub const MAX_LOG_ENTRY_SIZE: usize = 1 + MAX_GRANT_SIZE + SIGNED_OVERHEAD;
 /// Largest encoded [`Registration`](crate::Registration) body, in bytes.
-pub const MAX_REGISTRATION_SIZE: usize = 4 * 1024;
+pub const MAX_REGISTRATION_SIZE: usize = 16 * 1024;
 /// Largest encoded [`Reveal`](crate::Reveal) body, in bytes: an encoded
 /// header, the encapsulated key, a trailer, a receipt bundle and the key.
-pub const MAX_REVEAL_SIZE: usize = MAX_HEADER_SIZE + 5 + 32 + frame::TRAILER + MAX_BUNDLE_SIZE + 32;
+pub const MAX_REVEAL_SIZE: usize =
+    MAX_HEADER_SIZE + 5 + MAX_ENCAPSULATED_KEY_SIZE + frame::TRAILER + MAX_BUNDLE_SIZE + 32;
 /// Largest encoded [`Directory`](crate::Directory) body, in bytes.
 pub const MAX_DIRECTORY_SIZE: usize = 32 * 1024 * 1024;
 
@@ -100,7 +105,7 @@ pub mod frame {
     use super::*;
 
     /// `Offer`: encoded header (length varint at most 4 bytes), encapsulated key, grant chain.
-    pub const OFFER: usize = MAX_HEADER_SIZE + 4 + 32 + MAX_GRANT_CHAIN_SIZE;
+    pub const OFFER: usize = MAX_HEADER_SIZE + 4 + MAX_ENCAPSULATED_KEY_SIZE + MAX_GRANT_CHAIN_SIZE;
     /// `Accept`: a packet id.
     pub const ACCEPT: usize = 16;
     /// `Reject`: a receipt bundle.

@@ -113,13 +113,14 @@ mod strategy {
                 any::<u64>(),
                 any::<bool>(),
                 prop_oneof![Just(Direction::Push), Just(Direction::Pull), Just(Direction::Both)],
+                any::<u8>().prop_map(SuiteLevel),
             ),
             (any::<u8>(), any::<Option<[u8; 32]>>(), text(), text(), timestamp()),
         )
             .prop_map(
                 |(
                     (issuer, grantee, senders, purposes, categories, not_before, not_after),
-                    (quota, retention_secs, erase_on_revoke, direction),
+                    (quota, retention_secs, erase_on_revoke, direction, min_suite_level),
                     (delegation_depth, parent, legal_basis, note, issued_at),
                 )| Grant {
                     issuer,
@@ -133,6 +134,7 @@ mod strategy {
                     retention_secs,
                     erase_on_revoke,
                     direction,
+                    min_suite_level,
                     delegation_depth,
                     parent: parent.map(GrantId),
                     legal_basis,
@@ -180,8 +182,12 @@ mod strategy {
     }
 
     pub(super) fn kem_cert() -> impl Strategy<Value = KemKeyCertificate> {
-        (agency(), b32(), b32(), timestamp(), timestamp()).prop_map(|(agency, id, key, not_before, not_after)| {
-            KemKeyCertificate { agency, key_id: KeyId(id), public_key: KemPublicKey(key), not_before, not_after }
+        let key = prop_oneof![
+            b32().prop_map(|k| KemPublicKey::X25519(X25519PublicKey(k))),
+            any::<u8>().prop_map(|b| KemPublicKey::XWing(Box::new(XWingPublicKey([b; 1216])))),
+        ];
+        (agency(), b32(), key, timestamp(), timestamp()).prop_map(|(agency, id, public_key, not_before, not_after)| {
+            KemKeyCertificate { agency, key_id: KeyId(id), public_key, not_before, not_after }
         })
     }
 
@@ -252,11 +258,18 @@ mod strategy {
             .prop_map(|(receipt, index, proof, checkpoint)| ReceiptBundle { receipt, index, proof, checkpoint })
     }
 
+    fn encapsulated_key() -> impl Strategy<Value = EncapsulatedKey> {
+        prop_oneof![
+            b32().prop_map(|k| EncapsulatedKey::X25519(X25519PublicKey(k))),
+            any::<u8>().prop_map(|b| EncapsulatedKey::XWing(Box::new(XWingCiphertext([b; 1120])))),
+        ]
+    }
+
     pub(super) fn frame() -> impl Strategy<Value = Frame<'static>> {
         prop_oneof![
-            (header(), b32(), list(signed(grant()), 3)).prop_map(|(header, enc, grant_chain)| {
+            (header(), encapsulated_key(), list(signed(grant()), 3)).prop_map(|(header, encapsulated_key, grant_chain)| {
                 let header = Encoded::new(header).expect("within the size limit");
-                Frame::Offer(Offer { header, encapsulated_key: EncapsulatedKey(enc), grant_chain })
+                Frame::Offer(Offer { header, encapsulated_key, grant_chain })
             }),
             b16().prop_map(|id| Frame::Accept(Accept { packet_id: PacketId(id) })),
             bundle().prop_map(|bundle| Frame::Reject(Reject { bundle })),

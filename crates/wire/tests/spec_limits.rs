@@ -53,6 +53,7 @@ fn limits_table_matches_the_code() {
         ("MAX_SPKI_LEN", MAX_SPKI_LEN as u64),
         ("MAX_REGISTRATION_SIZE", MAX_REGISTRATION_SIZE as u64),
         ("MAX_REVEAL_SIZE", MAX_REVEAL_SIZE as u64),
+        ("MAX_ENCAPSULATED_KEY_SIZE", MAX_ENCAPSULATED_KEY_SIZE as u64),
         ("MAX_HEADER_SIZE", MAX_HEADER_SIZE as u64),
         ("MAX_GRANT_SIZE", MAX_GRANT_SIZE as u64),
         ("MAX_GRANT_CHAIN_SIZE", MAX_GRANT_CHAIN_SIZE as u64),

@@ -78,6 +78,7 @@ fn root_grant() -> Grant {
         retention_secs: 90 * 86_400,
         erase_on_revoke: true,
         direction: Direction::Push,
+        min_suite_level: SuiteLevel::POST_QUANTUM,
         delegation_depth: 1,
         parent: None,
         legal_basis: Text::new("Social Security Act s. 12(3)").expect("valid"),
@@ -103,6 +104,7 @@ fn delegated_grant() -> Grant {
         retention_secs: 30 * 86_400,
         erase_on_revoke: true,
         direction: Direction::Both,
+        min_suite_level: SuiteLevel::POST_QUANTUM,
         delegation_depth: 0,
         parent: Some(GrantId([0x44; 32])),
         legal_basis: Text::new("Housing Benefit Regulation art. 4").expect("valid"),
@@ -145,9 +147,17 @@ fn kem_cert(agency_id: &str, fill: u8) -> KemKeyCertificate {
     KemKeyCertificate {
         agency: agency(agency_id),
         key_id: KeyId([fill; 32]),
-        public_key: KemPublicKey([fill ^ 0xff; 32]),
+        public_key: KemPublicKey::X25519(X25519PublicKey([fill ^ 0xff; 32])),
         not_before: Timestamp::from_secs(T0),
         not_after: Timestamp::from_secs(T0 + 180 * 86_400),
+    }
+}
+
+/// An X-Wing key certificate (its key bytes are a fill pattern, not a real key).
+fn xwing_kem_cert(agency_id: &str, fill: u8) -> KemKeyCertificate {
+    KemKeyCertificate {
+        public_key: KemPublicKey::XWing(Box::new(XWingPublicKey([fill ^ 0xff; 1216]))),
+        ..kem_cert(agency_id, fill)
     }
 }
 
@@ -159,7 +169,10 @@ fn directory() -> Directory {
         endpoint: Endpoint::new(endpoint).expect("valid"),
         identity_key: IdentityPublicKey([fill; 32]),
         tls_key: Digest([fill.wrapping_add(1); 32]),
-        kem_keys: list(vec![sign(kem_cert(id, fill.wrapping_add(2)), fill)]),
+        kem_keys: list(vec![
+            sign(xwing_kem_cert(id, fill.wrapping_add(3)), fill),
+            sign(kem_cert(id, fill.wrapping_add(2)), fill),
+        ]),
     };
     Directory {
         federation: Text::new("Example Federation").expect("valid"),
@@ -213,7 +226,7 @@ fn reveal() -> Reveal {
     Reveal {
         evidence: Evidence {
             header: Encoded::new(header()).expect("small"),
-            encapsulated_key: EncapsulatedKey([0x2e; 32]),
+            encapsulated_key: EncapsulatedKey::X25519(X25519PublicKey([0x2e; 32])),
             trailer: Trailer {
                 chunk_count: 1,
                 content_commitment: Digest([0x77; 32]),
@@ -260,7 +273,17 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
             "An offer: encoded header, encapsulated key, one-grant chain.",
             Frame::Offer(Offer {
                 header: Encoded::new(header()).expect("small"),
-                encapsulated_key: EncapsulatedKey([0x99; 32]),
+                encapsulated_key: EncapsulatedKey::X25519(X25519PublicKey([0x99; 32])),
+                grant_chain: list(vec![sign(root_grant(), 0x02)]),
+            }),
+        ),
+        (
+            "offer-xwing",
+            "An offer of a packet sealed with X-Wing: the encapsulated key is variant 1, 1120 bytes (a fill pattern here).",
+            Frame::Offer(Offer {
+                header: Encoded::new(PacketHeader { suite: SuiteId::XWING_SHA256_AES256GCM, ..header() })
+                    .expect("small"),
+                encapsulated_key: EncapsulatedKey::XWing(Box::new(XWingCiphertext([0x99; 1120]))),
                 grant_chain: list(vec![sign(root_grant(), 0x02)]),
             }),
         ),
@@ -376,6 +399,11 @@ fn signed_vectors() -> Vec<Value> {
             sign(receipt(Outcome::Rejected { reason: ReasonCode::PURPOSE_NOT_COVERED }), 0x03),
         ),
         signed_vector("kem-key-certificate", "A KEM key certificate.", sign(kem_cert("tax-bureau", 0x0a), 0x0b)),
+        signed_vector(
+            "kem-key-certificate-xwing",
+            "A certificate of an X-Wing key: variant 1, 1216 bytes (a fill pattern, not a real key).",
+            sign(xwing_kem_cert("tax-bureau", 0x0a), 0x0b),
+        ),
         signed_vector(
             "directory",
             "A directory of three agencies, one purpose and one data category with its controller.",
@@ -571,10 +599,24 @@ fn invalid_vectors() -> Vec<Value> {
         ),
         invalid("grant-bad-option", "parent's option tag encoded as 2.", "Grant", {
             let mut b = grant.clone();
-            let i = at(&varint(90 * 86_400), &b) + 7;
+            // retention, the bool, direction, min_suite_level, delegation_depth, then the tag.
+            let i = at(&varint(90 * 86_400), &b) + 8;
             b[i] = 2;
             b
         }),
+        invalid(
+            "kem-key-unknown-variant",
+            "A KEM key certificate whose key has variant index 2 (0 is X25519, 1 is X-Wing).",
+            "KemKeyCertificate",
+            {
+                let mut b = sign(kem_cert("tax-bureau", 0x0a), 0x0b).encode();
+                // The agency id (length byte and 10 bytes) and the 32-byte key id, then the variant index.
+                let i = at(b"tax-bureau", &b) + "tax-bureau".len() + 32;
+                assert_eq!(b[i], 0, "the X25519 variant");
+                b[i] = 2;
+                b
+            },
+        ),
         invalid("grant-too-many-senders", "The senders list declares 17 entries (limit 16).", "Grant", {
             let mut b = grant.clone();
             // The senders count follows the grantee.

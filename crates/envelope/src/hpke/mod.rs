@@ -1,7 +1,8 @@
 //! HPKE (RFC 9180) on ring and x25519-dalek: DHKEM(X25519, HKDF-SHA256),
 //! HKDF-SHA256, and the AEADs AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305
 //! and export-only; modes base, psk, auth and auth_psk; single-shot and
-//! context APIs; the secret export interface.
+//! context APIs; the secret export interface. Beside DHKEM, the X-Wing KEM
+//! ([`xwing`], KEM id 0x647a, on RustCrypto's `x-wing`) in base mode.
 //!
 //! Names follow RFC 9180: `SetupBaseS` is [`setup_sender`] with
 //! [`ModeKeys::Base`], `Seal` is [`SenderContext::seal`], and so on.
@@ -11,6 +12,7 @@
 mod aead;
 mod kdf;
 mod kem;
+pub mod xwing;
 
 use ring::rand::SecureRandom;
 use zeroize::Zeroizing;
@@ -19,6 +21,7 @@ pub use self::aead::Aead;
 use self::kdf::{labeled_expand, labeled_extract};
 pub use self::kem::{KemPrivateKey, derive_key_pair};
 use crate::error::HpkeError;
+pub use tally_wire::Kem;
 
 /// The KEM's id: DHKEM(X25519, HKDF-SHA256).
 pub const KEM_ID: u16 = 0x0020;
@@ -29,9 +32,11 @@ pub const N_ENC: usize = 32;
 /// `Nh`: the KDF's output length.
 const N_H: usize = 32;
 
-/// The HPKE suite: this implementation's KEM and KDF with one of the AEADs.
+/// The HPKE suite: one of the KEMs, HKDF-SHA256, and one of the AEADs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Suite {
+    /// The KEM: DHKEM(X25519) for the functions of this module, X-Wing for [`xwing`]'s.
+    pub kem: Kem,
     /// The AEAD.
     pub aead: Aead,
 }
@@ -40,10 +45,15 @@ impl Suite {
     /// `suite_id = "HPKE" ‖ I2OSP(kem_id, 2) ‖ I2OSP(kdf_id, 2) ‖ I2OSP(aead_id, 2)`.
     fn id(self) -> [u8; 10] {
         let mut id = *b"HPKE\0\0\0\0\0\0";
-        id[4..6].copy_from_slice(&KEM_ID.to_be_bytes());
+        id[4..6].copy_from_slice(&self.kem.hpke_id().to_be_bytes());
         id[6..8].copy_from_slice(&KDF_ID.to_be_bytes());
         id[8..10].copy_from_slice(&self.aead.id().to_be_bytes());
         id
+    }
+
+    /// An error unless the suite's KEM is `key`'s.
+    fn expect_kem(self, key: Kem) -> Result<(), HpkeError> {
+        if self.kem == key { Ok(()) } else { Err(HpkeError::WrongKem { suite: self.kem, key }) }
     }
 }
 
@@ -325,6 +335,7 @@ fn setup_sender_with_ephemeral(
     mode: &ModeKeys<'_>,
     sk_e: KemPrivateKey,
 ) -> Result<([u8; N_ENC], SenderContext), HpkeError> {
+    suite.expect_kem(Kem::X25519)?;
     let sk_s = match mode.auth() {
         None => None,
         Some(AuthKey::Private(sk)) => Some(sk),
@@ -343,6 +354,7 @@ pub fn setup_receiver(
     info: &[u8],
     mode: &ModeKeys<'_>,
 ) -> Result<ReceiverContext, HpkeError> {
+    suite.expect_kem(Kem::X25519)?;
     let pk_s = match mode.auth() {
         None => None,
         Some(AuthKey::Public(pk)) => Some(pk),

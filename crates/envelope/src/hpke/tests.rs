@@ -31,7 +31,7 @@ fn rfc9180_vectors_all_pass() {
         assert_eq!(v["kem_id"], 0x20);
         assert_eq!(v["kdf_id"], 1);
         let aead = Aead::from_id(v["aead_id"].as_u64().expect("aead_id") as u16).expect("known AEAD");
-        let suite = Suite { aead };
+        let suite = Suite { kem: Kem::X25519, aead };
         let mode_id = v["mode"].as_u64().expect("mode");
         let name = format!("mode {mode_id}, aead {:?}", aead);
 
@@ -126,7 +126,7 @@ fn rfc9180_vectors_all_pass() {
 #[test]
 fn open_rejects_a_modified_ciphertext_aad_or_sequence() {
     let sk_r = derive_key_pair(b"receiver");
-    let suite = Suite { aead: Aead::Aes256Gcm };
+    let suite = Suite { kem: Kem::X25519, aead: Aead::Aes256Gcm };
     let rng = ring::rand::SystemRandom::new();
     let (enc, mut s) = setup_sender(suite, &sk_r.public_key(), b"info", &ModeKeys::Base, &rng).expect("setup");
     let ct0 = s.seal(b"aad", b"first").expect("seal");
@@ -146,7 +146,7 @@ fn open_rejects_a_modified_ciphertext_aad_or_sequence() {
 fn zero_shared_secret_is_rejected() {
     // A small-order point (here the all-zero u-coordinate) gives an all-zero DH output.
     let sk_r = derive_key_pair(b"receiver");
-    let suite = Suite { aead: Aead::Aes128Gcm };
+    let suite = Suite { kem: Kem::X25519, aead: Aead::Aes128Gcm };
     assert_eq!(
         setup_receiver(suite, &[0u8; 32], &sk_r, b"", &ModeKeys::Base).map(|_| ()),
         Err(HpkeError::ZeroSharedSecret)
@@ -161,7 +161,7 @@ fn zero_shared_secret_is_rejected() {
 #[test]
 fn psk_inputs_are_checked() {
     let sk_r = derive_key_pair(b"receiver");
-    let suite = Suite { aead: Aead::Aes128Gcm };
+    let suite = Suite { kem: Kem::X25519, aead: Aead::Aes128Gcm };
     let rng = ring::rand::SystemRandom::new();
     let mode = ModeKeys::Psk { psk: b"", psk_id: b"" };
     assert_eq!(setup_sender(suite, &sk_r.public_key(), b"", &mode, &rng).map(|_| ()), Err(HpkeError::InconsistentPsk));
@@ -172,7 +172,7 @@ fn psk_inputs_are_checked() {
 #[test]
 fn sequence_number_never_wraps() {
     let sk_r = derive_key_pair(b"receiver");
-    let suite = Suite { aead: Aead::ChaCha20Poly1305 };
+    let suite = Suite { kem: Kem::X25519, aead: Aead::ChaCha20Poly1305 };
     let rng = ring::rand::SystemRandom::new();
     let (_, mut s) = setup_sender(suite, &sk_r.public_key(), b"", &ModeKeys::Base, &rng).expect("setup");
     s.0.seq = u64::MAX;
@@ -185,7 +185,7 @@ fn a_failed_open_leaves_the_sequence_number_unchanged() {
     // RFC 9180 §5.2: IncrementSeq() only after a successful Open, so one
     // forged ciphertext does not make the genuine next one unopenable.
     let sk_r = derive_key_pair(b"receiver");
-    let suite = Suite { aead: Aead::Aes128Gcm };
+    let suite = Suite { kem: Kem::X25519, aead: Aead::Aes128Gcm };
     let rng = ring::rand::SystemRandom::new();
     let (enc, mut s) = setup_sender(suite, &sk_r.public_key(), b"info", &ModeKeys::Base, &rng).expect("setup");
     let ct0 = s.seal(b"aad", b"first").expect("seal");

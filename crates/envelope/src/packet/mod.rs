@@ -29,10 +29,12 @@ use zeroize::Zeroizing;
 
 pub use self::open::{Opened, Opener};
 pub use self::reveal::{Revealed, sign_trailer, verify_origin, verify_revealed_content};
+#[cfg(any(test, fuzzing, feature = "test-vectors"))]
+pub use self::seal::Ephemeral;
 pub use self::seal::{Sealed, Sealer};
 pub use self::stream::{read_packet, write_packet};
 use crate::error::Error;
-use crate::hpke::{Aead, Suite};
+use crate::hpke::{Aead, Kem, Suite};
 
 /// What the sender says about a packet; the sealer adds the version, a
 /// random packet id, and the recipient and its key from the certificate.
@@ -61,8 +63,10 @@ pub struct PacketSpec {
 /// The HPKE suite of a packet suite; `None` for a suite this implementation does not support.
 pub fn hpke_suite(suite: SuiteId) -> Option<Suite> {
     match suite {
-        SuiteId::X25519_SHA256_AES256GCM => Some(Suite { aead: Aead::Aes256Gcm }),
-        SuiteId::X25519_SHA256_CHACHA20POLY1305 => Some(Suite { aead: Aead::ChaCha20Poly1305 }),
+        SuiteId::X25519_SHA256_AES256GCM => Some(Suite { kem: Kem::X25519, aead: Aead::Aes256Gcm }),
+        SuiteId::X25519_SHA256_CHACHA20POLY1305 => Some(Suite { kem: Kem::X25519, aead: Aead::ChaCha20Poly1305 }),
+        SuiteId::XWING_SHA256_AES256GCM => Some(Suite { kem: Kem::XWing, aead: Aead::Aes256Gcm }),
+        SuiteId::XWING_SHA256_CHACHA20POLY1305 => Some(Suite { kem: Kem::XWing, aead: Aead::ChaCha20Poly1305 }),
         _ => None,
     }
 }
@@ -101,21 +105,24 @@ impl Layout {
     }
 }
 
-/// The 144-byte message the trailer signature covers.
+/// The message the trailer signature covers: the header digest, `enc`
+/// (32 bytes for DHKEM(X25519), 1120 for X-Wing: the header's suite fixes
+/// which), the chunk count, the payload length, the fingerprint and the
+/// commitment; 144 bytes with DHKEM, 1232 with X-Wing.
 pub(crate) fn trailer_transcript(
     header_digest: &Digest,
     enc: &EncapsulatedKey,
     layout: &Layout,
     fingerprint: &Digest,
     commitment: &Digest,
-) -> [u8; 144] {
-    let mut t = [0u8; 144];
-    t[..32].copy_from_slice(&header_digest.0);
-    t[32..64].copy_from_slice(&enc.0);
-    t[64..72].copy_from_slice(&layout.count.to_be_bytes());
-    t[72..80].copy_from_slice(&layout.payload_len.to_be_bytes());
-    t[80..112].copy_from_slice(&fingerprint.0);
-    t[112..].copy_from_slice(&commitment.0);
+) -> Vec<u8> {
+    let mut t = Vec::with_capacity(112 + enc.as_bytes().len());
+    t.extend_from_slice(&header_digest.0);
+    t.extend_from_slice(enc.as_bytes());
+    t.extend_from_slice(&layout.count.to_be_bytes());
+    t.extend_from_slice(&layout.payload_len.to_be_bytes());
+    t.extend_from_slice(&fingerprint.0);
+    t.extend_from_slice(&commitment.0);
     t
 }
 
@@ -123,7 +130,7 @@ pub(crate) fn trailer_transcript(
 pub(crate) fn fingerprint_context(header_digest: &Digest, enc: &EncapsulatedKey) -> ring::digest::Context {
     let mut ctx = crate::digest::labeled_context(label::CIPHERTEXT_FINGERPRINT);
     ctx.update(&header_digest.0);
-    ctx.update(&enc.0);
+    ctx.update(enc.as_bytes());
     ctx
 }
 

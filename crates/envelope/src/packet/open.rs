@@ -7,10 +7,10 @@ use super::{
     hpke_suite, trailer_transcript,
 };
 use crate::digest::{finish, header_digest};
-use crate::error::Error;
+use crate::error::{Error, HpkeError};
 use crate::hpke::{self, ModeKeys, ReceiverContext};
 use crate::identity::IdentityVerifier;
-use crate::kem_key::KemKey;
+use crate::kem_key::{KemKey, KemSecret};
 use tally_wire::limits::CHUNK_TAG_LEN as CHUNK_TAG;
 
 /// Opens one packet, chunk by chunk, in constant memory.
@@ -65,8 +65,15 @@ impl Opener {
             return Err(Error::WrongRecipientKey { expected: *recipient.key_id(), got: header.recipient_key });
         }
         let header_digest = header_digest(&offer.header);
-        let enc = offer.encapsulated_key;
-        let ctx = hpke::setup_receiver(suite, &enc.0, recipient.private(), &header_digest.0, &ModeKeys::Base)?;
+        let enc = offer.encapsulated_key.clone();
+        let info = &header_digest.0;
+        let ctx = match (recipient.private(), &enc) {
+            (KemSecret::X25519(sk), EncapsulatedKey::X25519(e)) => {
+                hpke::setup_receiver(suite, &e.0, sk, info, &ModeKeys::Base)?
+            }
+            (KemSecret::XWing(sk), EncapsulatedKey::XWing(e)) => hpke::xwing::setup_receiver(suite, &e.0, sk, info)?,
+            (_, e) => return Err(HpkeError::WrongKem { suite: recipient.kem(), key: e.kem() }.into()),
+        };
         let mut k = [0u8; 32];
         ctx.export(label::CONTENT_COMMITMENT.as_bytes(), &mut k)?;
         let commitment_key = CommitmentKey::from_revealed(k);

@@ -2,8 +2,8 @@
 
 use ring::rand::SystemRandom;
 use tally_wire::{
-    Chunk, Digest, EncapsulatedKey, Encoded, GrantChain, KemKeyCertificate, Offer, PacketHeader, PacketId, Trailer,
-    Version, label,
+    Chunk, Digest, EncapsulatedKey, Encoded, GrantChain, KemKeyCertificate, KemPublicKey, Offer, PacketHeader,
+    PacketId, Trailer, Version, X25519PublicKey, XWingCiphertext, label,
 };
 
 use super::{
@@ -34,6 +34,17 @@ pub struct Sealer {
     commitment_key: CommitmentKey,
 }
 
+/// Fixed encapsulation randomness, for test vectors only
+/// ([`Sealer::dangerous_new_deterministic`]).
+#[cfg(any(test, fuzzing, feature = "test-vectors"))]
+#[derive(Clone, Copy)]
+pub enum Ephemeral {
+    /// DHKEM(X25519): the ephemeral private key.
+    X25519([u8; 32]),
+    /// X-Wing: the 64 bytes of `Encap`'s randomness (ML-KEM's 32, then X25519's 32).
+    XWing([u8; 64]),
+}
+
 /// What the sender keeps of a sealed packet.
 #[derive(Debug)]
 pub struct Sealed {
@@ -62,35 +73,52 @@ impl Sealer {
         let layout = Layout::of(&header);
         let header = Encoded::new(header)?;
         let header_digest = header_digest(&header);
-        let (enc, ctx) = hpke::setup_sender(suite, &recipient.public_key.0, &header_digest.0, &ModeKeys::Base, &rng)?;
-        Self::start(ctx, header, header_digest, EncapsulatedKey(enc), layout, grant_chain)
+        let info = &header_digest.0;
+        let (enc, ctx) = match &recipient.public_key {
+            KemPublicKey::X25519(pk) => {
+                let (enc, ctx) = hpke::setup_sender(suite, &pk.0, info, &ModeKeys::Base, &rng)?;
+                (EncapsulatedKey::X25519(X25519PublicKey(enc)), ctx)
+            }
+            KemPublicKey::XWing(pk) => {
+                let (enc, ctx) = hpke::xwing::setup_sender(suite, &pk.0, info, &rng)?;
+                (EncapsulatedKey::XWing(Box::new(XWingCiphertext(*enc))), ctx)
+            }
+        };
+        Self::start(ctx, header, header_digest, enc, layout, grant_chain)
     }
 
-    /// [`Sealer::new`] with a fixed packet id and ephemeral key. Reusing
-    /// either breaks the construction; this exists for test vectors only
-    /// (feature `test-vectors`; never in a release build).
+    /// [`Sealer::new`] with a fixed packet id and encapsulation randomness
+    /// (an X25519 ephemeral key, or X-Wing's 64 bytes). Reusing either
+    /// breaks the construction; this exists for test vectors only (feature
+    /// `test-vectors`; never in a release build).
     #[cfg(any(test, fuzzing, feature = "test-vectors"))]
     pub fn dangerous_new_deterministic(
         recipient: &KemKeyCertificate,
         spec: PacketSpec,
         grant_chain: GrantChain,
         packet_id: PacketId,
-        ephemeral: [u8; 32],
+        randomness: Ephemeral,
     ) -> Result<(Self, Offer), Error> {
         let suite = hpke_suite(spec.suite).ok_or(Error::UnsupportedSuite(spec.suite))?;
         let header = header(recipient, spec, packet_id);
         let layout = Layout::of(&header);
         let header = Encoded::new(header)?;
         let header_digest = header_digest(&header);
-        let sk_e = hpke::KemPrivateKey::from_bytes(ephemeral);
-        let (enc, ctx) = hpke::dangerous_setup_sender_with_ephemeral(
-            suite,
-            &recipient.public_key.0,
-            &header_digest.0,
-            &ModeKeys::Base,
-            sk_e,
-        )?;
-        Self::start(ctx, header, header_digest, EncapsulatedKey(enc), layout, grant_chain)
+        let info = &header_digest.0;
+        let (enc, ctx) = match (&recipient.public_key, randomness) {
+            (KemPublicKey::X25519(pk), Ephemeral::X25519(sk_e)) => {
+                let sk_e = hpke::KemPrivateKey::from_bytes(sk_e);
+                let (enc, ctx) =
+                    hpke::dangerous_setup_sender_with_ephemeral(suite, &pk.0, info, &ModeKeys::Base, sk_e)?;
+                (EncapsulatedKey::X25519(X25519PublicKey(enc)), ctx)
+            }
+            (KemPublicKey::XWing(pk), Ephemeral::XWing(r)) => {
+                let (enc, ctx) = hpke::xwing::dangerous_setup_sender_with_randomness(suite, &pk.0, info, &r)?;
+                (EncapsulatedKey::XWing(Box::new(XWingCiphertext(*enc))), ctx)
+            }
+            (pk, _) => return Err(HpkeError::WrongKem { suite: suite.kem, key: pk.kem() }.into()),
+        };
+        Self::start(ctx, header, header_digest, enc, layout, grant_chain)
     }
 
     fn start(
@@ -111,7 +139,7 @@ impl Sealer {
             commitment_key,
             ctx,
             header_digest,
-            enc,
+            enc: enc.clone(),
             layout,
             next: 0,
         };

@@ -22,10 +22,18 @@ impl Parties {
         Self::with_seeds(1, 2, 3)
     }
 
+    /// The recipient holds an X-Wing key.
+    pub fn xwing() -> Self {
+        Self::with_kem(1, 2, KemKey::from_secret(tally_wire::Kem::XWing, [3; 32]))
+    }
+
     pub fn with_seeds(sender: u8, recipient: u8, kem: u8) -> Self {
+        Self::with_kem(sender, recipient, KemKey::from_bytes([kem; 32]))
+    }
+
+    fn with_kem(sender: u8, recipient: u8, recipient_kem: KemKey) -> Self {
         let sender = IdentityKey::from_seed(&[sender; 32]);
         let recipient_identity = IdentityKey::from_seed(&[recipient; 32]);
-        let recipient_kem = KemKey::from_bytes([kem; 32]);
         let recipient_cert = recipient_kem
             .certify(
                 &recipient_identity,

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bounded::{BoundedBytes, BoundedVec, Text};
-use crate::bytes::{Digest, IdentityPublicKey, KemPublicKey, KeyId};
+use crate::bytes::{Digest, IdentityPublicKey, KeyId};
+use crate::kem::KemPublicKey;
 use crate::codepoint::Roles;
 use crate::label::{DIRECTORY, KEM_KEY_CERTIFICATE, REGISTRATION, SignatureLabel};
 use crate::limits;
@@ -18,7 +19,7 @@ pub struct KemKeyCertificate {
     pub agency: AgencyId,
     /// The key's id.
     pub key_id: KeyId,
-    /// The X25519 public key.
+    /// The public key, of either KEM.
     pub public_key: KemPublicKey,
     /// The first instant senders may seal to the key (inclusive).
     pub not_before: Timestamp,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounded::{BoundedVec, Text};
 use crate::bytes::GrantId;
-use crate::codepoint::RevocationReason;
+use crate::codepoint::{RevocationReason, SuiteLevel};
 use crate::label::{GRANT, REVOCATION, SignatureLabel};
 use crate::limits;
 use crate::name::{AgencyId, DataCategory, Purpose};
@@ -37,6 +37,9 @@ pub struct Grant {
     pub erase_on_revoke: bool,
     /// Which way data may flow.
     pub direction: Direction,
+    /// The least suite level a packet under the grant must be sealed with:
+    /// [`SuiteLevel::POST_QUANTUM`] requires X-Wing (spec/grants.md).
+    pub min_suite_level: SuiteLevel,
     /// How many further levels of delegation the grantee may create; 0 forbids delegation.
     pub delegation_depth: u8,
     /// The grant this one was delegated from; `None` for a root grant.
