@@ -51,6 +51,7 @@ fn chain(depth: usize) -> (GrantChain, Keys, Vec<IdentityKey>) {
             retention_secs: 86_400,
             erase_on_revoke: true,
             direction: Direction::Push,
+            min_suite_level: tally_wire::SuiteLevel::CLASSICAL,
             delegation_depth: (depth - i) as u8,
             parent: links.last().map(grant_id),
             legal_basis: Text::default(),
@@ -87,6 +88,7 @@ fn main() {
             category: DataCategory::new("income.annual").expect("valid"),
             bytes: 1024,
             direction: Direction::Push,
+            suite: Some(tally_wire::SuiteId::X25519_SHA256_AES256GCM),
             at: Timestamp::from_secs(1_800_000_000),
         };
         let revocations = RevocationSet::new();

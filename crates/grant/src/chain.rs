@@ -199,6 +199,9 @@ pub fn check_narrower(parent: &Grant, child: &Grant) -> Result<(), Dimension> {
     if !direction_allows(parent.direction, child.direction) {
         return Err(Dimension::Direction);
     }
+    if child.min_suite_level < parent.min_suite_level {
+        return Err(Dimension::SuiteLevel);
+    }
     let permitted = effective_senders(parent);
     if !effective_senders(child).iter().all(|s| permitted.contains(s)) {
         return Err(Dimension::Senders);

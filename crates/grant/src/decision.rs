@@ -4,7 +4,7 @@
 //! [`decide`] is pure and deterministic: time is an argument, and so is
 //! everything else it looks at.
 
-use tally_wire::{AgencyId, DataCategory, Direction, GrantChain, GrantId, Purpose, Timestamp, limits};
+use tally_wire::{AgencyId, DataCategory, Direction, GrantChain, GrantId, Purpose, SuiteId, SuiteLevel, Timestamp, limits};
 
 pub use crate::authorization::Authorization;
 use crate::chain::{Directory, VerifiedChain, direction_allows, effective_senders};
@@ -29,6 +29,11 @@ pub struct Flow {
     pub bytes: u64,
     /// [`Direction::Push`] (the sender offers) or [`Direction::Pull`] (the recipient asked).
     pub direction: Direction,
+    /// The suite the packet is sealed with (for a pull request, the suite
+    /// the answer will be sealed with); `None` where nobody can know it (an
+    /// auditor judging a receipt, which does not name the suite), and then
+    /// the grant's `min_suite_level` is not checked.
+    pub suite: Option<SuiteId>,
     /// When it happens.
     pub at: Timestamp,
 }
@@ -85,6 +90,13 @@ pub fn decide_verified(
     }
     if !direction_allows(leaf.direction, flow.direction) {
         return Err(Denial::DirectionNotGranted { requested: flow.direction, granted: leaf.direction });
+    }
+    // By narrowing, no grant of the chain requires more than the leaf. A
+    // level this version does not name is above every suite it knows.
+    if let Some(suite) = flow.suite
+        && suite.level().map_or(leaf.min_suite_level > SuiteLevel::CLASSICAL, |level| level < leaf.min_suite_level)
+    {
+        return Err(Denial::SuiteBelowMinimum { suite, required: leaf.min_suite_level });
     }
     if !leaf.purposes.iter().any(|p| p.covers(&flow.purpose)) {
         return Err(Denial::PurposeNotCovered { requested: flow.purpose.clone(), granted: leaf.purposes.to_vec() });

@@ -3,12 +3,22 @@
 
 use std::fmt;
 
-use tally_wire::{AgencyId, DataCategory, Direction, GrantId, Purpose, ReasonCode, Timestamp};
+use tally_wire::{AgencyId, DataCategory, Direction, GrantId, Purpose, ReasonCode, SuiteId, SuiteLevel, Timestamp};
 
 use crate::document::rfc3339;
 
 fn list<T: fmt::Display>(items: &[T]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// A suite level as grant documents write it: `classical`, `post-quantum`,
+/// or `unknown(0x..)` for a level this version does not name.
+pub(crate) fn level_name(level: SuiteLevel) -> String {
+    match level {
+        SuiteLevel::CLASSICAL => "classical".into(),
+        SuiteLevel::POST_QUANTUM => "post-quantum".into(),
+        other => other.to_string(),
+    }
 }
 
 fn direction(d: Direction) -> &'static str {
@@ -48,6 +58,8 @@ pub enum Dimension {
     Senders,
     /// The parent does not allow delegation, or the depth does not shrink.
     DelegationDepth,
+    /// A lower least suite level than the parent's.
+    SuiteLevel,
 }
 
 impl fmt::Display for Dimension {
@@ -66,6 +78,7 @@ impl fmt::Display for Dimension {
             Self::Direction => "direction",
             Self::Senders => "senders",
             Self::DelegationDepth => "delegation_depth",
+            Self::SuiteLevel => "min_suite_level",
         })
     }
 }
@@ -212,6 +225,14 @@ pub enum Denial {
         /// The grant's.
         granted: Direction,
     },
+    /// The packet's suite is below the least the grant requires.
+    #[error("suite {suite} is below the grant's least suite level {}", level_name(*required))]
+    SuiteBelowMinimum {
+        /// The suite the packet is (or would be) sealed with.
+        suite: SuiteId,
+        /// The grant's `min_suite_level`.
+        required: SuiteLevel,
+    },
     /// The purpose is not covered by the grant.
     #[error("purpose {requested} is not covered by the grant's purposes ({})", list(granted))]
     PurposeNotCovered {
@@ -272,6 +293,7 @@ impl Denial {
             Self::WrongRecipient { .. } => ReasonCode::WRONG_RECIPIENT,
             Self::WrongSender { .. } => ReasonCode::WRONG_SENDER,
             Self::DirectionNotGranted { .. } => ReasonCode::DIRECTION_NOT_GRANTED,
+            Self::SuiteBelowMinimum { .. } => ReasonCode::SUITE_BELOW_GRANT_MINIMUM,
             Self::PurposeNotCovered { .. } => ReasonCode::PURPOSE_NOT_COVERED,
             Self::CategoryNotCovered { .. } => ReasonCode::CATEGORY_NOT_COVERED,
             Self::QuotaExhausted { .. } => ReasonCode::QUOTA_EXHAUSTED,

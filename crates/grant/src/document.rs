@@ -9,6 +9,7 @@
 //! not_before = "2026-12-01T00:00:00Z"
 //! not_after = "2027-12-01T00:00:00Z"
 //! direction = "push"                       # push, pull or both
+//! min_suite_level = "post-quantum"         # optional: "classical" (the default) or "post-quantum"
 //! retention = "90days"
 //! erase_on_revoke = true
 //! delegation_depth = 0
@@ -26,7 +27,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tally_envelope::IdentityKey;
 use tally_wire::{
-    AgencyId, BoundedVec, DataCategory, Direction, Grant, GrantId, Purpose, Quota, Rate, Signed, Text, Timestamp,
+    AgencyId, BoundedVec, DataCategory, Direction, Grant, GrantId, Purpose, Quota, Rate, Signed, SuiteLevel, Text,
+    Timestamp,
 };
 
 /// A grant as operators write and read it.
@@ -51,6 +53,10 @@ pub struct GrantDocument {
     pub not_after: String,
     /// `push`, `pull` or `both`.
     pub direction: Direction,
+    /// The least suite level of the packets sent under the grant:
+    /// `classical` (any suite; the default) or `post-quantum` (X-Wing).
+    #[serde(default = "classical", skip_serializing_if = "is_classical")]
+    pub min_suite_level: String,
     /// How long the recipient may keep the data (`90days`, `12h`, ...).
     pub retention: String,
     /// Whether revocation obliges erasure.
@@ -111,6 +117,14 @@ pub enum DocumentError {
     Sign(String),
 }
 
+fn classical() -> String {
+    "classical".into()
+}
+
+fn is_classical(level: &str) -> bool {
+    level == "classical"
+}
+
 fn field(field: &'static str, problem: impl Into<String>) -> DocumentError {
     DocumentError::Field { field, problem: problem.into() }
 }
@@ -132,6 +146,7 @@ impl GrantDocument {
             not_before: rfc3339(g.not_before),
             not_after: rfc3339(g.not_after),
             direction: g.direction,
+            min_suite_level: crate::denial::level_name(g.min_suite_level),
             retention: humantime::format_duration(Duration::from_secs(g.retention_secs)).to_string(),
             erase_on_revoke: g.erase_on_revoke,
             delegation_depth: g.delegation_depth,
@@ -212,6 +227,11 @@ impl GrantDocument {
             retention_secs: retention.as_secs(),
             erase_on_revoke: self.erase_on_revoke,
             direction: self.direction,
+            min_suite_level: match self.min_suite_level.as_str() {
+                "classical" => SuiteLevel::CLASSICAL,
+                "post-quantum" => SuiteLevel::POST_QUANTUM,
+                other => return Err(field("min_suite_level", format!("{other:?}: write \"classical\" or \"post-quantum\""))),
+            },
             delegation_depth: self.delegation_depth,
             parent,
             legal_basis: Text::new(self.legal_basis.as_str()).map_err(|e| field("legal_basis", e.to_string()))?,

@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 
 use tally_envelope::{IdentityKey, IdentityVerifier};
-use tally_wire::{AgencyId, BoundedVec, Direction, Grant, GrantChain, Purpose, Revocation, Signed, Timestamp};
+use tally_wire::{
+    AgencyId, BoundedVec, Direction, Grant, GrantChain, Purpose, Revocation, Signed, SuiteId, Timestamp,
+};
 
 use crate::{
     Directory, Flow, RevocationSet, Usage, VerifiedChain, decide, direction_allows, effective_senders, grant_id,
@@ -69,7 +71,10 @@ fn exercise(chain: &GrantChain, keys: &NamedKeys) {
     *keys.1.borrow_mut() = chain.last().map(|root| root.unverified().issuer.clone());
     let verified = VerifiedChain::verify(chain, keys);
     for at in [g.not_before, g.not_after, Timestamp::EPOCH] {
-        for direction in [Direction::Push, Direction::Pull] {
+        for (direction, suite) in [
+            (Direction::Push, SuiteId::X25519_SHA256_AES256GCM),
+            (Direction::Pull, SuiteId::XWING_SHA256_CHACHA20POLY1305),
+        ] {
             let flow = Flow {
                 grant: grant_id(leaf),
                 sender: effective_senders(g)[0].clone(),
@@ -82,6 +87,7 @@ fn exercise(chain: &GrantChain, keys: &NamedKeys) {
                     .unwrap_or_else(|| tally_wire::DataCategory::new("x").expect("valid")),
                 bytes: g.quota.max_bytes.unwrap_or(u64::MAX),
                 direction,
+                suite: Some(suite),
                 at,
             };
             let decision = decide(&flow, chain, &RevocationSet::new(), keys, &Usage::new());
@@ -91,6 +97,7 @@ fn exercise(chain: &GrantChain, keys: &NamedKeys) {
                     assert!(link.purposes.iter().any(|p| p.covers(&flow.purpose)), "allowed purpose outside a link");
                     assert!(direction_allows(link.direction, flow.direction), "allowed direction outside a link");
                     assert!(link.not_before <= at && at < link.not_after, "allowed time outside a link");
+                    assert!(suite.level().is_some_and(|l| l >= link.min_suite_level), "allowed suite below a link's");
                 }
                 let root = chain.last().map(Signed::unverified).expect("a chain has a root");
                 assert_eq!(

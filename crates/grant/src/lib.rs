@@ -17,7 +17,7 @@
 //! ```
 //! use tally_envelope::{IdentityKey, IdentityVerifier};
 //! use tally_grant::{Directory, Flow, GrantDocument, RevocationSet, Usage, decide, grant_id, issue_grant};
-//! use tally_wire::{AgencyId, BoundedVec, DataCategory, Direction, Purpose, Timestamp};
+//! use tally_wire::{AgencyId, BoundedVec, DataCategory, Direction, Purpose, SuiteId, Timestamp};
 //!
 //! struct Federation { tax: IdentityVerifier }
 //! impl Directory for Federation {
@@ -55,6 +55,7 @@
 //!     category: DataCategory::new("income.annual")?,
 //!     bytes: 1000,
 //!     direction: Direction::Push,
+//!     suite: Some(SuiteId::X25519_SHA256_AES256GCM),
 //!     at: Timestamp::from_secs(1_780_000_000),
 //! };
 //! let chain = BoundedVec::new(vec![grant])?;

@@ -7,7 +7,8 @@ use tally_grant::{
     Denial, Dimension, RevocationSet, Usage, VerifiedChain, decide, direction_allows, effective_senders, grant_id,
 };
 use tally_wire::{
-    BoundedVec, DataCategory, Direction, Grant, GrantChain, Purpose, Quota, Rate, Signed, Text, Timestamp,
+    BoundedVec, DataCategory, Direction, Grant, GrantChain, Purpose, Quota, Rate, Signed, SuiteId, SuiteLevel, Text,
+    Timestamp,
 };
 
 use support::*;
@@ -28,6 +29,8 @@ struct Narrow {
     erase: bool,
     direction: u8,
     depth_cut: u8,
+    /// Require post-quantum where the parent does not yet.
+    raise_level: bool,
 }
 
 fn narrow_strategy() -> impl Strategy<Value = Narrow> {
@@ -43,6 +46,7 @@ fn narrow_strategy() -> impl Strategy<Value = Narrow> {
         any::<bool>(),
         0u8..3,
         1u8..3,
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -57,6 +61,7 @@ fn narrow_strategy() -> impl Strategy<Value = Narrow> {
                 erase,
                 direction,
                 depth_cut,
+                raise_level,
             )| Narrow {
                 keep,
                 specialise,
@@ -69,6 +74,7 @@ fn narrow_strategy() -> impl Strategy<Value = Narrow> {
                 erase,
                 direction,
                 depth_cut,
+                raise_level,
             },
         )
 }
@@ -90,6 +96,7 @@ fn root_grant(depth: u8) -> Grant {
         retention_secs: 1_000_000,
         erase_on_revoke: true,
         direction: Direction::Both,
+        min_suite_level: SuiteLevel::CLASSICAL,
         delegation_depth: depth,
         parent: None,
         legal_basis: Text::new("Act").expect("valid"),
@@ -144,6 +151,7 @@ fn narrowed(parent: &Signed<Grant>, grantee: &str, n: &Narrow) -> Grant {
         retention_secs: p.retention_secs.saturating_sub(n.retention_cut),
         erase_on_revoke: p.erase_on_revoke || n.erase,
         direction,
+        min_suite_level: if n.raise_level { SuiteLevel::POST_QUANTUM } else { p.min_suite_level },
         delegation_depth: p.delegation_depth.saturating_sub(n.depth_cut),
         parent: Some(grant_id(parent)),
         legal_basis: p.legal_basis.clone(),
@@ -171,7 +179,7 @@ fn to_chain(links: Vec<Signed<Grant>>) -> GrantChain {
     BoundedVec::new(links).expect("within the limit")
 }
 
-const DIMENSIONS: [Dimension; 13] = [
+const DIMENSIONS: [Dimension; 14] = [
     Dimension::Issuer,
     Dimension::Purposes,
     Dimension::Categories,
@@ -185,6 +193,7 @@ const DIMENSIONS: [Dimension; 13] = [
     Dimension::Direction,
     Dimension::Senders,
     Dimension::DelegationDepth,
+    Dimension::SuiteLevel,
 ];
 
 /// Makes `child` wider than `parent` in exactly `dimension`; `None` if the parent leaves no room.
@@ -232,6 +241,12 @@ fn widen(parent: &Grant, child: &mut Grant, dimension: Dimension) -> Option<()> 
             child.senders = BoundedVec::new(v).ok()?;
         }
         Dimension::DelegationDepth => child.delegation_depth = parent.delegation_depth,
+        Dimension::SuiteLevel => {
+            if parent.min_suite_level == SuiteLevel::CLASSICAL {
+                return None;
+            }
+            child.min_suite_level = SuiteLevel::CLASSICAL;
+        }
     }
     Some(())
 }
@@ -253,7 +268,7 @@ proptest! {
     fn single_dimension_widening_is_named(
         narrows in prop::collection::vec(narrow_strategy(), 1..6),
         link in any::<prop::sample::Index>(),
-        dim in 0usize..13,
+        dim in 0usize..14,
     ) {
         let fed = Federation::new();
         let mut links = build(&fed, &narrows);
@@ -279,6 +294,7 @@ proptest! {
         c in prop::sample::select(vec!["income", "income.annual", "household", "health"]),
         sender in prop::sample::select(AGENCIES.to_vec()),
         dir in prop::sample::select(vec![Direction::Push, Direction::Pull]),
+        suite in prop::sample::select(vec![SuiteId::X25519_SHA256_AES256GCM, SuiteId::XWING_SHA256_AES256GCM]),
         offset in 0u64..100_010,
         bytes in 0u64..2_000_000_000,
     ) {
@@ -293,6 +309,7 @@ proptest! {
             category: category(c),
             bytes,
             direction: dir,
+            suite: Some(suite),
             at: Timestamp::from_secs(T0 + offset),
         };
         if decide(&flow, &to_chain(links.clone()), &RevocationSet::new(), &fed, &Usage::new()).is_ok() {
@@ -304,6 +321,7 @@ proptest! {
                 prop_assert!(direction_allows(g.direction, flow.direction));
                 prop_assert!(g.not_before <= flow.at && flow.at < g.not_after);
                 prop_assert!(g.quota.max_bytes.is_none_or(|m| flow.bytes <= m));
+                prop_assert!(suite.level().is_some_and(|l| l >= g.min_suite_level), "a classical packet under a post-quantum link");
             }
         }
     }

@@ -13,7 +13,7 @@ use tally_envelope::{IdentityKey, IdentityVerifier};
 use tally_grant::{Directory, Flow, GrantUsage, RevocationSet, Usage, decide, grant_id, revoke};
 use tally_wire::{
     AgencyId, BoundedVec, DataCategory, Direction, GrantChain, GrantId, Purpose, Rate, Revocation, RevocationReason,
-    Signed, Timestamp,
+    Signed, SuiteId, SuiteLevel, Timestamp,
 };
 
 use support::*;
@@ -95,6 +95,36 @@ fn cases(fed: &Federation) -> Vec<Case> {
         "The delegation keeps data one second longer than its parent allows.",
         vec![wide.clone(), r.clone()],
         flow(&wide),
+    ));
+    let mut g = root();
+    g.min_suite_level = SuiteLevel::POST_QUANTUM;
+    let pq = fed.sign(g);
+    out.push(base(
+        "allowed-post-quantum",
+        "A packet sealed with X-Wing (suite 0x0003) under a grant that requires post-quantum.",
+        vec![pq.clone()],
+        Flow { suite: Some(SuiteId::XWING_SHA256_AES256GCM), ..flow(&pq) },
+    ));
+    out.push(base(
+        "suite-below-grant-minimum",
+        "A packet sealed with DHKEM(X25519) (suite 0x0001) under a grant that requires post-quantum.",
+        vec![pq.clone()],
+        flow(&pq),
+    ));
+    out.push(base(
+        "suite-unknown-to-the-auditor",
+        "The same grant judged without a suite (an auditor holding only a receipt): min_suite_level is not checked.",
+        vec![pq.clone()],
+        Flow { suite: None, ..flow(&pq) },
+    ));
+    let mut g = delegated(&pq, "municipality");
+    g.min_suite_level = SuiteLevel::CLASSICAL;
+    let lowered = fed.sign(g);
+    out.push(base(
+        "widened-delegation-suite-level",
+        "A delegation that lowers its parent's min_suite_level from post-quantum to classical, under an X-Wing packet.",
+        vec![lowered.clone(), pq.clone()],
+        Flow { suite: Some(SuiteId::XWING_SHA256_AES256GCM), ..flow(&lowered) },
     ));
     let at = Timestamp::from_secs(T0 + 500);
     let rev = revoke(
@@ -423,6 +453,7 @@ fn flow_json(f: &Flow) -> Value {
         "category": f.category.as_str(),
         "bytes": f.bytes,
         "direction": f.direction,
+        "suite": f.suite.map(|s| s.0),
         "at": {"secs": f.at.secs(), "nanos": f.at.nanos()},
     })
 }
@@ -546,6 +577,7 @@ fn stored_cases_decide_as_they_say() {
                 category: category(f["category"].as_str().expect("str")),
                 bytes: f["bytes"].as_u64().expect("u64"),
                 direction: serde_json::from_value(f["direction"].clone()).expect("direction"),
+                suite: f["suite"].as_u64().map(|s| SuiteId(u16::try_from(s).expect("u16"))),
                 at: Timestamp::new(
                     f["at"]["secs"].as_u64().expect("u64"),
                     f["at"]["nanos"].as_u64().expect("u32") as u32,
@@ -559,5 +591,5 @@ fn stored_cases_decide_as_they_say() {
         }
     }
     // One case for every denial a decodable chain can produce (ChainTooLong cannot be decoded: the wire refuses it).
-    assert_eq!(denials.len(), 19, "{denials:?}");
+    assert_eq!(denials.len(), 20, "{denials:?}");
 }

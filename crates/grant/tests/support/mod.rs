@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use tally_envelope::{IdentityKey, IdentityVerifier};
 use tally_grant::{Directory, Flow, grant_id};
 use tally_wire::{
-    AgencyId, BoundedVec, DataCategory, Direction, Grant, GrantChain, Purpose, Quota, Signed, Text, Timestamp,
+    AgencyId, BoundedVec, DataCategory, Direction, Grant, GrantChain, Purpose, Quota, Signed, SuiteId, SuiteLevel, Text,
+    Timestamp,
 };
 
 pub const T0: u64 = 1_800_000_000;
@@ -93,6 +94,7 @@ pub fn root() -> Grant {
         retention_secs: 90 * 86_400,
         erase_on_revoke: true,
         direction: Direction::Both,
+        min_suite_level: SuiteLevel::CLASSICAL,
         delegation_depth: 2,
         parent: None,
         legal_basis: Text::new("Act s. 1").expect("valid"),
@@ -116,6 +118,7 @@ pub fn delegated(parent: &Signed<Grant>, grantee: &str) -> Grant {
         retention_secs: p.retention_secs,
         erase_on_revoke: p.erase_on_revoke,
         direction: p.direction,
+        min_suite_level: p.min_suite_level,
         delegation_depth: p.delegation_depth.saturating_sub(1),
         parent: Some(grant_id(parent)),
         legal_basis: p.legal_basis.clone(),
@@ -139,6 +142,7 @@ pub fn flow(leaf: &Signed<Grant>) -> Flow {
         category: category("income.annual"),
         bytes: 1000,
         direction: Direction::Push,
+        suite: Some(SuiteId::X25519_SHA256_AES256GCM),
         at: Timestamp::from_secs(T0 + 1000),
     }
 }
