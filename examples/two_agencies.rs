@@ -89,6 +89,7 @@ async fn main() -> Result<()> {
                 endpoint: None,
                 operator_key: Some(operator_key),
                 directory: PathBuf::from("directory.tally"),
+                xwing: true,
             },
         )?;
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
@@ -144,6 +145,8 @@ async fn main() -> Result<()> {
             Timestamp::from_system_time(now).since_epoch().as_secs() + 30 * 24 * 3600,
         )),
         direction: Direction::Both,
+        // Records kept for decades: every packet under the grant is sealed with X-Wing.
+        min_suite_level: "post-quantum".into(),
         retention: "90days".into(),
         erase_on_revoke: true,
         delegation_depth: 0,

@@ -118,6 +118,7 @@ fn exchange(purpose: &str) -> (SenderOutcome, ReceiverOutcome, Log<MemoryStore>,
                         category: header.category.clone(),
                         bytes: header.payload_len,
                         direction: Direction::Push,
+                        suite: Some(header.suite),
                         at: now,
                     };
                     Some(match decide(&flow, &grant_chain, &RevocationSet::new(), &federation, &Usage::new()) {

@@ -480,6 +480,9 @@ fn check_grants(
             category: r.category.clone(),
             bytes: r.payload_len,
             direction,
+            // A receipt does not name the packet's suite: the grant's least
+            // suite level is the recipient's check, not the auditor's (spec/audit.md).
+            suite: None,
             at: a.judged_at,
         };
         let revocations = revocations_for(a);

@@ -188,7 +188,13 @@ pub(crate) fn show_directory(d: &Directory, json: bool) {
                 serde_json::json!({
                     "id": a.id, "name": a.name.as_str(), "roles": role_names(a.roles), "endpoint": a.endpoint.to_string(),
                     "identity_key": a.identity_key.to_hex(), "tls_key": a.tls_key.to_hex(),
-                    "kem_keys": a.kem_keys.iter().map(|k| k.unverified().public_key.to_hex()).collect::<Vec<_>>(),
+                    "kem_keys": a.kem_keys.iter().map(|k| {
+                        let c = k.unverified();
+                        serde_json::json!({
+                            "kem": c.public_key.kem().name(), "key_id": c.key_id.to_hex(),
+                            "not_before": tally_grant::rfc3339(c.not_before), "not_after": tally_grant::rfc3339(c.not_after),
+                        })
+                    }).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -217,12 +223,18 @@ pub(crate) fn show_directory(d: &Directory, json: bool) {
     println!("{} agencies:", d.agencies.len());
     for a in d.agencies.iter() {
         println!("  {} ({}): {}; endpoint {}", a.id, a.name.as_str(), role_names(a.roles).join(", "), a.endpoint);
-        println!(
-            "      identity key {}…, TLS key {}…, {} KEM key(s)",
-            short(&a.identity_key.to_hex()),
-            short(&a.tls_key.to_hex()),
-            a.kem_keys.len()
-        );
+        println!("      identity key {}…, TLS key {}…", short(&a.identity_key.to_hex()), short(&a.tls_key.to_hex()));
+        for k in a.kem_keys.iter() {
+            let c = k.unverified();
+            let level = if c.public_key.kem() == tally_wire::Kem::XWing { ", post-quantum" } else { "" };
+            println!(
+                "      KEM key {}… ({}{level}), valid {} to {}",
+                short(&c.key_id.to_hex()),
+                c.public_key.kem(),
+                tally_grant::rfc3339(c.not_before),
+                tally_grant::rfc3339(c.not_after)
+            );
+        }
     }
     print_registers(
         d.purposes.iter().map(|p| (p.purpose.as_str(), p.legal_basis.as_str())),

@@ -111,6 +111,10 @@ pub(crate) struct IssueArgs {
     /// Which way data may flow.
     #[arg(long, value_enum, default_value = "both")]
     direction: DirectionArg,
+    /// Require a post-quantum suite (X-Wing) for every packet under the grant:
+    /// a recipient refuses a classical packet (SUITE_BELOW_GRANT_MINIMUM).
+    #[arg(long)]
+    post_quantum: bool,
     /// How long the recipient may keep the data (`90days`).
     #[arg(long, default_value = "90days")]
     retention: String,
@@ -161,6 +165,7 @@ fn grant_document(args: &IssueArgs, valid_for: &str) -> Result<GrantDocument, Fa
         not_before: humantime::format_rfc3339_seconds(now - std::time::Duration::from_secs(60)).to_string(),
         not_after,
         direction: args.direction.into(),
+        min_suite_level: if args.post_quantum { "post-quantum".into() } else { "classical".into() },
         retention: args.retention.clone(),
         erase_on_revoke: args.erase_on_revoke,
         delegation_depth: args.delegation_depth,

@@ -82,21 +82,32 @@ pub(crate) struct InitArgs {
     /// The directory file path, relative to the node directory.
     #[arg(long, default_value = "directory.tally")]
     directory: PathBuf,
+    /// Make no X-Wing (post-quantum) KEM key, only the X25519 one: senders
+    /// then seal to this agency with a classical suite, and grants that
+    /// require post-quantum cannot send to it.
+    #[arg(long)]
+    classical_only: bool,
 }
 
 pub(crate) fn init(args: InitArgs, json: bool) -> Result<(), Failure> {
-    let InitArgs { agency, dir, name, listen, endpoint, operator_key, directory } = args;
+    let InitArgs { agency, dir, name, listen, endpoint, operator_key, directory, classical_only } = args;
     let dir = dir.as_path();
     let endpoint =
         endpoint.map(tally_wire::Endpoint::new).transpose().map_err(|e| usage(format!("--endpoint: {e}")))?;
     let name = name.unwrap_or_else(|| agency.to_string());
     let needs_key = operator_key.is_none();
-    let export = init_agency(dir, &InitOptions { agency, name, listen, endpoint, operator_key, directory })?;
+    let options = InitOptions { agency, name, listen, endpoint, operator_key, directory, xwing: !classical_only };
+    let export = init_agency(dir, &options)?;
     if json {
         print_json(&serde_json::json!({ "dir": dir, "export": export, "operator_key_set": !needs_key }));
         return Ok(());
     }
     println!("Created the node directory {}.", dir.display());
+    if classical_only {
+        println!("Its KEM key is X25519 only (keys/kem.key): packets to it are not post-quantum.");
+    } else {
+        println!("Its KEM keys are X-Wing (keys/xwing.key, post-quantum, preferred by senders) and X25519 (keys/kem.key).");
+    }
     println!("Hand {} to the federation operator (tally federation add-agency).", export.display());
     if needs_key {
         println!("Then set operator_key in {} before `tally serve`.", dir.join(tally_node::CONFIG_FILE).display());

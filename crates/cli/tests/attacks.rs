@@ -53,6 +53,7 @@ fn self_granted(peer: &RawPeer, direction: Direction) -> Grant {
         retention_secs: 86_400,
         erase_on_revoke: false,
         direction,
+        min_suite_level: tally_wire::SuiteLevel::CLASSICAL,
         delegation_depth: 0,
         parent: None,
         legal_basis: Text::new("none").expect("valid"),
@@ -219,7 +220,7 @@ fn a_requester_that_reads_the_data_and_withholds_its_receipt_still_uses_the_quot
     ));
     // A second boundary between the parent and the delegation: a delegation
     // without --valid-for ends when its parent does, not 365 days from its own now.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(1100));
     ok(&[
         "grant",
         "delegate",

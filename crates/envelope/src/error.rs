@@ -73,6 +73,9 @@ pub enum Error {
         /// The header's key id.
         got: KeyId,
     },
+    /// The packet is sealed to a KEM key none of this recipient's keys is.
+    #[error("packet is sealed to KEM key {0}, which this recipient does not hold")]
+    UnknownRecipientKey(KeyId),
     /// The trailer's signature does not verify under the sender's identity key.
     #[error("the trailer signature does not verify under the sender's identity key")]
     BadTrailerSignature,
@@ -205,7 +208,7 @@ impl Error {
             Self::UnsupportedVersion(_) => ReasonCode::UNSUPPORTED_VERSION,
             // A suite whose KEM is not the recipient key's (or the encapsulated key's).
             Self::UnsupportedSuite(_) | Self::Hpke(HpkeError::WrongKem { .. }) => ReasonCode::UNSUPPORTED_SUITE,
-            Self::WrongRecipientKey { .. } => ReasonCode::UNKNOWN_RECIPIENT_KEY,
+            Self::WrongRecipientKey { .. } | Self::UnknownRecipientKey(_) => ReasonCode::UNKNOWN_RECIPIENT_KEY,
             Self::BadTrailerSignature | Self::BadSignature(_) => ReasonCode::BAD_SIGNATURE,
             Self::TooManyChunks { .. }
             | Self::ChunkLength { .. }

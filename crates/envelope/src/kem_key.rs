@@ -155,6 +155,30 @@ pub fn verify_kem_binding<'a>(
     Ok(c)
 }
 
+/// The certificate a sender seals to among `certificates` valid at `at`
+/// (spec/envelope.md, "Choosing the suite"): an X-Wing key whenever one is
+/// valid, else a DHKEM(X25519) key; of that KEM, the newest (the latest
+/// `not_before`). With `kem` given, only keys of that KEM are considered.
+pub fn preferred_kem_certificate<'a>(
+    certificates: &'a [KemKeyCertificate],
+    at: Timestamp,
+    kem: Option<Kem>,
+) -> Option<&'a KemKeyCertificate> {
+    certificates
+        .iter()
+        .filter(|c| kem_certificate_valid_at(c, at) && kem.is_none_or(|k| c.public_key.kem() == k))
+        .max_by_key(|c| (c.public_key.kem().level(), c.not_before))
+}
+
+/// The suite a sender seals with to a key of `kem`: HKDF-SHA256 and
+/// AES-256-GCM with that KEM.
+pub fn suite_for(kem: Kem) -> tally_wire::SuiteId {
+    match kem {
+        Kem::X25519 => tally_wire::SuiteId::X25519_SHA256_AES256GCM,
+        Kem::XWing => tally_wire::SuiteId::XWING_SHA256_AES256GCM,
+    }
+}
+
 /// Whether a certificate is valid at `at`: `not_before <= at < not_after`.
 pub fn kem_certificate_valid_at(c: &KemKeyCertificate, at: Timestamp) -> bool {
     c.not_before <= at && at < c.not_after
@@ -198,6 +222,29 @@ mod tests {
         ));
         let shown = format!("{kem:?}");
         assert!(!shown.contains(&"02".repeat(32)));
+    }
+
+    #[test]
+    fn a_sender_prefers_a_valid_xwing_key_and_the_newest_of_a_kem() {
+        let identity = IdentityKey::from_seed(&[1; 32]);
+        let agency = AgencyId::new("tax-bureau").expect("valid");
+        let cert = |kem, secret, from, to| {
+            KemKey::from_secret(kem, [secret; 32])
+                .certify(&identity, agency.clone(), Timestamp::from_secs(from), Timestamp::from_secs(to))
+                .expect("signs")
+                .unverified()
+                .clone()
+        };
+        let old_x = cert(Kem::X25519, 1, 0, 100);
+        let new_x = cert(Kem::X25519, 2, 50, 200);
+        let xwing = cert(Kem::XWing, 3, 10, 150);
+        let all = [old_x.clone(), xwing.clone(), new_x.clone()];
+        let at = |t| Timestamp::from_secs(t);
+        assert_eq!(preferred_kem_certificate(&all, at(60), None), Some(&xwing), "X-Wing over a newer X25519 key");
+        assert_eq!(preferred_kem_certificate(&all, at(60), Some(Kem::X25519)), Some(&new_x), "the newest X25519 key");
+        assert_eq!(preferred_kem_certificate(&all, at(160), None), Some(&new_x), "the X-Wing key has expired");
+        assert_eq!(preferred_kem_certificate(&all, at(5), Some(Kem::XWing)), None, "not yet valid");
+        assert_eq!(suite_for(Kem::XWing).kem(), Some(Kem::XWing));
     }
 
     #[test]

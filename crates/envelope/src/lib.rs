@@ -63,7 +63,9 @@ mod packet;
 pub use digest::{digest, digest_reader, header_digest, kem_key_id, request_digest, sha256};
 pub use error::{Error, HpkeError};
 pub use identity::{IdentityKey, IdentityVerifier};
-pub use kem_key::{KemKey, kem_certificate_valid_at, verify_kem_binding, verify_kem_certificate};
+pub use kem_key::{
+    KemKey, kem_certificate_valid_at, preferred_kem_certificate, suite_for, verify_kem_binding, verify_kem_certificate,
+};
 pub use keyfile::{
     FORMAT as KEY_FILE_FORMAT, KeyFileInfo, KeyKind, inspect_key_file, read_identity_key, read_kem_key,
     write_identity_key, write_kem_key,
@@ -71,7 +73,7 @@ pub use keyfile::{
 #[cfg(any(test, fuzzing, feature = "test-vectors"))]
 pub use packet::Ephemeral;
 pub use packet::{
-    CommitmentKey, Opened, Opener, PacketDigests, PacketSpec, Revealed, Sealed, Sealer, hpke_suite, read_packet,
+    CommitmentKey, KemKeys, Opened, Opener, PacketDigests, PacketSpec, Revealed, Sealed, Sealer, hpke_suite, read_packet,
     sign_trailer, verify_origin, verify_reveal, verify_revealed_content, write_packet,
 };
 

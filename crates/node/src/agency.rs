@@ -11,7 +11,7 @@ use tally_envelope::{
 };
 use tally_transport::TlsKey;
 use tally_wire::{
-    AgencyId, BoundedBytes, BoundedVec, Endpoint, IdentityPublicKey, KemKeyCertificate, Registration, Signature,
+    AgencyId, BoundedBytes, BoundedVec, Endpoint, IdentityPublicKey, Kem, KemKeyCertificate, Registration, Signature,
     Signed, Text, Timestamp, label,
 };
 use zeroize::Zeroizing;
@@ -25,6 +25,10 @@ pub const KEM_KEY_VALIDITY: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
 
 const IDENTITY_FILE: &str = "keys/identity.key";
 const KEM_FILE: &str = "keys/kem.key";
+/// The X-Wing KEM key (spec/keys.md); a node made before X-Wing has none.
+const XWING_FILE: &str = "keys/xwing.key";
+/// KEM keys replaced by `tally keys rotate`, kept to open what was sealed to them.
+pub(crate) const RETIRED_DIR: &str = "keys/retired";
 const TLS_FILE: &str = "keys/tls.pk8";
 const STORAGE_FILE: &str = "keys/storage.key";
 
@@ -156,6 +160,9 @@ pub struct InitOptions {
     pub operator_key: Option<IdentityPublicKey>,
     /// Where the directory file will be.
     pub directory: PathBuf,
+    /// Whether to make an X-Wing KEM key beside the X25519 one (senders
+    /// then seal to it: post-quantum). `tally init` makes one unless told not to.
+    pub xwing: bool,
 }
 
 /// Creates a node directory at `dir`: keys (mode 0600), `tally.toml` and
@@ -174,8 +181,13 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
     let identity = IdentityKey::generate().map_err(key_error(dir.join(IDENTITY_FILE)))?;
     write_identity_key(&dir.join(IDENTITY_FILE), &options.agency, &identity)
         .map_err(key_error(dir.join(IDENTITY_FILE)))?;
-    let kem = KemKey::generate().map_err(key_error(dir.join(KEM_FILE)))?;
-    write_kem_key(&dir.join(KEM_FILE), &options.agency, &kem).map_err(key_error(dir.join(KEM_FILE)))?;
+    let mut kem_keys = vec![(KEM_FILE, KemKey::generate_for(Kem::X25519).map_err(key_error(dir.join(KEM_FILE)))?)];
+    if options.xwing {
+        kem_keys.push((XWING_FILE, KemKey::generate_for(Kem::XWing).map_err(key_error(dir.join(XWING_FILE)))?));
+    }
+    for (file, kem) in &kem_keys {
+        write_kem_key(&dir.join(file), &options.agency, kem).map_err(key_error(dir.join(file)))?;
+    }
     let tls = TlsKey::generate()?;
     write_secret(&dir.join(TLS_FILE), tls.pkcs8())?;
     let mut storage = Zeroizing::new([0u8; 32]);
@@ -200,7 +212,10 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
 
     let now = Timestamp::from_system_time(SystemTime::now());
     let until = now.checked_add(KEM_KEY_VALIDITY).unwrap_or(now);
-    let cert = kem.certify(&identity, options.agency.clone(), now, until).map_err(key_error(dir.join(KEM_FILE)))?;
+    let certificates = kem_keys
+        .iter()
+        .map(|(file, kem)| kem.certify(&identity, options.agency.clone(), now, until).map_err(key_error(dir.join(file))))
+        .collect::<Result<Vec<_>, _>>()?;
     let endpoint = match &options.endpoint {
         Some(e) => e.clone(),
         None => Endpoint::new(options.listen.to_string()).map_err(|e| NodeError::Usage(format!("endpoint: {e}")))?,
@@ -211,7 +226,7 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         endpoint,
         identity_key: identity.public_key(),
         tls_public_key: BoundedBytes::new(tls.spki().to_vec()).map_err(|e| NodeError::Usage(e.to_string()))?,
-        kem_keys: BoundedVec::new(vec![cert]).map_err(|e| NodeError::Usage(e.to_string()))?,
+        kem_keys: BoundedVec::new(certificates).map_err(|e| NodeError::Usage(e.to_string()))?,
     };
     let body = tally_wire::to_bytes(&registration);
     let tls_signer = IdentityKey::from_pkcs8(tls.pkcs8()).map_err(key_error(dir.join(TLS_FILE)))?;
@@ -241,8 +256,8 @@ pub struct AgencyKeys {
     pub agency: AgencyId,
     /// Its identity key.
     pub identity: Arc<IdentityKey>,
-    /// Its KEM key.
-    pub kem: Arc<KemKey>,
+    /// Its KEM keys: X25519's, X-Wing's (if it has one), and retired ones.
+    pub kem_keys: Vec<Arc<KemKey>>,
     /// Its TLS key.
     pub tls: TlsKey,
     /// The key that wraps the per-grant data keys of stored payloads.
@@ -259,19 +274,33 @@ impl AgencyKeys {
     /// Loads the keys of the node directory `dir`, checking they belong to `agency`.
     pub fn load(dir: &Path, agency: &AgencyId) -> Result<Self, NodeError> {
         let key_error = |path: PathBuf| move |source| NodeError::Key { path, source };
-        for file in [IDENTITY_FILE, KEM_FILE, TLS_FILE, STORAGE_FILE] {
+        for file in [IDENTITY_FILE, TLS_FILE, STORAGE_FILE] {
             crate::files::check_secret(&dir.join(file))?;
         }
         let (owner, identity) =
             read_identity_key(&dir.join(IDENTITY_FILE)).map_err(key_error(dir.join(IDENTITY_FILE)))?;
-        let (kem_owner, kem) = read_kem_key(&dir.join(KEM_FILE)).map_err(key_error(dir.join(KEM_FILE)))?;
-        for (who, file) in [(&owner, IDENTITY_FILE), (&kem_owner, KEM_FILE)] {
-            if who != agency {
+        if owner != *agency {
+            return Err(NodeError::Usage(format!(
+                "{} belongs to `{owner}`, but this node is `{agency}`",
+                dir.join(IDENTITY_FILE).display()
+            )));
+        }
+        let mut kem_files = vec![dir.join(KEM_FILE)];
+        if dir.join(XWING_FILE).exists() {
+            kem_files.push(dir.join(XWING_FILE));
+        }
+        kem_files.extend(retired_key_files(dir)?);
+        let mut kem_keys = Vec::with_capacity(kem_files.len());
+        for path in kem_files {
+            crate::files::check_secret(&path)?;
+            let (who, kem) = read_kem_key(&path).map_err(key_error(path.clone()))?;
+            if who != *agency {
                 return Err(NodeError::Usage(format!(
                     "{} belongs to `{who}`, but this node is `{agency}`",
-                    dir.join(file).display()
+                    path.display()
                 )));
             }
+            kem_keys.push(Arc::new(kem));
         }
         let tls_der = Zeroizing::new(read(&dir.join(TLS_FILE))?);
         let tls = TlsKey::from_pkcs8(&tls_der).map_err(|e| malformed(&dir.join(TLS_FILE), e.to_string()))?;
@@ -281,6 +310,30 @@ impl AgencyKeys {
         }
         let mut storage = Zeroizing::new([0u8; 32]);
         storage.copy_from_slice(&storage_bytes);
-        Ok(Self { agency: agency.clone(), identity: Arc::new(identity), kem: Arc::new(kem), tls, storage })
+        Ok(Self { agency: agency.clone(), identity: Arc::new(identity), kem_keys, tls, storage })
     }
+
+    /// The KEM key with this id, if the node holds it.
+    pub fn kem_key(&self, id: &tally_wire::KeyId) -> Option<&Arc<KemKey>> {
+        self.kem_keys.iter().find(|k| k.key_id() == id)
+    }
+}
+
+/// The key files in `keys/retired`, in name order.
+fn retired_key_files(dir: &Path) -> Result<Vec<PathBuf>, NodeError> {
+    let retired = dir.join(RETIRED_DIR);
+    let entries = match std::fs::read_dir(&retired) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(NodeError::file(&retired)(e)),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(NodeError::file(&retired))?.path();
+        if path.extension().is_some_and(|e| e == "key") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
 }

@@ -90,7 +90,7 @@ impl Member {
             .iter()
             .filter_map(|h| hex::decode(h))
             .filter_map(|b| Signed::<KemKeyCertificate>::decode(&b).ok())
-            .map(|c| c.unverified().public_key)
+            .map(|c| c.unverified().public_key.clone())
             .collect()
     }
 }
@@ -183,7 +183,7 @@ impl Federation {
         parse_roles(roles)?;
         let registration = e.verify(export)?;
         let tls_key = tally_envelope::sha256(&[registration.tls_public_key.as_ref()]);
-        let kem_keys: Vec<_> = registration.kem_keys.iter().map(|c| c.unverified().public_key).collect();
+        let kem_keys: Vec<_> = registration.kem_keys.iter().map(|c| c.unverified().public_key.clone()).collect();
         for other in federation.agencies.iter().filter(|m| m.id != e.id) {
             let clash = if other.identity_key == e.identity_key {
                 Some("identity key")

@@ -237,9 +237,9 @@ impl NodeHost {
                 None => return Ok(self.deny(ReasonCode::TEMPORARILY_UNAVAILABLE)),
             }
         };
-        if &h.recipient_key != state.keys.kem.key_id() {
+        let Some(kem_key) = state.keys.kem_key(&h.recipient_key).cloned() else {
             return Ok(self.deny(ReasonCode::UNKNOWN_RECIPIENT_KEY));
-        }
+        };
         let directory = state.directory();
         let Some(sender_key) = tally_grant::Directory::identity_key(&*directory, &h.sender) else {
             return Ok(self.deny(ReasonCode::UNKNOWN_ISSUER_KEY));
@@ -253,6 +253,7 @@ impl NodeHost {
             category: h.category.clone(),
             bytes: h.payload_len,
             direction: offer.direction,
+            suite: Some(h.suite),
             at: now,
         };
         if let Some(leaf) = offer.grant_chain.first() {
@@ -290,7 +291,7 @@ impl NodeHost {
         let sealer = BlobSealer::new(&key, &packet, &grant)?;
         let part = state.blobs.join("incoming").join(format!("{}.part", hex::encode(&packet.0)));
         Ok(OfferDecision::Accept {
-            kem_key: Arc::clone(&state.keys.kem),
+            kem_key,
             sender_key,
             inbox: NodeInbox {
                 state: Arc::clone(state),
@@ -376,6 +377,12 @@ impl Host for NodeHost {
         if &r.requester != peer {
             return Err(self.refuse(ReasonCode::SENDER_NOT_AUTHENTICATED_PEER));
         }
+        // The answer is sealed with the suite of the requester's keys: the
+        // grant's least suite level is checked against it before anything is read.
+        let suite = state.roster.suite_for(peer, state.now()).map_err(|e| {
+            tracing::info!(requester = %peer, error = %e, "pull request refused: nothing can be sealed to the requester");
+            self.refuse(ReasonCode::UNKNOWN_RECIPIENT_KEY)
+        })?;
         let flow = |bytes| Flow {
             grant: r.grant,
             sender: state.agency.clone(),
@@ -384,6 +391,7 @@ impl Host for NodeHost {
             category: r.category.clone(),
             bytes,
             direction: Direction::Pull,
+            suite: Some(suite),
             at: state.now(),
         };
         // The request itself, before any source is read.

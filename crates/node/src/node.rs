@@ -11,7 +11,7 @@ use tally_protocol::{RequesterOutcome, SenderOutcome};
 use tally_transport::{Endpoint, LocalAgency};
 use tally_wire::{
     AgencyId, BoundedBytes, ChunkSize, DataCategory, Direction, Grant, GrantId, PacketId, PullRequest, Purpose,
-    RequestId, Revocation, RevocationReason, Signed, SuiteId,
+    RequestId, Revocation, RevocationReason, Signed,
 };
 use tokio::io::AsyncRead;
 
@@ -126,6 +126,9 @@ impl Node {
             ))
         })?;
         let now = state.now();
+        // X-Wing whenever the recipient lists an X-Wing key: the decision
+        // checks the grant's least suite level against the suite sealed with.
+        let suite = state.roster.suite_for(&options.to, now)?;
         let flow = Flow {
             grant: options.grant,
             sender: state.agency.clone(),
@@ -134,13 +137,14 @@ impl Node {
             category: options.category.clone(),
             bytes: len,
             direction: Direction::Push,
+            suite: Some(suite),
             at: now,
         };
         let reservation = state
             .decide_and_reserve(&flow, &chain)
             .map_err(|denial| NodeError::Denied { context: "this node's policy refuses the send", denial })?;
         let spec = PacketSpec {
-            suite: SuiteId::X25519_SHA256_AES256GCM,
+            suite,
             sender: state.agency.clone(),
             grant: options.grant,
             purpose: options.purpose.clone(),

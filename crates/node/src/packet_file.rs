@@ -7,11 +7,11 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use tally_envelope::{PacketSpec, verify_kem_certificate};
+use tally_envelope::{PacketSpec, preferred_kem_certificate, suite_for, verify_kem_certificate};
 use tally_grant::{Flow, RevocationSet, Usage, decide};
 use tally_protocol::ReceiverOutcome;
 use tally_receipt::bundle_to_text;
-use tally_wire::{ChunkSize, Direction, GrantChain, ReceiptBundle, SuiteId};
+use tally_wire::{ChunkSize, Direction, GrantChain, ReceiptBundle};
 use tokio::io::AsyncRead;
 
 use crate::api::SendOptions;
@@ -43,6 +43,22 @@ pub fn seal_packet_file(
     let file = std::fs::File::open(payload).map_err(NodeError::file(payload))?;
     let len = file.metadata().map_err(NodeError::file(payload))?.len();
     let now = config.now();
+    let record = directory
+        .agency(&options.to)
+        .ok_or_else(|| NodeError::Usage(format!("agency `{}` is not in the directory", options.to)))?;
+    let issuer = tally_envelope::IdentityVerifier::new(&record.identity_key)
+        .map_err(|source| NodeError::Key { path: dir.join(&config.directory), source })?;
+    let certificates: Vec<_> = record
+        .kem_keys
+        .iter()
+        .filter_map(|c| verify_kem_certificate(c, &issuer, &options.to, now).ok())
+        .cloned()
+        .collect();
+    // X-Wing whenever the recipient lists an X-Wing key (spec/envelope.md, "Choosing the suite").
+    let certificate = preferred_kem_certificate(&certificates, now, None)
+        .cloned()
+        .ok_or_else(|| NodeError::Usage(format!("`{}` lists no KEM key valid now in the directory", options.to)))?;
+    let suite = suite_for(certificate.public_key.kem());
     let flow = Flow {
         grant,
         sender: config.agency.clone(),
@@ -51,24 +67,13 @@ pub fn seal_packet_file(
         category: options.category.clone(),
         bytes: len,
         direction: Direction::Push,
+        suite: Some(suite),
         at: now,
     };
     decide(&flow, &chain, &RevocationSet::new(), &directory, &Usage::new())
         .map_err(|denial| NodeError::Denied { context: "the grant does not allow this packet", denial })?;
-    let record = directory
-        .agency(&options.to)
-        .ok_or_else(|| NodeError::Usage(format!("agency `{}` is not in the directory", options.to)))?;
-    let issuer = tally_envelope::IdentityVerifier::new(&record.identity_key)
-        .map_err(|source| NodeError::Key { path: dir.join(&config.directory), source })?;
-    let certificate = record
-        .kem_keys
-        .iter()
-        .filter_map(|c| verify_kem_certificate(c, &issuer, &options.to, now).ok())
-        .max_by_key(|c| c.not_before)
-        .cloned()
-        .ok_or_else(|| NodeError::Usage(format!("`{}` lists no KEM key valid now in the directory", options.to)))?;
     let spec = PacketSpec {
-        suite: SuiteId::X25519_SHA256_AES256GCM,
+        suite,
         sender: config.agency.clone(),
         grant,
         purpose: options.purpose.clone(),
@@ -173,7 +178,7 @@ impl Node {
             let directory = checking.directory();
             let input = std::io::BufReader::new(std::fs::File::open(&spooled).map_err(NodeError::file(&spooled))?);
             tally_envelope::read_packet(
-                &checking.keys.kem,
+                &checking.keys.kem_keys[..],
                 |h| {
                     let record = directory
                         .agency(&h.sender)

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tally_envelope::PacketSpec;
 use tally_transport::Outgoing;
-use tally_wire::{ChunkSize, ContentType, GrantChain, PullRequest, SuiteId};
+use tally_wire::{ChunkSize, ContentType, GrantChain, PullRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::NodeError;
@@ -19,7 +19,8 @@ pub(crate) const MAX_COMMAND_OUTPUT: u64 = 64 * 1024 * 1024;
 
 fn spec(state: &NodeState, r: &PullRequest, len: u64) -> Result<PacketSpec, NodeError> {
     Ok(PacketSpec {
-        suite: SuiteId::X25519_SHA256_AES256GCM,
+        // The host checked the grant's least suite level against this suite.
+        suite: state.roster.suite_for(&r.requester, state.now()).map_err(NodeError::from)?,
         sender: state.agency.clone(),
         grant: r.grant,
         purpose: r.purpose.clone(),

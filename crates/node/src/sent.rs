@@ -115,7 +115,7 @@ fn rebuilt(state: &NodeState, r: &Receipt, outbox: &crate::OutboxRecord) -> Opti
         return None;
     }
     let header = outbox.offer.header.clone();
-    let enc = outbox.offer.encapsulated_key;
+    let enc = outbox.offer.encapsulated_key.clone();
     let trailer = sign_trailer(&state.identity, &header, &enc, &ciphertext_fingerprint, &content_commitment);
     Some(Evidence { header, encapsulated_key: enc, trailer })
 }

@@ -145,7 +145,7 @@ impl Sender {
             recipient,
             header,
             encoded_header: offer.header.clone(),
-            encapsulated_key: offer.encapsulated_key,
+            encapsulated_key: offer.encapsulated_key.clone(),
             header_digest,
             stage,
             io: {
@@ -238,7 +238,7 @@ impl Sender {
                             self.io.await_peer(now.instant);
                             let evidence = Evidence {
                                 header: self.encoded_header.clone(),
-                                encapsulated_key: self.encapsulated_key,
+                                encapsulated_key: self.encapsulated_key.clone(),
                                 trailer: sealed.trailer,
                             };
                             let kept = Box::new((evidence, sealed.commitment_key));

@@ -86,6 +86,7 @@ fn grant() -> tally_wire::Grant {
         retention_secs: 86_400,
         erase_on_revoke: false,
         direction: tally_wire::Direction::Push,
+        min_suite_level: tally_wire::SuiteLevel::CLASSICAL,
         delegation_depth: 0,
         parent: None,
         legal_basis: tally_wire::Text::default(),

@@ -236,7 +236,7 @@ fn inbox_records_written_before_bundles_are_migrated_at_open() {
         erased_at: None,
         evidence: tally_wire::Evidence {
             header: tally_wire::Encoded::new(header).expect("encodes"),
-            encapsulated_key: tally_wire::EncapsulatedKey([7; 32]),
+            encapsulated_key: tally_wire::EncapsulatedKey::X25519(tally_wire::X25519PublicKey([7; 32])),
             trailer: tally_wire::Trailer {
                 chunk_count: 1,
                 content_commitment: Digest([5; 32]),

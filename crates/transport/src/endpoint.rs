@@ -169,7 +169,7 @@ impl<H: Host> Endpoint<H> {
 
     /// Seals a packet to `to`'s current KEM key from the directory.
     pub fn seal(&self, to: &AgencyId, spec: PacketSpec, grant_chain: GrantChain) -> Result<Packet, TransportError> {
-        let cert = kem_certificate(&self.inner.roster, to)?;
+        let cert = kem_certificate(&self.inner.roster, to, spec.suite)?;
         let (sealer, offer) = Sealer::new(&cert, spec, grant_chain)?;
         Ok(Packet { to: to.clone(), sealer, offer })
     }

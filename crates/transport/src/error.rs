@@ -33,6 +33,14 @@ pub enum TransportError {
     /// The agency has no KEM key valid now in the directory, so nothing can be sealed to it.
     #[error("agency {0} has no KEM key valid now in the directory")]
     NoKemKey(AgencyId),
+    /// The agency lists no KEM key of the packet's suite's KEM valid now.
+    #[error("agency {agency} has no {kem} KEM key valid now in the directory")]
+    NoKemKeyOfKem {
+        /// The agency.
+        agency: AgencyId,
+        /// The KEM the suite needs.
+        kem: tally_wire::Kem,
+    },
     /// The agency's endpoint did not resolve to an address.
     #[error("cannot resolve {agency}'s endpoint {endpoint}: {source}")]
     Resolve {

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use tally_envelope::{IdentityKey, kem_certificate_valid_at};
+use tally_envelope::{IdentityKey, preferred_kem_certificate};
 use tally_receipt::{BundleVerifier, CheckpointCache};
-use tally_wire::{AgencyId, CloseCode, KemKeyCertificate};
+use tally_wire::{AgencyId, CloseCode, KemKeyCertificate, SuiteId};
 use tokio::sync::{Mutex, Notify};
 
 use crate::config::TransportConfig;
@@ -107,15 +107,16 @@ pub(crate) fn bundle_verifier<H>(inner: &Inner<H>, agency: &AgencyId) -> Result<
     Ok(BundleVerifier::new(agency.clone(), record.identity_key, inner.checkpoints.clone()))
 }
 
-/// The newest KEM key certificate of `agency` valid now, verified under
-/// its identity key (once per directory, by the roster).
-pub(crate) fn kem_certificate(roster: &Roster, agency: &AgencyId) -> Result<KemKeyCertificate, TransportError> {
+/// The newest KEM key certificate of `agency` valid now for `suite`'s KEM,
+/// verified under its identity key (once per directory, by the roster).
+pub(crate) fn kem_certificate(
+    roster: &Roster,
+    agency: &AgencyId,
+    suite: SuiteId,
+) -> Result<KemKeyCertificate, TransportError> {
+    let kem = suite.kem().ok_or(tally_envelope::Error::UnsupportedSuite(suite))?;
     let certificates = roster.kem_certificates(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
-    let at = now().wall;
-    certificates
-        .iter()
-        .filter(|c| kem_certificate_valid_at(c, at))
-        .max_by_key(|c| c.not_before)
+    preferred_kem_certificate(&certificates, now().wall, Some(kem))
         .cloned()
-        .ok_or_else(|| TransportError::NoKemKey(agency.clone()))
+        .ok_or_else(|| TransportError::NoKemKeyOfKem { agency: agency.clone(), kem })
 }

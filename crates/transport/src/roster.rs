@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tally_envelope::{IdentityVerifier, verify_kem_binding};
-use tally_wire::{AgencyId, AgencyRecord, Digest, Directory, KemKeyCertificate};
+use tally_envelope::{IdentityVerifier, preferred_kem_certificate, suite_for, verify_kem_binding};
+use tally_wire::{AgencyId, AgencyRecord, Digest, Directory, KemKeyCertificate, SuiteId, Timestamp};
+
+use crate::TransportError;
 
 /// The directory's agency records, by id and by TLS key digest.
 ///
@@ -76,6 +78,17 @@ impl Roster {
     /// is not a valid key); `None` for an agency not listed.
     pub fn kem_certificates(&self, agency: &AgencyId) -> Option<Arc<[KemKeyCertificate]>> {
         self.index().kem_keys.get(agency).cloned()
+    }
+
+    /// The suite a packet to `agency` is sealed with at `at`: X-Wing's when
+    /// it lists an X-Wing key valid then, DHKEM(X25519)'s otherwise
+    /// (spec/envelope.md, "Choosing the suite").
+    pub fn suite_for(&self, agency: &AgencyId, at: Timestamp) -> Result<SuiteId, TransportError> {
+        let certificates =
+            self.kem_certificates(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
+        preferred_kem_certificate(&certificates, at, None)
+            .map(|c| suite_for(c.public_key.kem()))
+            .ok_or_else(|| TransportError::NoKemKey(agency.clone()))
     }
 
     /// The agency whose TLS key has this SPKI digest.

@@ -208,7 +208,7 @@ impl<'a, H: Host> RespondServe<'a, H> {
 
     fn next_sender(&mut self) -> Result<ResponderResponse, TransportError> {
         let Some(outgoing) = self.queue.pop_front() else { return Ok(ResponderResponse::End) };
-        let cert = kem_certificate(&self.inner.roster, &self.peer)?;
+        let cert = kem_certificate(&self.inner.roster, &self.peer, outgoing.spec.suite)?;
         let requester = bundle_verifier(self.inner, &self.peer)?;
         let (sealer, offer) = Sealer::new(&cert, outgoing.spec, outgoing.grant_chain)?;
         self.current = Some(outgoing.payload);

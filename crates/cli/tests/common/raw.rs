@@ -63,6 +63,7 @@ impl RawPeer {
         packet: PacketId,
     ) -> (Sealer, Offer) {
         let record = self.directory.agencies.iter().find(|a| a.id.as_str() == to).expect("listed");
+        // The X25519 key (`tally init` certifies it first): these packets are sealed with fixed randomness.
         let cert = record.kem_keys[0].unverified().clone();
         let spec = PacketSpec {
             suite: SuiteId::X25519_SHA256_AES256GCM,
@@ -75,7 +76,14 @@ impl RawPeer {
             payload_len: len,
             chunk_size: ChunkSize::DEFAULT,
         };
-        Sealer::dangerous_new_deterministic(&cert, spec, chain.clone(), packet, [9; 32]).expect("seals")
+        Sealer::dangerous_new_deterministic(
+            &cert,
+            spec,
+            chain.clone(),
+            packet,
+            tally_envelope::Ephemeral::X25519([9; 32]),
+        )
+        .expect("seals")
     }
 }
 

@@ -32,7 +32,7 @@ pub use self::reveal::{Revealed, sign_trailer, verify_origin, verify_revealed_co
 #[cfg(any(test, fuzzing, feature = "test-vectors"))]
 pub use self::seal::Ephemeral;
 pub use self::seal::{Sealed, Sealer};
-pub use self::stream::{read_packet, write_packet};
+pub use self::stream::{KemKeys, read_packet, write_packet};
 use crate::error::Error;
 use crate::hpke::{Aead, Kem, Suite};
 

@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 
-use tally_wire::{Frame, FrameReader, GrantChain, KemKeyCertificate, PacketHeader};
+use tally_wire::{Frame, FrameReader, GrantChain, KemKeyCertificate, KeyId, PacketHeader};
 
 use super::{Opened, Opener, PacketSpec, Sealed, Sealer};
 use crate::error::Error;
@@ -58,7 +58,7 @@ pub fn write_packet(
 /// unverified until this returns `Ok`: write to a temporary place and
 /// discard it on an error.
 pub fn read_packet(
-    recipient: &KemKey,
+    recipient: &(impl KemKeys + ?Sized),
     sender_key: impl FnOnce(&PacketHeader) -> Result<IdentityVerifier, Error>,
     input: impl Read,
     mut out: impl Write,
@@ -68,6 +68,8 @@ pub fn read_packet(
         Frame::Offer(offer) => offer,
         other => return Err(unexpected(&other)),
     };
+    let key_id = offer.header.value().recipient_key;
+    let recipient = recipient.key(&key_id).ok_or(Error::UnknownRecipientKey(key_id))?;
     let sender = sender_key(offer.header.value())?;
     let mut opener = Opener::new(recipient, &offer, &sender)?;
     let mut buf = Vec::new();
@@ -88,6 +90,28 @@ pub fn read_packet(
             }
             other => return Err(unexpected(&other)),
         }
+    }
+}
+
+/// The KEM keys a recipient holds, by id: one key, or several (an X25519
+/// and an X-Wing key, and old keys kept after a rotation until every packet
+/// sealed to them has arrived).
+pub trait KemKeys {
+    /// The key a packet naming `id` is opened with; `None` if none is held.
+    fn key(&self, id: &KeyId) -> Option<&KemKey>;
+}
+
+/// A single key opens what is sealed to it; any other id gets
+/// [`Error::WrongRecipientKey`] from the opener, naming both.
+impl KemKeys for KemKey {
+    fn key(&self, _id: &KeyId) -> Option<&KemKey> {
+        Some(self)
+    }
+}
+
+impl KemKeys for [std::sync::Arc<KemKey>] {
+    fn key(&self, id: &KeyId) -> Option<&KemKey> {
+        self.iter().map(AsRef::as_ref).find(|k| k.key_id() == id)
     }
 }
 

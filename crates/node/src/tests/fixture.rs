@@ -43,6 +43,7 @@ impl Fixture {
                 endpoint: None,
                 operator_key: Some(operator),
                 directory: PathBuf::from("directory.tally"),
+                xwing: true,
             };
             let export = init_agency(&dir, &options).expect("init");
             Federation::add_agency(&op, &export, &["producer".into(), "consumer".into()], false).expect("add agency");
@@ -116,6 +117,7 @@ pub(crate) fn seal(
 ) -> (Sealer, Offer) {
     let directory = sender.directory();
     let record = directory.agency(&recipient.agency).expect("listed");
+    // The X25519 key (`tally init` certifies it first): these tests seal with fixed randomness.
     let cert = record.kem_keys[0].unverified().clone();
     let spec = PacketSpec {
         suite: SuiteId::X25519_SHA256_AES256GCM,
@@ -128,7 +130,8 @@ pub(crate) fn seal(
         payload_len,
         chunk_size: ChunkSize::DEFAULT,
     };
-    Sealer::dangerous_new_deterministic(&cert, spec, chain.clone(), packet, [7; 32]).expect("seals")
+    Sealer::dangerous_new_deterministic(&cert, spec, chain.clone(), packet, tally_envelope::Ephemeral::X25519([7; 32]))
+        .expect("seals")
 }
 
 /// What came of offering a packet to a node's host.

@@ -324,7 +324,7 @@ fn the_operator_refuses_keys_another_member_holds_and_exports_that_prove_no_key(
     copy.id = agency("copycat");
     let now = tally_wire::Timestamp::from_system_time(std::time::SystemTime::now());
     let until = now.checked_add(std::time::Duration::from_secs(86_400)).expect("in range");
-    let cert = keys.kem.certify(&keys.identity, copy.id.clone(), now, until).expect("certifies");
+    let cert = keys.kem_keys[0].certify(&keys.identity, copy.id.clone(), now, until).expect("certifies");
     copy.kem_certificates = vec![crate::hex::encode(&cert.encode())];
     let registration = tally_wire::Registration {
         id: copy.id.clone(),
