@@ -394,8 +394,16 @@ async fn a_failed_commit_leaves_no_trace_in_memory_and_a_retry_stores_it() {
     let (tax, social) = (fed.open("tax-bureau"), fed.open("social-security"));
     let g = issue(&tax, &document("social-security", "income", "erase_on_revoke = true"));
 
+    // The failure is injected into the next commit: first let the committer
+    // finish what it was handed without waiting (a checkpoint is written in
+    // the group commit after its receipts), or that would take the failure.
+    fn fail_next_commit(state: &crate::state::NodeState) {
+        state.store.commit(&[], |_| Ok(())).expect("an empty commit");
+        state.store.fail_commits(1);
+    }
+
     // A grant whose commit fails is not kept, and a retry keeps it.
-    social.store.fail_commits(1);
+    fail_next_commit(&social);
     assert!(matches!(social.keep_grant(g.clone(), false), Err(NodeError::Store(_))));
     assert!(social.store.grant_chain(&leaf(&g)).expect("readable").is_none());
     social.keep_grant(g.clone(), false).expect("the retry keeps the grant");
@@ -403,7 +411,7 @@ async fn a_failed_commit_leaves_no_trace_in_memory_and_a_retry_stores_it() {
 
     // A packet whose commit fails gets no receipt and leaves its quota unused.
     let one = issue(&tax, &document("social-security", "income", "[quota]\nmax_packets = 1"));
-    social.store.fail_commits(1);
+    fail_next_commit(&social);
     let failed = deliver(&tax, &social, &one, "income.annual", b"x", packet(1), false).await;
     assert!(!matches!(failed, Delivery::Stored(_)), "a packet whose commit failed is not receipted");
     assert_eq!(social.store.usage().expect("readable").iter().filter(|(id, _)| *id == leaf(&one)).count(), 0);
@@ -414,7 +422,7 @@ async fn a_failed_commit_leaves_no_trace_in_memory_and_a_retry_stores_it() {
     let revocation =
         tally_grant::revoke(&tax.identity, &tax.agency, leaf(&g), now, RevocationReason::PURPOSE_ENDED, false, now)
             .expect("signs");
-    social.store.fail_commits(1);
+    fail_next_commit(&social);
     assert!(matches!(social.keep_revocation(revocation.clone()), Err(NodeError::Store(_))));
     assert!(social.store.revocations().expect("readable").is_empty());
     stored(deliver(&tax, &social, &g, "income.annual", b"still granted", packet(3), false).await);
