@@ -207,6 +207,7 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         limits: crate::config::Limits::default(),
         retry: Default::default(),
         receipts: Default::default(),
+        tls: Default::default(),
     };
     write_atomic(&dir.join(CONFIG_FILE), config.render().as_bytes())?;
 

@@ -52,6 +52,44 @@ pub struct NodeConfig {
     /// How this node signs the receipts it issues.
     #[serde(default)]
     pub receipts: Receipts,
+    /// The TLS key exchanges of its QUIC connections.
+    #[serde(default)]
+    pub tls: Tls,
+}
+
+/// The TLS key exchanges of the node's QUIC connections (`[tls]`;
+/// spec/transport.md, "Key exchange").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// `hybrid-preferred` (the default: X25519MLKEM768, falling back to
+    /// X25519 for a peer without it), `hybrid-required` (a peer that does
+    /// not offer X25519MLKEM768 cannot connect, either way), or `classical`
+    /// (X25519 only).
+    pub key_exchange: KeyExchangeSetting,
+}
+
+/// The `key_exchange` setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyExchangeSetting {
+    /// X25519MLKEM768 preferred, X25519 accepted.
+    #[default]
+    HybridPreferred,
+    /// X25519MLKEM768 only.
+    HybridRequired,
+    /// X25519 only.
+    Classical,
+}
+
+impl From<KeyExchangeSetting> for tally_transport::KeyExchange {
+    fn from(s: KeyExchangeSetting) -> Self {
+        match s {
+            KeyExchangeSetting::HybridPreferred => Self::HybridPreferred,
+            KeyExchangeSetting::HybridRequired => Self::HybridRequired,
+            KeyExchangeSetting::Classical => Self::Classical,
+        }
+    }
 }
 
 /// How receipts are signed (`[receipts]`; spec/receipts.md, "Two ways to sign").
@@ -193,6 +231,7 @@ impl NodeConfig {
         c.max_connections_per_peer = self.limits.max_connections_per_peer;
         c.connection_memory = usize::try_from(self.limits.connection_memory).unwrap_or(usize::MAX);
         c.endpoint_memory = usize::try_from(self.limits.transport_memory).unwrap_or(usize::MAX);
+        c.key_exchange = self.tls.key_exchange.into();
         c
     }
 }
@@ -331,6 +370,11 @@ sweep_interval = "10s"
 # exchange_idle = "30s"      # a silent peer within an exchange
 # connection_idle = "60s"    # a connection with no traffic (a dead peer is noticed after this)
 # keep_alive = "15s"
+
+# The TLS key exchange of QUIC connections (spec/transport.md, "Key exchange").
+# [tls]
+# key_exchange = "hybrid-preferred"   # X25519MLKEM768 (post-quantum), else X25519; "hybrid-required" refuses
+#                                     # a peer without X25519MLKEM768; "classical" offers X25519 only
 
 # How this node signs the receipts it issues (spec/receipts.md, "Two ways to sign").
 # [receipts]

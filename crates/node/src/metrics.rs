@@ -14,6 +14,12 @@ struct Reason {
     reason: String,
 }
 
+/// A TLS key-exchange group, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Group {
+    group: &'static str,
+}
+
 /// A peer agency, as a label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Peer {
@@ -42,6 +48,7 @@ pub(crate) struct Metrics {
     peer_last_success: Family<Peer, Gauge>,
     peer_unfinished: Family<Peer, Gauge>,
     peer_forks: Family<Peer, Counter>,
+    key_exchanges: Family<Group, Counter>,
 }
 
 impl Default for Metrics {
@@ -63,6 +70,7 @@ impl Default for Metrics {
             peer_last_success: Family::default(),
             peer_unfinished: Family::default(),
             peer_forks: Family::default(),
+            key_exchanges: Family::default(),
             registry: Registry::default(),
         };
         registry.register("packets_received", "Packets received and receipted", metrics.received.clone());
@@ -104,6 +112,11 @@ impl Default for Metrics {
             "Fork evidence found against the peer's log since this node started (tally status counts every one kept): two of its checkpoints that cannot both be honest",
             metrics.peer_forks.clone(),
         );
+        registry.register(
+            "tls_key_exchanges",
+            "TLS key exchanges this node's process completed, by group (X25519MLKEM768 is post-quantum), as client or server",
+            metrics.key_exchanges.clone(),
+        );
         Self { registry, ..metrics }
     }
 }
@@ -144,6 +157,11 @@ impl Metrics {
     /// The metrics now, with the log holding `log_entries`.
     pub(crate) fn render(&self, log_entries: u64) -> String {
         self.log_entries.set(i64::try_from(log_entries).unwrap_or(i64::MAX));
+        let done = tally_transport::key_exchanges();
+        for (group, total) in [("X25519MLKEM768", done.hybrid), ("X25519", done.classical)] {
+            let counter = self.key_exchanges.get_or_create(&Group { group });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -169,6 +187,7 @@ mod tests {
             text.contains(&format!("tally_rejections_total{{reason=\"{}\"}} 1\n", ReasonCode::QUOTA_EXHAUSTED)),
             "{text}"
         );
+        assert!(text.contains("tally_tls_key_exchanges_total{group=\"X25519MLKEM768\"}"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -31,6 +31,9 @@ pub struct TransportConfig {
     pub connection_memory: usize,
     /// The same, over every connection of the endpoint.
     pub endpoint_memory: usize,
+    /// The TLS key exchanges offered and accepted: the hybrid post-quantum
+    /// X25519MLKEM768 preferred (the default) or required.
+    pub key_exchange: crate::KeyExchange,
 }
 
 impl Default for TransportConfig {
@@ -47,6 +50,7 @@ impl Default for TransportConfig {
             max_connections: 1024,
             connection_memory: 16 << 20,
             endpoint_memory: 256 << 20,
+            key_exchange: crate::KeyExchange::default(),
         }
     }
 }

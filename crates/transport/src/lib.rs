@@ -1,7 +1,9 @@
 //! `tally-transport`: Tally's exchanges over QUIC (spec/transport.md).
 //!
 //! An [`Endpoint`] binds one UDP socket and speaks QUIC (quinn) with TLS
-//! 1.3 (rustls on ring). Both sides present raw public keys (RFC 7250),
+//! 1.3 (rustls on ring), its key exchange the hybrid post-quantum
+//! X25519MLKEM768 (preferred, or required: [`KeyExchange`]). Both sides
+//! present raw public keys (RFC 7250),
 //! and a peer is authenticated as agency A exactly when the SHA-256 of its
 //! key is the `tls_key` the federation directory lists for A ([`Roster`]).
 //! Each exchange runs on its own bidirectional stream, driven by a
@@ -32,6 +34,7 @@ mod error;
 mod file;
 mod host;
 mod inner;
+mod kx;
 mod roster;
 mod serve;
 mod tls;
@@ -41,5 +44,6 @@ pub use endpoint::{Endpoint, LocalAgency, Packet};
 pub use error::{ConnectionFailure, StreamFailure, TlsKeyError, TransportError};
 pub use file::receive_packet_file;
 pub use host::{Host, Inbox, OfferContext, OfferDecision, Outgoing, Refusal};
+pub use kx::{KeyExchange, KeyExchangeCounts, X25519MLKEM768, X25519MlKem768, key_exchanges};
 pub use roster::Roster;
 pub use tls::{ALPN, TlsKey, client_config as tls_client_config, server_config as tls_server_config};

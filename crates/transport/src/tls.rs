@@ -21,6 +21,7 @@ use rustls::{
 use tally_wire::{AgencyId, Digest};
 use zeroize::Zeroizing;
 
+use crate::kx::KeyExchange;
 use crate::error::{TlsKeyError, TransportError};
 use crate::roster::Roster;
 
@@ -113,17 +114,27 @@ impl fmt::Debug for TlsKey {
     }
 }
 
+/// ring's provider with the key-exchange groups of `key_exchange`.
+fn provider_with(key_exchange: KeyExchange) -> Arc<CryptoProvider> {
+    Arc::new(CryptoProvider { kx_groups: key_exchange.groups(), ..rustls::crypto::ring::default_provider() })
+}
+
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    provider_with(KeyExchange::default())
 }
 
 /// The TLS 1.3 client configuration of the profile: this node's raw
 /// public key, the server's pinned by the directory (the server name is
-/// the agency id). Public for tools that need plain QUIC with Tally's
-/// authentication, such as the transport benchmark's baseline.
-pub fn client_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::ClientConfig, TransportError> {
+/// the agency id), the key exchanges of `key_exchange`. Public for tools
+/// that need plain QUIC with Tally's authentication, such as the
+/// transport benchmark's baseline.
+pub fn client_config(
+    key: &TlsKey,
+    roster: Arc<Roster>,
+    key_exchange: KeyExchange,
+) -> Result<rustls::ClientConfig, TransportError> {
     let verifier = Arc::new(PinnedPeer::new(roster));
-    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+    let mut config = rustls::ClientConfig::builder_with_provider(provider_with(key_exchange))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TransportError::from)?
         .dangerous()
@@ -138,10 +149,16 @@ pub fn client_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::Client
 }
 
 /// The TLS 1.3 server configuration of the profile: client
-/// authentication required, by a key the directory lists.
-pub fn server_config(key: &TlsKey, roster: Arc<Roster>) -> Result<rustls::ServerConfig, TransportError> {
+/// authentication required, by a key the directory lists; the key
+/// exchanges of `key_exchange`, the hybrid group chosen whenever the
+/// client offers it.
+pub fn server_config(
+    key: &TlsKey,
+    roster: Arc<Roster>,
+    key_exchange: KeyExchange,
+) -> Result<rustls::ServerConfig, TransportError> {
     let verifier = Arc::new(PinnedPeer::new(roster));
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+    let mut config = rustls::ServerConfig::builder_with_provider(provider_with(key_exchange))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TransportError::from)?
         .with_client_cert_verifier(verifier)
@@ -288,6 +305,8 @@ impl ClientCertVerifier for PinnedPeer {
 
 #[cfg(test)]
 mod tests {
+    use rustls::NamedGroup;
+
     use super::*;
 
     #[test]
@@ -297,6 +316,80 @@ mod tests {
         assert_eq!(again.spki_digest(), key.spki_digest());
         assert_eq!(key.spki_digest(), tally_envelope::sha256(&[key.spki()]), "the pin is SHA-256 of the SPKI DER");
         assert_ne!(TlsKey::generate().expect("random").spki_digest(), key.spki_digest());
+    }
+
+    /// A TLS handshake between a client and a server of these policies,
+    /// each with its own raw key pinned in one directory, driven in memory
+    /// through rustls' QUIC API with the profile's own configurations;
+    /// returns the key-exchange group rustls reports on each side.
+    fn handshake(client_kx: KeyExchange, server_kx: KeyExchange) -> Result<(NamedGroup, NamedGroup), rustls::Error> {
+        use rustls::quic::{ClientConnection, ServerConnection, Version};
+        let (a, b) = (TlsKey::generate().expect("random"), TlsKey::generate().expect("random"));
+        let record = |id: &str, key: &TlsKey| tally_wire::AgencyRecord {
+            id: AgencyId::new(id).expect("valid"),
+            name: tally_wire::Text::new(id).expect("short"),
+            roles: tally_wire::Roles::PRODUCER,
+            endpoint: tally_wire::Endpoint::new("127.0.0.1:4433").expect("valid"),
+            identity_key: tally_wire::IdentityPublicKey([9; 32]),
+            tls_key: key.spki_digest(),
+            kem_keys: tally_wire::BoundedVec::empty(),
+        };
+        let roster = Arc::new(Roster::new(&tally_wire::Directory {
+            federation: tally_wire::Text::new("f").expect("short"),
+            serial: 1,
+            issued_at: tally_wire::Timestamp::from_secs(0),
+            agencies: tally_wire::BoundedVec::new(vec![record("a", &a), record("b", &b)]).expect("two"),
+            purposes: tally_wire::BoundedVec::empty(),
+            categories: tally_wire::BoundedVec::empty(),
+        }));
+        let client_config = Arc::new(client_config(&a, Arc::clone(&roster), client_kx).expect("config"));
+        let server_config = Arc::new(server_config(&b, roster, server_kx).expect("config"));
+        let name = ServerName::try_from("b").expect("a DNS name");
+        let mut client = ClientConnection::new(client_config, Version::V1, name, b"params".to_vec())?;
+        let mut server = ServerConnection::new(server_config, Version::V1, b"params".to_vec())?;
+        for _ in 0..16 {
+            let mut flight = Vec::new();
+            client.write_hs(&mut flight);
+            if !flight.is_empty() {
+                server.read_hs(&flight)?;
+            }
+            let mut flight = Vec::new();
+            server.write_hs(&mut flight);
+            if !flight.is_empty() {
+                client.read_hs(&flight)?;
+            }
+            if !client.is_handshaking() && !server.is_handshaking() {
+                let group = |g: Option<&'static dyn rustls::crypto::SupportedKxGroup>| g.expect("negotiated").name();
+                return Ok((
+                    group(client.negotiated_key_exchange_group()),
+                    group(server.negotiated_key_exchange_group()),
+                ));
+            }
+        }
+        panic!("the handshake did not finish")
+    }
+
+    #[test]
+    fn two_nodes_negotiate_the_hybrid_group_and_one_that_requires_it_refuses_a_classical_peer() {
+        let hybrid = (NamedGroup::X25519MLKEM768, NamedGroup::X25519MLKEM768);
+        let before = crate::key_exchanges();
+        assert_eq!(handshake(KeyExchange::HybridPreferred, KeyExchange::HybridPreferred).expect("handshake"), hybrid);
+        // Both sides counted theirs (other tests of this process may add more).
+        assert!(crate::key_exchanges().hybrid >= before.hybrid + 2);
+        assert_eq!(handshake(KeyExchange::HybridRequired, KeyExchange::HybridPreferred).expect("handshake"), hybrid);
+        assert_eq!(handshake(KeyExchange::HybridPreferred, KeyExchange::HybridRequired).expect("handshake"), hybrid);
+        // A peer that offers X25519 only (as rustls' ring provider does by itself).
+        let refused = handshake(KeyExchange::Classical, KeyExchange::HybridRequired).expect_err("refused");
+        assert!(
+            matches!(refused, rustls::Error::PeerIncompatible(PeerIncompatible::NoKxGroupsInCommon)),
+            "{refused:?}"
+        );
+        let classical = (NamedGroup::X25519, NamedGroup::X25519);
+        assert_eq!(handshake(KeyExchange::Classical, KeyExchange::HybridPreferred).expect("a fallback"), classical);
+        assert_eq!(handshake(KeyExchange::HybridPreferred, KeyExchange::Classical).expect("a fallback"), classical);
+        // And the other way round: the classical server finds no group in common.
+        let refused = handshake(KeyExchange::HybridRequired, KeyExchange::Classical).expect_err("refused");
+        assert!(matches!(refused, TlsError::PeerIncompatible(PeerIncompatible::NoKxGroupsInCommon)), "{refused:?}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl RawPeer {
             Signed::decode(&std::fs::read(dir.join("directory.tally")).expect("directory")).expect("directory");
         let directory = signed.unverified().clone();
         let roster = Arc::new(Roster::new(&directory));
-        let crypto = tls_client_config(&tls, roster).expect("tls");
+        let crypto = tls_client_config(&tls, roster, tally_transport::KeyExchange::default()).expect("tls");
         let mut client = quinn::ClientConfig::new(Arc::new(
             quinn::crypto::rustls::QuicClientConfig::try_from(crypto).expect("quic"),
         ));
