@@ -106,7 +106,9 @@ pub(crate) fn init(args: InitArgs, json: bool) -> Result<(), Failure> {
     if classical_only {
         println!("Its KEM key is X25519 only (keys/kem.key): packets to it are not post-quantum.");
     } else {
-        println!("Its KEM keys are X-Wing (keys/xwing.key, post-quantum, preferred by senders) and X25519 (keys/kem.key).");
+        println!(
+            "Its KEM keys are X-Wing (keys/xwing.key, post-quantum, preferred by senders) and X25519 (keys/kem.key)."
+        );
     }
     println!("Hand {} to the federation operator (tally federation add-agency).", export.display());
     if needs_key {
@@ -164,6 +166,15 @@ pub(crate) fn status(node: &NodeDir, wait: Option<std::time::Duration>, json: bo
     println!(
         "{} listening on {}, directory serial {}, {} log entries, {} unfinished send(s)",
         s.agency, s.listen, s.directory_serial, s.log_size, s.unfinished_sends
+    );
+    let policy = match s.tls.key_exchange {
+        tally_node::KeyExchangeSetting::HybridPreferred => "X25519MLKEM768 (post-quantum) preferred, X25519 accepted",
+        tally_node::KeyExchangeSetting::HybridRequired => "X25519MLKEM768 (post-quantum) required",
+        tally_node::KeyExchangeSetting::Classical => "X25519 only (classical)",
+    };
+    println!(
+        "  TLS key exchange: {policy}; completed since start: {} with X25519MLKEM768, {} with X25519",
+        s.tls.hybrid, s.tls.classical
     );
     for u in &s.sends {
         let id = u.send_id.as_ref().map(|i| format!(" (send id {i})")).unwrap_or_default();

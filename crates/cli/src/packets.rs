@@ -85,8 +85,9 @@ pub(crate) fn inbox(command: InboxCommand, json: bool) -> Result<(), Failure> {
                 return Ok(());
             }
             for p in packets {
+                let sealing = if p.suite.starts_with("XWING") { "X-Wing" } else { "X25519" };
                 println!(
-                    "{}  from {:<18} {:>12} B  {}  {}{}",
+                    "{}  from {:<18} {:>12} B  {}  {sealing}  {}{}",
                     p.packet,
                     p.sender,
                     p.size,

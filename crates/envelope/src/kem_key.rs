@@ -255,7 +255,8 @@ mod tests {
         assert_eq!(kem.kem(), Kem::XWing);
         assert_eq!(kem.public_key().as_bytes().len(), 1216);
         let agency = AgencyId::new("tax-bureau").expect("valid");
-        let cert = kem.certify(&identity, agency.clone(), Timestamp::from_secs(0), Timestamp::from_secs(9)).expect("signs");
+        let cert =
+            kem.certify(&identity, agency.clone(), Timestamp::from_secs(0), Timestamp::from_secs(9)).expect("signs");
         let c = verify_kem_certificate(&cert, &verifier, &agency, Timestamp::from_secs(1)).expect("verifies");
         assert_eq!(c.public_key.kem(), Kem::XWing);
         assert_eq!(&*kem.secret_bytes(), &[0x5a; 32]);

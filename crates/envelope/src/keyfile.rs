@@ -125,7 +125,9 @@ pub fn read_kem_key(path: &Path) -> Result<(AgencyId, KemKey), Error> {
         problem(path, format!("holds a {:?} key where a KEM key (Kem or KemXWing) is needed", doc.kind))
     })?;
     let key = KemKey::from_secret(kem, *secret);
-    if crate::hex(key.public_key().as_bytes()) != doc.public || doc.key_id.as_deref() != Some(key.key_id().to_hex().as_str()) {
+    if crate::hex(key.public_key().as_bytes()) != doc.public
+        || doc.key_id.as_deref() != Some(key.key_id().to_hex().as_str())
+    {
         return Err(problem(
             path,
             "the public key or key id does not match the secret key: the file is damaged; restore it from a backup",

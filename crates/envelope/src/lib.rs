@@ -73,8 +73,8 @@ pub use keyfile::{
 #[cfg(any(test, fuzzing, feature = "test-vectors"))]
 pub use packet::Ephemeral;
 pub use packet::{
-    CommitmentKey, KemKeys, Opened, Opener, PacketDigests, PacketSpec, Revealed, Sealed, Sealer, hpke_suite, read_packet,
-    sign_trailer, verify_origin, verify_reveal, verify_revealed_content, write_packet,
+    CommitmentKey, KemKeys, Opened, Opener, PacketDigests, PacketSpec, Revealed, Sealed, Sealer, hpke_suite,
+    read_packet, sign_trailer, verify_origin, verify_reveal, verify_revealed_content, write_packet,
 };
 
 /// Lowercase hex.

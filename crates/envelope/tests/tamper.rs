@@ -4,8 +4,8 @@
 
 mod support;
 
-use tally_envelope::{CommitmentKey, Error, IdentityVerifier, KemKey, header_digest, verify_reveal};
 use tally_envelope::HpkeError;
+use tally_envelope::{CommitmentKey, Error, IdentityVerifier, KemKey, header_digest, verify_reveal};
 use tally_wire::{EncapsulatedKey, Encoded, KeyId, SuiteId, X25519PublicKey, label};
 
 use support::*;
@@ -399,10 +399,8 @@ fn an_xwing_packet_relabelled_as_classical_or_given_a_classical_key_is_refused_b
     assert!(matches!(err, Error::Hpke(HpkeError::WrongKem { .. })), "{err}");
     assert_eq!(err.reason_code(), tally_wire::ReasonCode::UNSUPPORTED_SUITE);
     // An encapsulated key of the other KEM.
-    let offer = tally_wire::Offer {
-        encapsulated_key: EncapsulatedKey::X25519(X25519PublicKey([9; 32])),
-        ..p.offer.clone()
-    };
+    let offer =
+        tally_wire::Offer { encapsulated_key: EncapsulatedKey::X25519(X25519PublicKey([9; 32])), ..p.offer.clone() };
     assert!(matches!(open(&parties, &offer, &p.chunks, &p.trailer), Err(Error::Hpke(HpkeError::WrongKem { .. }))));
     // A sender cannot seal an X-Wing suite to an X25519 key, nor the reverse.
     let classical = Parties::new();

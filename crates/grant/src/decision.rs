@@ -4,7 +4,9 @@
 //! [`decide`] is pure and deterministic: time is an argument, and so is
 //! everything else it looks at.
 
-use tally_wire::{AgencyId, DataCategory, Direction, GrantChain, GrantId, Purpose, SuiteId, SuiteLevel, Timestamp, limits};
+use tally_wire::{
+    AgencyId, DataCategory, Direction, GrantChain, GrantId, Purpose, SuiteId, SuiteLevel, Timestamp, limits,
+};
 
 pub use crate::authorization::Authorization;
 use crate::chain::{Directory, VerifiedChain, direction_allows, effective_senders};

@@ -230,7 +230,12 @@ impl GrantDocument {
             min_suite_level: match self.min_suite_level.as_str() {
                 "classical" => SuiteLevel::CLASSICAL,
                 "post-quantum" => SuiteLevel::POST_QUANTUM,
-                other => return Err(field("min_suite_level", format!("{other:?}: write \"classical\" or \"post-quantum\""))),
+                other => {
+                    return Err(field(
+                        "min_suite_level",
+                        format!("{other:?}: write \"classical\" or \"post-quantum\""),
+                    ));
+                }
             },
             delegation_depth: self.delegation_depth,
             parent,

@@ -10,9 +10,7 @@
 use std::collections::HashMap;
 
 use tally_envelope::{IdentityKey, IdentityVerifier};
-use tally_wire::{
-    AgencyId, BoundedVec, Direction, Grant, GrantChain, Purpose, Revocation, Signed, SuiteId, Timestamp,
-};
+use tally_wire::{AgencyId, BoundedVec, Direction, Grant, GrantChain, Purpose, Revocation, Signed, SuiteId, Timestamp};
 
 use crate::{
     Directory, Flow, RevocationSet, Usage, VerifiedChain, decide, direction_allows, effective_senders, grant_id,

@@ -215,7 +215,9 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
     let until = now.checked_add(KEM_KEY_VALIDITY).unwrap_or(now);
     let certificates = kem_keys
         .iter()
-        .map(|(file, kem)| kem.certify(&identity, options.agency.clone(), now, until).map_err(key_error(dir.join(file))))
+        .map(|(file, kem)| {
+            kem.certify(&identity, options.agency.clone(), now, until).map_err(key_error(dir.join(file)))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let endpoint = match &options.endpoint {
         Some(e) => e.clone(),

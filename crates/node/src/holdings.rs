@@ -160,6 +160,14 @@ impl Node {
             unfinished_sends: sends.len() as u64,
             peers: self.peers(&sends),
             sends,
+            tls: {
+                let done = tally_transport::key_exchanges();
+                crate::api::TlsStatus {
+                    key_exchange: self.state.config.tls.key_exchange,
+                    hybrid: done.hybrid,
+                    classical: done.classical,
+                }
+            },
         })
     }
 
@@ -176,6 +184,7 @@ impl Node {
                 grant: r.grant,
                 purpose: r.purpose,
                 category: r.category,
+                suite: r.evidence.header.value().suite.to_string(),
                 size: r.size,
                 received_at: tally_grant::rfc3339(tally_receipt::bundled_receipt(&r.receipt).received_at),
                 erased_at: r.erased_at.map(tally_grant::rfc3339),

@@ -74,7 +74,7 @@ mod tests;
 
 pub use agency::{AgencyExport, AgencyKeys, EXPORT_FORMAT, InitOptions, KEM_KEY_VALIDITY, init_agency};
 pub use api::{InboxEntry, ReceiptEntry, SendOptions, outcome_text};
-pub use config::{CONFIG_FILE, Limits, NodeConfig, PullSource, Timeouts};
+pub use config::{CONFIG_FILE, KeyExchangeSetting, Limits, NodeConfig, PullSource, Timeouts, Tls};
 pub use directory::load_directory;
 pub use error::{Fault, NodeError};
 pub use federation::{CategoryEntry, Federation, Member, PurposeEntry, parse_roles};

@@ -710,7 +710,10 @@ fn conformance_cases() -> Vec<serde_json::Value> {
         let tally_wire::Frame::Offer(o) = tally_wire::Frame::decode(offer).expect("an offer frame") else {
             panic!("the first frame is an offer")
         };
-        let o = tally_wire::Offer { encapsulated_key: tally_wire::EncapsulatedKey::X25519(tally_wire::X25519PublicKey([0; 32])), ..o };
+        let o = tally_wire::Offer {
+            encapsulated_key: tally_wire::EncapsulatedKey::X25519(tally_wire::X25519PublicKey([0; 32])),
+            ..o
+        };
         let mut bytes = tally_wire::Frame::Offer(o).encode().expect("encodes");
         for f in &frames[1..] {
             bytes.extend_from_slice(f);

@@ -75,7 +75,8 @@ async fn receiver(dir: PathBuf) {
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let tally = Endpoint::bind(any, local, Arc::clone(&roster), Arc::new(Receiving(host)), config).expect("binds");
     // The baseline: plain quinn, same key, same TLS profile, same windows.
-    let tls = tally_transport::tls_server_config(&read_key(&dir, "social.tls"), roster, config.key_exchange).expect("tls");
+    let tls =
+        tally_transport::tls_server_config(&read_key(&dir, "social.tls"), roster, config.key_exchange).expect("tls");
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(
         quinn::crypto::rustls::QuicServerConfig::try_from(tls).expect("quic tls"),
     ));
@@ -210,7 +211,9 @@ async fn sender() {
             record("social-security", &social_identity(), &social_tls, Some(&kem), &tally_addr),
         ],
     )));
-    let raw_tls = tally_transport::tls_client_config(&tax_tls, Arc::clone(&roster), TransportConfig::default().key_exchange).expect("tls");
+    let raw_tls =
+        tally_transport::tls_client_config(&tax_tls, Arc::clone(&roster), TransportConfig::default().key_exchange)
+            .expect("tls");
     let local = LocalAgency { id: agency("tax-bureau"), identity: Arc::new(tax_identity()), tls_key: tax_tls };
     let config = TransportConfig::default();
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");

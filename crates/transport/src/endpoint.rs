@@ -82,14 +82,20 @@ impl<H: Host> Endpoint<H> {
         host: Arc<H>,
         config: TransportConfig,
     ) -> Result<Self, TransportError> {
-        let quic_server =
-            quinn::crypto::rustls::QuicServerConfig::try_from(tls::server_config(&local.tls_key, Arc::clone(&roster), config.key_exchange)?)
-                .map_err(TransportError::from)?;
+        let quic_server = quinn::crypto::rustls::QuicServerConfig::try_from(tls::server_config(
+            &local.tls_key,
+            Arc::clone(&roster),
+            config.key_exchange,
+        )?)
+        .map_err(TransportError::from)?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic_server));
         server.transport_config(Arc::new(config.quinn()));
-        let quic_client =
-            quinn::crypto::rustls::QuicClientConfig::try_from(tls::client_config(&local.tls_key, Arc::clone(&roster), config.key_exchange)?)
-                .map_err(TransportError::from)?;
+        let quic_client = quinn::crypto::rustls::QuicClientConfig::try_from(tls::client_config(
+            &local.tls_key,
+            Arc::clone(&roster),
+            config.key_exchange,
+        )?)
+        .map_err(TransportError::from)?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic_client));
         client.transport_config(Arc::new(config.quinn()));
         // The stateless-reset key survives restarts: a peer that still holds

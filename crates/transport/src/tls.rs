@@ -21,8 +21,8 @@ use rustls::{
 use tally_wire::{AgencyId, Digest};
 use zeroize::Zeroizing;
 
-use crate::kx::KeyExchange;
 use crate::error::{TlsKeyError, TransportError};
+use crate::kx::KeyExchange;
 use crate::roster::Roster;
 
 /// The ALPN protocol id of Tally version 1.

@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounded::Text;
 use crate::bytes::{PacketId, hex_encode};
-use crate::kem::EncapsulatedKey;
 use crate::codec;
 use crate::codepoint::{CloseCode, FrameType, Version};
 use crate::error::{Context, Error};
+use crate::kem::EncapsulatedKey;
 use crate::limits::{self, MAX_FRAME_PREFIX};
 pub use crate::message::Trailer;
 use crate::message::{GrantChain, PacketHeader, PullRequest, ReceiptBundle, Revocation};

@@ -267,10 +267,12 @@ mod strategy {
 
     pub(super) fn frame() -> impl Strategy<Value = Frame<'static>> {
         prop_oneof![
-            (header(), encapsulated_key(), list(signed(grant()), 3)).prop_map(|(header, encapsulated_key, grant_chain)| {
-                let header = Encoded::new(header).expect("within the size limit");
-                Frame::Offer(Offer { header, encapsulated_key, grant_chain })
-            }),
+            (header(), encapsulated_key(), list(signed(grant()), 3)).prop_map(
+                |(header, encapsulated_key, grant_chain)| {
+                    let header = Encoded::new(header).expect("within the size limit");
+                    Frame::Offer(Offer { header, encapsulated_key, grant_chain })
+                }
+            ),
             b16().prop_map(|id| Frame::Accept(Accept { packet_id: PacketId(id) })),
             bundle().prop_map(|bundle| Frame::Reject(Reject { bundle })),
             (any::<u64>(), prop::collection::vec(any::<u8>(), 0..2048))

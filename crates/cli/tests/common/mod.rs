@@ -96,6 +96,18 @@ impl Federation {
 
     /// A federation whose directory registers `categories` (category, controller) too.
     pub fn with_categories(agencies: &[(&str, &str)], categories: &[(&str, &str)]) -> Self {
+        Self::build(agencies, categories, &[])
+    }
+
+    /// [`new`](Self::new), with the agencies in `classical` made by
+    /// `tally init --classical-only` (an X25519 KEM key, no X-Wing key).
+    pub fn with_classical(agencies: &[(&str, &str)], classical: &[&str]) -> Self {
+        let income: &[(&str, &str)] =
+            if agencies.iter().any(|(a, _)| *a == "tax-bureau") { &[("income", "tax-bureau")] } else { &[] };
+        Self::build(agencies, income, classical)
+    }
+
+    fn build(agencies: &[(&str, &str)], categories: &[(&str, &str)], classical: &[&str]) -> Self {
         let root = tempfile::tempdir().expect("temp dir");
         let op = root.path().join("operator");
         ok(&["federation", "init", "--dir", path(&op), "--name", "Test federation"]);
@@ -103,7 +115,9 @@ impl Federation {
         for (agency, roles) in agencies {
             let dir = root.path().join(agency);
             let addr = UdpSocket::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").to_string();
-            ok(&["init", "--agency", agency, "--dir", path(&dir), "--listen", &addr, "--operator-key", &key]);
+            let init = ["init", "--agency", agency, "--dir", path(&dir), "--listen", &addr, "--operator-key", &key];
+            let only: &[&str] = if classical.contains(agency) { &["--classical-only"] } else { &[] };
+            ok(&[&init[..], only].concat());
             let export = dir.join(format!("{agency}.agency.toml"));
             ok(&["federation", "add-agency", "--dir", path(&op), path(&export), "--roles", roles]);
         }

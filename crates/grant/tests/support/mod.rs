@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use tally_envelope::{IdentityKey, IdentityVerifier};
 use tally_grant::{Directory, Flow, grant_id};
 use tally_wire::{
-    AgencyId, BoundedVec, DataCategory, Direction, Grant, GrantChain, Purpose, Quota, Signed, SuiteId, SuiteLevel, Text,
-    Timestamp,
+    AgencyId, BoundedVec, DataCategory, Direction, Grant, GrantChain, Purpose, Quota, Signed, SuiteId, SuiteLevel,
+    Text, Timestamp,
 };
 
 pub const T0: u64 = 1_800_000_000;

@@ -112,6 +112,19 @@ fn samples() -> Vec<(&'static str, Value)> {
                 unfinished_sends: 0,
                 sends: vec![unfinished.clone()],
                 peers: vec![peer.clone()],
+                tls: TlsStatus {
+                    key_exchange: crate::config::KeyExchangeSetting::HybridPreferred,
+                    hybrid: 1,
+                    classical: 0,
+                },
+            }),
+        ),
+        (
+            "TlsStatus",
+            json(&TlsStatus {
+                key_exchange: crate::config::KeyExchangeSetting::HybridRequired,
+                hybrid: 0,
+                classical: 0,
             }),
         ),
         ("ReceiptSummary", json(&summary())),
@@ -170,6 +183,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 grant: GrantId([2; 32]),
                 purpose: Purpose::new("social-security.eligibility").expect("valid"),
                 category: DataCategory::new("income.annual").expect("valid"),
+                suite: "XWING_SHA256_AES256GCM".into(),
                 size: 3,
                 received_at: String::new(),
                 erased_at: None,

@@ -26,6 +26,19 @@ pub struct Status {
     pub sends: Vec<UnfinishedSend>,
     /// Each other agency in the directory: whether this node reached it lately.
     pub peers: Vec<PeerStatus>,
+    /// The TLS key exchange: the setting, and the exchanges completed by group.
+    pub tls: TlsStatus,
+}
+
+/// The node's TLS key exchange, as `GET /v1/status` shows it (spec/transport.md, "Key exchange").
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TlsStatus {
+    /// The `[tls] key_exchange` setting.
+    pub key_exchange: crate::config::KeyExchangeSetting,
+    /// Key exchanges completed with X25519MLKEM768 (post-quantum) since the node started, as client or server.
+    pub hybrid: u64,
+    /// Key exchanges completed with X25519 alone.
+    pub classical: u64,
 }
 
 /// A send not yet receipted, as `GET /v1/status` shows it.
@@ -587,6 +600,8 @@ pub struct InboxEntry {
     pub purpose: Purpose,
     /// What kind of data.
     pub category: DataCategory,
+    /// The suite it was sealed with, by name (`XWING_…` suites are post-quantum).
+    pub suite: String,
     /// Plaintext bytes.
     pub size: u64,
     /// When it was receipted (RFC 3339).

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounded::{BoundedBytes, BoundedVec, Text};
 use crate::bytes::{Digest, IdentityPublicKey, KeyId};
-use crate::kem::KemPublicKey;
 use crate::codepoint::Roles;
+use crate::kem::KemPublicKey;
 use crate::label::{DIRECTORY, KEM_KEY_CERTIFICATE, REGISTRATION, SignatureLabel};
 use crate::limits;
 use crate::name::{AgencyId, DataCategory, Endpoint, Purpose};

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounded::BoundedBytes;
 use crate::bytes::{Digest, GrantId, KeyId, PacketId, RequestId, RevealedKey, Signature};
-use crate::kem::EncapsulatedKey;
 use crate::codepoint::{SuiteId, Version};
+use crate::kem::EncapsulatedKey;
 use crate::label::{PULL_REQUEST, SignatureLabel};
 use crate::limits;
 use crate::message::ReceiptBundle;

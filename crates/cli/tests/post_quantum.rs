@@ -1,0 +1,180 @@
+//! Post-quantum protection between real `tally serve` processes on
+//! 127.0.0.1 (issue 20): X-Wing packets over X25519MLKEM768 connections, a
+//! grant that requires post-quantum sealing, and a node that requires the
+//! hybrid key exchange.
+
+mod common;
+#[path = "common/raw.rs"]
+mod raw;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use raw::{RawPeer, first_frame, write};
+use tally_wire::{Frame, PacketId, ReasonCode};
+
+fn status(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(&["status", "--dir", path(dir), "--json"])).expect("JSON")
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn flow(grant: &str) -> [&str; 6] {
+    ["--grant", grant, "--purpose", "social-security.eligibility", "--category", "income.annual"]
+}
+
+#[test]
+fn two_nodes_exchange_xwing_packets_over_the_hybrid_key_exchange() {
+    let fed = Federation::new(&[("tax-bureau", "producer,consumer"), ("social-security", "producer,consumer")]);
+    let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
+    let _nodes = [serve(&tax), serve(&social)];
+    // `tally init` made an X-Wing key beside the X25519 key, and the directory lists both.
+    let shown = ok(&["directory", "show", "--dir", path(&tax)]);
+    assert_eq!(shown.matches("(X-Wing, post-quantum)").count(), 2, "{shown}");
+    assert_eq!(shown.matches("(X25519)").count(), 2, "{shown}");
+
+    let g = grant_id(&issue_grant(&tax, &fed.file("g.grant"), &["--post-quantum"]));
+    let document = ok(&["grant", "show", "--dir", path(&social), path(&fed.file("g.grant"))]);
+    assert!(document.contains("min_suite_level = \"post-quantum\""), "{document}");
+    std::fs::write(fed.file("income.json"), br#"{"citizen":42,"income":41250}"#).expect("writes");
+    let sent = ok(&[
+        &["send", "--dir", path(&tax), "--to", "social-security"][..],
+        &flow(&g),
+        &[path(&fed.file("income.json"))],
+    ]
+    .concat());
+    let listed = inbox(&social);
+    assert_eq!(listed.len(), 1, "{sent}");
+    assert_eq!(listed[0]["suite"], "XWING_SHA256_AES256GCM", "sealed with X-Wing: {listed:?}");
+    ok(&["inbox", "export", "--dir", path(&social), &packet_id(&sent), "--out", path(&fed.file("out.json"))]);
+    assert_eq!(std::fs::read(fed.file("out.json")).expect("exported"), br#"{"citizen":42,"income":41250}"#);
+
+    // Every handshake of either node (the grant's notice, the send) used the hybrid group.
+    for dir in [&tax, &social] {
+        let tls = &status(dir)["tls"];
+        assert_eq!(tls["key_exchange"], "hybrid-preferred", "{tls}");
+        assert!(tls["hybrid"].as_u64().expect("a count") >= 1, "{tls}");
+        assert_eq!(tls["classical"], 0, "{tls}");
+    }
+    let text = ok(&["status", "--dir", path(&social)]);
+    assert!(text.contains("TLS key exchange: X25519MLKEM768 (post-quantum) preferred"), "{text}");
+}
+
+#[test]
+fn a_grant_that_requires_post_quantum_sealing_sends_nothing_classical_and_its_recipient_refuses_it() {
+    let fed = Federation::with_classical(
+        &[
+            ("tax-bureau", "producer,consumer"),
+            ("social-security", "producer,consumer"),
+            ("statistics", "producer,consumer"),
+        ],
+        &["statistics"],
+    );
+    let (tax, social, stats) = (fed.dir("tax-bureau"), fed.dir("social-security"), fed.dir("statistics"));
+    let _nodes = [serve(&tax), serve(&social), serve(&stats)];
+    std::fs::write(fed.file("income.json"), b"41250").expect("writes");
+    let grant_to_statistics = |name: &str, extra: &[&str]| {
+        let issue = [
+            "grant",
+            "issue",
+            "--dir",
+            path(&tax),
+            "--grantee",
+            "statistics",
+            "--purpose",
+            "social-security.eligibility",
+            "--category",
+            "income.annual",
+            "--out",
+        ];
+        grant_id(&ok(&[&issue[..], &[path(&fed.file(name))], extra].concat()))
+    };
+    let payload = fed.file("income.json");
+    let send = |grant: &str| -> Vec<String> {
+        let args = [&["send", "--dir", path(&tax), "--to", "statistics"][..], &flow(grant), &[path(&payload)]].concat();
+        args.into_iter().map(str::to_owned).collect()
+    };
+
+    // The statistics office has no X-Wing key: under a grant that requires
+    // post-quantum, the tax bureau's node refuses to seal to it at all.
+    let pq = grant_to_statistics("pq.grant", &["--post-quantum"]);
+    let refused = fails(&strs(&send(&pq)), 1);
+    assert!(
+        refused.contains("suite X25519_SHA256_AES256GCM is below the grant's least suite level post-quantum"),
+        "{refused}"
+    );
+    assert!(inbox(&stats).is_empty());
+    // Under a grant without the requirement the packet goes, sealed classically.
+    let classical = grant_to_statistics("classical.grant", &[]);
+    ok(&strs(&send(&classical)));
+    assert_eq!(inbox(&stats)[0]["suite"], "X25519_SHA256_AES256GCM");
+
+    // A sender that seals to the recipient's X25519 key anyway, under a grant
+    // that requires post-quantum: the recipient signs a rejection with its own reason.
+    let g = issue_grant(&tax, &fed.file("social-pq.grant"), &["--post-quantum"]);
+    let chain = tally_wire::decode_grant_chain(&std::fs::read(fed.file("social-pq.grant")).expect("grant file"))
+        .expect("a grant chain");
+    assert!(g.contains("Issued grant"), "{g}");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let peer = rt.block_on(async { RawPeer::new(&tax) });
+    let (_, offer) = peer.seal("social-security", &chain, "income.annual", 5, PacketId([7; 16]));
+    assert_eq!(offer.header.value().suite, tally_wire::SuiteId::X25519_SHA256_AES256GCM);
+    let answer = rt.block_on(async {
+        let connection = peer.connect("social-security").await.expect("connects");
+        let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+        write(&mut send, &[Frame::Offer(offer)]).await;
+        first_frame(&mut recv, Duration::from_secs(20)).await
+    });
+    let reason = match &answer {
+        Some(Frame::Reject(r)) => match tally_receipt::bundled_receipt(&r.bundle.receipt).outcome {
+            tally_wire::Outcome::Rejected { reason } => Some(reason),
+            tally_wire::Outcome::Accepted { .. } => None,
+        },
+        _ => None,
+    };
+    assert_eq!(reason, Some(ReasonCode::SUITE_BELOW_GRANT_MINIMUM), "{answer:?}");
+    assert!(inbox(&social).is_empty());
+}
+
+#[test]
+fn a_node_that_requires_the_hybrid_key_exchange_refuses_a_classical_peer() {
+    let fed = Federation::new(&[("tax-bureau", "producer,consumer"), ("social-security", "producer,consumer")]);
+    let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
+    fed.append_config("social-security", "\n[tls]\nkey_exchange = \"hybrid-required\"\n");
+    fed.append_config("tax-bureau", "\n[tls]\nkey_exchange = \"classical\"\n");
+    let _social = serve(&social);
+    let g = {
+        let _tax = serve(&tax);
+        let issued = issue_grant(&tax, &fed.file("g.grant"), &[]);
+        assert!(!issued.contains("Handed to social-security over the transport"), "{issued}");
+        let g = grant_id(&issued);
+        let payload = fed.file("income.json");
+        std::fs::write(&payload, b"41250").expect("writes");
+        let send =
+            [&["send", "--dir", path(&tax), "--to", "social-security"][..], &flow(&g), &[path(&payload)]].concat();
+        let pending = fails(&send, 75);
+        assert!(pending.contains("The send is kept"), "{pending}");
+        let peer = status(&tax)["peers"].as_array().expect("peers")[0].clone();
+        assert_eq!(peer["reachable"], false, "{peer}");
+        let tls = &status(&social)["tls"];
+        assert_eq!(
+            (tls["hybrid"].as_u64(), tls["classical"].as_u64()),
+            (Some(0), Some(0)),
+            "no handshake completed: {tls}"
+        );
+        g
+    };
+    // The tax bureau's node offers the hybrid group again: the kept send is delivered.
+    let config = tax.join("tally.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("key_exchange = \"classical\"", "key_exchange = \"hybrid-preferred\""))
+        .expect("writes");
+    let _tax = serve(&tax);
+    ok(&["resume", "--dir", path(&tax)]);
+    eventually("the kept send is delivered", || inbox(&social).len() == 1);
+    assert_eq!(inbox(&social)[0]["grant"], g.as_str());
+    assert!(status(&social)["tls"]["hybrid"].as_u64().expect("a count") >= 1);
+}
