@@ -13,6 +13,7 @@ mod failure;
 mod federation;
 mod files;
 mod grant;
+mod keys;
 mod node;
 mod packet;
 mod packets;
@@ -51,6 +52,9 @@ enum Command {
     /// The federation operator's tools.
     #[command(subcommand)]
     Federation(federation::FederationCommand),
+    /// The node's KEM keys: list them, rotate one.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Run the node until interrupted (Ctrl-C or SIGTERM).
     Serve {
         #[command(flatten)]
@@ -201,6 +205,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Init(args) => node::init(args, json),
         Command::Federation(f) => federation::run(f, json),
+        Command::Keys(k) => keys::run(k, json),
         Command::Serve { node, log_format } => node::serve(&node.dir, log_format),
         Command::Status { node, wait } => node::status(&node, wait.map(Into::into), json),
         Command::Grant(g) => grant::run(g, json),

@@ -211,22 +211,37 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
     };
     write_atomic(&dir.join(CONFIG_FILE), config.render().as_bytes())?;
 
-    let now = Timestamp::from_system_time(SystemTime::now());
-    let until = now.checked_add(KEM_KEY_VALIDITY).unwrap_or(now);
-    let certificates = kem_keys
-        .iter()
-        .map(|(file, kem)| {
-            kem.certify(&identity, options.agency.clone(), now, until).map_err(key_error(dir.join(file)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let endpoint = match &options.endpoint {
         Some(e) => e.clone(),
         None => Endpoint::new(options.listen.to_string()).map_err(|e| NodeError::Usage(format!("endpoint: {e}")))?,
     };
+    let kem_keys: Vec<&KemKey> = kem_keys.iter().map(|(_, k)| k).collect();
+    write_export(dir, &options.agency, &options.name, &endpoint, &identity, &tls, &kem_keys)
+}
+
+/// Writes `<agency>.agency.toml`, the export for the operator: each KEM
+/// key in `kem_keys` certified from now for [`KEM_KEY_VALIDITY`], the
+/// registration signed by the identity and the TLS key. Returns its path.
+pub(crate) fn write_export(
+    dir: &Path,
+    agency: &AgencyId,
+    name: &str,
+    endpoint: &Endpoint,
+    identity: &IdentityKey,
+    tls: &TlsKey,
+    kem_keys: &[&KemKey],
+) -> Result<PathBuf, NodeError> {
+    let key_error = |path: PathBuf| move |source| NodeError::Key { path, source };
+    let now = Timestamp::from_system_time(SystemTime::now());
+    let until = now.checked_add(KEM_KEY_VALIDITY).unwrap_or(now);
+    let certificates = kem_keys
+        .iter()
+        .map(|kem| kem.certify(identity, agency.clone(), now, until).map_err(key_error(dir.join(IDENTITY_FILE))))
+        .collect::<Result<Vec<_>, _>>()?;
     let registration = Registration {
-        id: options.agency.clone(),
-        name: Text::new(&options.name).map_err(|e| NodeError::Usage(format!("name: {e}")))?,
-        endpoint,
+        id: agency.clone(),
+        name: Text::new(name).map_err(|e| NodeError::Usage(format!("name: {e}")))?,
+        endpoint: endpoint.clone(),
         identity_key: identity.public_key(),
         tls_public_key: BoundedBytes::new(tls.spki().to_vec()).map_err(|e| NodeError::Usage(e.to_string()))?,
         kem_keys: BoundedVec::new(certificates).map_err(|e| NodeError::Usage(e.to_string()))?,
@@ -235,8 +250,8 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
     let tls_signer = IdentityKey::from_pkcs8(tls.pkcs8()).map_err(key_error(dir.join(TLS_FILE)))?;
     let export = AgencyExport {
         format: EXPORT_FORMAT.into(),
-        id: options.agency.clone(),
-        name: options.name.clone(),
+        id: agency.clone(),
+        name: name.to_owned(),
         endpoint: registration.endpoint.clone(),
         identity_key: identity.public_key(),
         tls_public_key: hex::encode(tls.spki()),
@@ -244,13 +259,26 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         identity_signature: hex::encode(&identity.sign(label::REGISTRATION, &body).0),
         tls_signature: hex::encode(&tls_signer.sign(label::REGISTRATION, &body).0),
     };
-    let path = dir.join(format!("{}.agency.toml", options.agency));
+    let path = export_path(dir, agency);
     let text = format!(
-        "# Tally agency export (tally init): hand this file to the federation operator\n# (tally federation add-agency). It holds public keys only.\n{}",
+        "# Tally agency export (tally init, tally keys rotate): hand this file to the federation operator\n# (tally federation add-agency). It holds public keys only.\n{}",
         toml::to_string(&export).map_err(|e| NodeError::Usage(e.to_string()))?
     );
     write_atomic(&path, text.as_bytes())?;
     Ok(path)
+}
+
+/// Where `tally init` writes the agency's export.
+pub(crate) fn export_path(dir: &Path, agency: &AgencyId) -> PathBuf {
+    dir.join(format!("{agency}.agency.toml"))
+}
+
+/// The node directory's file of its current KEM key of `kem`.
+pub(crate) fn kem_file(dir: &Path, kem: Kem) -> PathBuf {
+    dir.join(match kem {
+        Kem::X25519 => KEM_FILE,
+        Kem::XWing => XWING_FILE,
+    })
 }
 
 /// An agency's secret keys, loaded from its node directory.
