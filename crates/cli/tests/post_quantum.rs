@@ -178,3 +178,63 @@ fn a_node_that_requires_the_hybrid_key_exchange_refuses_a_classical_peer() {
     assert_eq!(inbox(&social)[0]["grant"], g.as_str());
     assert!(status(&social)["tls"]["hybrid"].as_u64().expect("a count") >= 1);
 }
+
+#[test]
+fn a_rotated_xwing_key_still_opens_what_senders_seal_to_it_until_they_have_the_new_directory() {
+    let fed = Federation::new(&[("tax-bureau", "producer,consumer"), ("social-security", "producer,consumer")]);
+    let (tax, social) = (fed.dir("tax-bureau"), fed.dir("social-security"));
+    let keys = |dir: &Path| -> Vec<serde_json::Value> {
+        serde_json::from_str::<serde_json::Value>(&ok(&["keys", "list", "--dir", path(dir), "--json"]))
+            .expect("JSON")
+            .as_array()
+            .cloned()
+            .expect("a list")
+    };
+    let before = keys(&social);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let old = before.iter().find(|k| k["kem"] == "X-Wing").expect("an X-Wing key")["key_id"].clone();
+    let _tax = serve(&tax);
+    let g = {
+        let _social = serve(&social);
+        let g = grant_id(&issue_grant(&tax, &fed.file("g.grant"), &["--post-quantum"]));
+        let refused = fails(&["keys", "rotate", "--dir", path(&social), "--kem", "xwing"], 1);
+        assert!(refused.contains("the node is running: stop it first"), "{refused}");
+        g
+    };
+
+    let rotated = ok(&["keys", "rotate", "--dir", path(&social), "--kem", "xwing"]);
+    assert!(rotated.contains("is kept in") && rotated.contains("add-agency --replace"), "{rotated}");
+    let after = keys(&social);
+    assert_eq!(after.len(), 3, "{after:?}");
+    let retired: Vec<_> = after.iter().filter(|k| k["retired"] == true).collect();
+    assert_eq!((retired.len(), &retired[0]["key_id"]), (1, &old), "the old key is retired, not gone");
+    let new = after.iter().find(|k| k["kem"] == "X-Wing" && k["retired"] == false).expect("current")["key_id"].clone();
+    assert_ne!(new, old);
+
+    // The tax bureau still has the old directory: it seals to the retired key, which still opens.
+    let _social = serve(&social);
+    std::fs::write(fed.file("a.json"), b"41250").expect("writes");
+    ok(&[&["send", "--dir", path(&tax), "--to", "social-security"][..], &flow(&g), &[path(&fed.file("a.json"))]]
+        .concat());
+    assert_eq!(inbox(&social).len(), 1);
+
+    // The operator takes the new export; with the new directory, senders use the new key.
+    let op = fed.dir("operator");
+    let export = social.join("social-security.agency.toml");
+    ok(&["federation", "add-agency", "--dir", path(&op), path(&export), "--roles", "producer,consumer", "--replace"]);
+    ok(&["federation", "publish", "--dir", path(&op), "--out", path(&tax.join("directory.tally"))]);
+    eventually("the tax bureau's node uses serial 2", || status(&tax)["directory_serial"] == 2);
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&["directory", "show", "--dir", path(&tax), "--json"])).expect("JSON");
+    let social_keys =
+        listed["agencies"].as_array().expect("agencies").iter().find(|a| a["id"] == "social-security").expect("listed")
+            ["kem_keys"]
+            .clone();
+    let ids: Vec<_> = social_keys.as_array().expect("keys").iter().map(|k| k["key_id"].clone()).collect();
+    assert!(ids.contains(&new) && !ids.contains(&old), "{social_keys}");
+    std::fs::write(fed.file("b.json"), b"41251").expect("writes");
+    ok(&[&["send", "--dir", path(&tax), "--to", "social-security"][..], &flow(&g), &[path(&fed.file("b.json"))]]
+        .concat());
+    assert_eq!(inbox(&social).len(), 2);
+    assert!(inbox(&social).iter().all(|p| p["suite"] == "XWING_SHA256_AES256GCM"));
+}

@@ -68,14 +68,6 @@ pub fn rotate_kem_key(dir: &Path, kem: Kem) -> Result<Rotated, NodeError> {
         }
     }
     let listed: Vec<&KemKey> = listed.iter().collect();
-    let export = write_export(
-        dir,
-        &agency,
-        &previous.name,
-        &previous.endpoint,
-        &keys.identity,
-        &keys.tls,
-        &listed,
-    )?;
+    let export = write_export(dir, &agency, &previous.name, &previous.endpoint, &keys.identity, &keys.tls, &listed)?;
     Ok(Rotated { kem, key: *new.key_id(), retired, export })
 }
