@@ -1,7 +1,8 @@
 //! The main job: a federation with a tax bureau, a social-security bureau
-//! and an auditor; a grant; real nodes on 127.0.0.1 exchanging packets over
-//! QUIC; rejections; a revocation with erasure; every receipt verified
-//! offline; and the audit.
+//! and an auditor; a grant that requires post-quantum sealing; real nodes
+//! on 127.0.0.1 exchanging X-Wing packets over QUIC with the hybrid
+//! X25519MLKEM768 key exchange; rejections; a revocation with erasure;
+//! every receipt verified offline; and the audit.
 //!
 //! Run it with `cargo run --release --example two_agencies`. Everything
 //! it makes stays in a fresh directory under the system's temp directory,
@@ -157,7 +158,8 @@ async fn main() -> Result<()> {
         issued_at: None,
     };
     let (grant, _) = tax_node.issue_grant(&document)?;
-    println!("grant {grant}: push and pull, quota 1000 packets / 2 GiB, retention 90 days, erase on revoke");
+    println!("grant {grant}: push and pull, quota 1000 packets / 2 GiB, retention 90 days, erase on revoke,");
+    println!("  every packet under it sealed post-quantum (min_suite_level = post-quantum: X-Wing)");
     for d in tax_node.deliver_grant(&grant).await? {
         match d.error {
             None => println!("handed to {} over QUIC: verified, kept and logged on both sides", d.agency),
@@ -188,6 +190,15 @@ async fn main() -> Result<()> {
             delivered.push(bundled_receipt(&r.receipt).packet_id);
         }
     }
+    // Which suite sealed them, and which TLS key exchange carried them.
+    for entry in social_node.inbox()?.iter().filter(|e| delivered.contains(&e.packet)) {
+        println!("  {} is sealed with {} (X-Wing: ML-KEM-768 with X25519)", entry.packet, entry.suite);
+    }
+    let tls = tally_transport::key_exchanges();
+    println!(
+        "  over QUIC with TLS 1.3 key exchange X25519MLKEM768 (post-quantum hybrid): {} key exchanges completed (each connection counts on both sides), {} with X25519 alone",
+        tls.hybrid, tls.classical
+    );
     let large = root.join("income-2025.csv");
     write_income_file(&large, LARGE)?;
     let progress = Arc::new(AtomicU64::new(0));
@@ -250,7 +261,9 @@ async fn main() -> Result<()> {
         .send(&SendOptions { purpose: tax_audit.clone(), ..options.clone() }, &b"{}"[..], 2, None, Arc::default())
         .await
     {
-        Err(NodeError::Refused(why)) => println!("push for `{tax_audit}` refused by the tax bureau's own node: {why}"),
+        Err(why @ (NodeError::Refused(_) | NodeError::Denied { .. })) => {
+            println!("push for `{tax_audit}` refused by the tax bureau's own node: {why}")
+        }
         other => println!("unexpected: {other:?}"),
     }
 
