@@ -9,6 +9,7 @@ fn every_fuzz_corpus_file_replays_without_panic() {
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
     let targets = tally::wire::fuzzing::TARGETS
         .iter()
+        .chain(tally::envelope::fuzzing::TARGETS)
         .chain(tally::grant::fuzzing::TARGETS)
         .chain(tally::receipt::fuzzing::TARGETS);
     for (name, target) in targets {

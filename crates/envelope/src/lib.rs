@@ -53,6 +53,10 @@
 
 pub mod at_rest;
 mod digest;
+/// Entry points of the fuzz targets and the corpus replay test (`cfg(fuzzing)`,
+/// or feature `fuzzing`); not part of the API, never in a release build.
+#[cfg(any(test, fuzzing, feature = "fuzzing"))]
+pub mod fuzzing;
 mod error;
 pub mod hpke;
 mod identity;

@@ -198,8 +198,25 @@ fn generate(kem_kind: Kem) -> Value {
 #[test]
 fn vector_files_match_the_code() {
     for kem in [Kem::X25519, Kem::XWing] {
-        let text = serde_json::to_string_pretty(&generate(kem)).expect("serializes") + "\n";
+        let doc = generate(kem);
+        let text = serde_json::to_string_pretty(&doc).expect("serializes") + "\n";
         check_golden(&path(kem), &text);
+        if blessing() {
+            seed_fuzz_corpus(&doc);
+        }
+    }
+}
+
+/// Writes each case's packet stream as a seed of the `packet_open` and
+/// `frame_stream` fuzz targets.
+fn seed_fuzz_corpus(doc: &Value) {
+    for target in ["packet_open", "frame_stream"] {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+        std::fs::create_dir_all(&dir).expect("creates the corpus directory");
+        for case in doc["cases"].as_array().expect("cases") {
+            let name = format!("vector-packet-{}", case["name"].as_str().expect("name"));
+            std::fs::write(dir.join(name), unhex(&case["stream"])).expect("writes a seed");
+        }
     }
 }
 
