@@ -29,22 +29,28 @@ struct Fixture {
     verifier: IdentityVerifier,
     kem: KemKey,
     cert: KemKeyCertificate,
+    suite: SuiteId,
 }
 
 fn fixture() -> Fixture {
+    fixture_of(Kem::X25519)
+}
+
+fn fixture_of(kem: Kem) -> Fixture {
     let sender = IdentityKey::from_seed(&[1; 32]);
     let recipient = IdentityKey::from_seed(&[2; 32]);
-    let kem = KemKey::from_bytes([3; 32]);
+    let suite = tally_envelope::suite_for(kem);
+    let kem = KemKey::from_secret(kem, [3; 32]);
     let agency = AgencyId::new("social-security").expect("valid");
     let cert =
         kem.certify(&recipient, agency, Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX)).expect("certifies");
     let verifier = IdentityVerifier::new(&sender.public_key()).expect("valid");
-    Fixture { sender, verifier, kem, cert: cert.unverified().clone() }
+    Fixture { sender, verifier, kem, cert: cert.unverified().clone(), suite }
 }
 
-fn spec(len: usize) -> PacketSpec {
+fn spec(len: usize, suite: SuiteId) -> PacketSpec {
     PacketSpec {
-        suite: SuiteId::X25519_SHA256_AES256GCM,
+        suite,
         sender: AgencyId::new("tax-bureau").expect("valid"),
         grant: GrantId([0x33; 32]),
         purpose: Purpose::new("social-security.eligibility").expect("valid"),
@@ -58,7 +64,7 @@ fn spec(len: usize) -> PacketSpec {
 
 /// Seals `payload` in place, as the floor does: what a sender does with a buffer it has read.
 fn seal_in_place(f: &Fixture, payload: &mut [u8]) {
-    let (mut sealer, offer) = Sealer::new(&f.cert, spec(payload.len()), BoundedVec::empty()).expect("seals");
+    let (mut sealer, offer) = Sealer::new(&f.cert, spec(payload.len(), f.suite), BoundedVec::empty()).expect("seals");
     black_box(&offer);
     let mut at = 0;
     while let Some(len) = sealer.next_chunk_len() {
@@ -75,7 +81,7 @@ fn seal(
     buf: &mut Vec<u8>,
     out: &mut Vec<(tally_wire::Offer, Vec<Vec<u8>>, tally_wire::Trailer)>,
 ) {
-    let (mut sealer, offer) = Sealer::new(&f.cert, spec(payload.len()), BoundedVec::empty()).expect("seals");
+    let (mut sealer, offer) = Sealer::new(&f.cert, spec(payload.len(), f.suite), BoundedVec::empty()).expect("seals");
     let mut chunks = Vec::new();
     let mut at = 0;
     while let Some(len) = sealer.next_chunk_len() {
@@ -314,6 +320,74 @@ fn small(f: &Fixture) {
         rate(t_verify_tally)
     );
     println!("                HPKE setup     sender {}   receiver {}", rate(t_setup_s), rate(t_setup_r));
+    small_xwing(t_seal, t_open, t_sign_dalek.min(t_sign_ring), t_verify_dalek.min(t_verify_ring), t_setup_s, t_setup_r);
+}
+
+/// 1 KiB with X-Wing: against the same packet with X25519 (`x_seal`,
+/// `x_open`), and against its primitive floor: the signature, ML-KEM-768's
+/// encapsulation (or decapsulation with the key expanded from its seed, as
+/// X-Wing's decapsulation key is stored) and DHKEM's X25519 and HKDF work.
+fn small_xwing(x_seal: f64, x_open: f64, sign: f64, verify: f64, dhkem_s: f64, dhkem_r: f64) {
+    use ml_kem::ml_kem_768::{DecapsulationKey, EncapsulationKey};
+    use ml_kem::{Decapsulate, KeyExport, KeyInit as _};
+
+    let f = fixture_of(Kem::XWing);
+    let payload = vec![0x42u8; 1024];
+    let mut buf = Vec::with_capacity(4096);
+    let mut sealed = Vec::new();
+    seal(&f, &payload, &mut buf, &mut sealed);
+    let packet = sealed.pop().expect("one packet");
+    let t_seal = time(|| seal(&f, &payload, &mut buf, &mut vec![(packet.0.clone(), Vec::new(), packet.2)]));
+    let t_open = time(|| open(&f, &packet, &mut buf));
+
+    let dk = DecapsulationKey::from_seed([5u8; 64].into());
+    let ek_bytes = dk.encapsulation_key().to_bytes();
+    let t_ek = time(|| drop(black_box(EncapsulationKey::new(&ek_bytes).expect("a key"))));
+    let ek = EncapsulationKey::new(&ek_bytes).expect("a key");
+    let t_encaps = time(|| {
+        black_box(ek.encapsulate_deterministic(&[6u8; 32].into()));
+    });
+    let (ct, _) = ek.encapsulate_deterministic(&[6u8; 32].into());
+    let t_decaps = time(|| {
+        black_box(dk.decapsulate(&ct));
+    });
+    let t_expand = time(|| drop(black_box(DecapsulationKey::from_seed([5u8; 64].into()))));
+    let xk = x_wing::DecapsulationKey::new(&[3u8; 32].into());
+    let t_xwing_expand = time(|| drop(black_box(x_wing::DecapsulationKey::new(&[3u8; 32].into()))));
+    black_box(&xk);
+    let suite = Suite { kem: Kem::XWing, aead: Aead::Aes256Gcm };
+    let rng = ring::rand::SystemRandom::new();
+    let sk = hpke::xwing::XWingPrivateKey::from_seed([3; 32]);
+    let pk = sk.public_key();
+    let t_setup_s = time(|| drop(black_box(hpke::xwing::setup_sender(suite, &pk, &[0; 32], &rng).expect("setup"))));
+    let (enc, _) = hpke::xwing::setup_sender(suite, &pk, &[0; 32], &rng).expect("setup");
+    let t_setup_r = time(|| drop(black_box(hpke::xwing::setup_receiver(suite, &enc, &sk, &[0; 32]).expect("setup"))));
+
+    let floor_seal = sign + t_ek + t_encaps + dhkem_s;
+    let floor_open = verify + t_xwing_expand + t_decaps + dhkem_r;
+    println!(
+        "1 KiB X-Wing:   seal + sign   {}   {:.2}x the X25519 packet's time   floor (sign + ML-KEM-768 key check and encaps + DHKEM's X25519, HKDF) {}   ratio {:.2}",
+        rate(t_seal),
+        t_seal / x_seal,
+        rate(floor_seal),
+        floor_seal / t_seal
+    );
+    println!(
+        "                open + verify {}   {:.2}x the X25519 packet's time   floor (verify + X-Wing key expansion + ML-KEM-768 decaps + DHKEM's X25519, HKDF) {}   ratio {:.2}",
+        rate(t_open),
+        t_open / x_open,
+        rate(floor_open),
+        floor_open / t_open
+    );
+    println!(
+        "primitives:     ML-KEM-768 encaps {} (key check {})   decaps {}   key from seed {}   X-Wing key expansion (SHAKE256, ML-KEM and X25519 keys) {}",
+        rate(t_encaps),
+        rate(t_ek),
+        rate(t_decaps),
+        rate(t_expand),
+        rate(t_xwing_expand)
+    );
+    println!("                X-Wing HPKE setup   sender {}   receiver {}", rate(t_setup_s), rate(t_setup_r));
 }
 
 fn main() {
