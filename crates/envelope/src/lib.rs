@@ -53,11 +53,11 @@
 
 pub mod at_rest;
 mod digest;
+mod error;
 /// Entry points of the fuzz targets and the corpus replay test (`cfg(fuzzing)`,
 /// or feature `fuzzing`); not part of the API, never in a release build.
 #[cfg(any(test, fuzzing, feature = "fuzzing"))]
 pub mod fuzzing;
-mod error;
 pub mod hpke;
 mod identity;
 mod kem_key;

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use tally_protocol::SenderOutcome;
 use tally_testkit::benchmarking;
-use tally_transport::{Endpoint, LocalAgency, Roster, TlsKey, TransportConfig};
+use tally_transport::{Endpoint, KeyExchange, LocalAgency, Roster, TlsKey, TransportConfig};
 use tally_wire::{AgencyId, BoundedVec, ChunkSize, Outcome};
 
 #[path = "memory/mod.rs"]
@@ -140,20 +140,27 @@ impl Bench {
     }
 
     async fn raw_push(&self, len: u64) -> f64 {
-        let buf = vec![0u8; 1 << 20];
-        let start = Instant::now();
-        let (mut send, mut recv) = self.raw.open_bi().await.expect("stream");
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
-            send.write_all(&buf[..n]).await.expect("writes");
-            left -= n as u64;
-        }
-        send.finish().expect("finishes");
-        recv.read_to_end(1024).await.expect("ack");
-        start.elapsed().as_secs_f64()
+        raw_push_on(&self.raw, len).await
     }
+}
 
+/// One push of `len` bytes on a new stream of `connection`, acknowledged.
+async fn raw_push_on(connection: &quinn::Connection, len: u64) -> f64 {
+    let buf = vec![0u8; 1 << 20];
+    let start = Instant::now();
+    let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        send.write_all(&buf[..n]).await.expect("writes");
+        left -= n as u64;
+    }
+    send.finish().expect("finishes");
+    recv.read_to_end(1024).await.expect("ack");
+    start.elapsed().as_secs_f64()
+}
+
+impl Bench {
     async fn tally_small(&self, count: usize, in_flight: usize) -> f64 {
         small_exchanges(&self.tally, &self.to, count, in_flight).await
     }
@@ -214,6 +221,15 @@ async fn sender() {
     let raw_tls =
         tally_transport::tls_client_config(&tax_tls, Arc::clone(&roster), TransportConfig::default().key_exchange)
             .expect("tls");
+    let handshake_configs: Vec<(&str, KeyExchange, quinn::ClientConfig)> =
+        [("X25519MLKEM768", KeyExchange::HybridPreferred), ("X25519", KeyExchange::Classical)]
+            .into_iter()
+            .map(|(name, kx)| {
+                let tls = tally_transport::tls_client_config(&tax_tls, Arc::clone(&roster), kx).expect("tls");
+                let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
+                (name, kx, quinn::ClientConfig::new(Arc::new(quic)))
+            })
+            .collect();
     let local = LocalAgency { id: agency("tax-bureau"), identity: Arc::new(tax_identity()), tls_key: tax_tls };
     let config = TransportConfig::default();
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
@@ -231,14 +247,59 @@ async fn sender() {
         .expect("handshake");
     let bench = Bench { tally, raw, to: agency("social-security") };
 
+    // Handshakes, one after another, to the receiver's raw quinn endpoint (its
+    // TLS the profile's, hybrid preferred): what a connection costs, with and
+    // without the post-quantum group. The counts say which group each used.
+    let handshakes = if full { 400 } else { 10 };
+    let mut handshake_secs = Vec::new();
+    for (name, kx, config) in &handshake_configs {
+        let before = tally_transport::key_exchanges();
+        let mut best = f64::INFINITY;
+        for _ in 0..if full { 3 } else { 1 } {
+            let start = Instant::now();
+            for _ in 0..handshakes {
+                let connection = raw_endpoint
+                    .connect_with(config.clone(), raw_addr.parse().expect("address"), "social-security")
+                    .expect("connects")
+                    .await
+                    .expect("handshake");
+                connection.close(0u32.into(), b"");
+            }
+            best = best.min(start.elapsed().as_secs_f64() / handshakes as f64);
+        }
+        let after = tally_transport::key_exchanges();
+        let used = match kx {
+            KeyExchange::Classical => after.classical - before.classical,
+            _ => after.hybrid - before.hybrid,
+        };
+        assert!(used >= handshakes as u64, "{name}: {used} key exchanges of that group for {handshakes} handshakes");
+        handshake_secs.push((*name, best));
+    }
+
     let bulk: u64 = if full { 1 << 30 } else { 16 << 20 };
     let rounds = if full { 3 } else { 1 };
     let mib = ChunkSize::new(1 << 20).expect("valid");
+    // The same raw stream over a connection whose key exchange was X25519
+    // alone: the group changes the handshake, not the bulk cipher.
+    let classical = raw_endpoint
+        .connect_with(handshake_configs[1].2.clone(), raw_addr.parse().expect("address"), "social-security")
+        .expect("connects")
+        .await
+        .expect("handshake");
     let (mut best_raw, mut best_tally, mut best_mib) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    let mut best_classical = f64::INFINITY;
     for _ in 0..rounds {
         best_raw = best_raw.min(bench.raw_push(bulk).await);
+        best_classical = best_classical.min(raw_push_on(&classical, bulk).await);
         best_tally = best_tally.min(bench.tally_push(bulk, ChunkSize::DEFAULT).await);
         best_mib = best_mib.min(bench.tally_push(bulk, mib).await);
+    }
+    println!("TLS 1.3 handshakes over QUIC (raw public keys, client authenticated), one after another:");
+    for (name, secs) in &handshake_secs {
+        println!("  {name:<16} {:8.0}/s   {:6.0} us each", 1.0 / secs, secs * 1e6);
+    }
+    if let [(_, hybrid), (_, classical)] = handshake_secs[..] {
+        println!("  the hybrid group's handshake takes {:.2}x the classical one's time", hybrid / classical);
     }
     let mut stdin = child.stdin.take().expect("piped");
     let mut child_rss = move || -> u64 {
@@ -249,7 +310,12 @@ async fn sender() {
     let (sender_bulk_rss, receiver_bulk_rss) = (peak_rss_kib(), child_rss());
     let gbps = |s: f64| bulk as f64 / s / 1e9;
     println!("bulk push, {} MiB, best of {rounds}:", bulk >> 20);
-    println!("  raw quinn stream   {:6.3} GB/s", gbps(best_raw));
+    println!("  raw quinn stream   {:6.3} GB/s (connection's key exchange X25519MLKEM768)", gbps(best_raw));
+    println!(
+        "  ... X25519 alone   {:6.3} GB/s   hybrid / classical {:.2}",
+        gbps(best_classical),
+        best_classical / best_raw
+    );
     println!(
         "  tally push         {:6.3} GB/s   ratio {:.2} (target >= 0.70)",
         gbps(best_tally),
@@ -265,7 +331,7 @@ async fn sender() {
     let (count, in_flight) = (if full { 20_000 } else { 640 }, 64);
     let raw_secs = bench.raw_small(count, in_flight).await;
     let tally_secs = bench.tally_small(count, in_flight).await;
-    let (floor, parts) = crypto_floor();
+    let (floor, parts) = crypto_floor(tally_wire::Kem::X25519);
     let rate = |s: f64| count as f64 / s;
     println!("1 KiB exchanges, {count} with {in_flight} in flight:");
     println!("  raw quinn request/response  {:8.0}/s", rate(raw_secs));

@@ -265,10 +265,11 @@ pub(crate) async fn small_exchanges<H: Host>(
 
 /// Seconds of CPU one 1 KiB exchange's cryptography takes, on one core:
 /// seal and sign (sender), open and verify (receiver), sign the receipt
-/// (receiver), verify it (sender).
-pub(crate) fn crypto_floor() -> (f64, [(&'static str, f64); 4]) {
+/// (receiver), verify it (sender); the packet sealed to a key of `kem`.
+pub(crate) fn crypto_floor(kem: tally_wire::Kem) -> (f64, [(&'static str, f64); 4]) {
     let (tax, social) = (tax_identity(), social_identity());
-    let kem = social_kem();
+    let kem_kind = kem;
+    let kem = KemKey::from_secret(kem, [3; 32]);
     let cert = kem
         .certify(&social, agency("social-security"), Timestamp::from_secs(0), Timestamp::from_secs(u64::MAX / 2))
         .expect("certifies")
@@ -278,7 +279,8 @@ pub(crate) fn crypto_floor() -> (f64, [(&'static str, f64); 4]) {
     let social_key = IdentityVerifier::new(&social.public_key()).expect("valid");
     let data = [7u8; 1024];
     let seal = || {
-        let (mut sealer, offer) = Sealer::new(&cert, spec(1024), BoundedVec::empty()).expect("seals");
+        let spec = PacketSpec { suite: tally_envelope::suite_for(kem_kind), ..spec(1024) };
+        let (mut sealer, offer) = Sealer::new(&cert, spec, BoundedVec::empty()).expect("seals");
         let mut buf = data.to_vec();
         let tag = sealer.seal_chunk_in_place(&mut buf).expect("seals");
         buf.extend_from_slice(&tag);
