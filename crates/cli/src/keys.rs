@@ -41,8 +41,8 @@ pub(crate) enum KemArg {
 impl From<KemArg> for Kem {
     fn from(k: KemArg) -> Self {
         match k {
-            KemArg::Xwing => Kem::XWing,
-            KemArg::X25519 => Kem::X25519,
+            KemArg::Xwing => Self::XWing,
+            KemArg::X25519 => Self::X25519,
         }
     }
 }

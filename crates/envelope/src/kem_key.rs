@@ -28,8 +28,8 @@ pub struct KemKey {
 pub(crate) enum KemSecret {
     /// An X25519 private key.
     X25519(KemPrivateKey),
-    /// An X-Wing seed and what it expands to.
-    XWing(XWingPrivateKey),
+    /// An X-Wing seed and its encapsulation key (boxed: 1.2 KB).
+    XWing(Box<XWingPrivateKey>),
 }
 
 impl KemKey {
@@ -58,7 +58,7 @@ impl KemKey {
             Kem::XWing => {
                 let secret = XWingPrivateKey::from_seed(bytes);
                 let public = KemPublicKey::XWing(Box::new(tally_wire::XWingPublicKey(*secret.public_key())));
-                Self { id: kem_key_id(&public), secret: KemSecret::XWing(secret), public }
+                Self { id: kem_key_id(&public), secret: KemSecret::XWing(Box::new(secret)), public }
             }
         }
     }
@@ -159,11 +159,11 @@ pub fn verify_kem_binding<'a>(
 /// (spec/envelope.md, "Choosing the suite"): an X-Wing key whenever one is
 /// valid, else a DHKEM(X25519) key; of that KEM, the newest (the latest
 /// `not_before`). With `kem` given, only keys of that KEM are considered.
-pub fn preferred_kem_certificate<'a>(
-    certificates: &'a [KemKeyCertificate],
+pub fn preferred_kem_certificate(
+    certificates: &[KemKeyCertificate],
     at: Timestamp,
     kem: Option<Kem>,
-) -> Option<&'a KemKeyCertificate> {
+) -> Option<&KemKeyCertificate> {
     certificates
         .iter()
         .filter(|c| kem_certificate_valid_at(c, at) && kem.is_none_or(|k| c.public_key.kem() == k))

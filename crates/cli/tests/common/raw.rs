@@ -2,6 +2,9 @@
 //! attack a real `tally serve` the way a malicious but legitimate member
 //! would (its TLS key is in the directory; everything else it chooses).
 
+// Each test binary that includes this module uses part of it.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

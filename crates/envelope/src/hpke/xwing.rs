@@ -55,11 +55,11 @@ impl std::fmt::Debug for XWingPrivateKey {
     }
 }
 
+/// An encapsulation's shared secret and `enc`.
+type Encapsulated = (Zeroizing<[u8; 32]>, Box<[u8; N_ENC]>);
+
 /// `Encap(pkR)` with the given randomness: the shared secret and `enc`.
-fn encap(
-    pk_r: &[u8; N_PK],
-    randomness: &[u8; N_RANDOMNESS],
-) -> Result<(Zeroizing<[u8; 32]>, Box<[u8; N_ENC]>), HpkeError> {
+fn encap(pk_r: &[u8; N_PK], randomness: &[u8; N_RANDOMNESS]) -> Result<Encapsulated, HpkeError> {
     let pk = x_wing::EncapsulationKey::new_from_slice(pk_r).map_err(|_| HpkeError::InvalidPublicKey)?;
     let (ct, ss) = pk.encapsulate_deterministic(&(*randomness).into());
     let mut enc = Box::new([0u8; N_ENC]);
