@@ -147,7 +147,7 @@ async fn main() -> Result<()> {
         )),
         direction: Direction::Both,
         // Records kept for decades: every packet under the grant is sealed with X-Wing.
-        min_suite_level: "post-quantum".into(),
+        min_suite_level: Some("post-quantum".into()),
         retention: "90days".into(),
         erase_on_revoke: true,
         delegation_depth: 0,

@@ -113,6 +113,7 @@ pub(crate) struct IssueArgs {
     direction: DirectionArg,
     /// Require a post-quantum suite (X-Wing) for every packet under the grant:
     /// a recipient refuses a classical packet (SUITE_BELOW_GRANT_MINIMUM).
+    /// A delegated grant requires it anyway when its parent does.
     #[arg(long)]
     post_quantum: bool,
     /// How long the recipient may keep the data (`90days`).
@@ -165,7 +166,8 @@ fn grant_document(args: &IssueArgs, valid_for: &str) -> Result<GrantDocument, Fa
         not_before: humantime::format_rfc3339_seconds(now - std::time::Duration::from_secs(60)).to_string(),
         not_after,
         direction: args.direction.into(),
-        min_suite_level: if args.post_quantum { "post-quantum".into() } else { "classical".into() },
+        // Without --post-quantum, a delegated grant keeps its parent's level (the node fills it in).
+        min_suite_level: args.post_quantum.then(|| "post-quantum".into()),
         retention: args.retention.clone(),
         erase_on_revoke: args.erase_on_revoke,
         delegation_depth: args.delegation_depth,

@@ -114,7 +114,28 @@ fn a_grant_that_requires_post_quantum_sealing_sends_nothing_classical_and_its_re
 
     // A sender that seals to the recipient's X25519 key anyway, under a grant
     // that requires post-quantum: the recipient signs a rejection with its own reason.
-    let g = issue_grant(&tax, &fed.file("social-pq.grant"), &["--post-quantum"]);
+    let g = issue_grant(&tax, &fed.file("social-pq.grant"), &["--post-quantum", "--delegation-depth", "1"]);
+    // A delegation made without --post-quantum keeps its parent's requirement.
+    let delegated = ok(&[
+        "grant",
+        "delegate",
+        "--dir",
+        path(&social),
+        "--parent",
+        &grant_id(&g),
+        "--grantee",
+        "statistics",
+        "--sender",
+        "tax-bureau",
+        "--purpose",
+        "social-security.eligibility",
+        "--category",
+        "income.annual",
+        "--out",
+        path(&fed.file("delegated.grant")),
+    ]);
+    let shown = ok(&["grant", "show", "--dir", path(&social), path(&fed.file("delegated.grant"))]);
+    assert!(shown.contains("min_suite_level = \"post-quantum\""), "{delegated}{shown}");
     let chain = tally_wire::decode_grant_chain(&std::fs::read(fed.file("social-pq.grant")).expect("grant file"))
         .expect("a grant chain");
     assert!(g.contains("Issued grant"), "{g}");

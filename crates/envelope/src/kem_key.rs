@@ -152,6 +152,12 @@ pub fn verify_kem_binding<'a>(
     if c.key_id != kem_key_id(&c.public_key) {
         return Err(Error::CertificateMismatch("key id is not the digest of the key"));
     }
+    // Refused here, not at the first send: a sender would prefer it and fail.
+    if let KemPublicKey::XWing(k) = &c.public_key
+        && !crate::hpke::xwing::is_valid_public_key(&k.0)
+    {
+        return Err(Error::CertificateMismatch("the X-Wing key's ML-KEM-768 part fails FIPS 203's modulus check"));
+    }
     Ok(c)
 }
 
@@ -261,6 +267,21 @@ mod tests {
         assert_eq!(c.public_key.kem(), Kem::XWing);
         assert_eq!(&*kem.secret_bytes(), &[0x5a; 32]);
         assert!(!format!("{kem:?}").contains(&"5a".repeat(32)));
+        // A certificate of bytes that are no X-Wing key is refused when it is checked.
+        let bad = KemPublicKey::XWing(Box::new(tally_wire::XWingPublicKey([0xff; 1216])));
+        let forged = identity
+            .sign_object(KemKeyCertificate {
+                agency: agency.clone(),
+                key_id: kem_key_id(&bad),
+                public_key: bad,
+                not_before: Timestamp::from_secs(0),
+                not_after: Timestamp::from_secs(9),
+            })
+            .expect("signs");
+        assert!(matches!(
+            verify_kem_certificate(&forged, &verifier, &agency, Timestamp::from_secs(1)),
+            Err(Error::CertificateMismatch(_))
+        ));
         // The same 32 bytes as an X25519 key are another key, with another id.
         assert_ne!(KemKey::from_secret(Kem::X25519, [0x5a; 32]).key_id(), kem.key_id());
     }

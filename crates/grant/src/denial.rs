@@ -13,7 +13,7 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
 
 /// A suite level as grant documents write it: `classical`, `post-quantum`,
 /// or `unknown(0x..)` for a level this version does not name.
-pub(crate) fn level_name(level: SuiteLevel) -> String {
+pub fn level_name(level: SuiteLevel) -> String {
     match level {
         SuiteLevel::CLASSICAL => "classical".into(),
         SuiteLevel::POST_QUANTUM => "post-quantum".into(),

@@ -54,9 +54,11 @@ pub struct GrantDocument {
     /// `push`, `pull` or `both`.
     pub direction: Direction,
     /// The least suite level of the packets sent under the grant:
-    /// `classical` (any suite; the default) or `post-quantum` (X-Wing).
-    #[serde(default = "classical", skip_serializing_if = "is_classical")]
-    pub min_suite_level: String,
+    /// `classical` (any suite) or `post-quantum` (X-Wing). Absent: the
+    /// parent's, for a delegated grant the issuing node completes
+    /// (`Node::issue_grant`); `classical` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_suite_level: Option<String>,
     /// How long the recipient may keep the data (`90days`, `12h`, ...).
     pub retention: String,
     /// Whether revocation obliges erasure.
@@ -117,14 +119,6 @@ pub enum DocumentError {
     Sign(String),
 }
 
-fn classical() -> String {
-    "classical".into()
-}
-
-fn is_classical(level: &str) -> bool {
-    level == "classical"
-}
-
 fn field(field: &'static str, problem: impl Into<String>) -> DocumentError {
     DocumentError::Field { field, problem: problem.into() }
 }
@@ -146,7 +140,10 @@ impl GrantDocument {
             not_before: rfc3339(g.not_before),
             not_after: rfc3339(g.not_after),
             direction: g.direction,
-            min_suite_level: crate::denial::level_name(g.min_suite_level),
+            // Classical is what an absent level means (a delegated grant's
+            // parent is classical too, by narrowing).
+            min_suite_level: (g.min_suite_level != SuiteLevel::CLASSICAL)
+                .then(|| crate::denial::level_name(g.min_suite_level)),
             retention: humantime::format_duration(Duration::from_secs(g.retention_secs)).to_string(),
             erase_on_revoke: g.erase_on_revoke,
             delegation_depth: g.delegation_depth,
@@ -227,7 +224,7 @@ impl GrantDocument {
             retention_secs: retention.as_secs(),
             erase_on_revoke: self.erase_on_revoke,
             direction: self.direction,
-            min_suite_level: match self.min_suite_level.as_str() {
+            min_suite_level: match self.min_suite_level.as_deref().unwrap_or("classical") {
                 "classical" => SuiteLevel::CLASSICAL,
                 "post-quantum" => SuiteLevel::POST_QUANTUM,
                 other => {

@@ -85,7 +85,7 @@ pub mod fuzzing;
 pub use cache::ChainCache;
 pub use chain::{Directory, VerifiedChain, check_narrower, direction_allows, effective_senders, grant_id};
 pub use decision::{Authorization, Flow, decide, decide_verified};
-pub use denial::{Denial, Dimension, QuotaKind};
+pub use denial::{Denial, Dimension, QuotaKind, level_name as suite_level_name};
 pub use directory::{DirectoryError, VerifiedDirectory};
 pub use document::{DocumentError, GrantDocument, QuotaDocument, issue_grant, rfc3339};
 pub use revocation::{RevocationError, RevocationSet, effective_from};

@@ -316,7 +316,14 @@ impl AgencyKeys {
                 dir.join(IDENTITY_FILE).display()
             )));
         }
-        let mut kem_files = vec![dir.join(KEM_FILE)];
+        let current = dir.join(KEM_FILE);
+        if !current.exists() && crate::rotation::staged(&current).exists() {
+            return Err(NodeError::Usage(format!(
+                "{} is missing and a new key is staged beside it: a key rotation was interrupted; run `tally keys rotate --kem x25519` again to finish it",
+                current.display()
+            )));
+        }
+        let mut kem_files = vec![current];
         if dir.join(XWING_FILE).exists() {
             kem_files.push(dir.join(XWING_FILE));
         }

@@ -405,7 +405,7 @@ impl Host for NodeHost {
             tracing::info!(requester = %peer, "pull request refused: no room for another open source");
             self.refuse(ReasonCode::TEMPORARILY_UNAVAILABLE)
         })?;
-        let answer = crate::pull::answer(state, r, grant_chain).await.map_err(|e| match e {
+        let answer = crate::pull::answer(state, r, grant_chain, suite).await.map_err(|e| match e {
             NodeError::InvalidQuery(why) => {
                 tracing::info!(requester = %peer, %why, "pull request refused: its query is not one this node serves");
                 self.refuse(ReasonCode::INVALID_QUERY)

@@ -232,15 +232,31 @@ impl Node {
     }
 
     /// Issues a grant from a document, keeps and logs it. Returns its id and the signed grant.
+    /// A delegated grant whose document names no `min_suite_level` gets its parent's.
     pub fn issue_grant(&self, document: &GrantDocument) -> Result<(GrantId, Signed<Grant>), NodeError> {
         let state = &self.state;
-        let signed = issue_grant(&state.identity, &state.agency, document, state.now())
+        let parents = match &document.parent {
+            None => None,
+            Some(hex) => {
+                let parent: GrantId =
+                    hex.parse().map_err(|e| NodeError::Usage(format!("grant: field `parent`: {e}")))?;
+                Some(state.store.grant_chain(&parent)?.ok_or_else(|| {
+                    NodeError::Refused(format!("parent grant {parent} is not known to this node; import it first"))
+                })?)
+            }
+        };
+        let mut document = document.clone();
+        if let (None, Some(parents)) = (&document.min_suite_level, &parents) {
+            document.min_suite_level = parents
+                .first()
+                .map(|p| p.unverified().min_suite_level)
+                .filter(|l| *l != tally_wire::SuiteLevel::CLASSICAL)
+                .map(tally_grant::suite_level_name);
+        }
+        let signed = issue_grant(&state.identity, &state.agency, &document, state.now())
             .map_err(|e| NodeError::Usage(format!("grant: {e}")))?;
         let mut chain = vec![signed.clone()];
-        if let Some(parent) = &signed.unverified().parent {
-            let parents = state.store.grant_chain(parent)?.ok_or_else(|| {
-                NodeError::Refused(format!("parent grant {parent} is not known to this node; import it first"))
-            })?;
+        if let Some(parents) = parents {
             chain.extend(parents.into_inner());
         }
         let chain = tally_wire::BoundedVec::new(chain).map_err(|e| NodeError::Usage(format!("grant chain: {e}")))?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tally_envelope::PacketSpec;
 use tally_transport::Outgoing;
-use tally_wire::{ChunkSize, ContentType, GrantChain, PullRequest};
+use tally_wire::{ChunkSize, ContentType, GrantChain, PullRequest, SuiteId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::NodeError;
@@ -17,10 +17,9 @@ pub(crate) const MAX_ANSWER_FILES: usize = 256;
 /// Most bytes a command's answer may be (it is held in memory to learn its length).
 pub(crate) const MAX_COMMAND_OUTPUT: u64 = 64 * 1024 * 1024;
 
-fn spec(state: &NodeState, r: &PullRequest, len: u64) -> Result<PacketSpec, NodeError> {
+fn spec(state: &NodeState, r: &PullRequest, len: u64, suite: SuiteId) -> Result<PacketSpec, NodeError> {
     Ok(PacketSpec {
-        // The host checked the grant's least suite level against this suite.
-        suite: state.roster.suite_for(&r.requester, state.now()).map_err(NodeError::from)?,
+        suite,
         sender: state.agency.clone(),
         grant: r.grant,
         purpose: r.purpose.clone(),
@@ -32,8 +31,16 @@ fn spec(state: &NodeState, r: &PullRequest, len: u64) -> Result<PacketSpec, Node
     })
 }
 
-/// The packets answering an allowed request.
-pub(crate) async fn answer(state: &NodeState, r: &PullRequest, chain: &GrantChain) -> Result<Vec<Outgoing>, NodeError> {
+/// The packets answering an allowed request, each to be sealed with
+/// `suite`: the suite the request was decided with (the grant's least
+/// suite level was checked against it; it is not chosen again, so a
+/// directory that changes while a command runs cannot change it).
+pub(crate) async fn answer(
+    state: &NodeState,
+    r: &PullRequest,
+    chain: &GrantChain,
+    suite: SuiteId,
+) -> Result<Vec<Outgoing>, NodeError> {
     let Some(source) = state.config.pull_sources.iter().find(|s| s.category == r.category) else {
         tracing::info!(category = %r.category, "no pull source for this category: empty answer");
         return Ok(Vec::new());
@@ -47,7 +54,7 @@ pub(crate) async fn answer(state: &NodeState, r: &PullRequest, chain: &GrantChai
             let len = tokio::fs::metadata(&path).await.map_err(NodeError::file(&path))?.len();
             // Opened when its packet is sent: an answer of 256 files holds one descriptor at a time.
             let payload = Box::new(LazyFile::Closed(path));
-            answer.push(Outgoing { spec: spec(state, r, len)?, grant_chain: chain.clone(), payload });
+            answer.push(Outgoing { spec: spec(state, r, len, suite)?, grant_chain: chain.clone(), payload });
         }
         return Ok(answer);
     }
@@ -55,7 +62,7 @@ pub(crate) async fn answer(state: &NodeState, r: &PullRequest, chain: &GrantChai
     let _running = state.limits.command().await.ok_or_else(|| NodeError::Refused("the node is stopping".into()))?;
     let output = run(command, r.query.as_ref()).await?;
     Ok(vec![Outgoing {
-        spec: spec(state, r, output.len() as u64)?,
+        spec: spec(state, r, output.len() as u64, suite)?,
         grant_chain: chain.clone(),
         payload: Box::new(std::io::Cursor::new(output)),
     }])

@@ -24,7 +24,7 @@ use ml_kem::{Decapsulate, KeyExport, TryKeyInit};
 use ring::rand::SecureRandom;
 use rustls::crypto::{ActiveKeyExchange, CompletedKeyExchange, SharedSecret, SupportedKxGroup};
 use rustls::{Error, NamedGroup, PeerMisbehaved, ProtocolVersion};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// ML-KEM-768's encapsulation key length.
 const EK_LEN: usize = 1184;
@@ -124,7 +124,9 @@ impl SupportedKxGroup for X25519MlKem768 {
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
         let classical = x25519().start()?;
         let seed = random::<64>()?;
-        let decapsulation = DecapsulationKey::from_seed((*seed).into());
+        let mut seed_array = (*seed).into();
+        let decapsulation = DecapsulationKey::from_seed(seed_array);
+        seed_array.zeroize();
         let mut share = Vec::with_capacity(EK_LEN + X25519_LEN);
         share.extend_from_slice(&decapsulation.encapsulation_key().to_bytes());
         share.extend_from_slice(classical.pub_key());
@@ -139,13 +141,16 @@ impl SupportedKxGroup for X25519MlKem768 {
         // FIPS 203's encapsulation key check (the modulus check), as the draft requires.
         let ek = EncapsulationKey::new_from_slice(ek).map_err(|_| invalid_share())?;
         let m = random::<32>()?;
-        let (ct, ss) = ek.encapsulate_deterministic(&(*m).into());
+        let mut m_array = (*m).into();
+        let (ct, mut ss) = ek.encapsulate_deterministic(&m_array);
+        m_array.zeroize();
         let classical = x25519().start_and_complete(x)?;
         let mut pub_key = Vec::with_capacity(CT_LEN + X25519_LEN);
         pub_key.extend_from_slice(&ct);
         pub_key.extend_from_slice(&classical.pub_key);
         let mut secret = Vec::with_capacity(64);
         secret.extend_from_slice(&ss);
+        ss.zeroize();
         secret.extend_from_slice(classical.secret.secret_bytes());
         count(&HYBRID);
         Ok(CompletedKeyExchange { group: self.name(), pub_key, secret: SharedSecret::from(secret) })
@@ -176,10 +181,12 @@ impl ActiveKeyExchange for Active {
         let ct = ml_kem::ml_kem_768::Ciphertext::try_from(ct).map_err(|_| invalid_share())?;
         // ML-KEM decapsulation does not fail: a forged ciphertext gives another
         // secret (implicit rejection), and the handshake's Finished fails.
-        let ss = self.decapsulation.decapsulate(&ct);
-        let classical = self.classical.complete(x)?;
+        let mut ss = self.decapsulation.decapsulate(&ct);
+        let classical = self.classical.complete(x);
         let mut secret = Vec::with_capacity(64);
         secret.extend_from_slice(&ss);
+        ss.zeroize();
+        let classical = classical?;
         secret.extend_from_slice(classical.secret_bytes());
         count(&HYBRID);
         Ok(SharedSecret::from(secret))
@@ -245,8 +252,6 @@ mod tests {
         let server = X25519MLKEM768.start_and_complete(client.pub_key()).expect("completes");
         assert_eq!(server.group, NamedGroup::X25519MLKEM768);
         assert_eq!(server.pub_key.len(), CT_LEN + X25519_LEN);
-        let mut forged = server.pub_key.clone();
-        forged[10] ^= 1;
         let client_again = X25519MLKEM768.start().expect("starts");
         let server_again = X25519MLKEM768.start_and_complete(client_again.pub_key()).expect("completes");
         let secret = client.complete(&server.pub_key).expect("completes");
@@ -256,6 +261,37 @@ mod tests {
         bent[10] ^= 1;
         let other = client_again.complete(&bent).expect("ML-KEM's implicit rejection gives a secret");
         assert_ne!(other.secret_bytes(), server_again.secret.secret_bytes(), "a bit flip gives another secret");
+    }
+
+    /// The layout of draft-ietf-tls-ecdhe-mlkem, pinned against each part
+    /// computed on its own: ML-KEM-768 first, then X25519, in both shares
+    /// and in the secret.
+    #[test]
+    fn each_side_puts_ml_kem_first_and_x25519_second() {
+        use ml_kem::KeyExport as _;
+        // Our client against a server made by hand from the two parts.
+        let client = X25519MLKEM768.start().expect("starts");
+        let (ek, x) = client.pub_key().split_at(EK_LEN);
+        let ek = EncapsulationKey::new_from_slice(ek).expect("the client's first 1184 bytes are its ML-KEM key");
+        let (ct, ss_m) = ek.encapsulate_deterministic(&[9u8; 32].into());
+        let classical = x25519().start_and_complete(x).expect("the last 32 bytes are an X25519 key");
+        let mut server_share = ct.to_vec();
+        server_share.extend_from_slice(&classical.pub_key);
+        let secret = client.complete(&server_share).expect("completes");
+        let expected: Vec<u8> = ss_m.iter().chain(classical.secret.secret_bytes()).copied().collect();
+        assert_eq!(secret.secret_bytes(), &expected[..], "ss(ML-KEM) then ss(X25519)");
+
+        // Our server against a client made by hand.
+        let dk = DecapsulationKey::from_seed([4u8; 64].into());
+        let x_client = x25519().start().expect("starts");
+        let mut client_share = dk.encapsulation_key().to_bytes().to_vec();
+        client_share.extend_from_slice(x_client.pub_key());
+        let server = X25519MLKEM768.start_and_complete(&client_share).expect("completes");
+        let (ct, x_server) = server.pub_key.split_at(CT_LEN);
+        let ss_m = dk.decapsulate(&ml_kem::ml_kem_768::Ciphertext::try_from(ct).expect("1088 bytes"));
+        let ss_x = x_client.complete(x_server).expect("the server's last 32 bytes are its X25519 key");
+        let expected: Vec<u8> = ss_m.iter().chain(ss_x.secret_bytes()).copied().collect();
+        assert_eq!(server.secret.secret_bytes(), &expected[..]);
     }
 
     #[test]

@@ -93,8 +93,9 @@ pub const MAX_REGISTRATION_SIZE: usize = 16 * 1024;
 /// header, the encapsulated key, a trailer, a receipt bundle and the key.
 pub const MAX_REVEAL_SIZE: usize =
     MAX_HEADER_SIZE + 5 + MAX_ENCAPSULATED_KEY_SIZE + frame::TRAILER + MAX_BUNDLE_SIZE + 32;
-/// Largest encoded [`Directory`](crate::Directory) body, in bytes.
-pub const MAX_DIRECTORY_SIZE: usize = 32 * 1024 * 1024;
+/// Largest encoded [`Directory`](crate::Directory) body, in bytes: 4096
+/// agencies with 8 X-Wing keys each are about 48 MiB, the registers a few more.
+pub const MAX_DIRECTORY_SIZE: usize = 64 * 1024 * 1024;
 
 /// What signing adds to a body: its length varint (at most 4 bytes for the
 /// sizes above) and the 64-byte signature.

@@ -9,7 +9,7 @@
 
 use ring::rand::SecureRandom;
 use x_wing::{Decapsulate, Decapsulator, KeyExport, KeyInit, TryKeyInit};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{Context, Kem, ModeKeys, ReceiverContext, SenderContext, Suite, key_schedule};
 use crate::error::HpkeError;
@@ -32,8 +32,12 @@ impl XWingPrivateKey {
     /// The key with this seed (`DeserializePrivateKey`; the seed is expanded
     /// with SHAKE256 as the draft says).
     pub fn from_seed(seed: [u8; N_SK]) -> Self {
-        let seed = Zeroizing::new(seed);
-        Self(x_wing::DecapsulationKey::new(&(*seed).into()))
+        let mut seed = Zeroizing::new(seed);
+        let mut array = (*seed).into();
+        let key = x_wing::DecapsulationKey::new(&array);
+        array.zeroize();
+        seed.zeroize();
+        Self(key)
     }
 
     /// `SerializePublicKey(pk(sk))`: ML-KEM-768's encapsulation key, then X25519's.
@@ -55,16 +59,27 @@ impl std::fmt::Debug for XWingPrivateKey {
     }
 }
 
+/// Whether `pk` is an X-Wing encapsulation key a sender can seal to: its
+/// ML-KEM-768 part passes FIPS 203's modulus check (X25519 takes any 32 bytes).
+pub fn is_valid_public_key(pk: &[u8; N_PK]) -> bool {
+    x_wing::EncapsulationKey::new_from_slice(pk).is_ok()
+}
+
 /// An encapsulation's shared secret and `enc`.
 type Encapsulated = (Zeroizing<[u8; 32]>, Box<[u8; N_ENC]>);
 
 /// `Encap(pkR)` with the given randomness: the shared secret and `enc`.
 fn encap(pk_r: &[u8; N_PK], randomness: &[u8; N_RANDOMNESS]) -> Result<Encapsulated, HpkeError> {
     let pk = x_wing::EncapsulationKey::new_from_slice(pk_r).map_err(|_| HpkeError::InvalidPublicKey)?;
-    let (ct, ss) = pk.encapsulate_deterministic(&(*randomness).into());
+    let mut randomness = (*randomness).into();
+    let (ct, mut ss) = pk.encapsulate_deterministic(&randomness);
+    randomness.zeroize();
     let mut enc = Box::new([0u8; N_ENC]);
     enc.copy_from_slice(&ct);
-    Ok((Zeroizing::new(ss.into()), enc))
+    let mut shared = Zeroizing::new([0u8; 32]);
+    shared.copy_from_slice(&ss);
+    ss.zeroize();
+    Ok((shared, enc))
 }
 
 /// `SetupBaseS(pkR, info)` with X-Wing: encapsulates to `pk_r` with fresh
@@ -116,7 +131,10 @@ pub fn setup_receiver(
 ) -> Result<ReceiverContext, HpkeError> {
     suite.expect_kem(Kem::XWing)?;
     let ct = x_wing::Ciphertext::from(*enc);
-    let shared_secret = Zeroizing::new(<[u8; 32]>::from(sk_r.0.decapsulate(&ct)));
+    let mut ss = sk_r.0.decapsulate(&ct);
+    let mut shared_secret = Zeroizing::new([0u8; 32]);
+    shared_secret.copy_from_slice(&ss);
+    ss.zeroize();
     let ks = key_schedule(suite, &ModeKeys::Base, &*shared_secret, info)?;
     Ok(ReceiverContext(Context::new(suite, ks)?))
 }
