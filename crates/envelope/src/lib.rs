@@ -4,18 +4,21 @@
 //! It makes a packet confidential, bound to its purpose and grant,
 //! attributable to its sender, and provable later:
 //!
-//! - keys: [`IdentityKey`] (Ed25519) signs; [`KemKey`] (X25519) receives,
-//!   certified by the identity key; both zeroize on drop and never print;
+//! - keys: [`IdentityKey`] (Ed25519) signs; [`KemKey`] (X25519, or X-Wing:
+//!   ML-KEM-768 with X25519, post-quantum) receives, certified by the
+//!   identity key; both zeroize on drop and never print;
 //! - [`hpke`]: RFC 9180 on ring and x25519-dalek, passing every RFC vector
-//!   for DHKEM(X25519, HKDF-SHA256);
+//!   for DHKEM(X25519, HKDF-SHA256), and the X-Wing KEM ([`hpke::xwing`], on
+//!   RustCrypto's `x-wing`), passing the X-Wing draft's vectors;
 //! - the packet: [`Sealer`] and [`Opener`] seal and open a payload chunk by
 //!   chunk in constant memory, with the header digest as HPKE `info`, a
 //!   sender signature over the offer and over the whole transcript, a
 //!   ciphertext fingerprint that costs no pass over the data, and a content
 //!   commitment that either party can later reveal ([`verify_reveal`]).
 //!
-//! This is the only crate of the workspace that uses ring, x25519-dalek
-//! and ed25519-dalek; the others use its types.
+//! This is the only crate of the workspace that uses x25519-dalek,
+//! ed25519-dalek and x-wing (the transport uses ring and ml-kem for TLS);
+//! the others use its types.
 //!
 //! ```
 //! use tally_envelope::{IdentityKey, IdentityVerifier, KemKey, PacketSpec, read_packet, write_packet};
