@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use raw::{RawPeer, first_frame, frames, write};
+use raw::{RawPeer, first_frame, frames, reason_of, write};
 use tally_wire::{
     BoundedBytes, BoundedVec, CloseCode, DataCategory, Direction, Frame, Grant, PacketId, PullRequest, Purpose, Quota,
     ReasonCode, Request, RequestId, Text, Timestamp,
@@ -64,16 +64,6 @@ fn self_granted(peer: &RawPeer, direction: Direction) -> Grant {
 
 fn status(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&ok(&["status", "--dir", path(dir), "--json"])).expect("JSON")
-}
-
-fn reason_of(frame: &Frame<'_>) -> Option<ReasonCode> {
-    match frame {
-        Frame::Reject(r) => match tally_receipt::bundled_receipt(&r.bundle.receipt).outcome {
-            tally_wire::Outcome::Rejected { reason } => Some(reason),
-            tally_wire::Outcome::Accepted { .. } => None,
-        },
-        _ => None,
-    }
 }
 
 #[test]

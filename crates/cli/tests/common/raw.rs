@@ -90,6 +90,17 @@ impl RawPeer {
     }
 }
 
+/// The reason code of a signed rejection frame; `None` for any other frame.
+pub(crate) fn reason_of(frame: &Frame<'_>) -> Option<tally_wire::ReasonCode> {
+    match frame {
+        Frame::Reject(r) => match tally_receipt::bundled_receipt(&r.bundle.receipt).outcome {
+            tally_wire::Outcome::Rejected { reason } => Some(reason),
+            tally_wire::Outcome::Accepted { .. } => None,
+        },
+        _ => None,
+    }
+}
+
 /// Writes frames on a stream.
 pub(crate) async fn write(send: &mut quinn::SendStream, frames: &[Frame<'_>]) {
     for f in frames {
