@@ -13,6 +13,7 @@
 //! claims a 1 MiB body costs nothing until the bytes come, and bytes that
 //! come faster than the node handles them wait in QUIC's flow control.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,11 @@ impl Stream {
         &mut self,
         deadline: Option<Instant>,
     ) -> Result<Option<Frame<'static>>, TransportError> {
+        Ok(self.next_held(deadline).await?.map(|(frame, _held)| frame))
+    }
+
+    /// The next frame with the budget its bytes hold, as [`Self::next_frame`].
+    async fn next_held(&mut self, deadline: Option<Instant>) -> Result<Option<(Frame<'static>, Held)>, TransportError> {
         let received = if let Some(failure) = self.pending.take() {
             Some(Err(failure))
         } else {
@@ -109,9 +115,9 @@ impl Stream {
             }
         };
         match received {
-            Some(Ok((frame, _held))) => {
+            Some(Ok(held)) => {
                 self.received = true;
-                Ok(Some(frame))
+                Ok(Some(held))
             }
             Some(Err(ReadFailure::Wire(e))) => {
                 let code = e.close_code();
@@ -123,15 +129,15 @@ impl Stream {
         }
     }
 
-    /// A frame that has already arrived, without waiting.
-    fn try_frame(&mut self) -> Option<Frame<'static>> {
+    /// A frame that has already arrived, with its budget, without waiting.
+    fn try_frame(&mut self) -> Option<(Frame<'static>, Held)> {
         if self.pending.is_some() {
             return None;
         }
         match self.frames.try_recv().ok()? {
-            Ok((frame, _held)) => {
+            Ok(held) => {
                 self.received = true;
-                Some(frame)
+                Some(held)
             }
             Err(failure) => {
                 self.pending = Some(failure);
@@ -243,6 +249,15 @@ async fn read_frame(recv: &mut RecvStream, budget: &Budget) -> Result<Option<(Fr
 
 /// Runs `machine` on `stream` until it has an outcome, serving its host
 /// requests with `serve`.
+///
+/// A frame's bytes stay within the connection's budget until the host
+/// request made of them is served: the budget of each frame handed to the
+/// machine is kept in `held` and let go one per request served, all of it
+/// once no request is left. While requests are being served, at most one
+/// arrived frame is handed over per request, so the machine's queue of
+/// requests (a chunk's plaintext waiting to be written) never grows: a
+/// host that writes slower than the peer sends makes the peer wait for
+/// flow control, not this node's memory grow.
 pub(crate) async fn drive<M, S>(
     machine: &mut M,
     stream: &mut Stream,
@@ -253,15 +268,17 @@ where
     M::Request: Send,
     S: Serve<M>,
 {
+    let mut held = VecDeque::new();
     loop {
         while let Some(frame) = machine.poll_transmit() {
             stream.write(&frame).await?;
         }
         if let Some(request) = machine.poll_request() {
-            // Frames that arrived meanwhile (a rejection while chunks are
-            // being read and sent) are handled before more work is done.
-            while let Some(frame) = stream.try_frame() {
+            // A frame that arrived meanwhile (a rejection while chunks are
+            // being read and sent) is handled before more work is done.
+            if let Some((frame, budget)) = stream.try_frame() {
                 machine.handle_frame(frame, now());
+                held.push_back(budget);
             }
             match serve.serve(request).await {
                 Ok(Some(response)) => machine.handle_host(response, now()),
@@ -271,14 +288,19 @@ where
                     return Err(e);
                 }
             }
+            held.pop_front();
             continue;
         }
+        held.clear();
         if let Some(outcome) = machine.poll_outcome() {
             stream.finish();
             return outcome.map_err(TransportError::from);
         }
-        match stream.next_frame(machine.poll_timeout()).await? {
-            Some(frame) => machine.handle_frame(frame, now()),
+        match stream.next_held(machine.poll_timeout()).await? {
+            Some((frame, budget)) => {
+                machine.handle_frame(frame, now());
+                held.push_back(budget);
+            }
             None => machine.handle_timeout(Instant::now()),
         }
     }

@@ -193,6 +193,41 @@ async fn a_peer_that_stops_reading_times_the_sender_out_with_flat_memory() {
     assert!(b.host.state().stored.is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_that_writes_slower_than_the_network_holds_no_more_than_its_window() {
+    let config = TransportConfig::default();
+    let (a, b, _) = pair(config);
+    // 64 KiB chunks written at most every 2 ms: about 30 MiB/s, well below loopback QUIC.
+    b.host.write_delay_us.store(2_000, Ordering::SeqCst);
+    let len = 48u64 << 20;
+    let packet = a.endpoint.seal(&b.id, push_spec(&a.id, len as usize), BoundedVec::empty()).expect("seals");
+    let read = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The payload between the sender's source and the recipient's inbox, sampled as it moves.
+    let sampler = {
+        let (read, done, host) = (Arc::clone(&read), Arc::clone(&done), Arc::clone(&b.host));
+        tokio::spawn(async move {
+            let mut widest = 0u64;
+            while !done.load(Ordering::SeqCst) {
+                let written = host.state().written;
+                widest = widest.max(read.load(Ordering::SeqCst).saturating_sub(written));
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            widest
+        })
+    };
+    let source = tokio::io::AsyncReadExt::take(Endless { read: Arc::clone(&read) }, len);
+    let bundle = delivered(a.endpoint.send(packet, source).await);
+    done.store(true, Ordering::SeqCst);
+    let widest = sampler.await.expect("sampler");
+    let id = receipt_of(&bundle).packet_id;
+    assert_eq!(b.host.state().stored.get(&id).map(|(data, _)| data.len() as u64), Some(len), "delivered whole");
+    // Unwritten bytes are what QUIC's stream window lets the sender have in
+    // flight plus a few chunks in each side's pipeline: not the payload.
+    let bound = u64::from(config.stream_window) + 16 * 65536;
+    assert!(widest <= bound, "{widest} bytes were read by the sender and not yet written, over {bound}");
+}
+
 /// A source that yields `limit` bytes, then never more (a sender killed mid-transfer).
 struct Hangs {
     data: io::Cursor<Vec<u8>>,

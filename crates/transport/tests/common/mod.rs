@@ -55,6 +55,8 @@ pub struct TestHost {
     pub directory: Mutex<Option<Arc<Roster>>>,
     /// Number of `Inbox::write` calls that hang forever from now on (a stalled consumer), if set.
     pub stall_writes: std::sync::atomic::AtomicBool,
+    /// Microseconds each `Inbox::write` takes (a disk slower than the network), if not zero.
+    pub write_delay_us: std::sync::atomic::AtomicU64,
     /// Number of `log_receipt` calls to make fail (a crash before logging).
     pub fail_logs: AtomicUsize,
     /// The receipts this node issues, in a log in memory, batch-signed.
@@ -92,6 +94,10 @@ impl Inbox for MemoryInbox {
     async fn write(&mut self, plaintext: &[u8]) -> io::Result<()> {
         if self.host.stall_writes.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
+        }
+        let delay = self.host.write_delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
         }
         self.data.extend_from_slice(plaintext);
         self.host.state().written += plaintext.len() as u64;
@@ -283,6 +289,7 @@ pub fn bind_at(member: Member, roster: &Arc<Roster>, config: TransportConfig, ad
         state: Mutex::new(State::default()),
         directory: Mutex::new(Some(Arc::clone(roster))),
         stall_writes: false.into(),
+        write_delay_us: 0.into(),
         fail_logs: AtomicUsize::new(0),
         receipts: tally_receipt::Log::new(tally_receipt::MemoryStore::new(), &member.id, Arc::clone(&member.identity)),
     });
