@@ -87,7 +87,7 @@ async fn main() -> Result<()> {
                 agency: agency.clone(),
                 name: agency.to_string(),
                 listen,
-                endpoint: None,
+                endpoints: Vec::new(),
                 operator_key: Some(operator_key),
                 directory: PathBuf::from("directory.tally"),
                 xwing: true,

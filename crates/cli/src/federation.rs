@@ -126,7 +126,7 @@ pub(crate) fn run(command: FederationCommand, json: bool) -> Result<(), Failure>
             println!("Federation `{}`, last published serial {}", f.name, f.serial);
             println!("{} agencies:", f.agencies.len());
             for m in &f.agencies {
-                println!("  {} ({}): {}; endpoint {}", m.id, m.name, m.roles.join(", "), m.endpoint);
+                println!("  {} ({}): {}; {}", m.id, m.name, m.roles.join(", "), endpoints_text(&m.endpoints));
                 println!(
                     "      identity key {}…, TLS key {}…, {} KEM key(s)",
                     short(&m.identity_key.to_hex()),
@@ -186,7 +186,7 @@ pub(crate) fn show_directory(d: &Directory, json: bool) {
             .iter()
             .map(|a| {
                 serde_json::json!({
-                    "id": a.id, "name": a.name.as_str(), "roles": role_names(a.roles), "endpoint": a.endpoint.to_string(),
+                    "id": a.id, "name": a.name.as_str(), "roles": role_names(a.roles), "endpoints": a.endpoints.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
                     "identity_key": a.identity_key.to_hex(), "tls_key": a.tls_key.to_hex(),
                     "kem_keys": a.kem_keys.iter().map(|k| {
                         let c = k.unverified();
@@ -222,7 +222,13 @@ pub(crate) fn show_directory(d: &Directory, json: bool) {
     );
     println!("{} agencies:", d.agencies.len());
     for a in d.agencies.iter() {
-        println!("  {} ({}): {}; endpoint {}", a.id, a.name.as_str(), role_names(a.roles).join(", "), a.endpoint);
+        println!(
+            "  {} ({}): {}; {}",
+            a.id,
+            a.name.as_str(),
+            role_names(a.roles).join(", "),
+            endpoints_text(&a.endpoints)
+        );
         println!("      identity key {}…, TLS key {}…", short(&a.identity_key.to_hex()), short(&a.tls_key.to_hex()));
         for k in a.kem_keys.iter() {
             let c = k.unverified();
@@ -240,4 +246,12 @@ pub(crate) fn show_directory(d: &Directory, json: bool) {
         d.purposes.iter().map(|p| (p.purpose.as_str(), p.legal_basis.as_str())),
         d.categories.iter().map(|c| (c.category.as_str(), c.controller.as_str())),
     );
+}
+
+/// `endpoint a:1`, or `endpoints a:1, b:2` for an agency with replicas.
+fn endpoints_text(endpoints: &tally_wire::Endpoints) -> String {
+    match endpoints.len() {
+        1 => format!("endpoint {endpoints}"),
+        _ => format!("endpoints {endpoints}"),
+    }
 }

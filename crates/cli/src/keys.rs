@@ -27,6 +27,20 @@ pub(crate) enum KeysCommand {
         #[arg(long, value_enum)]
         kem: KemArg,
     },
+    /// Write the export for the operator again from the node's current
+    /// keys, with a new name or endpoints (to list a replica, or after a
+    /// move); what is not given is kept from the current export.
+    Export {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The agency's display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// An endpoint peers dial (host:port); give one per replica, in the
+        /// order senders should try them. Replaces the export's endpoints.
+        #[arg(long = "endpoint")]
+        endpoints: Vec<tally_wire::Endpoint>,
+    },
 }
 
 /// A KEM, as the command line names it.
@@ -123,6 +137,17 @@ pub(crate) fn run(command: KeysCommand, json: bool) -> Result<(), Failure> {
                 rotated.export.display()
             );
             println!("senders seal to the new key once they have that directory.");
+        }
+        KeysCommand::Export { node, name, endpoints } => {
+            let export = tally_node::write_export_again(&node.dir, name, endpoints)?;
+            if json {
+                print_json(&serde_json::json!({ "export": export }));
+                return Ok(());
+            }
+            println!(
+                "Hand {} to the federation operator (tally federation add-agency --replace, then publish).",
+                export.display()
+            );
         }
     }
     Ok(())

@@ -73,9 +73,10 @@ pub(crate) struct InitArgs {
     /// The UDP address to listen on.
     #[arg(long, default_value = "127.0.0.1:4433")]
     listen: std::net::SocketAddr,
-    /// The endpoint peers dial (host:port); defaults to the listen address.
-    #[arg(long)]
-    endpoint: Option<String>,
+    /// An endpoint peers dial (host:port); give one per replica, in the
+    /// order senders should try them. Defaults to the listen address.
+    #[arg(long = "endpoint")]
+    endpoints: Vec<tally_wire::Endpoint>,
     /// The operator's public key (hex), from `operator.pub`.
     #[arg(long)]
     operator_key: Option<IdentityPublicKey>,
@@ -90,13 +91,11 @@ pub(crate) struct InitArgs {
 }
 
 pub(crate) fn init(args: InitArgs, json: bool) -> Result<(), Failure> {
-    let InitArgs { agency, dir, name, listen, endpoint, operator_key, directory, classical_only } = args;
+    let InitArgs { agency, dir, name, listen, endpoints, operator_key, directory, classical_only } = args;
     let dir = dir.as_path();
-    let endpoint =
-        endpoint.map(tally_wire::Endpoint::new).transpose().map_err(|e| usage(format!("--endpoint: {e}")))?;
     let name = name.unwrap_or_else(|| agency.to_string());
     let needs_key = operator_key.is_none();
-    let options = InitOptions { agency, name, listen, endpoint, operator_key, directory, xwing: !classical_only };
+    let options = InitOptions { agency, name, listen, endpoints, operator_key, directory, xwing: !classical_only };
     let export = init_agency(dir, &options)?;
     if json {
         print_json(&serde_json::json!({ "dir": dir, "export": export, "operator_key_set": !needs_key }));

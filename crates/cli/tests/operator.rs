@@ -411,6 +411,72 @@ fn one_behaviour_with_and_without_json_and_messages_that_say_what_to_do() {
     assert!(man.starts_with(".ie") || man.contains(".TH tally"), "{man}");
 }
 
+/// The address the node in `dir` listens on, from its `tally.toml`.
+fn listen_of(dir: &std::path::Path) -> String {
+    let config = std::fs::read_to_string(dir.join("tally.toml")).expect("config");
+    let line = config.lines().find_map(|l| l.strip_prefix("listen = ")).expect("a listen line");
+    line.trim_matches('"').to_owned()
+}
+
+#[test]
+fn an_agency_listed_at_two_endpoints_is_reached_at_whichever_runs_and_a_killed_one_is_failed_over() {
+    let fed = two_agencies();
+    let (tax, social, op) = (fed.dir("tax-bureau"), fed.dir("social-security"), fed.dir("operator"));
+    let timeouts =
+        "\n[timeouts]\nconnect = \"1s\"\nexchange_idle = \"2s\"\nconnection_idle = \"3s\"\nkeep_alive = \"1s\"\n";
+    fed.append_config("tax-bureau", timeouts);
+    // Social security lists a replica's endpoint before its own; nothing runs there yet.
+    let own = listen_of(&social);
+    let spare = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").to_string();
+    let s = path(&social);
+    let written = ok(&["keys", "export", "--dir", s, "--endpoint", &spare, "--endpoint", &own]);
+    assert!(written.contains("social-security.agency.toml"), "{written}");
+    let export = social.join("social-security.agency.toml");
+    let replaced = ok(&[
+        "federation",
+        "add-agency",
+        "--dir",
+        path(&op),
+        path(&export),
+        "--roles",
+        "producer,consumer",
+        "--replace",
+    ]);
+    assert!(replaced.contains(&format!("endpoints {own} -> {spare}, {own}")), "{replaced}");
+    let directory = fed.file("directory.tally");
+    ok(&["federation", "publish", "--dir", path(&op), "--out", path(&directory)]);
+    for dir in [&tax, &social] {
+        std::fs::copy(&directory, dir.join("directory.tally")).expect("copies");
+    }
+    let shown = ok(&["directory", "show", "--dir", path(&tax)]);
+    assert!(shown.contains(&format!("endpoints {spare}, {own}")), "{shown}");
+
+    let _tax = serve(&tax);
+    let mut first = serve(&social);
+    let g = grant(&fed);
+    let t = path(&tax);
+    std::fs::write(fed.file("a.json"), br#"{"citizen":1}"#).expect("writes");
+    let sent = ok(&send_args(t, &g, path(&fed.file("a.json"))));
+    assert!(sent.contains("Delivered"), "{sent}");
+    let peer = status(&tax)["peers"][0].clone();
+    assert_eq!(peer["endpoints"], serde_json::json!([spare, own]), "{peer}");
+    assert_eq!(peer["endpoint"], own.as_str(), "the endpoint that answered is dialed first: {peer}");
+
+    // The node is killed; its replica (the same keys and storage here) comes up at the other endpoint.
+    first.0.kill().expect("SIGKILL");
+    first.0.wait().expect("it ends");
+    let config = std::fs::read_to_string(social.join("tally.toml")).expect("config");
+    let moved = config.replace(&format!("listen = \"{own}\""), &format!("listen = \"{spare}\""));
+    std::fs::write(social.join("tally.toml"), moved).expect("writes");
+    let _replica = serve(&social);
+    std::fs::write(fed.file("b.json"), br#"{"citizen":2}"#).expect("writes");
+    // Over the dead connection or a new one, the send is delivered: now, or by the node's retries.
+    let _ = run(&send_args(t, &g, path(&fed.file("b.json"))));
+    eventually("the send is delivered", || status(&tax)["unfinished_sends"] == 0);
+    assert_eq!(inbox(&social).len(), 2, "each packet once");
+    assert_eq!(status(&tax)["peers"][0]["endpoint"], spare.as_str(), "the replica that answered is remembered");
+}
+
 #[test]
 fn the_directory_and_the_federation_are_listed_and_an_agency_is_not_replaced_by_accident() {
     let fed = Federation::new(&[("tax-bureau", "producer,consumer"), ("social-security", "producer,consumer")]);

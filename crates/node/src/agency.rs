@@ -11,8 +11,8 @@ use tally_envelope::{
 };
 use tally_transport::TlsKey;
 use tally_wire::{
-    AgencyId, BoundedBytes, BoundedVec, Endpoint, IdentityPublicKey, Kem, KemKeyCertificate, Registration, Signature,
-    Signed, Text, Timestamp, label,
+    AgencyId, BoundedBytes, BoundedVec, Endpoint, Endpoints, IdentityPublicKey, Kem, KemKeyCertificate, Registration,
+    Signature, Signed, Text, Timestamp, label,
 };
 use zeroize::Zeroizing;
 
@@ -39,14 +39,14 @@ const STORAGE_FILE: &str = "keys/storage.key";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgencyExport {
-    /// Always `"tally-agency/2"`.
+    /// Always `"tally-agency/3"`.
     pub format: String,
     /// The agency's id.
     pub id: AgencyId,
     /// Its display name.
     pub name: String,
-    /// Where peers reach its node (`host:port`).
-    pub endpoint: Endpoint,
+    /// Where peers reach its node (`host:port`), one endpoint per replica, in the order senders try them.
+    pub endpoints: Endpoints,
     /// Its Ed25519 identity public key.
     pub identity_key: IdentityPublicKey,
     /// Its TLS raw public key, the DER SubjectPublicKeyInfo, hex.
@@ -60,22 +60,27 @@ pub struct AgencyExport {
 }
 
 /// The format line of an export file.
-pub const EXPORT_FORMAT: &str = "tally-agency/2";
+pub const EXPORT_FORMAT: &str = "tally-agency/3";
 
 impl AgencyExport {
     /// Reads an export file.
     pub fn load(path: &Path) -> Result<Self, NodeError> {
-        let export: Self = read_toml(path)?;
+        /// The format line alone, read first: another format has other fields.
+        #[derive(Deserialize)]
+        struct Format {
+            format: String,
+        }
+        let export: Format = read_toml(path)?;
         if export.format != EXPORT_FORMAT {
             return Err(NodeError::Malformed {
                 path: path.to_owned(),
                 message: format!(
-                    "format is `{}`, expected `{EXPORT_FORMAT}` (an export from an older `tally init` has no proof of its keys: run `tally init` again)",
+                    "format is `{}`, expected `{EXPORT_FORMAT}` (an export from an older `tally`: write it again from the node's keys with `tally keys export --name … --endpoint …`)",
                     export.format
                 ),
             });
         }
-        Ok(export)
+        read_toml(path)
     }
 
     /// The KEM certificates, decoded (their signatures are checked by [`verify`](Self::verify)).
@@ -98,7 +103,7 @@ impl AgencyExport {
         Ok(Registration {
             id: self.id.clone(),
             name: Text::new(&self.name).map_err(|e| malformed(path, format!("name: {e}")))?,
-            endpoint: self.endpoint.clone(),
+            endpoints: self.endpoints.clone(),
             identity_key: self.identity_key,
             tls_public_key: BoundedBytes::new(spki).map_err(|e| malformed(path, format!("tls_public_key: {e}")))?,
             kem_keys: BoundedVec::new(self.certificates(path)?)
@@ -154,8 +159,9 @@ pub struct InitOptions {
     pub name: String,
     /// The address to listen on.
     pub listen: std::net::SocketAddr,
-    /// The endpoint peers dial (defaults to the listen address).
-    pub endpoint: Option<Endpoint>,
+    /// The endpoints peers dial, one per replica, in the order they try
+    /// them (none: the listen address).
+    pub endpoints: Vec<Endpoint>,
     /// The operator's public key, if known.
     pub operator_key: Option<IdentityPublicKey>,
     /// Where the directory file will be.
@@ -211,12 +217,19 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
     };
     write_atomic(&dir.join(CONFIG_FILE), config.render().as_bytes())?;
 
-    let endpoint = match &options.endpoint {
-        Some(e) => e.clone(),
-        None => Endpoint::new(options.listen.to_string()).map_err(|e| NodeError::Usage(format!("endpoint: {e}")))?,
+    let endpoints = match options.endpoints.as_slice() {
+        [] => Endpoints::one(
+            Endpoint::new(options.listen.to_string()).map_err(|e| NodeError::Usage(format!("endpoint: {e}")))?,
+        ),
+        listed => endpoints(listed.to_vec())?,
     };
     let kem_keys: Vec<&KemKey> = kem_keys.iter().map(|(_, k)| k).collect();
-    write_export(dir, &options.agency, &options.name, &endpoint, &identity, &tls, &kem_keys)
+    write_export(dir, &options.agency, &options.name, &endpoints, &identity, &tls, &kem_keys)
+}
+
+/// `listed` as an agency's endpoints, or why they cannot be (none, too many, one twice).
+pub(crate) fn endpoints(listed: Vec<Endpoint>) -> Result<Endpoints, NodeError> {
+    Endpoints::new(listed).map_err(|e| NodeError::Usage(format!("--endpoint: {e}")))
 }
 
 /// Writes `<agency>.agency.toml`, the export for the operator: each KEM
@@ -226,7 +239,7 @@ pub(crate) fn write_export(
     dir: &Path,
     agency: &AgencyId,
     name: &str,
-    endpoint: &Endpoint,
+    endpoints: &Endpoints,
     identity: &IdentityKey,
     tls: &TlsKey,
     kem_keys: &[&KemKey],
@@ -241,7 +254,7 @@ pub(crate) fn write_export(
     let registration = Registration {
         id: agency.clone(),
         name: Text::new(name).map_err(|e| NodeError::Usage(format!("name: {e}")))?,
-        endpoint: endpoint.clone(),
+        endpoints: endpoints.clone(),
         identity_key: identity.public_key(),
         tls_public_key: BoundedBytes::new(tls.spki().to_vec()).map_err(|e| NodeError::Usage(e.to_string()))?,
         kem_keys: BoundedVec::new(certificates).map_err(|e| NodeError::Usage(e.to_string()))?,
@@ -252,7 +265,7 @@ pub(crate) fn write_export(
         format: EXPORT_FORMAT.into(),
         id: agency.clone(),
         name: name.to_owned(),
-        endpoint: registration.endpoint.clone(),
+        endpoints: registration.endpoints.clone(),
         identity_key: identity.public_key(),
         tls_public_key: hex::encode(tls.spki()),
         kem_certificates: registration.kem_keys.iter().map(|c| hex::encode(&c.encode())).collect(),

@@ -214,6 +214,10 @@ pub struct Timeouts {
     /// How often an idle connection is pinged (default 15 s).
     #[serde(default, with = "optional_duration")]
     pub keep_alive: Option<Duration>,
+    /// How long a handshake with one endpoint of a peer may take before
+    /// the next endpoint it lists is tried (default 10 s).
+    #[serde(default, with = "optional_duration")]
+    pub connect: Option<Duration>,
 }
 
 impl NodeConfig {
@@ -248,6 +252,9 @@ impl Timeouts {
         }
         if let Some(d) = self.keep_alive {
             c.keep_alive = d;
+        }
+        if let Some(d) = self.connect {
+            c.connect_timeout = d;
         }
         c
     }
@@ -370,6 +377,7 @@ sweep_interval = "10s"
 # exchange_idle = "30s"      # a silent peer within an exchange
 # connection_idle = "60s"    # a connection with no traffic (a dead peer is noticed after this)
 # keep_alive = "15s"
+# connect = "10s"            # a handshake with one endpoint of a peer, before its next endpoint is tried
 
 # The TLS key exchange of QUIC connections (spec/transport.md, "Key exchange").
 # [tls]

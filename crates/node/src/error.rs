@@ -108,8 +108,8 @@ pub enum NodeError {
 fn transport_hint(e: &tally_transport::TransportError) -> &'static str {
     use tally_transport::TransportError as T;
     match e {
-        T::Connection { .. } | T::Resolve { .. } => {
-            "; is the peer's node running, and its endpoint in the directory reachable from here?"
+        T::Connection { .. } | T::Resolve { .. } | T::Unreachable { .. } => {
+            "; is the peer's node running, and one of its endpoints in the directory reachable from here?"
         }
         _ => "",
     }

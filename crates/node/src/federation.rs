@@ -19,8 +19,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use tally_envelope::{IdentityKey, read_identity_key, write_identity_key};
 use tally_wire::{
-    AgencyId, AgencyRecord, BoundedVec, CategoryRecord, DataCategory, Digest, Directory, Endpoint, IdentityPublicKey,
-    KemKeyCertificate, KemPublicKey, Purpose, PurposeRecord, Roles, Signed, Text, Timestamp,
+    AgencyId, AgencyRecord, BoundedVec, CategoryRecord, DataCategory, Digest, Directory, Endpoint, Endpoints,
+    IdentityPublicKey, KemKeyCertificate, KemPublicKey, Purpose, PurposeRecord, Roles, Signed, Text, Timestamp,
 };
 
 use crate::agency::AgencyExport;
@@ -73,14 +73,41 @@ pub struct Member {
     pub name: String,
     /// `producer`, `consumer`, `auditor`.
     pub roles: Vec<String>,
-    /// Its node's endpoint.
-    pub endpoint: Endpoint,
+    /// Its node's endpoints, one per replica (`endpoint = "…"`, from
+    /// before an agency could list several, is read as one).
+    #[serde(alias = "endpoint", deserialize_with = "one_or_more_endpoints")]
+    pub endpoints: Endpoints,
     /// Its identity key.
     pub identity_key: IdentityPublicKey,
     /// SHA-256 of its TLS public key.
     pub tls_key: Digest,
     /// Its KEM key certificates (hex of each signed encoding).
     pub kem_certificates: Vec<String>,
+}
+
+/// An agency's endpoints in `federation.toml`: a list, or one endpoint as a string.
+fn one_or_more_endpoints<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Endpoints, D::Error> {
+    struct Listed;
+    impl<'de> serde::de::Visitor<'de> for Listed {
+        type Value = Endpoints;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of host:port endpoints")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Endpoints, E> {
+            Endpoint::new(s).map(Endpoints::one).map_err(E::custom)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Endpoints, A::Error> {
+            let mut listed = Vec::new();
+            while let Some(e) = seq.next_element::<Endpoint>()? {
+                if listed.len() == tally_wire::limits::MAX_AGENCY_ENDPOINTS {
+                    return Err(serde::de::Error::custom("lists more than 8 endpoints"));
+                }
+                listed.push(e);
+            }
+            Endpoints::new(listed).map_err(serde::de::Error::custom)
+        }
+    }
+    d.deserialize_any(Listed)
 }
 
 impl Member {
@@ -206,7 +233,7 @@ impl Federation {
             id: e.id.clone(),
             name: e.name,
             roles: roles.to_vec(),
-            endpoint: e.endpoint,
+            endpoints: e.endpoints,
             identity_key: e.identity_key,
             tls_key,
             kem_certificates: e.kem_certificates,
@@ -231,8 +258,8 @@ impl Federation {
             if old.kem_certificates != member.kem_certificates {
                 changes.push("KEM keys replaced".to_owned());
             }
-            if old.endpoint != member.endpoint {
-                changes.push(format!("endpoint {} -> {}", old.endpoint, member.endpoint));
+            if old.endpoints != member.endpoints {
+                changes.push(format!("endpoints {} -> {}", old.endpoints, member.endpoints));
             }
             if !replace {
                 return Err(NodeError::Refused(format!(
@@ -314,7 +341,7 @@ impl Federation {
                     id: m.id.clone(),
                     name: text("agency name", &m.name)?,
                     roles: parse_roles(&m.roles)?,
-                    endpoint: m.endpoint.clone(),
+                    endpoints: m.endpoints.clone(),
                     identity_key: m.identity_key,
                     tls_key: m.tls_key,
                     kem_keys: BoundedVec::new(certs)
@@ -369,5 +396,40 @@ impl Federation {
     /// The operator's public key file.
     pub fn public_key_path(dir: &Path) -> PathBuf {
         dir.join(PUBLIC_FILE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(endpoints: &str) -> Result<Member, toml::de::Error> {
+        toml::from_str(&format!(
+            "id = \"tax\"\nname = \"Tax\"\nroles = [\"producer\"]\n{endpoints}\nidentity_key = \"{}\"\ntls_key = \"{}\"\nkem_certificates = []\n",
+            "00".repeat(32),
+            "00".repeat(32)
+        ))
+    }
+
+    #[test]
+    fn a_register_entry_lists_endpoints_or_one_endpoint_from_before_replicas() {
+        let listed = member("endpoints = [\"a.example:1\", \"b.example:2\"]").expect("reads");
+        assert_eq!(listed.endpoints.to_string(), "a.example:1, b.example:2");
+        let legacy = member("endpoint = \"a.example:1\"").expect("reads");
+        assert_eq!(legacy.endpoints.to_string(), "a.example:1");
+        let written = toml::to_string(&legacy).expect("writes");
+        assert!(written.contains("endpoints = [\"a.example:1\"]"), "written as a list: {written}");
+    }
+
+    #[test]
+    fn a_register_entry_with_no_bad_or_repeated_endpoints_is_refused_with_why() {
+        for (text, why) in [
+            ("endpoints = []", "at least one"),
+            ("endpoints = [\"a.example:1\", \"a.example:1\"]", "twice"),
+            ("endpoint = \"A:1\"", "lowercase"),
+        ] {
+            let e = member(text).expect_err(text).to_string();
+            assert!(e.contains(why), "{text}: {e}");
+        }
     }
 }

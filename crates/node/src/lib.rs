@@ -85,7 +85,7 @@ pub use host::{NodeHost, NodeInbox};
 pub use node::Node;
 pub use notice::Delivery;
 pub use packet_file::seal_packet_file;
-pub use rotation::{Rotated, rotate_kem_key};
+pub use rotation::{Rotated, rotate_kem_key, write_export_again};
 pub use sends::RetryPolicy;
 pub use serve::serve;
 pub use tally_audit::{LOG_EXPORT_FORMAT, LogExport};

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use tally_envelope::{KemKey, read_kem_key, write_kem_key};
-use tally_wire::{AgencyId, Kem, KeyId};
+use tally_wire::{AgencyId, Endpoint, Endpoints, Kem, KeyId};
 
 use crate::agency::{AgencyExport, RETIRED_DIR, export_path, kem_file, write_export};
 use crate::config::NodeConfig;
@@ -78,7 +78,7 @@ pub fn rotate_kem_key(dir: &Path, kem: Kem) -> Result<Rotated, NodeError> {
             let listed = previous.certificates(&export)?.iter().any(|c| &c.unverified().key_id == old.key_id());
             if !listed {
                 // The rotation finished but for the export: write it, and no new key.
-                let export = finish(dir, &agency, &previous)?;
+                let export = finish(dir, &agency, &previous.name, &previous.endpoints)?;
                 return Ok(Rotated { kem, key: *old.key_id(), retired: None, export });
             }
             stage(&staged, &agency, kem)?
@@ -97,7 +97,7 @@ pub fn rotate_kem_key(dir: &Path, kem: Kem) -> Result<Rotated, NodeError> {
     }
     std::fs::rename(&staged, &current).map_err(NodeError::file(&staged))?;
     sync_parent(&current)?;
-    let export = finish(dir, &agency, &previous)?;
+    let export = finish(dir, &agency, &previous.name, &previous.endpoints)?;
     Ok(Rotated { kem, key: new_id, retired, export })
 }
 
@@ -111,8 +111,8 @@ fn stage(staged: &Path, agency: &AgencyId, kem: Kem) -> Result<KeyId, NodeError>
 }
 
 /// Writes the export again: the current key of each KEM the node has,
-/// certified from now, with its name and endpoint as they were.
-fn finish(dir: &Path, agency: &AgencyId, previous: &AgencyExport) -> Result<PathBuf, NodeError> {
+/// certified from now, with `name` and `endpoints`.
+fn finish(dir: &Path, agency: &AgencyId, name: &str, endpoints: &Endpoints) -> Result<PathBuf, NodeError> {
     // Every key file checks out, the retired ones included, before the export names them.
     let keys = AgencyKeys::load(dir, agency)?;
     let mut listed: Vec<KemKey> = Vec::new();
@@ -123,7 +123,27 @@ fn finish(dir: &Path, agency: &AgencyId, previous: &AgencyExport) -> Result<Path
         }
     }
     let listed: Vec<&KemKey> = listed.iter().collect();
-    write_export(dir, agency, &previous.name, &previous.endpoint, &keys.identity, &keys.tls, &listed)
+    write_export(dir, agency, name, endpoints, &keys.identity, &keys.tls, &listed)
+}
+
+/// Writes the export again from the node's current keys (each KEM key
+/// certified from now), with `name` and `endpoints` if given, else as the
+/// current export has them (`tally keys export`): how an agency lists a new
+/// replica, or moves its node. Returns the export's path.
+pub fn write_export_again(dir: &Path, name: Option<String>, endpoints: Vec<Endpoint>) -> Result<PathBuf, NodeError> {
+    let config = NodeConfig::load(dir)?;
+    let path = export_path(dir, &config.agency);
+    // Both given: the current export is not read (it may be from an older `tally`).
+    let (name, endpoints) = match (name, endpoints.is_empty()) {
+        (Some(name), false) => (name, crate::agency::endpoints(endpoints)?),
+        (name, _) => {
+            let previous = AgencyExport::load(&path)?;
+            let endpoints =
+                if endpoints.is_empty() { previous.endpoints } else { crate::agency::endpoints(endpoints)? };
+            (name.unwrap_or(previous.name), endpoints)
+        }
+    };
+    finish(dir, &config.agency, &name, &endpoints)
 }
 
 #[cfg(test)]
@@ -139,7 +159,7 @@ mod tests {
             agency: agency.clone(),
             name: "Tax".into(),
             listen: "127.0.0.1:9".parse().expect("address"),
-            endpoint: None,
+            endpoints: Vec::new(),
             operator_key: None,
             directory: PathBuf::from("directory.tally"),
             xwing: true,
@@ -161,6 +181,45 @@ mod tests {
 
     fn held(dir: &Path, agency: &AgencyId) -> Vec<KeyId> {
         AgencyKeys::load(dir, agency).expect("loads").kem_keys.iter().map(|k| *k.key_id()).collect()
+    }
+
+    #[test]
+    fn the_export_is_written_again_with_new_endpoints_and_the_same_keys() {
+        let (_root, dir, agency) = node();
+        let path = export_path(&dir, &agency);
+        let before = AgencyExport::load(&path).expect("export");
+        let listed = vec![
+            Endpoint::new("tax-1.example:4433").expect("valid"),
+            Endpoint::new("tax-2.example:4433").expect("valid"),
+        ];
+        write_export_again(&dir, None, listed.clone()).expect("writes");
+        let after = AgencyExport::load(&path).expect("export");
+        after.verify(&path).expect("the export verifies");
+        assert_eq!(after.endpoints.to_vec(), listed);
+        assert_eq!(
+            (after.name.as_str(), after.identity_key, &after.tls_public_key),
+            ("Tax", before.identity_key, &before.tls_public_key)
+        );
+        let twice = write_export_again(&dir, None, vec![listed[0].clone(), listed[0].clone()]).expect_err("twice");
+        assert!(twice.to_string().contains("lists an endpoint twice"), "{twice}");
+    }
+
+    #[test]
+    fn an_export_from_before_replicas_is_refused_and_written_again_from_the_keys() {
+        let (_root, dir, agency) = node();
+        let path = export_path(&dir, &agency);
+        let text = std::fs::read_to_string(&path).expect("export");
+        let old = text
+            .replace("tally-agency/3", "tally-agency/2")
+            .replace("endpoints = [\"127.0.0.1:9\"]", "endpoint = \"127.0.0.1:9\"");
+        std::fs::write(&path, old).expect("writes");
+        let refused = AgencyExport::load(&path).expect_err("an older format");
+        assert!(refused.to_string().contains("tally keys export --name"), "says what to do: {refused}");
+        let refused = write_export_again(&dir, None, Vec::new()).expect_err("nothing to keep from");
+        assert!(refused.to_string().contains("tally-agency/2"), "{refused}");
+        let listed = vec![Endpoint::new("127.0.0.1:9").expect("valid")];
+        write_export_again(&dir, Some("Tax".into()), listed).expect("both given: the old export is not read");
+        AgencyExport::load(&path).expect("the current format").verify(&path).expect("verifies");
     }
 
     #[test]

@@ -393,9 +393,10 @@ impl Node {
         }))
     }
 
-    /// The endpoint the directory lists for `agency`.
+    /// The endpoints the directory lists for `agency`, in the order this
+    /// node dials them (the one that last answered first), `, ` between them.
     pub(crate) fn endpoint_of(&self, agency: &AgencyId) -> String {
-        self.state.directory().agency(agency).map(|a| a.endpoint.to_string()).unwrap_or_default()
+        self.endpoint.dial_order(agency).iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
     }
 
     /// Sends the payload of a prepared packet; keeps the send for a retry
@@ -654,7 +655,8 @@ impl Node {
                 let seen = self.state.checkpoints.view(&a.id);
                 PeerStatus {
                     agency: a.id.clone(),
-                    endpoint: a.endpoint.to_string(),
+                    endpoint: self.endpoint.dial_order(&a.id).first().unwrap_or(a.endpoints.first()).to_string(),
+                    endpoints: a.endpoints.iter().map(|e| e.to_string()).collect(),
                     reachable: p.reachable,
                     last_success: p.last_success.map(tally_grant::rfc3339),
                     last_error: p.last_error,

@@ -15,8 +15,8 @@ use tally_grant::{GrantDocument, VerifiedChain, VerifiedDirectory, grant_id, iss
 use tally_receipt::{Log, MemoryStore, bundle_from_text, bundle_to_text, entry_bytes, verify_bundle};
 use tally_testkit::{check_golden, hex, unhex};
 use tally_wire::{
-    AgencyId, AgencyRecord, BoundedVec, CategoryRecord, DataCategory, Digest, Directory, Endpoint, LogEntry, Outcome,
-    PacketId, Purpose, PurposeRecord, Receipt, Revocation, RevocationReason, Roles, Signed, Text, Timestamp,
+    AgencyId, AgencyRecord, BoundedVec, CategoryRecord, DataCategory, Digest, Directory, Endpoint, Endpoints, LogEntry,
+    Outcome, PacketId, Purpose, PurposeRecord, Receipt, Revocation, RevocationReason, Roles, Signed, Text, Timestamp,
 };
 
 const T: u64 = 1_800_000_000;
@@ -67,7 +67,7 @@ fn record(a: &Agency, roles: Roles, port: u16) -> AgencyRecord {
         id: a.id.clone(),
         name: Text::new(a.id.as_str()).expect("a name"),
         roles,
-        endpoint: Endpoint::new(format!("127.0.0.1:{port}")).expect("an endpoint"),
+        endpoints: Endpoints::one(Endpoint::new(format!("127.0.0.1:{port}")).expect("an endpoint")),
         identity_key: a.identity.public_key(),
         tls_key: a.tls.spki_digest(),
         kem_keys: BoundedVec::new(vec![certificate]).expect("one key"),

@@ -15,7 +15,7 @@ use crate::accept::{accept_connections, watch_directory};
 use crate::config::TransportConfig;
 use crate::connections::Budget;
 use crate::drive::{Stream, drive, now};
-use crate::error::{ConnectionFailure, StreamFailure, TransportError};
+use crate::error::{StreamFailure, TransportError};
 use crate::host::Host;
 use crate::inner::{Inner, bundle_verifier, close_code, kem_certificate};
 use crate::roster::Roster;
@@ -139,28 +139,7 @@ impl<H: Host> Endpoint<H> {
             return Ok((c.clone(), budget.clone(), true));
         }
         let record = self.inner.roster.record(agency).ok_or_else(|| TransportError::UnknownAgency(agency.clone()))?;
-        let endpoint = record.endpoint.to_string();
-        let resolve_error = |source: std::io::Error| TransportError::Resolve {
-            agency: agency.clone(),
-            endpoint: endpoint.clone(),
-            source,
-        };
-        let addr = tokio::net::lookup_host(endpoint.as_str())
-            .await
-            .map_err(resolve_error)?
-            .next()
-            .ok_or_else(|| resolve_error(std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))?;
-        let connecting =
-            self.inner.quinn.connect(addr, agency.as_str()).map_err(|e| TransportError::connection(agency, e))?;
-        let connection = tokio::time::timeout(self.inner.config.connect_timeout, connecting)
-            .await
-            .map_err(|_| {
-                TransportError::connection(
-                    agency,
-                    ConnectionFailure::HandshakeTimeout(self.inner.config.connect_timeout),
-                )
-            })?
-            .map_err(|e| TransportError::connection(agency, e))?;
+        let connection = self.inner.handshake(agency, &record.endpoints).await?;
         // Dialed connections are this node's own: only accepted ones count against a peer's limit.
         let budget = self.inner.live.dialed(agency, &connection);
         let inner = Arc::clone(&self.inner);
@@ -171,6 +150,22 @@ impl<H: Host> Endpoint<H> {
         });
         connections.insert(agency.clone(), (connection.clone(), budget.clone()));
         Ok((connection, budget, false))
+    }
+
+    /// The endpoint of `agency` that last completed a handshake with this
+    /// one: the first that later connections try. `None` before the first.
+    pub fn last_reached(&self, agency: &AgencyId) -> Option<tally_wire::Endpoint> {
+        self.inner.last_reached.get(agency)
+    }
+
+    /// The endpoints the directory lists for `agency` in the order a new
+    /// connection tries them: the one that last completed a handshake
+    /// first, then the others in the directory's order. Empty for an
+    /// agency not listed.
+    pub fn dial_order(&self, agency: &AgencyId) -> Vec<tally_wire::Endpoint> {
+        let Some(record) = self.inner.roster.record(agency) else { return Vec::new() };
+        let last = self.inner.last_reached.get(agency);
+        crate::dial::dial_order(&record.endpoints, last.as_ref()).into_iter().cloned().collect()
     }
 
     /// Seals a packet to `to`'s current KEM key from the directory.

@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use tally_protocol::ExchangeError;
-use tally_wire::{AgencyId, CloseCode};
+use tally_wire::{AgencyId, CloseCode, Endpoint};
 
 /// Why an endpoint operation or an exchange over QUIC failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,14 @@ pub enum TransportError {
         endpoint: String,
         /// Why (a lookup that found no address is `NotFound`).
         source: io::Error,
+    },
+    /// None of the agency's endpoints (it lists several) completed a handshake.
+    #[error("cannot reach {agency} at any of its endpoints: {}", attempts_text(.attempts))]
+    Unreachable {
+        /// The agency.
+        agency: AgencyId,
+        /// Each endpoint tried, in order, with why it failed.
+        attempts: Vec<(Endpoint, Self)>,
     },
     /// The connection to the agency could not be made or was lost
     /// (unreachable, handshake refused, the peer's key not the one the directory pins).
@@ -146,6 +154,11 @@ impl From<TlsKeyError> for TransportError {
     fn from(e: TlsKeyError) -> Self {
         Self::TlsKey(e)
     }
+}
+
+/// `endpoint: why; endpoint: why`.
+fn attempts_text(attempts: &[(Endpoint, TransportError)]) -> String {
+    attempts.iter().map(|(endpoint, e)| format!("{endpoint}: {e}")).collect::<Vec<_>>().join("; ")
 }
 
 impl TransportError {

@@ -25,6 +25,8 @@ pub(crate) struct Inner<H> {
     pub(crate) quinn: quinn::Endpoint,
     /// The connection this endpoint dialed to each agency, reused by later exchanges.
     pub(crate) dialed: Mutex<HashMap<AgencyId, (quinn::Connection, Budget)>>,
+    /// The endpoint of each agency that last completed a handshake.
+    pub(crate) last_reached: crate::dial::LastReached,
     /// Every open connection, dialed or accepted.
     pub(crate) live: Connections,
     pub(crate) shutting_down: AtomicBool,
@@ -52,6 +54,7 @@ impl<H> Inner<H> {
             config,
             quinn,
             dialed: Mutex::new(HashMap::new()),
+            last_reached: Default::default(),
             shutting_down: AtomicBool::new(false),
             checkpoints: CheckpointCache::new(),
             in_flight: AtomicUsize::new(0),

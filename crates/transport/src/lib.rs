@@ -28,6 +28,7 @@
 mod accept;
 mod config;
 mod connections;
+mod dial;
 mod drive;
 mod endpoint;
 mod error;

@@ -134,7 +134,7 @@ impl Index {
 
 #[cfg(test)]
 mod tests {
-    use tally_wire::{BoundedVec, Endpoint, IdentityPublicKey, Roles, Text, Timestamp};
+    use tally_wire::{BoundedVec, Endpoint, Endpoints, IdentityPublicKey, Roles, Text, Timestamp};
 
     use super::*;
 
@@ -143,7 +143,7 @@ mod tests {
             id: AgencyId::new(id).expect("valid"),
             name: Text::new(id).expect("short"),
             roles: Roles::PRODUCER,
-            endpoint: Endpoint::new("127.0.0.1:4433").expect("valid"),
+            endpoints: Endpoints::one(Endpoint::new("127.0.0.1:4433").expect("valid")),
             identity_key: IdentityPublicKey([9; 32]),
             tls_key: Digest([tls; 32]),
             kem_keys: BoundedVec::empty(),

@@ -329,7 +329,7 @@ mod tests {
             id: AgencyId::new(id).expect("valid"),
             name: tally_wire::Text::new(id).expect("short"),
             roles: tally_wire::Roles::PRODUCER,
-            endpoint: tally_wire::Endpoint::new("127.0.0.1:4433").expect("valid"),
+            endpoints: tally_wire::Endpoints::one(tally_wire::Endpoint::new("127.0.0.1:4433").expect("valid")),
             identity_key: tally_wire::IdentityPublicKey([9; 32]),
             tls_key: key.spki_digest(),
             kem_keys: tally_wire::BoundedVec::empty(),

@@ -351,3 +351,85 @@ async fn shutdown_finishes_exchanges_in_flight_and_refuses_new_ones() {
         "a closed endpoint takes no exchange: {refused:?}"
     );
 }
+
+/// A UDP socket on loopback that never answers: a listed endpoint whose
+/// replica is down. [`datagrams`] counts what was sent to it.
+fn silent() -> std::net::UdpSocket {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("binds");
+    socket.set_nonblocking(true).expect("non-blocking");
+    socket
+}
+
+/// The datagrams that arrived at `socket` since the last call.
+fn datagrams(socket: &std::net::UdpSocket) -> usize {
+    let mut buf = [0; 2048];
+    std::iter::from_fn(|| socket.recv(&mut buf).ok()).count()
+}
+
+/// Lists `b` at `list` in a directory of serial `serial`.
+fn relist(roster: &tally_transport::Roster, a: &common::Node, b: &common::Node, serial: u64, list: &[&str]) {
+    let mut record = roster.record(&b.id).expect("listed");
+    record.endpoints = common::endpoints(list);
+    assert!(roster.update(&directory(serial, vec![roster.record(&a.id).expect("listed"), record])));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_tries_an_agencys_endpoints_in_turn_and_remembers_the_one_that_answered() {
+    let config = TransportConfig { connect_timeout: Duration::from_millis(500), ..TransportConfig::default() };
+    let (a, b, roster) = pair(config);
+    let down = silent();
+    let down_addr = down.local_addr().expect("bound").to_string();
+    let up_addr = b.endpoint.local_addr().expect("bound").to_string();
+    relist(&roster, &a, &b, 3, &[&down_addr, &up_addr]);
+
+    let packet = a.endpoint.seal(&b.id, push_spec(&a.id, 10), BoundedVec::empty()).expect("seals");
+    delivered(a.endpoint.send(packet, &payload(10)[..]).await);
+    assert!(datagrams(&down) > 0, "the first listed endpoint was tried first");
+    assert_eq!(a.endpoint.last_reached(&b.id).map(|e| e.to_string()), Some(up_addr));
+
+    // A new connection (the first one closed) goes to the endpoint that answered.
+    a.endpoint.connect(&b.id).await.expect("connected").close(0u32.into(), b"test");
+    let packet = a.endpoint.seal(&b.id, push_spec(&a.id, 10), BoundedVec::empty()).expect("seals");
+    delivered(a.endpoint.send(packet, &payload(10)[..]).await);
+    assert_eq!(datagrams(&down), 0, "the endpoint that did not answer was not tried again");
+    assert_eq!(b.host.state().stored.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_replica_that_answered_is_gone_the_sender_fails_over_to_another() {
+    let config = TransportConfig { connect_timeout: Duration::from_millis(500), ..TransportConfig::default() };
+    let (a, b, roster) = pair(config);
+    let spare = silent();
+    let spare_addr = spare.local_addr().expect("bound").to_string();
+    let first_addr = b.endpoint.local_addr().expect("bound").to_string();
+    relist(&roster, &a, &b, 3, &[&first_addr, &spare_addr]);
+    let send = async |a: &common::Node| {
+        let packet = a.endpoint.seal(&b.id, push_spec(&a.id, 10), BoundedVec::empty()).expect("seals");
+        a.endpoint.send(packet, &payload(10)[..]).await
+    };
+    delivered(send(&a).await);
+    assert_eq!(a.endpoint.last_reached(&b.id).map(|e| e.to_string()), Some(first_addr.clone()));
+
+    // The first replica stops; a second, with the same keys, starts at the spare endpoint.
+    let connection = a.endpoint.connect(&b.id).await.expect("connected");
+    b.endpoint.shutdown(Duration::from_secs(1)).await;
+    connection.closed().await;
+    drop(spare);
+    let replica = common::bind_at(b.member.twin(), &roster, config, &spare_addr);
+    delivered(send(&a).await);
+    assert_eq!(replica.host.state().stored.len(), 1, "the second replica took the packet");
+    assert_eq!(a.endpoint.last_reached(&b.id).map(|e| e.to_string()), Some(spare_addr.clone()));
+
+    // With both down, the error says what each endpoint did, in the order tried.
+    let connection = a.endpoint.connect(&b.id).await.expect("connected");
+    replica.endpoint.shutdown(Duration::from_secs(1)).await;
+    connection.closed().await;
+    match send(&a).await {
+        Err(TransportError::Unreachable { agency, attempts }) => {
+            assert_eq!(agency, b.id);
+            let tried: Vec<_> = attempts.iter().map(|(e, _)| e.to_string()).collect();
+            assert_eq!(tried, [spare_addr, first_addr], "the last that answered first");
+        }
+        other => panic!("both replicas are down: {other:?}"),
+    }
+}

@@ -77,7 +77,7 @@ pub use message::{
     GrantChain, KemKeyCertificate, LogEntry, Outcome, PacketHeader, PullRequest, PurposeRecord, Quota, Rate, Receipt,
     ReceiptBundle, Registration, Reveal, Revocation, decode_grant_chain, encode_grant_chain,
 };
-pub use name::{AgencyId, ContentType, DataCategory, Endpoint, LogOrigin, Purpose};
+pub use name::{AgencyId, ContentType, DataCategory, Endpoint, Endpoints, LogOrigin, Purpose};
 pub use reader::{FrameReader, ReadError};
 pub use signed::{Body, Encoded, Signed, SignedBody};
 pub use time::{ChunkSize, Timestamp};

@@ -45,6 +45,8 @@ pub const MAX_CLOSE_REASON_LEN: usize = 256;
 pub const MAX_QUERY_LEN: usize = 16 * 1024;
 /// Most grants in a chain (the leaf and its ancestors).
 pub const MAX_GRANT_CHAIN_DEPTH: usize = 8;
+/// Most endpoints an agency record lists.
+pub const MAX_AGENCY_ENDPOINTS: usize = 8;
 /// Most certified KEM keys an agency record carries.
 pub const MAX_KEM_KEYS: usize = 8;
 /// Most agencies in a directory.

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::bounded::BoundedVec;
 use crate::codec::{Detail, reject};
 use crate::error::InvalidValue;
 use crate::limits;
@@ -116,6 +117,72 @@ validated_string! {
     /// A QUIC endpoint, `host:port`: a lowercase DNS name or IPv4 address, or
     /// an IPv6 address in brackets, and a port from 1 to 65535. At most 255 bytes.
     Endpoint, check_endpoint
+}
+
+/// Where an agency's node listens: 1 to [`MAX_AGENCY_ENDPOINTS`](limits::MAX_AGENCY_ENDPOINTS)
+/// distinct [`Endpoint`]s, one per replica, in the order senders try
+/// them (spec/transport.md, "Reaching an agency"). On the wire a
+/// `list<Endpoint>`; decoding rejects an empty list and a repeated endpoint.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Endpoints(BoundedVec<Endpoint, { limits::MAX_AGENCY_ENDPOINTS }>);
+
+impl Endpoints {
+    /// Wraps `endpoints` if there is at least one, at most the limit, and none twice.
+    pub fn new(endpoints: Vec<Endpoint>) -> Result<Self, InvalidValue> {
+        let invalid = |reason| InvalidValue::new("Endpoints", reason);
+        if endpoints.is_empty() {
+            return Err(invalid("must list at least one endpoint"));
+        }
+        if endpoints.iter().enumerate().any(|(i, e)| endpoints[..i].contains(e)) {
+            return Err(invalid("lists an endpoint twice"));
+        }
+        let list = BoundedVec::new(endpoints).map_err(|_| invalid("lists more than 8 endpoints"))?;
+        Ok(Self(list))
+    }
+
+    /// A single endpoint.
+    pub fn one(endpoint: Endpoint) -> Self {
+        Self(BoundedVec::new(vec![endpoint]).unwrap_or_else(|_| unreachable!("one is within the limit")))
+    }
+
+    /// The first listed endpoint.
+    pub fn first(&self) -> &Endpoint {
+        &self.0[0]
+    }
+}
+
+impl std::ops::Deref for Endpoints {
+    type Target = [Endpoint];
+    fn deref(&self) -> &[Endpoint] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The endpoints separated by `, `, in their order.
+impl fmt::Display for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(e.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoints {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = BoundedVec::<Endpoint, { limits::MAX_AGENCY_ENDPOINTS }>::deserialize(d)?;
+        Self::new(list.into_inner()).map_err(|e| reject(Detail::Invalid(e)))
+    }
 }
 
 impl Purpose {
@@ -341,6 +408,24 @@ mod tests {
         assert!(Endpoint::new("host").is_err());
         assert!(Endpoint::new(":443").is_err());
         assert!(Endpoint::new("Host:443").is_err());
+    }
+
+    #[test]
+    fn endpoints_are_one_to_eight_distinct_endpoints() {
+        let e = |s: &str| Endpoint::new(s).expect("valid");
+        assert!(Endpoints::new(vec![]).is_err(), "none");
+        assert!(Endpoints::new(vec![e("a:1"), e("a:1")]).is_err(), "twice");
+        let eight: Vec<_> = (1..=8).map(|p| e(&format!("a:{p}"))).collect();
+        assert!(Endpoints::new(eight.clone()).is_ok());
+        let nine: Vec<_> = (1..=9).map(|p| e(&format!("a:{p}"))).collect();
+        assert!(Endpoints::new(nine).is_err(), "nine");
+        assert_eq!(Endpoints::new(eight[..2].to_vec()).expect("valid").to_string(), "a:1, a:2");
+        for bad in [vec![], vec!["a:1", "a:1"]] {
+            let bytes = postcard::to_allocvec(&bad).expect("serializes");
+            assert!(postcard::from_bytes::<Endpoints>(&bytes).is_err(), "decoding refuses {bad:?}");
+        }
+        let bytes = postcard::to_allocvec(&vec!["a:1", "b:2"]).expect("serializes");
+        assert_eq!(postcard::from_bytes::<Endpoints>(&bytes).expect("valid").first(), &e("a:1"));
     }
 
     #[test]

@@ -196,16 +196,19 @@ mod strategy {
             agency(),
             text(),
             any::<u8>(),
-            "[a-z0-9.-]{1,30}:[1-9][0-9]{0,3}",
+            prop::collection::btree_set("[a-z0-9.-]{1,30}:[1-9][0-9]{0,3}", 1..=3),
             b32(),
             b32(),
             list(signed(kem_cert()), 2),
         )
-            .prop_map(|(id, name, roles, endpoint, identity, tls, kem_keys)| AgencyRecord {
+            .prop_map(|(id, name, roles, endpoints, identity, tls, kem_keys)| AgencyRecord {
                 id,
                 name,
                 roles: Roles(roles),
-                endpoint: Endpoint::new(endpoint).expect("matches the grammar"),
+                endpoints: Endpoints::new(
+                    endpoints.into_iter().map(|e| Endpoint::new(e).expect("matches the grammar")).collect(),
+                )
+                .expect("distinct"),
                 identity_key: IdentityPublicKey(identity),
                 tls_key: Digest(tls),
                 kem_keys,

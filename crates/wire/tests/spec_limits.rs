@@ -33,6 +33,7 @@ fn limits_table_matches_the_code() {
         ("MAX_NAME_LEN", MAX_NAME_LEN as u64),
         ("MAX_ORIGIN_LEN", MAX_ORIGIN_LEN as u64),
         ("MAX_ENDPOINT_LEN", MAX_ENDPOINT_LEN as u64),
+        ("MAX_AGENCY_ENDPOINTS", MAX_AGENCY_ENDPOINTS as u64),
         ("MIN_CHUNK_SIZE", u64::from(MIN_CHUNK_SIZE)),
         ("MAX_CHUNK_SIZE", u64::from(MAX_CHUNK_SIZE)),
         ("DEFAULT_CHUNK_SIZE", u64::from(DEFAULT_CHUNK_SIZE)),

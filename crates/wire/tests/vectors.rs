@@ -162,11 +162,12 @@ fn xwing_kem_cert(agency_id: &str, fill: u8) -> KemKeyCertificate {
 }
 
 fn directory() -> Directory {
-    let record = |id: &str, name: &str, roles: Roles, endpoint: &str, fill: u8| AgencyRecord {
+    let record = |id: &str, name: &str, roles: Roles, endpoints: &[&str], fill: u8| AgencyRecord {
         id: agency(id),
         name: Text::new(name).expect("valid"),
         roles,
-        endpoint: Endpoint::new(endpoint).expect("valid"),
+        endpoints: Endpoints::new(endpoints.iter().map(|e| Endpoint::new(*e).expect("valid")).collect())
+            .expect("valid"),
         identity_key: IdentityPublicKey([fill; 32]),
         tls_key: Digest([fill.wrapping_add(1); 32]),
         kem_keys: list(vec![
@@ -179,15 +180,15 @@ fn directory() -> Directory {
         serial: 7,
         issued_at: Timestamp::from_secs(T0),
         agencies: list(vec![
-            record("tax-bureau", "Tax Bureau", Roles::PRODUCER, "127.0.0.1:4433", 0xa0),
+            record("tax-bureau", "Tax Bureau", Roles::PRODUCER, &["127.0.0.1:4433"], 0xa0),
             record(
                 "social-security",
                 "Social Security Bureau",
                 Roles::CONSUMER.with(Roles::PRODUCER),
-                "[::1]:4434",
+                &["[::1]:4434", "ss-2.example:4434"],
                 0xb0,
             ),
-            record("audit-office", "Audit Office", Roles::AUDITOR, "audit.example:443", 0xc0),
+            record("audit-office", "Audit Office", Roles::AUDITOR, &["audit.example:443"], 0xc0),
         ]),
         purposes: list(vec![PurposeRecord {
             purpose: purpose("social-security.eligibility"),
@@ -245,7 +246,7 @@ fn registration() -> Registration {
     Registration {
         id: agency("tax-bureau"),
         name: Text::new("Tax Bureau").expect("valid"),
-        endpoint: Endpoint::new("127.0.0.1:4433").expect("valid"),
+        endpoints: Endpoints::one(Endpoint::new("127.0.0.1:4433").expect("valid")),
         identity_key: IdentityPublicKey([0xa0; 32]),
         tls_public_key: BoundedBytes::new(spki).expect("short"),
         kem_keys: list(vec![sign(kem_cert("tax-bureau", 0xa2), 0xa0)]),

@@ -47,7 +47,7 @@ impl RawPeer {
     /// A new connection to `to`'s node.
     pub(crate) async fn connect(&self, to: &str) -> Result<quinn::Connection, quinn::ConnectionError> {
         let record = self.directory.agencies.iter().find(|a| a.id.as_str() == to).expect("listed");
-        let addr = record.endpoint.as_str().parse().expect("an address");
+        let addr = record.endpoints.first().as_str().parse().expect("an address");
         self.endpoint.connect_with(self.client.clone(), addr, to).expect("connects").await
     }
 

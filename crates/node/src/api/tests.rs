@@ -70,6 +70,7 @@ fn samples() -> Vec<(&'static str, Value)> {
     let peer = PeerStatus {
         agency: agency.clone(),
         endpoint: "127.0.0.1:4433".into(),
+        endpoints: vec!["127.0.0.1:4433".into(), "127.0.0.1:4434".into()],
         reachable: None,
         last_success: None,
         last_error: None,

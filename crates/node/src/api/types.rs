@@ -68,8 +68,11 @@ pub struct UnfinishedSend {
 pub struct PeerStatus {
     /// The agency.
     pub agency: AgencyId,
-    /// Its endpoint in the directory.
+    /// The endpoint this node dials first: the one that last completed a
+    /// handshake, else the first the directory lists.
     pub endpoint: String,
+    /// Its endpoints in the directory, one per replica, in the directory's order.
+    pub endpoints: Vec<String>,
     /// `Some(true)` if the last exchange this node started with it reached
     /// it, `Some(false)` if it failed, `None` if it tried none since it started.
     pub reachable: Option<bool>,
@@ -306,7 +309,8 @@ pub enum Previously {
 /// Why a send is pending, and what comes next.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
-    /// The address this node tried (the recipient's endpoint in the directory).
+    /// The addresses this node tries (the recipient's endpoints in the
+    /// directory, the one that last answered first), `, ` between them.
     pub endpoint: String,
     /// Why the offer failed.
     pub error: String,

@@ -40,7 +40,7 @@ impl Fixture {
                 agency: agency(a),
                 name: (*a).to_owned(),
                 listen: "127.0.0.1:9".parse().expect("address"),
-                endpoint: None,
+                endpoints: Vec::new(),
                 operator_key: Some(operator),
                 directory: PathBuf::from("directory.tally"),
                 xwing: true,

@@ -329,7 +329,7 @@ fn the_operator_refuses_keys_another_member_holds_and_exports_that_prove_no_key(
     let registration = tally_wire::Registration {
         id: copy.id.clone(),
         name: tally_wire::Text::new(&copy.name).expect("short"),
-        endpoint: copy.endpoint.clone(),
+        endpoints: copy.endpoints.clone(),
         identity_key: copy.identity_key,
         tls_public_key: tally_wire::BoundedBytes::new(keys.tls.spki().to_vec()).expect("short"),
         kem_keys: tally_wire::BoundedVec::new(vec![cert]).expect("one"),

@@ -59,7 +59,7 @@ pub(crate) fn record(
         id: agency(id),
         name: Text::new(id).expect("short"),
         roles: Roles(Roles::PRODUCER.0 | Roles::CONSUMER.0),
-        endpoint: Addr::new(endpoint).expect("valid"),
+        endpoints: tally_wire::Endpoints::one(Addr::new(endpoint).expect("valid")),
         identity_key: identity.public_key(),
         tls_key: tls.spki_digest(),
         kem_keys: BoundedVec::new(kem_keys).expect("few"),

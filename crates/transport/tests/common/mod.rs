@@ -254,12 +254,17 @@ impl Member {
             id: self.id.clone(),
             name: Text::new(self.id.as_str()).expect("short"),
             roles: Roles(Roles::PRODUCER.0 | Roles::CONSUMER.0),
-            endpoint: Addr::new(endpoint).expect("valid"),
+            endpoints: endpoints(&[endpoint]),
             identity_key: self.identity.public_key(),
             tls_key: self.tls.spki_digest(),
             kem_keys: BoundedVec::new(vec![cert]).expect("one"),
         }
     }
+}
+
+/// An agency's endpoints, in order.
+pub fn endpoints(list: &[&str]) -> tally_wire::Endpoints {
+    tally_wire::Endpoints::new(list.iter().map(|e| Addr::new(*e).expect("valid")).collect()).expect("distinct")
 }
 
 pub fn directory(serial: u64, records: Vec<AgencyRecord>) -> Directory {
@@ -315,7 +320,7 @@ pub fn pair(config: TransportConfig) -> (Node, Node, Arc<Roster>) {
     let a = bind(a, &roster, config);
     let b = bind(b, &roster, config);
     let at = |r: AgencyRecord, n: &Node| AgencyRecord {
-        endpoint: Addr::new(n.endpoint.local_addr().expect("bound").to_string()).expect("valid"),
+        endpoints: endpoints(&[&n.endpoint.local_addr().expect("bound").to_string()]),
         ..r
     };
     assert!(roster.update(&directory(2, vec![at(ra, &a), at(rb, &b)])));

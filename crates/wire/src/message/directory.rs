@@ -8,7 +8,7 @@ use crate::codepoint::Roles;
 use crate::kem::KemPublicKey;
 use crate::label::{DIRECTORY, KEM_KEY_CERTIFICATE, REGISTRATION, SignatureLabel};
 use crate::limits;
-use crate::name::{AgencyId, DataCategory, Endpoint, Purpose};
+use crate::name::{AgencyId, DataCategory, Endpoints, Purpose};
 use crate::signed::{Body, Signed, SignedBody};
 use crate::time::Timestamp;
 
@@ -45,8 +45,8 @@ pub struct AgencyRecord {
     pub name: Text<{ limits::MAX_DISPLAY_NAME_LEN }>,
     /// What it may do in the federation.
     pub roles: Roles,
-    /// Where its node listens.
-    pub endpoint: Endpoint,
+    /// Where its node listens: one endpoint per replica, in the order senders try them.
+    pub endpoints: Endpoints,
     /// Its Ed25519 identity key.
     pub identity_key: IdentityPublicKey,
     /// The SHA-256 digest of its TLS certificate's SubjectPublicKeyInfo (spec/transport.md).
@@ -133,8 +133,8 @@ pub struct Registration {
     pub id: AgencyId,
     /// Its name, for people.
     pub name: Text<{ limits::MAX_DISPLAY_NAME_LEN }>,
-    /// Where its node listens.
-    pub endpoint: Endpoint,
+    /// Where its node listens: one endpoint per replica, in the order senders try them.
+    pub endpoints: Endpoints,
     /// Its Ed25519 identity key.
     pub identity_key: IdentityPublicKey,
     /// Its TLS raw public key: the DER SubjectPublicKeyInfo whose SHA-256 the directory will list.
