@@ -456,10 +456,9 @@ impl Host for NodeHost {
         fetch: Fetch,
     ) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>, (CloseCode, String)> {
         let (state, peer) = (Arc::clone(&self.0), peer.clone());
-        let bytes = tokio::task::spawn_blocking(move || crate::fetch::answer(&state, &peer, fetch))
+        tokio::task::spawn_blocking(move || crate::fetch::answer(&state, &peer, fetch))
             .await
-            .map_err(|e| (CloseCode::INTERNAL_ERROR, e.to_string()))??;
-        Ok(Box::new(io::Cursor::new(bytes)))
+            .map_err(|e| (CloseCode::INTERNAL_ERROR, e.to_string()))?
     }
 }
 

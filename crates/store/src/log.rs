@@ -63,6 +63,30 @@ impl Store {
         tx.open_table(ENTRIES).map_err(db)?.len().map_err(db)
     }
 
+    /// The log's entries from `start`, oldest first, in one read: up to
+    /// `end` (exclusive), or fewer once they hold `max_bytes` (at least one
+    /// entry when `start < end`). Fewer than asked only at `max_bytes`.
+    pub fn log_entries(&self, start: u64, end: u64, max_bytes: usize) -> Result<Vec<Vec<u8>>, Error> {
+        let tx = self.database().begin_read().map_err(db)?;
+        let table = tx.open_table(ENTRIES).map_err(db)?;
+        let (mut entries, mut bytes) = (Vec::new(), 0);
+        for row in table.range(start..end).map_err(db)? {
+            let (index, value) = row.map_err(db)?;
+            if index.value() != start + entries.len() as u64 {
+                return Err(Error::Inconsistent(format!("log entry {} is missing", start + entries.len() as u64)));
+            }
+            bytes += value.value().len();
+            entries.push(value.value().to_vec());
+            if bytes >= max_bytes {
+                break;
+            }
+        }
+        if entries.is_empty() && start < end {
+            return Err(Error::Inconsistent(format!("log entry {start} is missing")));
+        }
+        Ok(entries)
+    }
+
     fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, Error> {
         let tx = self.database().begin_read().map_err(db)?;
         let table = tx.open_table(NODES).map_err(db)?;
