@@ -30,7 +30,7 @@ pub(crate) enum FederationCommand {
         /// Its roles: producer, consumer, auditor (comma-separated).
         #[arg(long, value_delimiter = ',', required = true)]
         roles: Vec<String>,
-        /// Replace an agency that is a member already (its keys, roles, endpoint).
+        /// Replace an agency that is a member already (its keys, roles, endpoints).
         #[arg(long)]
         replace: bool,
     },

@@ -423,7 +423,7 @@ fn an_agency_listed_at_two_endpoints_is_reached_at_whichever_runs_and_a_killed_o
     let fed = two_agencies();
     let (tax, social, op) = (fed.dir("tax-bureau"), fed.dir("social-security"), fed.dir("operator"));
     let timeouts =
-        "\n[timeouts]\nconnect = \"1s\"\nexchange_idle = \"2s\"\nconnection_idle = \"3s\"\nkeep_alive = \"1s\"\n";
+        "\n[timeouts]\nconnect = \"3s\"\nexchange_idle = \"2s\"\nconnection_idle = \"3s\"\nkeep_alive = \"1s\"\n";
     fed.append_config("tax-bureau", timeouts);
     // Social security lists a replica's endpoint before its own; nothing runs there yet.
     let own = listen_of(&social);
@@ -443,6 +443,7 @@ fn an_agency_listed_at_two_endpoints_is_reached_at_whichever_runs_and_a_killed_o
         "--replace",
     ]);
     assert!(replaced.contains(&format!("endpoints {own} -> {spare}, {own}")), "{replaced}");
+    assert!(!replaced.contains("KEM keys"), "the keys did not change: {replaced}");
     let directory = fed.file("directory.tally");
     ok(&["federation", "publish", "--dir", path(&op), "--out", path(&directory)]);
     for dir in [&tax, &social] {

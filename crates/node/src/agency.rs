@@ -23,6 +23,10 @@ use crate::{NodeError, hex};
 /// How long a KEM key made by `tally init` is certified for.
 pub const KEM_KEY_VALIDITY: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
 
+/// How long a KEM certificate kept when the export is written again must
+/// still be valid; one that expires sooner is made anew.
+const KEPT_CERTIFICATE_MARGIN: Duration = Duration::from_secs(30 * 24 * 3600);
+
 const IDENTITY_FILE: &str = "keys/identity.key";
 const KEM_FILE: &str = "keys/kem.key";
 /// The X-Wing KEM key (spec/keys.md); a node made before X-Wing has none.
@@ -33,7 +37,7 @@ const TLS_FILE: &str = "keys/tls.pk8";
 const STORAGE_FILE: &str = "keys/storage.key";
 
 /// The file an agency hands to the federation operator: its public keys
-/// and endpoint, and the proof that it holds the private keys (spec/keys.md,
+/// and endpoints, and the proof that it holds the private keys (spec/keys.md,
 /// "The agency export"): the canonical [`Registration`] built from these
 /// fields, signed by the identity key and by the TLS key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -224,7 +228,8 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
         listed => endpoints(listed.to_vec())?,
     };
     let kem_keys: Vec<&KemKey> = kem_keys.iter().map(|(_, k)| k).collect();
-    write_export(dir, &options.agency, &options.name, &endpoints, &identity, &tls, &kem_keys)
+    let listing = Listing { agency: &options.agency, name: &options.name, endpoints: &endpoints };
+    write_export(dir, listing, &identity, &tls, &kem_keys, &[])
 }
 
 /// `listed` as an agency's endpoints, or why they cannot be (none, too many, one twice).
@@ -232,24 +237,50 @@ pub(crate) fn endpoints(listed: Vec<Endpoint>) -> Result<Endpoints, NodeError> {
     Endpoints::new(listed).map_err(|e| NodeError::Usage(format!("--endpoint: {e}")))
 }
 
+/// What an export says of its agency besides the keys.
+#[derive(Clone, Copy)]
+pub(crate) struct Listing<'a> {
+    /// The agency's id.
+    pub(crate) agency: &'a AgencyId,
+    /// Its display name.
+    pub(crate) name: &'a str,
+    /// Where peers reach its node.
+    pub(crate) endpoints: &'a Endpoints,
+}
+
 /// Writes `<agency>.agency.toml`, the export for the operator: each KEM
-/// key in `kem_keys` certified from now for [`KEM_KEY_VALIDITY`], the
-/// registration signed by the identity and the TLS key. Returns its path.
+/// key in `kem_keys` with its certificate in `kept` if there is one, else
+/// certified from now for [`KEM_KEY_VALIDITY`]; the registration signed by
+/// the identity and the TLS key. Returns its path.
 pub(crate) fn write_export(
     dir: &Path,
-    agency: &AgencyId,
-    name: &str,
-    endpoints: &Endpoints,
+    listing: Listing<'_>,
     identity: &IdentityKey,
     tls: &TlsKey,
     kem_keys: &[&KemKey],
+    kept: &[Signed<KemKeyCertificate>],
 ) -> Result<PathBuf, NodeError> {
+    let Listing { agency, name, endpoints } = listing;
     let key_error = |path: PathBuf| move |source| NodeError::Key { path, source };
     let now = Timestamp::from_system_time(SystemTime::now());
     let until = now.checked_add(KEM_KEY_VALIDITY).unwrap_or(now);
+    // A kept certificate must stay valid a while yet; else the key is certified anew.
+    let keep_until = now.checked_add(KEPT_CERTIFICATE_MARGIN).unwrap_or(now);
     let certificates = kem_keys
         .iter()
-        .map(|kem| kem.certify(identity, agency.clone(), now, until).map_err(key_error(dir.join(IDENTITY_FILE))))
+        .map(|kem| {
+            let same = |c: &&Signed<KemKeyCertificate>| {
+                let c = c.unverified();
+                c.agency == *agency
+                    && c.key_id == *kem.key_id()
+                    && &c.public_key == kem.public_key()
+                    && c.not_after > keep_until
+            };
+            match kept.iter().find(same) {
+                Some(c) => Ok(c.clone()),
+                None => kem.certify(identity, agency.clone(), now, until).map_err(key_error(dir.join(IDENTITY_FILE))),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let registration = Registration {
         id: agency.clone(),

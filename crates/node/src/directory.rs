@@ -35,7 +35,7 @@ pub fn load_directory(path: &Path, operator: &IdentityPublicKey) -> Result<Verif
             "the file is cut short: it ends at byte {offset} of {len} before the directory does; get a fresh copy from the federation operator"
         )),
         tally_grant::DirectoryError::Malformed(e) => refuse(format!(
-            "the file is damaged or not a directory ({e}); get a fresh copy from the federation operator"
+            "the file is damaged or not a directory ({e}); get a fresh copy from the federation operator (a directory published before agencies could list several endpoints does not decode either: the operator publishes it again)"
         )),
         source => NodeError::InvalidDirectory { path: path.to_owned(), source: Box::new(source) },
     })

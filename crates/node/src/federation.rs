@@ -100,7 +100,8 @@ fn one_or_more_endpoints<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Endpo
             let mut listed = Vec::new();
             while let Some(e) = seq.next_element::<Endpoint>()? {
                 if listed.len() == tally_wire::limits::MAX_AGENCY_ENDPOINTS {
-                    return Err(serde::de::Error::custom("lists more than 8 endpoints"));
+                    let most = tally_wire::limits::MAX_AGENCY_ENDPOINTS;
+                    return Err(serde::de::Error::custom(format!("lists more than {most} endpoints")));
                 }
                 listed.push(e);
             }

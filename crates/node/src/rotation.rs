@@ -17,9 +17,9 @@
 use std::path::{Path, PathBuf};
 
 use tally_envelope::{KemKey, read_kem_key, write_kem_key};
-use tally_wire::{AgencyId, Endpoint, Endpoints, Kem, KeyId};
+use tally_wire::{AgencyId, Endpoint, Endpoints, Kem, KemKeyCertificate, KeyId, Signed};
 
-use crate::agency::{AgencyExport, RETIRED_DIR, export_path, kem_file, write_export};
+use crate::agency::{AgencyExport, Listing, RETIRED_DIR, export_path, kem_file, write_export};
 use crate::config::NodeConfig;
 use crate::files::sync_parent;
 use crate::{AgencyKeys, NodeError};
@@ -78,7 +78,7 @@ pub fn rotate_kem_key(dir: &Path, kem: Kem) -> Result<Rotated, NodeError> {
             let listed = previous.certificates(&export)?.iter().any(|c| &c.unverified().key_id == old.key_id());
             if !listed {
                 // The rotation finished but for the export: write it, and no new key.
-                let export = finish(dir, &agency, &previous.name, &previous.endpoints)?;
+                let export = finish(dir, &agency, &previous.name, &previous.endpoints, &[])?;
                 return Ok(Rotated { kem, key: *old.key_id(), retired: None, export });
             }
             stage(&staged, &agency, kem)?
@@ -97,7 +97,7 @@ pub fn rotate_kem_key(dir: &Path, kem: Kem) -> Result<Rotated, NodeError> {
     }
     std::fs::rename(&staged, &current).map_err(NodeError::file(&staged))?;
     sync_parent(&current)?;
-    let export = finish(dir, &agency, &previous.name, &previous.endpoints)?;
+    let export = finish(dir, &agency, &previous.name, &previous.endpoints, &[])?;
     Ok(Rotated { kem, key: new_id, retired, export })
 }
 
@@ -111,8 +111,15 @@ fn stage(staged: &Path, agency: &AgencyId, kem: Kem) -> Result<KeyId, NodeError>
 }
 
 /// Writes the export again: the current key of each KEM the node has,
-/// certified from now, with `name` and `endpoints`.
-fn finish(dir: &Path, agency: &AgencyId, name: &str, endpoints: &Endpoints) -> Result<PathBuf, NodeError> {
+/// with its certificate in `kept` if there is one, else certified from
+/// now, with `name` and `endpoints`.
+fn finish(
+    dir: &Path,
+    agency: &AgencyId,
+    name: &str,
+    endpoints: &Endpoints,
+    kept: &[Signed<KemKeyCertificate>],
+) -> Result<PathBuf, NodeError> {
     // Every key file checks out, the retired ones included, before the export names them.
     let keys = AgencyKeys::load(dir, agency)?;
     let mut listed: Vec<KemKey> = Vec::new();
@@ -123,7 +130,7 @@ fn finish(dir: &Path, agency: &AgencyId, name: &str, endpoints: &Endpoints) -> R
         }
     }
     let listed: Vec<&KemKey> = listed.iter().collect();
-    write_export(dir, agency, name, endpoints, &keys.identity, &keys.tls, &listed)
+    write_export(dir, Listing { agency, name, endpoints }, &keys.identity, &keys.tls, &listed, kept)
 }
 
 /// Writes the export again from the node's current keys (each KEM key
@@ -134,16 +141,18 @@ pub fn write_export_again(dir: &Path, name: Option<String>, endpoints: Vec<Endpo
     let config = NodeConfig::load(dir)?;
     let path = export_path(dir, &config.agency);
     // Both given: the current export is not read (it may be from an older `tally`).
-    let (name, endpoints) = match (name, endpoints.is_empty()) {
-        (Some(name), false) => (name, crate::agency::endpoints(endpoints)?),
+    let (name, endpoints, kept) = match (name, endpoints.is_empty()) {
+        (Some(name), false) => (name, crate::agency::endpoints(endpoints)?, Vec::new()),
         (name, _) => {
             let previous = AgencyExport::load(&path)?;
             let endpoints =
-                if endpoints.is_empty() { previous.endpoints } else { crate::agency::endpoints(endpoints)? };
-            (name.unwrap_or(previous.name), endpoints)
+                if endpoints.is_empty() { previous.endpoints.clone() } else { crate::agency::endpoints(endpoints)? };
+            // Its certificates of the keys the node still has are kept: the keys did not change.
+            let kept = previous.certificates(&path)?;
+            (name.unwrap_or(previous.name), endpoints, kept)
         }
     };
-    finish(dir, &config.agency, &name, &endpoints)
+    finish(dir, &config.agency, &name, &endpoints, &kept)
 }
 
 #[cfg(test)]
@@ -196,6 +205,7 @@ mod tests {
         let after = AgencyExport::load(&path).expect("export");
         after.verify(&path).expect("the export verifies");
         assert_eq!(after.endpoints.to_vec(), listed);
+        assert_eq!(after.kem_certificates, before.kem_certificates, "the same keys keep their certificates");
         assert_eq!(
             (after.name.as_str(), after.identity_key, &after.tls_public_key),
             ("Tax", before.identity_key, &before.tls_public_key)

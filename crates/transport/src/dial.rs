@@ -54,7 +54,17 @@ impl<H> Inner<H> {
                     self.last_reached.set(agency, endpoint);
                     return Ok(connection);
                 }
-                Err(e) => failures.push((endpoint.clone(), e)),
+                // This endpoint's own failure, not the peer's: the same at every endpoint.
+                Err(TransportError::Connection {
+                    source: ConnectionFailure::Connect(quinn::ConnectError::EndpointStopping),
+                    ..
+                }) => return Err(TransportError::ShuttingDown),
+                Err(e) => {
+                    if endpoints.len() > 1 {
+                        tracing::warn!(peer = %agency, %endpoint, error = %e, "an endpoint of the peer failed; trying its next");
+                    }
+                    failures.push((endpoint.clone(), e));
+                }
             }
         }
         match failures.pop() {
@@ -67,22 +77,25 @@ impl<H> Inner<H> {
         }
     }
 
-    /// A connection to `agency` at `endpoint`, within the connect timeout.
+    /// A connection to `agency` at `endpoint` (its name resolved, the first
+    /// address taken), within the connect timeout, the lookup included.
     async fn handshake_at(&self, agency: &AgencyId, endpoint: &Endpoint) -> Result<quinn::Connection, TransportError> {
-        let resolve_error =
-            |source| TransportError::Resolve { agency: agency.clone(), endpoint: endpoint.to_string(), source };
-        let addr = tokio::net::lookup_host(endpoint.as_str())
-            .await
-            .map_err(resolve_error)?
-            .next()
-            .ok_or_else(|| resolve_error(std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))?;
-        let connecting =
-            self.quinn.connect(addr, agency.as_str()).map_err(|e| TransportError::connection(agency, e))?;
         let timeout = self.config.connect_timeout;
-        tokio::time::timeout(timeout, connecting)
+        let handshake = async {
+            let resolve_error =
+                |source| TransportError::Resolve { agency: agency.clone(), endpoint: endpoint.to_string(), source };
+            let addr = tokio::net::lookup_host(endpoint.as_str())
+                .await
+                .map_err(resolve_error)?
+                .next()
+                .ok_or_else(|| resolve_error(std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))?;
+            let connecting =
+                self.quinn.connect(addr, agency.as_str()).map_err(|e| TransportError::connection(agency, e))?;
+            connecting.await.map_err(|e| TransportError::connection(agency, e))
+        };
+        tokio::time::timeout(timeout, handshake)
             .await
             .map_err(|_| TransportError::connection(agency, ConnectionFailure::HandshakeTimeout(timeout)))?
-            .map_err(|e| TransportError::connection(agency, e))
     }
 }
 

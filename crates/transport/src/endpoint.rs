@@ -132,8 +132,9 @@ impl<H: Host> Endpoint<H> {
 
     /// The connection to `agency` with its budget, and whether it was dialed before.
     async fn dial(&self, agency: &AgencyId) -> Result<(quinn::Connection, Budget, bool), TransportError> {
-        let mut connections = self.inner.dialed.lock().await;
-        if let Some((c, budget)) = connections.get(agency)
+        let slot = self.inner.dial_slot(agency);
+        let mut dialed = slot.lock().await;
+        if let Some((c, budget)) = dialed.as_ref()
             && c.close_reason().is_none()
         {
             return Ok((c.clone(), budget.clone(), true));
@@ -148,7 +149,7 @@ impl<H: Host> Endpoint<H> {
             watched.closed().await;
             inner.live.remove(&watched);
         });
-        connections.insert(agency.clone(), (connection.clone(), budget.clone()));
+        *dialed = Some((connection.clone(), budget.clone()));
         Ok((connection, budget, false))
     }
 
@@ -322,7 +323,7 @@ impl<H: Host> Endpoint<H> {
             Ok(streams) => Ok((Stream::new(connection, to.clone(), streams, budget, timeout), reused)),
             // A cached connection that died since: one fresh attempt.
             Err(_) => {
-                self.inner.dialed.lock().await.remove(to);
+                *self.inner.dial_slot(to).lock().await = None;
                 let (connection, budget, _) = self.dial(to).await?;
                 let streams = connection.open_bi().await.map_err(|e| TransportError::connection(to, e))?;
                 Ok((Stream::new(connection, to.clone(), streams, budget, timeout), false))

@@ -16,6 +16,9 @@ use crate::drive::now;
 use crate::error::TransportError;
 use crate::roster::Roster;
 
+/// The connection dialed to one agency, and its budget, once there is one.
+pub(crate) type DialSlot = Arc<Mutex<Option<(quinn::Connection, Budget)>>>;
+
 pub(crate) struct Inner<H> {
     pub(crate) local: AgencyId,
     pub(crate) identity: Arc<IdentityKey>,
@@ -23,8 +26,10 @@ pub(crate) struct Inner<H> {
     pub(crate) host: Arc<H>,
     pub(crate) config: TransportConfig,
     pub(crate) quinn: quinn::Endpoint,
-    /// The connection this endpoint dialed to each agency, reused by later exchanges.
-    pub(crate) dialed: Mutex<HashMap<AgencyId, (quinn::Connection, Budget)>>,
+    /// The connection this endpoint dialed to each agency, reused by later
+    /// exchanges: one slot per agency, so that a dial to one agency (its
+    /// endpoints tried in turn) holds up no exchange with another.
+    dialed: std::sync::Mutex<HashMap<AgencyId, DialSlot>>,
     /// The endpoint of each agency that last completed a handshake.
     pub(crate) last_reached: crate::dial::LastReached,
     /// Every open connection, dialed or accepted.
@@ -53,13 +58,22 @@ impl<H> Inner<H> {
             live: Connections::new(&config),
             config,
             quinn,
-            dialed: Mutex::new(HashMap::new()),
+            dialed: std::sync::Mutex::new(HashMap::new()),
             last_reached: Default::default(),
             shutting_down: AtomicBool::new(false),
             checkpoints: CheckpointCache::new(),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
         }
+    }
+
+    /// The slot of the connection dialed to `agency`: locked across a dial.
+    pub(crate) fn dial_slot(&self, agency: &AgencyId) -> DialSlot {
+        Arc::clone(self.slots().entry(agency.clone()).or_default())
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<AgencyId, DialSlot>> {
+        self.dialed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Counts an exchange as in flight until the guard drops; refused while shutting down.
@@ -81,7 +95,7 @@ impl<H> Inner<H> {
     pub(crate) async fn recheck_connections(&self) {
         let closed = self.live.recheck(&self.roster);
         if !closed.is_empty() {
-            self.dialed.lock().await.retain(|agency, _| !closed.contains(agency));
+            self.slots().retain(|agency, _| !closed.contains(agency));
         }
     }
 }

@@ -375,7 +375,8 @@ fn relist(roster: &tally_transport::Roster, a: &common::Node, b: &common::Node, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_tries_an_agencys_endpoints_in_turn_and_remembers_the_one_that_answered() {
-    let config = TransportConfig { connect_timeout: Duration::from_millis(500), ..TransportConfig::default() };
+    // Long enough for a debug build's handshake on a loaded machine; each dead endpoint costs it once.
+    let config = TransportConfig { connect_timeout: Duration::from_secs(3), ..TransportConfig::default() };
     let (a, b, roster) = pair(config);
     let down = silent();
     let down_addr = down.local_addr().expect("bound").to_string();
@@ -396,8 +397,30 @@ async fn a_sender_tries_an_agencys_endpoints_in_turn_and_remembers_the_one_that_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_to_an_agency_that_does_not_answer_holds_up_no_exchange_with_another() {
+    let config = TransportConfig { connect_timeout: Duration::from_secs(60), ..TransportConfig::default() };
+    let (a, b, roster) = pair(config);
+    let down = silent();
+    let silent_agency = Member::new("municipality-7");
+    let records = vec![
+        roster.record(&a.id).expect("listed"),
+        roster.record(&b.id).expect("listed"),
+        silent_agency.record(&down.local_addr().expect("bound").to_string()),
+    ];
+    assert!(roster.update(&directory(3, records)));
+    let packet = a.endpoint.seal(&silent_agency.id, push_spec(&a.id, 10), BoundedVec::empty()).expect("seals");
+    let endpoint = a.endpoint.clone();
+    let stuck = tokio::spawn(async move { endpoint.send(packet, &payload(10)[..]).await });
+    eventually("the dial to the silent agency has begun", || datagrams(&down) > 0).await;
+    let packet = a.endpoint.seal(&b.id, push_spec(&a.id, 10), BoundedVec::empty()).expect("seals");
+    delivered(a.endpoint.send(packet, &payload(10)[..]).await);
+    assert!(!stuck.is_finished(), "the other dial is still waiting for its handshake");
+    stuck.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_replica_that_answered_is_gone_the_sender_fails_over_to_another() {
-    let config = TransportConfig { connect_timeout: Duration::from_millis(500), ..TransportConfig::default() };
+    let config = TransportConfig { connect_timeout: Duration::from_secs(3), ..TransportConfig::default() };
     let (a, b, roster) = pair(config);
     let spare = silent();
     let spare_addr = spare.local_addr().expect("bound").to_string();

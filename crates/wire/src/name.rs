@@ -134,10 +134,10 @@ impl Endpoints {
         if endpoints.is_empty() {
             return Err(invalid("must list at least one endpoint"));
         }
-        if endpoints.iter().enumerate().any(|(i, e)| endpoints[..i].contains(e)) {
+        let list = BoundedVec::new(endpoints).map_err(|_| invalid("lists more than MAX_AGENCY_ENDPOINTS (8)"))?;
+        if list.iter().enumerate().any(|(i, e)| list[..i].contains(e)) {
             return Err(invalid("lists an endpoint twice"));
         }
-        let list = BoundedVec::new(endpoints).map_err(|_| invalid("lists more than 8 endpoints"))?;
         Ok(Self(list))
     }
 

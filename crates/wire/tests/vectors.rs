@@ -488,6 +488,24 @@ fn find(haystack: &[u8], needle: &[u8]) -> usize {
     haystack.windows(needle.len()).position(|w| w == needle).expect("needle is in the encoding")
 }
 
+/// The registration vector, signed, with its endpoints list replaced by
+/// `endpoints` as raw bytes (no check: these make invalid vectors).
+fn registration_endpoints(endpoints: &[&str]) -> Vec<u8> {
+    let signed = sign(registration(), 0x0d).encode();
+    let (len, rest) = take_from_bytes::<u64>(&signed, "length").expect("a length");
+    let body = &rest[..len as usize];
+    let signature = &rest[len as usize..];
+    let listed = b"\x01\x0e127.0.0.1:4433";
+    let i = find(body, listed);
+    let mut list = varint(endpoints.len() as u64);
+    for e in endpoints {
+        list.extend(varint(e.len() as u64));
+        list.extend_from_slice(e.as_bytes());
+    }
+    let body = [&body[..i], &list, &body[i + listed.len()..]].concat();
+    [varint(body.len() as u64), body, signature.to_vec()].concat()
+}
+
 fn invalid_vectors() -> Vec<Value> {
     let close = encoded(&Frame::Close(Close { code: CloseCode::NO_ERROR, reason: Text::new("done").expect("valid") }));
     let accept = encoded(&Frame::Accept(Accept { packet_id: PacketId([0x11; 16]) }));
@@ -618,6 +636,24 @@ fn invalid_vectors() -> Vec<Value> {
                 b
             },
         ),
+        invalid(
+            "registration-no-endpoints",
+            "A registration whose endpoints list is empty (at least one).",
+            "Registration",
+            registration_endpoints(&[]),
+        ),
+        invalid(
+            "registration-endpoint-twice",
+            "A registration listing 127.0.0.1:4433 twice.",
+            "Registration",
+            registration_endpoints(&["127.0.0.1:4433", "127.0.0.1:4433"]),
+        ),
+        invalid("registration-nine-endpoints", "The endpoints list declares 9 entries (limit 8).", "Registration", {
+            let mut b = sign(registration(), 0x0d).encode();
+            let i = at(b"\x01\x0e127.0.0.1:4433", &b);
+            b[i] = 9;
+            b
+        }),
         invalid("grant-too-many-senders", "The senders list declares 17 entries (limit 16).", "Grant", {
             let mut b = grant.clone();
             // The senders count follows the grantee.

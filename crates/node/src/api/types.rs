@@ -309,8 +309,8 @@ pub enum Previously {
 /// Why a send is pending, and what comes next.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
-    /// The addresses this node tries (the recipient's endpoints in the
-    /// directory, the one that last answered first), `, ` between them.
+    /// The recipient's endpoints in the directory, in the order this node
+    /// tries them next (the one that last answered first), `, ` between them.
     pub endpoint: String,
     /// Why the offer failed.
     pub error: String,
