@@ -48,7 +48,7 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// How unfinished sends are offered again.
     #[serde(default)]
-    pub retry: crate::sends::RetryPolicy,
+    pub retry: crate::retry::RetryPolicy,
     /// How this node signs the receipts it issues.
     #[serde(default)]
     pub receipts: Receipts,

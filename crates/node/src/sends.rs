@@ -1,11 +1,10 @@
 //! Sends as the node's users meet them (spec/api.md, "Sends"): each send
 //! has a send id, its idempotency key; a second send under the same id
 //! attaches to the first instead of sealing the payload again. Unfinished
-//! sends are offered again by the node itself, with backoff and a limit,
-//! and what each peer did last is kept for `GET /v1/status`, `/health`
-//! and the metrics.
+//! sends are offered again by the node itself, with backoff and a limit
+//! (what each peer did last is in `peers`).
 //!
-//! Attempts, errors and peers' reachability are kept in memory: they
+//! Attempts and errors are kept in memory: they
 //! describe this run of the node. What a send is (its outbox record and
 //! its send id) is durable before a byte of its payload leaves.
 
@@ -13,14 +12,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use tally_protocol::SenderOutcome;
-use tally_wire::{AgencyId, LogEntry, PacketId, Receipt, Timestamp};
+use tally_wire::{AgencyId, LogEntry, PacketId, Receipt};
 use tokio::io::AsyncRead;
 
 use crate::NodeError;
-use crate::api::{PeerStatus, Pending, Previously, SendAnswer, SendId, SendOptions, SendResult, UnfinishedSend};
+use crate::api::{Pending, Previously, SendAnswer, SendId, SendOptions, SendResult};
 use crate::node::Node;
 use crate::state::lock;
 
@@ -36,9 +34,9 @@ pub(crate) struct Sends {
     /// outbox commits group).
     submitting: std::sync::Mutex<HashMap<SendId, Arc<tokio::sync::Mutex<()>>>>,
     /// Failed offers of unfinished packets.
-    retries: std::sync::Mutex<HashMap<PacketId, Retry>>,
+    pub(crate) retries: std::sync::Mutex<HashMap<PacketId, crate::retry::Retry>>,
     /// What each peer did last.
-    peers: std::sync::Mutex<HashMap<AgencyId, Peer>>,
+    pub(crate) peers: std::sync::Mutex<HashMap<AgencyId, crate::peers::Peer>>,
 }
 
 impl Default for Sends {
@@ -51,23 +49,6 @@ impl Default for Sends {
             peers: Default::default(),
         }
     }
-}
-
-/// The failed offers of one unfinished packet.
-#[derive(Clone)]
-struct Retry {
-    attempts: u32,
-    last_error: String,
-    /// When to offer it again; `None` once the limit is reached.
-    next_try: Option<(Instant, Timestamp)>,
-}
-
-/// The last exchanges this node started with one peer.
-#[derive(Clone, Default)]
-struct Peer {
-    reachable: Option<bool>,
-    last_success: Option<Timestamp>,
-    last_error: Option<String>,
 }
 
 /// A send id locked for submitting; the id's lock is forgotten with the last holder.
@@ -116,30 +97,8 @@ impl Sends {
         Submitting { sends: self, id: id.clone(), lock, _guard: guard }
     }
 
-    fn is_running(&self, packet: &PacketId) -> bool {
+    pub(crate) fn is_running(&self, packet: &PacketId) -> bool {
         lock(&self.running).contains(packet)
-    }
-
-    /// When an exchange with `agency` last succeeded, in seconds since the Unix epoch.
-    pub(crate) fn last_success_secs(&self, agency: &str) -> Option<u64> {
-        lock(&self.peers).iter().find(|(a, _)| a.as_str() == agency).and_then(|(_, p)| p.last_success).map(|t| t.secs())
-    }
-
-    /// Records the outcome of an exchange this node started with `peer`.
-    pub(crate) fn peer_result<T>(&self, peer: &AgencyId, result: &Result<T, NodeError>, now: Timestamp) {
-        let mut peers = lock(&self.peers);
-        let p = peers.entry(peer.clone()).or_default();
-        match result {
-            Err(e @ NodeError::Transport(_)) => {
-                p.reachable = Some(false);
-                p.last_error = Some(e.to_string());
-            }
-            _ => {
-                p.reachable = Some(true);
-                p.last_success = Some(now);
-                p.last_error = None;
-            }
-        }
     }
 }
 
@@ -379,7 +338,7 @@ impl Node {
     }
 
     /// The outcome logged for a packet this node sent, with its bundle.
-    fn sent_outcome(&self, packet: &PacketId) -> Result<Option<SenderOutcome>, NodeError> {
+    pub(crate) fn sent_outcome(&self, packet: &PacketId) -> Result<Option<SenderOutcome>, NodeError> {
         let indices = self.state.store.receipt_indices_of(packet, tally_store::ReceiptSide::Received)?;
         let Some(index) = indices.last() else { return Ok(None) };
         let LogEntry::BundleReceived(b) = self.state.log_entry(*index)? else {
@@ -391,12 +350,6 @@ impl Node {
             tally_wire::Outcome::Accepted { .. } => SenderOutcome::Delivered(b),
             tally_wire::Outcome::Rejected { .. } => SenderOutcome::Refused(b),
         }))
-    }
-
-    /// The endpoints the directory lists for `agency`, in the order this
-    /// node dials them (the one that last answered first), `, ` between them.
-    pub(crate) fn endpoint_of(&self, agency: &AgencyId) -> String {
-        self.endpoint.dial_order(agency).iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
     }
 
     /// Sends the payload of a prepared packet; keeps the send for a retry
@@ -458,237 +411,6 @@ impl Node {
         drop(running);
         result.map(|outcome| (id, outcome))
     }
-
-    /// Counts a failed offer of `packet` and schedules the next (backoff, then the limit).
-    fn failed_offer(&self, packet: &PacketId, to: &AgencyId, e: &NodeError) {
-        let policy = &self.state.config.retry;
-        let header = self.state.store.outbox_entry(packet).ok().flatten().map(|r| r.offer.header.value().clone());
-        let (grant, bytes) = header.map_or((None, None), |h| (Some(h.grant), Some(h.payload_len)));
-        let mut retries = lock(&self.sends.retries);
-        let attempts = retries.get(packet).map_or(0, |r| r.attempts) + 1;
-        let next_try = (attempts < policy.attempts).then(|| {
-            let wait = policy.first.saturating_mul(2u32.saturating_pow(attempts - 1)).min(policy.max);
-            (Instant::now() + wait, self.state.now().checked_add(wait).unwrap_or(self.state.now()))
-        });
-        tracing::warn!(peer = %to, packet = %packet, grant = ?grant, bytes = ?bytes, attempts, error = %e,
-            next_try = ?next_try.map(|(_, at)| tally_grant::rfc3339(at)), "send failed; kept for a retry");
-        retries.insert(*packet, Retry { attempts, last_error: e.to_string(), next_try });
-    }
-
-    /// Offers an unfinished packet again: its receipt, if the recipient
-    /// stored it; sealed anew from its file, if it did not; cancelled if it
-    /// did not and it came from a stream that cannot be read again.
-    ///
-    /// `running` marks `packet`; its record is read again under it, so that
-    /// a send that finished (or was sealed anew) meanwhile is not offered twice.
-    pub(crate) async fn offer_again(
-        &self,
-        packet: PacketId,
-        running: Running<'_>,
-    ) -> Result<(PacketId, SenderOutcome), NodeError> {
-        let Some(record) = self.state.store.outbox_entry(&packet)? else {
-            return match self.sent_outcome(&packet)? {
-                Some(outcome) => Ok((packet, outcome)),
-                None => Err(NodeError::NotFound(format!(
-                    "packet {packet} is no longer unfinished: it was sealed anew or cancelled meanwhile"
-                ))),
-            };
-        };
-        let result = self.endpoint.resend(&record.to, record.offer.clone()).await.map_err(NodeError::from);
-        self.sends.peer_result(&record.to, &result, self.state.now());
-        match result {
-            Ok(SenderOutcome::NotStored) => {}
-            Ok(outcome) => {
-                lock(&self.sends.retries).remove(&packet);
-                return Ok((packet, outcome));
-            }
-            Err(e) => {
-                self.failed_offer(&packet, &record.to, &e);
-                return Err(e);
-            }
-        }
-        let send_id =
-            self.state.store.send_id_of(&packet)?.map(SendId::try_from).transpose().map_err(NodeError::Inconsistent)?;
-        let Some(path) = record.source.map(PathBuf::from) else {
-            lock(&self.sends.retries).remove(&packet);
-            let state = Arc::clone(&self.state);
-            let id = send_id.clone();
-            tokio::task::spawn_blocking(move || {
-                state.commit(&[], move |tx| {
-                    tx.remove_outbox(&packet)?;
-                    match &id {
-                        Some(s) => tx.remove_send_id(s.as_str(), &packet),
-                        None => Ok(()),
-                    }
-                })
-            })
-            .await??;
-            return Err(NodeError::Cancelled(
-                "the recipient never stored the packet, and its payload came from a stream that cannot be read again: the send is cancelled; send it again"
-                    .into(),
-            ));
-        };
-        // The recipient never stored it: seal it anew from its file, once,
-        // under the same send id (the old packet leaves the outbox in the
-        // commit that records the new one).
-        let h = record.offer.header.value();
-        let options = SendOptions {
-            to: record.to.clone(),
-            grant: h.grant,
-            purpose: h.purpose.clone(),
-            category: h.category.clone(),
-            content_type: h.content_type.clone(),
-        };
-        // The old packet stays marked until the new one is recorded in its
-        // place, and keeps its failed attempts (the backoff goes on). A send
-        // that cannot be sealed anew (its file gone, its grant revoked or used
-        // up) stays unfinished and is not offered again by itself: its error
-        // shows in the status and the health.
-        let resealed = async {
-            let file = crate::files::open_source(&self.state.dir, &path).await?;
-            let len = file.metadata().await.map_err(NodeError::file(&path))?.len();
-            let prepared = self.prepare(&options, len, Some(path.clone()), send_id.as_ref(), Some(packet)).await?;
-            Ok::<_, NodeError>((file, len, prepared))
-        };
-        let (file, len, prepared) = match resealed.await {
-            Ok(resealed) => resealed,
-            Err(e) => {
-                self.gave_up(&packet, &record.to, &e);
-                return Err(e);
-            }
-        };
-        let carried = lock(&self.sends.retries).remove(&packet);
-        if let Some(r) = carried {
-            lock(&self.sends.retries).insert(prepared.id, r);
-        }
-        drop(running);
-        self.transmit(prepared, file, len, Arc::default()).await
-    }
-
-    /// Records that `packet` cannot be offered again by the node itself.
-    fn gave_up(&self, packet: &PacketId, to: &AgencyId, e: &NodeError) {
-        tracing::warn!(peer = %to, packet = %packet, error = %e, "unfinished send cannot be sealed anew; not retried by itself");
-        let mut retries = lock(&self.sends.retries);
-        let attempts = retries.get(packet).map_or(0, |r| r.attempts) + 1;
-        retries.insert(*packet, Retry { attempts, last_error: e.to_string(), next_try: None });
-    }
-
-    /// Offers again every unfinished send that is not running now, whatever
-    /// its retries (`tally resume`). Returns, per packet, the outcome.
-    pub async fn resume_sends(
-        &self,
-    ) -> Result<Vec<(PacketId, Result<(PacketId, SenderOutcome), NodeError>)>, NodeError> {
-        let mut results = Vec::new();
-        for (id, _) in self.state.store.outbox()? {
-            let Some(running) = self.sends.run(id) else { continue };
-            match self.offer_again(id, running).await {
-                Err(NodeError::NotFound(_)) => {}
-                result => results.push((id, result)),
-            }
-        }
-        Ok(results)
-    }
-
-    /// Starts an offer of every unfinished send whose retry is due (or that
-    /// has not been offered since the node started), each in its own task.
-    pub(crate) fn retry_due(self: &Arc<Self>) -> Result<(), NodeError> {
-        let now = Instant::now();
-        for (id, _) in self.state.store.outbox()? {
-            let due = match lock(&self.sends.retries).get(&id) {
-                None => true,
-                Some(r) => r.next_try.is_some_and(|(at, _)| at <= now),
-            };
-            if !due || self.sends.is_running(&id) {
-                continue;
-            }
-            let node = Arc::clone(self);
-            tokio::spawn(async move {
-                let Some(running) = node.sends.run(id) else { return };
-                match node.offer_again(id, running).await {
-                    Ok((packet, outcome)) => {
-                        tracing::info!(%packet, outcome = outcome_name(&outcome), "unfinished send offered again")
-                    }
-                    Err(NodeError::Transport(_) | NodeError::NotFound(_)) => {}
-                    Err(e) => tracing::warn!(packet = %id, error = %e, "unfinished send could not be offered again"),
-                }
-            });
-        }
-        Ok(())
-    }
-
-    /// The unfinished sends, for the status.
-    pub(crate) fn unfinished(&self) -> Result<Vec<UnfinishedSend>, NodeError> {
-        let retries = lock(&self.sends.retries).clone();
-        let mut out = Vec::new();
-        for (packet, record) in self.state.store.outbox()? {
-            let retry = retries.get(&packet);
-            let running = self.sends.is_running(&packet);
-            out.push(UnfinishedSend {
-                send_id: self.state.store.send_id_of(&packet)?.and_then(|s| SendId::try_from(s).ok()),
-                packet,
-                to: record.to.clone(),
-                size: record.offer.header.value().payload_len,
-                running,
-                attempts: retry.map_or(0, |r| r.attempts),
-                last_error: retry.map(|r| r.last_error.clone()),
-                next_try: if running {
-                    None
-                } else {
-                    retry.and_then(|r| r.next_try).map(|(_, at)| tally_grant::rfc3339(at))
-                },
-            });
-        }
-        Ok(out)
-    }
-
-    /// Every other agency of the directory, with what this node knows of its reachability.
-    pub(crate) fn peers(&self, unfinished: &[UnfinishedSend]) -> Vec<PeerStatus> {
-        let peers = lock(&self.sends.peers).clone();
-        let directory = self.state.directory();
-        directory
-            .directory()
-            .agencies
-            .iter()
-            .filter(|a| a.id != self.state.agency)
-            .map(|a| {
-                let p = peers.get(&a.id).cloned().unwrap_or_default();
-                let seen = self.state.checkpoints.view(&a.id);
-                PeerStatus {
-                    agency: a.id.clone(),
-                    endpoint: self.endpoint.dial_order(&a.id).first().unwrap_or(a.endpoints.first()).to_string(),
-                    endpoints: a.endpoints.iter().map(|e| e.to_string()).collect(),
-                    reachable: p.reachable,
-                    last_success: p.last_success.map(tally_grant::rfc3339),
-                    last_error: p.last_error,
-                    unfinished_sends: unfinished.iter().filter(|s| s.to == a.id).count() as u64,
-                    checkpoint: seen.head.map(|c| crate::api::CheckpointShown { size: c.size, root: c.root }),
-                    unproven_checkpoint: seen.unproven.map(|(n, why)| format!("{n} checkpoint(s); the latest: {why}")),
-                    log_forks: seen.forks,
-                }
-            })
-            .collect()
-    }
-
-    /// `/health`: degraded while sends are failing, one reason per peer.
-    pub fn health(&self) -> Result<crate::api::Health, NodeError> {
-        let unfinished = self.unfinished()?;
-        let mut reasons = Vec::new();
-        for peer in self.peers(&unfinished) {
-            let failing = unfinished.iter().filter(|s| s.to == peer.agency && s.last_error.is_some()).count();
-            if peer.log_forks > 0 {
-                reasons.push(format!(
-                    "{} fork evidence(s) against {}'s log: two of its checkpoints cannot both be honest (see tally status)",
-                    peer.log_forks, peer.agency
-                ));
-            }
-            if failing > 0 {
-                let error = peer.last_error.unwrap_or_else(|| "offers failing".into());
-                reasons.push(format!("{failing} send(s) to {} ({}) failing: {error}", peer.agency, peer.endpoint));
-            }
-        }
-        let status = if reasons.is_empty() { "ok" } else { "degraded" };
-        Ok(crate::api::Health { status: status.into(), reasons })
-    }
 }
 
 /// Refuses a send id reused for another flow or another payload length.
@@ -744,24 +466,4 @@ fn file_len(path: &Path) -> Result<u64, NodeError> {
         return Err(NodeError::Usage(format!("{}: not a regular file", path.display())));
     }
     Ok(std::fs::metadata(path).map_err(NodeError::file(path))?.len())
-}
-
-/// How the node offers unfinished sends again (`[retry]` in tally.toml).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryPolicy {
-    /// The wait after the first failed offer; it doubles with each (default 2 s).
-    #[serde(with = "crate::config::humantime_serde_str")]
-    pub first: Duration,
-    /// The longest wait between two offers (default 5 min).
-    #[serde(with = "crate::config::humantime_serde_str")]
-    pub max: Duration,
-    /// Failed offers after which the node stops by itself (default 100); `tally resume` still offers it.
-    pub attempts: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self { first: Duration::from_secs(2), max: Duration::from_secs(300), attempts: 100 }
-    }
 }
