@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-use super::types::*;
+use super::*;
 use super::{Problem, SOCKET_FILE};
 use crate::LogExport;
 

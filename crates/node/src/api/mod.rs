@@ -12,13 +12,19 @@
 //! ([`ROUTES`]), and a test holds the two together.
 
 mod client;
+mod exchanges;
+mod grants;
 mod problem;
 pub(crate) mod server;
+mod status;
 mod types;
 
 pub use client::{Client, ClientError};
+pub use exchanges::*;
+pub use grants::*;
 pub use problem::{PROBLEM_JSON, Problem, ProblemCode};
 pub use server::ROUTES;
+pub use status::*;
 pub use types::*;
 
 /// The API socket's file name in the node directory.

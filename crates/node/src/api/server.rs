@@ -16,7 +16,7 @@ use tally_grant::GrantDocument;
 use tally_protocol::{ReceiverOutcome, RequesterOutcome};
 use tally_wire::{GrantId, PacketId, Signed};
 
-use super::types::*;
+use super::*;
 use super::{PROBLEM_JSON, Problem, ProblemCode};
 use crate::sends::Payload;
 use crate::{Node, NodeError, hex};
