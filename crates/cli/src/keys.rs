@@ -38,7 +38,7 @@ pub(crate) enum KeysCommand {
         name: Option<String>,
         /// An endpoint peers dial (host:port); give one per replica, in the
         /// order senders should try them. Replaces the export's endpoints.
-        #[arg(long = "endpoint")]
+        #[arg(long = "endpoint", value_name = "HOST:PORT")]
         endpoints: Vec<tally_wire::Endpoint>,
     },
 }

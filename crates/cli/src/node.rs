@@ -75,7 +75,7 @@ pub(crate) struct InitArgs {
     listen: std::net::SocketAddr,
     /// An endpoint peers dial (host:port); give one per replica, in the
     /// order senders should try them. Defaults to the listen address.
-    #[arg(long = "endpoint")]
+    #[arg(long = "endpoint", value_name = "HOST:PORT")]
     endpoints: Vec<tally_wire::Endpoint>,
     /// The operator's public key (hex), from `operator.pub`.
     #[arg(long)]

@@ -184,6 +184,15 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
             dir.display()
         )));
     }
+    // Checked before anything is written: a refused name or list leaves no half-made node.
+    Text::<{ tally_wire::limits::MAX_DISPLAY_NAME_LEN }>::new(options.name.as_str())
+        .map_err(|e| NodeError::Usage(format!("name: {e}")))?;
+    let endpoints = match options.endpoints.as_slice() {
+        [] => Endpoints::one(
+            Endpoint::new(options.listen.to_string()).map_err(|e| NodeError::Usage(format!("endpoint: {e}")))?,
+        ),
+        listed => endpoints(listed.to_vec())?,
+    };
     crate::files::create_private_dir(dir)?;
     let keys = dir.join("keys");
     crate::files::create_private_dir(&keys)?;
@@ -221,12 +230,6 @@ pub fn init_agency(dir: &Path, options: &InitOptions) -> Result<PathBuf, NodeErr
     };
     write_atomic(&dir.join(CONFIG_FILE), config.render().as_bytes())?;
 
-    let endpoints = match options.endpoints.as_slice() {
-        [] => Endpoints::one(
-            Endpoint::new(options.listen.to_string()).map_err(|e| NodeError::Usage(format!("endpoint: {e}")))?,
-        ),
-        listed => endpoints(listed.to_vec())?,
-    };
     let kem_keys: Vec<&KemKey> = kem_keys.iter().map(|(_, k)| k).collect();
     let listing = Listing { agency: &options.agency, name: &options.name, endpoints: &endpoints };
     write_export(dir, listing, &identity, &tls, &kem_keys, &[])
@@ -418,4 +421,40 @@ fn retired_key_files(dir: &Path) -> Result<Vec<PathBuf>, NodeError> {
     }
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(name: &str, endpoints: &[&str]) -> InitOptions {
+        InitOptions {
+            agency: AgencyId::new("tax-bureau").expect("valid"),
+            name: name.into(),
+            listen: "127.0.0.1:9".parse().expect("address"),
+            endpoints: endpoints.iter().map(|e| Endpoint::new(*e).expect("valid")).collect(),
+            operator_key: None,
+            directory: PathBuf::from("directory.tally"),
+            xwing: false,
+        }
+    }
+
+    #[test]
+    fn a_refused_name_or_endpoint_list_leaves_no_half_made_node() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("tax");
+        for (bad, why) in [
+            (options("Tax", &["a.example:1", "a.example:1"]), "twice"),
+            (options(&"n".repeat(129), &[]), "name"),
+            (options("Tax\u{1b}", &[]), "name"),
+        ] {
+            let e = init_agency(&dir, &bad).expect_err("refused");
+            assert!(e.to_string().contains(why), "{e}");
+            assert!(!dir.exists(), "nothing written for {bad:?}", bad = bad.name);
+        }
+        init_agency(&dir, &options("Tax", &["a.example:1", "b.example:2"])).expect("then it is made");
+        let export =
+            AgencyExport::load(&export_path(&dir, &AgencyId::new("tax-bureau").expect("valid"))).expect("loads");
+        assert_eq!(export.endpoints.to_string(), "a.example:1, b.example:2");
+    }
 }

@@ -343,7 +343,7 @@ impl NodeConfig {
 # This agency's id in the federation directory.
 agency = "{agency}"
 
-# The UDP address the QUIC listener binds; the directory's endpoint for this agency must reach it.
+# The UDP address the QUIC listener binds; one of the directory's endpoints for this agency must reach it.
 listen = "{listen}"
 
 # The signed federation directory (from the operator's `tally federation publish`).
