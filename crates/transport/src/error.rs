@@ -156,9 +156,13 @@ impl From<TlsKeyError> for TransportError {
     }
 }
 
-/// `endpoint: why; endpoint: why`.
+/// `endpoint: why; endpoint: why` (the agency named once, by the caller).
 fn attempts_text(attempts: &[(Endpoint, TransportError)]) -> String {
-    attempts.iter().map(|(endpoint, e)| format!("{endpoint}: {e}")).collect::<Vec<_>>().join("; ")
+    let why = |e: &TransportError| match e {
+        TransportError::Connection { source, .. } => source.to_string(),
+        other => other.to_string(),
+    };
+    attempts.iter().map(|(endpoint, e)| format!("{endpoint}: {}", why(e))).collect::<Vec<_>>().join("; ")
 }
 
 impl TransportError {

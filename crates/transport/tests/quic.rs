@@ -448,10 +448,15 @@ async fn when_the_replica_that_answered_is_gone_the_sender_fails_over_to_another
     replica.endpoint.shutdown(Duration::from_secs(1)).await;
     connection.closed().await;
     match send(&a).await {
-        Err(TransportError::Unreachable { agency, attempts }) => {
+        Err(e @ TransportError::Unreachable { .. }) => {
+            let said = e.to_string();
+            let TransportError::Unreachable { agency, attempts } = e else { unreachable!() };
             assert_eq!(agency, b.id);
             let tried: Vec<_> = attempts.iter().map(|(e, _)| e.to_string()).collect();
-            assert_eq!(tried, [spare_addr, first_addr], "the last that answered first");
+            assert_eq!(tried, [spare_addr.clone(), first_addr.clone()], "the last that answered first");
+            let expected = format!("cannot reach social-security at any of its endpoints: {spare_addr}: ");
+            assert!(said.starts_with(&expected) && said.contains(&format!("; {first_addr}: ")), "{said}");
+            assert_eq!(said.matches("social-security").count(), 1, "the agency named once: {said}");
         }
         other => panic!("both replicas are down: {other:?}"),
     }
