@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use tally_wire::limits::{MAX_CHECKPOINT_NOTE_LEN, MAX_DIRECTORY_SIZE, SIGNED_OVERHEAD};
 use tally_wire::{AgencyId, CloseCode, Encoded, Fetch, LogEntry, Roles, Text, take_from_bytes, to_bytes};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::state::NodeState;
 use crate::{NodeError, hex};
@@ -69,7 +69,7 @@ pub(crate) fn answer(state: &Arc<NodeState>, peer: &AgencyId, fetch: Fetch) -> R
 fn log_answer(state: &Arc<NodeState>) -> Result<Answer, NodeError> {
     let (checkpoint, note) = state.log.checkpoint()?;
     let note = Text::<MAX_CHECKPOINT_NOTE_LEN>::new(&note)?;
-    let (batches, reader) = Batches::channel(to_bytes(&note));
+    let (batches, reader) = streamed(to_bytes(&note));
     let state = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
         let mut next = 0;
@@ -94,51 +94,26 @@ fn log_answer(state: &Arc<NodeState>) -> Result<Answer, NodeError> {
             }
         }
     });
-    Ok(Box::new(reader))
+    Ok(reader)
 }
 
-/// The reading end of a streamed answer: its first bytes, then each
-/// batch the producer sends, until the producer ends (the answer is
-/// complete) or sends an error (the read fails: the asker is told the
-/// answer broke off, not that it ended).
-struct Batches {
-    current: std::io::Cursor<Vec<u8>>,
-    next: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-}
+/// The sending end of a streamed answer: room for one batch ahead of the reader.
+type Batches = tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>;
 
-impl Batches {
-    /// A producer's sending end (room for one batch ahead) and the reader, which starts with `first`.
-    fn channel(first: Vec<u8>) -> (tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>, Self) {
-        let (sender, next) = tokio::sync::mpsc::channel(1);
-        (sender, Self { current: std::io::Cursor::new(first), next })
-    }
-}
-
-impl AsyncRead for Batches {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        loop {
-            let at = self.current.position() as usize;
-            let rest = &self.current.get_ref()[at..];
-            if !rest.is_empty() {
-                let n = rest.len().min(buf.remaining());
-                buf.put_slice(&rest[..n]);
-                self.current.set_position((at + n) as u64);
-                return Poll::Ready(Ok(()));
-            }
-            match self.next.poll_recv(cx) {
-                Poll::Ready(Some(Ok(batch))) => self.current = std::io::Cursor::new(batch),
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
-                // The producer finished: the end of the answer.
-                Poll::Ready(None) => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
+/// A streamed answer: `first`, then each batch sent on the returned
+/// sender, until the sender is dropped (the answer is complete) or sends
+/// an error (the read fails: the asker is told the answer broke off, not
+/// that it ended).
+fn streamed(first: Vec<u8>) -> (Batches, Answer) {
+    let (batches, next) = tokio::sync::mpsc::channel(1);
+    let rest = futures_util::stream::unfold(
+        next,
+        |mut next: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>| async move {
+            next.recv().await.map(|batch| (batch.map(std::io::Cursor::new), next))
+        },
+    );
+    let reader = std::io::Cursor::new(first).chain(tokio_util::io::StreamReader::new(Box::pin(rest)));
+    (batches, Box::new(reader))
 }
 
 /// Reads a log fetch's answer from `agency` into a log export for the audit.
@@ -162,8 +137,6 @@ pub(crate) fn log_export(agency: &AgencyId, bytes: &[u8]) -> Result<LogExport, N
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::AsyncReadExt;
-
     use super::*;
     use crate::tests::fixture::{Fixture, agency, document, issue};
 
@@ -195,7 +168,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_whose_producer_fails_ends_with_an_error_not_a_shorter_answer() {
         // The producer here is this test, not the store: it sends one batch, then an error.
-        let (batches, mut reader) = Batches::channel(b"head".to_vec());
+        let (batches, mut reader) = streamed(b"head".to_vec());
         tokio::spawn(async move {
             batches.send(Ok(b"-one".to_vec())).await.expect("sends");
             batches.send(Err(std::io::Error::other("the disk failed"))).await.expect("sends");
@@ -207,7 +180,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_producer_runs_at_most_one_batch_ahead_of_the_reader() {
-        let (batches, mut reader) = Batches::channel(Vec::new());
+        let (batches, mut reader) = streamed(Vec::new());
         batches.try_send(Ok(vec![1])).expect("room for one batch");
         assert!(batches.try_send(Ok(vec![2])).is_err(), "no room for a second until the first is read");
         let mut one = [0; 1];

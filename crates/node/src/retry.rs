@@ -80,19 +80,7 @@ impl Node {
         let send_id =
             self.state.store.send_id_of(&packet)?.map(SendId::try_from).transpose().map_err(NodeError::Inconsistent)?;
         let Some(path) = record.source.map(PathBuf::from) else {
-            lock(&self.sends.retries).remove(&packet);
-            let state = Arc::clone(&self.state);
-            let id = send_id.clone();
-            tokio::task::spawn_blocking(move || {
-                state.commit(&[], move |tx| {
-                    tx.remove_outbox(&packet)?;
-                    match &id {
-                        Some(s) => tx.remove_send_id(s.as_str(), &packet),
-                        None => Ok(()),
-                    }
-                })
-            })
-            .await??;
+            self.forget_send(packet, send_id).await?;
             return Err(NodeError::Cancelled(
                 "the recipient never stored the packet, and its payload came from a stream that cannot be read again: the send is cancelled; send it again"
                     .into(),

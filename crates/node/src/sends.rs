@@ -352,6 +352,24 @@ impl Node {
         }))
     }
 
+    /// Removes a cancelled send from the outbox, with its send id, durably;
+    /// then forgets its retries.
+    pub(crate) async fn forget_send(&self, packet: PacketId, send_id: Option<SendId>) -> Result<(), NodeError> {
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || {
+            state.commit(&[], move |tx| {
+                tx.remove_outbox(&packet)?;
+                match &send_id {
+                    Some(s) => tx.remove_send_id(s.as_str(), &packet),
+                    None => Ok(()),
+                }
+            })
+        })
+        .await??;
+        lock(&self.sends.retries).remove(&packet);
+        Ok(())
+    }
+
     /// Sends the payload of a prepared packet; keeps the send for a retry
     /// if the exchange fails, cancels it if the payload does.
     pub(crate) async fn transmit(
@@ -380,19 +398,7 @@ impl Node {
                     )
                 };
                 tracing::warn!(peer = %to, packet = %id, error = %e, "send cancelled: {why}");
-                let state = Arc::clone(&self.state);
-                let send_id = send_id.clone();
-                tokio::task::spawn_blocking(move || {
-                    state.commit(&[], move |tx| {
-                        tx.remove_outbox(&id)?;
-                        match &send_id {
-                            Some(s) => tx.remove_send_id(s.as_str(), &id),
-                            None => Ok(()),
-                        }
-                    })
-                })
-                .await??;
-                lock(&self.sends.retries).remove(&id);
+                self.forget_send(id, send_id.clone()).await?;
                 self.sends.peer_result(&to, &result, self.state.now());
                 drop(running);
                 return Err(NodeError::Cancelled(format!(
