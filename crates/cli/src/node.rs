@@ -27,7 +27,17 @@ pub(crate) enum LogCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Fetch another agency's whole log over the transport, for an audit (needs the auditor role).
+    /// Follow another agency's log over the transport (needs the auditor role): fetch only the
+    /// entries added since the checkpoint this node last verified, check them and keep them.
+    Follow {
+        #[command(flatten)]
+        node: NodeDir,
+        /// The agency whose log to follow.
+        #[arg(long)]
+        from: AgencyId,
+    },
+    /// Follow another agency's log (as `tally log follow`) and write all of it that this node
+    /// has verified, for an audit (needs the auditor role).
     Fetch {
         #[command(flatten)]
         node: NodeDir,
@@ -276,6 +286,18 @@ pub(crate) fn log(command: LogCommand, json: bool) -> Result<(), Failure> {
                 print_json(&serde_json::json!({ "entries": export.entries.len(), "file": out }));
             } else {
                 println!("Wrote {} log entries and a signed checkpoint to {}.", export.entries.len(), out.display());
+            }
+        }
+        LogCommand::Follow { node, from } => {
+            let asked = from.clone();
+            let followed = call(&node.dir, |c| async move { c.follow_log(&asked).await })?;
+            if json {
+                print_json(&followed);
+            } else {
+                println!(
+                    "{from}'s log: {} entries verified and kept, {} of them fetched now; its checkpoint is consistent with the last one verified.",
+                    followed.size, followed.fetched
+                );
             }
         }
         LogCommand::Fetch { node, from, out } => {

@@ -147,6 +147,12 @@ impl PeerCheckpoints {
         Ok(this)
     }
 
+    /// Counts fork evidence against `peer`'s log that was kept elsewhere
+    /// (by a follow of its log, follow.rs), as status and health show it.
+    pub(crate) fn fork_kept(&self, peer: &AgencyId) {
+        lock(&self.peers).entry(peer.clone()).or_default().forks += 1;
+    }
+
     /// What status shows of `peer`.
     pub(crate) fn view(&self, peer: &AgencyId) -> PeerView {
         let peers = lock(&self.peers);

@@ -96,6 +96,10 @@ pub enum NodeError {
     /// A send was cancelled: its payload failed, or cannot be read again.
     #[error("{0}")]
     Cancelled(String),
+    /// A peer's answer cannot be true: a log that forked, entries that do
+    /// not match its own checkpoint, an answer that breaks the protocol.
+    #[error("{0}")]
+    Peer(String),
     /// The transport failed.
     #[error("{0}{hint}", hint = transport_hint(.0))]
     Transport(#[from] tally_transport::TransportError),
@@ -161,7 +165,7 @@ impl NodeError {
             Self::NotFound(_) => Fault::NotFound,
             Self::Cancelled(_) => Fault::Cancelled,
             Self::Refused(_) | Self::NotPermitted(_) | Self::Denied { .. } => Fault::Policy,
-            Self::Transport(_) => Fault::Peer,
+            Self::Transport(_) | Self::Peer(_) => Fault::Peer,
             Self::File { .. }
             | Self::Key { .. }
             | Self::Directory { .. }

@@ -54,6 +54,7 @@ mod error;
 mod federation;
 mod fetch;
 mod files;
+mod follow;
 pub use tally_wire::hex;
 mod holdings;
 mod host;
@@ -81,7 +82,8 @@ pub use config::{CONFIG_FILE, KeyExchangeSetting, Limits, NodeConfig, PullSource
 pub use directory::load_directory;
 pub use error::{Fault, NodeError};
 pub use federation::{CategoryEntry, Federation, Member, PurposeEntry, parse_roles};
-pub use fetch::{MAX_FETCHED_DIRECTORY, MAX_FETCHED_LOG};
+pub use fetch::MAX_FETCHED_DIRECTORY;
+pub use follow::{Followed, MAX_FETCHED_LOG};
 pub use holdings::StoredPacket;
 pub use host::{NodeHost, NodeInbox};
 pub use node::Node;

@@ -29,6 +29,8 @@ pub struct Node {
     pub(crate) endpoint: Endpoint<NodeHost>,
     /// Sends in flight, their retries, and the peers' reachability.
     pub(crate) sends: crate::sends::Sends,
+    /// Held by a follow of another agency's log: one at a time.
+    follows: tokio::sync::Mutex<()>,
 }
 
 /// A packet sealed and recorded in the outbox, about to be sent.
@@ -62,7 +64,7 @@ impl Node {
             Arc::new(NodeHost(Arc::clone(&state))),
             state.config.transport(),
         )?;
-        Ok(Self { state, endpoint, sends: Default::default() })
+        Ok(Self { state, endpoint, sends: Default::default(), follows: Default::default() })
     }
 
     /// This agency.
@@ -357,12 +359,28 @@ impl Node {
         Ok(Some(serial))
     }
 
-    /// Fetches the whole log of `from`, with a checkpoint, for an audit
-    /// (`from` answers only if this agency has the auditor role). The
-    /// audit verifies it.
+    /// Follows the log of `from` (it answers only if this agency has the
+    /// auditor role): fetches, in parts, only the entries added since the
+    /// checkpoint this node last verified of it, checks them against a
+    /// checkpoint `from` signs now and that checkpoint against the last
+    /// (spec/audit.md, "Following a log"), and keeps them. A fork, or
+    /// entries that do not match the checkpoint, is a [`NodeError::Peer`]
+    /// and leaves what was verified before as it was.
+    pub async fn follow_log(&self, from: &AgencyId) -> Result<crate::Followed, NodeError> {
+        let _one = self.follows.lock().await;
+        let key =
+            self.state.directory().agency(from).ok_or_else(|| NodeError::UnknownAgency(from.to_string()))?.identity_key;
+        let source = Remote { endpoint: &self.endpoint, to: from };
+        crate::follow::follow(&self.state, from, &key, &source).await
+    }
+
+    /// Follows the log of `from` ([`follow_log`](Self::follow_log)) and
+    /// exports all of it that this node has verified, for an audit. The
+    /// export is held in memory: at most [`MAX_FETCHED_LOG`](crate::MAX_FETCHED_LOG) bytes of entries.
     pub async fn fetch_log(&self, from: &AgencyId) -> Result<LogExport, NodeError> {
-        let bytes = self.endpoint.fetch(from, tally_wire::Fetch::Log, crate::MAX_FETCHED_LOG).await?;
-        crate::fetch::log_export(from, &bytes)
+        let followed = self.follow_log(from).await?;
+        let (store, agency) = (self.state.store.clone(), from.clone());
+        tokio::task::spawn_blocking(move || crate::follow::export(&store, &agency, &followed)).await?
     }
 
     /// Keeps a revocation another agency issued (verified), logs it, and erases if it obliges erasure.
@@ -397,5 +415,28 @@ impl Node {
     /// Stops: no new exchanges, those in flight finish for up to `deadline`.
     pub async fn shutdown(&self, deadline: Duration) {
         self.endpoint.shutdown(deadline).await;
+    }
+}
+
+/// Another agency's log, read over the transport.
+struct Remote<'a> {
+    endpoint: &'a Endpoint<NodeHost>,
+    to: &'a AgencyId,
+}
+
+impl crate::follow::LogSource for Remote<'_> {
+    async fn checkpoint(&self) -> Result<Vec<u8>, NodeError> {
+        let limit = crate::follow::MAX_CHECKPOINT_ANSWER;
+        Ok(self.endpoint.fetch(self.to, tally_wire::Fetch::Checkpoint, limit).await?)
+    }
+
+    async fn consistency(&self, old_size: u64, new_size: u64) -> Result<Vec<u8>, NodeError> {
+        let (fetch, limit) = (tally_wire::Fetch::Consistency { old_size, new_size }, crate::follow::MAX_PROOF_ANSWER);
+        Ok(self.endpoint.fetch(self.to, fetch, limit).await?)
+    }
+
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<u8>, NodeError> {
+        let (fetch, limit) = (tally_wire::Fetch::Entries { start, end }, crate::follow::MAX_ENTRIES_FETCHED);
+        Ok(self.endpoint.fetch(self.to, fetch, limit).await?)
     }
 }

@@ -131,7 +131,7 @@ fn a_refused_notice_ends_with_the_hosts_code_and_reason() {
 #[test]
 fn an_answer_over_the_askers_limit_ends_the_fetch() {
     let mut host = TestHost::new(vec![7; 100], 30);
-    let mut asker = Asker::fetch(Fetch::Log, 99, config(), at(0));
+    let mut asker = Asker::fetch(Fetch::Checkpoint, 99, config(), at(0));
     let mut answerer = Answerer::new(AgencyId::new("audit-office").expect("valid"), config(), at(0));
     for _ in 0..10 {
         while let Some(f) = asker.poll_transmit() {
@@ -187,7 +187,7 @@ proptest! {
     #[test]
     fn a_fetch_delivers_exactly_the_answer(answer in prop::collection::vec(any::<u8>(), 0..5000), part in 1usize..700) {
         let mut host = TestHost::new(answer.clone(), part);
-        let mut asker = Asker::fetch(Fetch::Log, answer.len() as u64, config(), at(0));
+        let mut asker = Asker::fetch(Fetch::Checkpoint, answer.len() as u64, config(), at(0));
         let mut answerer = Answerer::new(AgencyId::new("audit-office").expect("valid"), config(), at(0));
         let (asked, answered) = run(&mut asker, &mut answerer, &mut host);
         prop_assert_eq!(asked, Ok(answer));
@@ -201,7 +201,7 @@ fn both_sides_are_exchanges() {
     fn deadline<E: Exchange>(e: &E) -> Option<std::time::Instant> {
         e.poll_timeout()
     }
-    let asker = Asker::fetch(Fetch::Log, 1, config(), at(0));
+    let asker = Asker::fetch(Fetch::Checkpoint, 1, config(), at(0));
     let answerer = Answerer::new(AgencyId::new("audit-office").expect("valid"), config(), at(0));
     assert_eq!((deadline(&asker), deadline(&answerer)), (Some(at(30).instant), Some(at(30).instant)));
 }

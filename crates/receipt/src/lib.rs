@@ -44,6 +44,7 @@
 
 mod bundle;
 mod fork;
+mod frontier;
 mod log;
 pub mod merkle;
 pub mod note;
@@ -60,6 +61,7 @@ pub use bundle::{
     bundled_entry, entry_bytes, issued_receipt, log_origin, sign_receipt, verify_bundle, verify_reveal,
 };
 pub use fork::{ForkError, ForkEvidence};
+pub use frontier::Frontier;
 pub use log::{Log, LogError, SigningMode};
 pub use store::{LogStore, MemoryStore, StoreError};
 pub use verifier::{BundleVerifier, CHECKPOINT_CACHE_LEN, CheckpointCache, bundled_receipt};

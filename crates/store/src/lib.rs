@@ -37,6 +37,7 @@
 mod blob;
 mod commit;
 mod error;
+mod followed;
 mod keyslots;
 mod log;
 mod records;
@@ -55,6 +56,7 @@ use tally_wire::{IdentityPublicKey, LogEntry, LogOrigin, PacketId};
 
 pub use blob::{BlobSealer, open_blob, open_commitment_key, seal_commitment_key};
 pub use error::{DatabaseError, Error};
+pub use followed::FollowedHead;
 pub use records::{InboxRecord, OutboxRecord, PendingErasure, SentRecord};
 pub use tx::Tx;
 pub use vault::{DataKey, Vault};

@@ -82,6 +82,8 @@ pub(crate) fn create(database: &redb::Database) -> Result<(), Error> {
     tx.open_table(PEER_CHECKPOINTS).map_err(db)?;
     tx.open_table(PEER_PENDING).map_err(db)?;
     tx.open_table(FORKS).map_err(db)?;
+    tx.open_table(crate::followed::FOLLOWED).map_err(db)?;
+    tx.open_table(crate::followed::FOLLOWED_ENTRIES).map_err(db)?;
     tx.commit().map_err(db)
 }
 

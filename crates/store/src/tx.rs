@@ -14,7 +14,7 @@ use crate::tables::{
 /// One commit's writes to the node's tables, made in the transaction that
 /// appends its log entries (see [`Store::commit`](crate::Store::commit)).
 pub struct Tx<'a> {
-    tx: &'a WriteTransaction,
+    pub(crate) tx: &'a WriteTransaction,
 }
 
 impl<'a> Tx<'a> {

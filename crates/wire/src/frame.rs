@@ -78,8 +78,9 @@ pub enum Fetch {
         /// The serial the fetcher already has.
         newer_than: u64,
     },
-    /// The peer's whole log and a checkpoint of it (for an auditor).
-    Log,
+    /// A checkpoint of the peer's log, signed for the occasion (for an
+    /// auditor): answered by its note.
+    Checkpoint,
     /// A consistency proof of the peer's log from `old_size` to
     /// `new_size` entries (RFC 9162), both sizes of checkpoints the
     /// peer signed: answered by the proof's hashes, 32 bytes each.
@@ -88,6 +89,16 @@ pub enum Fetch {
         old_size: u64,
         /// The larger size.
         new_size: u64,
+    },
+    /// Entries of the peer's log from index `start`, before index `end`
+    /// (for an auditor): answered by the first of them, at most
+    /// [`MAX_ENTRIES_ANSWER`](crate::limits::MAX_ENTRIES_ANSWER) bytes
+    /// of them and at least one.
+    Entries {
+        /// The first entry's index.
+        start: u64,
+        /// The index after the last entry asked for.
+        end: u64,
     },
 }
 

@@ -89,6 +89,9 @@ pub const MAX_BUNDLE_SIZE: usize =
     MAX_RECEIPT_SIZE + SIGNED_OVERHEAD + 1 + 10 + 1 + MAX_PROOF_LEN * 32 + 2 + MAX_CHECKPOINT_NOTE_LEN;
 /// Largest encoded [`LogEntry`](crate::LogEntry) body, in bytes.
 pub const MAX_LOG_ENTRY_SIZE: usize = 1 + MAX_GRANT_SIZE + SIGNED_OVERHEAD;
+/// The most bytes of entries one answer to `Fetch::Entries` holds, unless
+/// its one entry is larger (spec/protocol.md, "Fetches").
+pub const MAX_ENTRIES_ANSWER: usize = 1 << 20;
 /// Largest encoded [`Registration`](crate::Registration) body, in bytes.
 pub const MAX_REGISTRATION_SIZE: usize = 16 * 1024;
 /// Largest encoded [`Reveal`](crate::Reveal) body, in bytes: an encoded

@@ -292,7 +292,8 @@ mod strategy {
             list(signed(grant()), 3).prop_map(|chain| Frame::Notice(Notice::Grant(chain))),
             signed(revocation()).prop_map(|r| Frame::Notice(Notice::Revocation(r))),
             any::<u64>().prop_map(|newer_than| Frame::Fetch(Fetch::Directory { newer_than })),
-            Just(Frame::Fetch(Fetch::Log)),
+            Just(Frame::Fetch(Fetch::Checkpoint)),
+            (any::<u64>(), any::<u64>()).prop_map(|(start, end)| Frame::Fetch(Fetch::Entries { start, end })),
             (any::<u64>(), any::<u64>())
                 .prop_map(|(old_size, new_size)| Frame::Fetch(Fetch::Consistency { old_size, new_size })),
             prop::collection::vec(any::<u8>(), 0..2048).prop_map(|b| Frame::Part(Cow::Owned(b))),

@@ -357,11 +357,16 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
             "A fetch of the peer's directory if its serial is above 300.",
             Frame::Fetch(Fetch::Directory { newer_than: 300 }),
         ),
-        ("fetch-log", "A fetch of the peer's whole log.", Frame::Fetch(Fetch::Log)),
+        ("fetch-checkpoint", "A fetch of a checkpoint of the peer's log.", Frame::Fetch(Fetch::Checkpoint)),
         (
             "fetch-consistency",
             "A fetch of a consistency proof of the peer's log from 6 to 300 entries (300 is varint ac 02).",
             Frame::Fetch(Fetch::Consistency { old_size: 6, new_size: 300 }),
+        ),
+        (
+            "fetch-entries",
+            "A fetch of the peer's log entries 300 to 999 (varints ac 02 and e7 07).",
+            Frame::Fetch(Fetch::Entries { start: 300, end: 1000 }),
         ),
         ("part", "Five bytes of a fetch's answer.", Frame::Part(Cow::Owned(b"tally".to_vec()))),
     ]

@@ -353,6 +353,11 @@ impl Client {
         self.post("/v1/log/fetch", &FetchFrom { from: from.clone() }).await
     }
 
+    /// `POST /v1/log/follow`.
+    pub async fn follow_log(&self, from: &tally_wire::AgencyId) -> Result<crate::Followed, ClientError> {
+        self.post("/v1/log/follow", &FetchFrom { from: from.clone() }).await
+    }
+
     /// `POST /v1/sweep`.
     pub async fn sweep(&self) -> Result<Erased, ClientError> {
         self.post("/v1/sweep", &()).await

@@ -80,6 +80,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/log/checkpoint"),
     ("get", "/v1/log/export"),
     ("post", "/v1/log/fetch"),
+    ("post", "/v1/log/follow"),
     ("post", "/v1/sweep"),
     ("post", "/v1/directory/reload"),
     ("post", "/v1/directory/fetch"),
@@ -111,6 +112,7 @@ pub(crate) fn router(node: Arc<Node>, token: Option<Arc<str>>) -> axum::Router {
         .route("/v1/log/checkpoint", post(checkpoint))
         .route("/v1/log/export", get(log_export))
         .route("/v1/log/fetch", post(log_fetch))
+        .route("/v1/log/follow", post(log_follow))
         .route("/v1/sweep", post(sweep))
         .route("/v1/directory/reload", post(reload_directory))
         .route("/v1/directory/fetch", post(fetch_directory))
@@ -462,6 +464,10 @@ async fn log_export(State(node): State<Arc<Node>>) -> Answer<crate::LogExport> {
 
 async fn log_fetch(State(node): State<Arc<Node>>, Json(f): Json<FetchFrom>) -> Answer<crate::LogExport> {
     Ok(Json(node.fetch_log(&f.from).await?))
+}
+
+async fn log_follow(State(node): State<Arc<Node>>, Json(f): Json<FetchFrom>) -> Answer<crate::Followed> {
+    Ok(Json(node.follow_log(&f.from).await?))
 }
 
 async fn sweep(State(node): State<Arc<Node>>) -> Answer<Erased> {

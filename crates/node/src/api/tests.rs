@@ -220,6 +220,10 @@ fn samples() -> Vec<(&'static str, Value)> {
                 entries: vec![],
             }),
         ),
+        (
+            "Followed",
+            json(&crate::Followed { agency: agency.clone(), size: 12, fetched: 7, checkpoint: String::new() }),
+        ),
         ("FetchFrom", json(&FetchFrom { from: agency })),
         ("Erased", json(&Erased { erased: 0 })),
         ("DirectoryReloaded", json(&DirectoryReloaded { updated: false })),

@@ -131,7 +131,7 @@ pub struct DirectoryReloaded {
     pub updated: bool,
 }
 
-/// `POST /v1/directory/fetch` and `POST /v1/log/fetch`: the peer to ask.
+/// `POST /v1/directory/fetch`, `POST /v1/log/fetch` and `POST /v1/log/follow`: the peer to ask.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FetchFrom {
     /// The peer.
