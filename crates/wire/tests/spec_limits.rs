@@ -70,6 +70,7 @@ fn limits_table_matches_the_code() {
         ("MAX_DELETION_RECORD_SIZE", MAX_DELETION_RECORD_SIZE as u64),
         ("MAX_BUNDLE_SIZE", MAX_BUNDLE_SIZE as u64),
         ("MAX_LOG_ENTRY_SIZE", MAX_LOG_ENTRY_SIZE as u64),
+        ("MAX_ENTRIES_ANSWER", MAX_ENTRIES_ANSWER as u64),
     ]
     .into_iter()
     .collect();
