@@ -29,8 +29,9 @@ pub struct Node {
     pub(crate) endpoint: Endpoint<NodeHost>,
     /// Sends in flight, their retries, and the peers' reachability.
     pub(crate) sends: crate::sends::Sends,
-    /// Held by a follow of another agency's log: one at a time.
-    follows: tokio::sync::Mutex<()>,
+    /// Held by a follow of another agency's log: one at a time per log,
+    /// so that a slow agency holds up no follow of another.
+    follows: std::sync::Mutex<std::collections::HashMap<AgencyId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A packet sealed and recorded in the outbox, about to be sent.
@@ -367,9 +368,14 @@ impl Node {
     /// entries that do not match the checkpoint, is a [`NodeError::Peer`]
     /// and leaves what was verified before as it was.
     pub async fn follow_log(&self, from: &AgencyId) -> Result<crate::Followed, NodeError> {
-        let _one = self.follows.lock().await;
-        let key =
-            self.state.directory().agency(from).ok_or_else(|| NodeError::UnknownAgency(from.to_string()))?.identity_key;
+        let Some(key) = self.state.directory().agency(from).map(|a| a.identity_key) else {
+            return Err(NodeError::NotFound(format!("{from} is not in the directory: there is no log of it to follow")));
+        };
+        let slot = {
+            let mut follows = self.follows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(follows.entry(from.clone()).or_default())
+        };
+        let _one = slot.lock().await;
         let source = Remote { endpoint: &self.endpoint, to: from };
         crate::follow::follow(&self.state, from, &key, &source).await
     }
