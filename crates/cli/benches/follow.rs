@@ -28,7 +28,9 @@ use common::{Federation, Served, ok, path, serve};
 use tally_receipt::Log;
 use tally_store::Store;
 use tally_testkit::benchmarking;
-use tally_wire::{AgencyId, BoundedVec, DeletionReason, DeletionRecord, Encoded, GrantId, LogEntry, PacketId, Timestamp};
+use tally_wire::{
+    AgencyId, BoundedVec, DeletionReason, DeletionRecord, Encoded, GrantId, LogEntry, PacketId, Timestamp,
+};
 
 /// Peak resident set size of process `pid`, in MiB (VmHWM).
 fn peak_rss_mib(pid: u32) -> u64 {
@@ -125,10 +127,9 @@ fn main() {
     assert_eq!((more.0, more.1), (first + added, added), "only the new entries are fetched");
     let after_more = (peak_rss_mib(auditor.0.id()), peak_rss_mib(node.0.id()));
     println!("ceiling: the store read in 1 MiB parts in one process: {read:.0} entries/s");
-    for (what, (_, fetched, secs), (auditor_mib, tax_mib)) in [
-        ("first follow, the whole log", whole, after_whole),
-        ("next follow, the new entries", more, after_more),
-    ] {
+    for (what, (_, fetched, secs), (auditor_mib, tax_mib)) in
+        [("first follow, the whole log", whole, after_whole), ("next follow, the new entries", more, after_more)]
+    {
         let rate = fetched as f64 / secs;
         println!(
             "{what}: {fetched} entries in {secs:.2} s, {rate:.0} entries/s ({:.2} of the ceiling); peak RSS: auditor {auditor_mib} MiB, tax bureau {tax_mib} MiB",

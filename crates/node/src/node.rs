@@ -369,7 +369,9 @@ impl Node {
     /// and leaves what was verified before as it was.
     pub async fn follow_log(&self, from: &AgencyId) -> Result<crate::Followed, NodeError> {
         let Some(key) = self.state.directory().agency(from).map(|a| a.identity_key) else {
-            return Err(NodeError::NotFound(format!("{from} is not in the directory: there is no log of it to follow")));
+            return Err(NodeError::NotFound(format!(
+                "{from} is not in the directory: there is no log of it to follow"
+            )));
         };
         let slot = {
             let mut follows = self.follows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

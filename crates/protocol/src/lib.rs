@@ -13,7 +13,8 @@
 //! then sends the receipt the host signed. An [`Asker`] and an
 //! [`Answerer`] carry the smaller exchanges: a notice (a grant or
 //! revocation handed to the peer to keep) and a fetch (the peer's
-//! directory or log, streamed in parts).
+//! directory, a checkpoint of its log, a part of its entries, or a
+//! consistency proof, in `Part` frames).
 //!
 //! ```
 //! use std::time::Duration;

@@ -365,7 +365,7 @@ fn frame_vectors() -> Vec<(&'static str, &'static str, Frame<'static>)> {
         ),
         (
             "fetch-entries",
-            "A fetch of the peer's log entries 300 to 999 (varints ac 02 and e7 07).",
+            "A fetch of the peer's log entries 300 to 999 (varints ac 02 and e8 07).",
             Frame::Fetch(Fetch::Entries { start: 300, end: 1000 }),
         ),
         ("part", "Five bytes of a fetch's answer.", Frame::Part(Cow::Owned(b"tally".to_vec()))),
